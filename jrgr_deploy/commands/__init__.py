@@ -1,0 +1,1 @@
+"""Sub-commands of `jrgr`; each module exposes `register(subparsers)`."""

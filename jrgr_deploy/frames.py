@@ -1,0 +1,90 @@
+"""Conversion between camera frames and the networks' tensor contract (numpy only, no torch).
+
+The contract of every exported net (DESIGN.md §5): NCHW float32, RGB, values in [-1, 1], H and W a
+multiple of the U-Net's 2**depth. Frames from OpenCV are HWC uint8 BGR; images read by
+`jrgr_deploy.image_files` are HWC uint8 RGB.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jrgr_deploy.errors import JRGRError
+
+
+def _as_batch(images: np.ndarray) -> np.ndarray:
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise JRGRError(f"expected HxWx3 or NxHxWx3 images, got shape {images.shape}")
+    if images.dtype != np.uint8:
+        raise JRGRError(f"expected uint8 images, got dtype {images.dtype}")
+    return images
+
+
+def rgb_to_nchw(images: np.ndarray) -> np.ndarray:
+    """(H,W,3) or (N,H,W,3) uint8 RGB -> (N,3,H,W) float32 in [-1, 1]."""
+    batch = _as_batch(images)
+    out = batch.transpose(0, 3, 1, 2).astype(np.float32)
+    out *= 2.0 / 255.0
+    out -= 1.0
+    return out
+
+
+def bgr_to_nchw(images: np.ndarray) -> np.ndarray:
+    """(H,W,3) or (N,H,W,3) uint8 BGR (OpenCV order) -> (N,3,H,W) float32 RGB in [-1, 1]."""
+    return rgb_to_nchw(_as_batch(images)[..., ::-1])
+
+
+def nchw_to_rgb(batch: np.ndarray) -> np.ndarray:
+    """(N,3,H,W) float in [-1, 1] (values outside are clipped) -> (N,H,W,3) uint8 RGB, rounded."""
+    if batch.ndim != 4 or batch.shape[1] != 3:
+        raise JRGRError(f"expected an Nx3xHxW batch, got shape {batch.shape}")
+    scaled = (np.asarray(batch, dtype=np.float32) + 1.0) * 127.5
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    return np.ascontiguousarray(np.rint(scaled).astype(np.uint8).transpose(0, 2, 3, 1))
+
+
+def nchw_to_bgr(batch: np.ndarray) -> np.ndarray:
+    """(N,3,H,W) float RGB in [-1, 1] -> (N,H,W,3) uint8 BGR for OpenCV."""
+    return np.ascontiguousarray(nchw_to_rgb(batch)[..., ::-1])
+
+
+def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """The smallest (H, W) >= (height, width) that are both multiples of `multiple`."""
+    if multiple < 1:
+        raise JRGRError(f"size multiple must be >= 1, got {multiple}")
+    return -(-height // multiple) * multiple, -(-width // multiple) * multiple
+
+
+def pad_to_multiple(batch: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Reflect-pad an (N,C,H,W) batch at the bottom/right so H and W are multiples of `multiple`.
+
+    Returns the padded batch and the original (H, W) for `unpad`. Reflection (not zeros) keeps the
+    border statistics natural, so the net sees no artificial edge. Padding larger than the image
+    falls back to symmetric-edge replication, which reflect cannot do.
+    """
+    height, width = batch.shape[-2:]
+    target_h, target_w = padded_size(height, width, multiple)
+    pad_h, pad_w = target_h - height, target_w - width
+    if pad_h == 0 and pad_w == 0:
+        return batch, (height, width)
+    mode = "reflect" if pad_h < height and pad_w < width else "symmetric"
+    padded = np.pad(batch, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode=mode)
+    return padded, (height, width)
+
+
+def unpad(batch: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Crop an (N,C,H',W') batch back to the (H, W) that `pad_to_multiple` returned."""
+    height, width = size
+    return batch[..., :height, :width]
+
+
+def check_size_contract(height: int, width: int, multiple: int, what: str = "input") -> None:
+    """Raise a clear error when (height, width) breaks the multiple-of-2**depth contract."""
+    if height % multiple or width % multiple:
+        good_h, good_w = padded_size(height, width, multiple)
+        raise JRGRError(
+            f"{what} size {height}x{width} (HxW) breaks the contract: H and W must be multiples of "
+            f"{multiple} (2**depth of the U-Net); nearest valid size is {good_h}x{good_w}"
+        )

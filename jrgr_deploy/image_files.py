@@ -1,0 +1,66 @@
+"""Reading and writing image files with errors that name the file (OpenCV, no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from jrgr_deploy.errors import JRGRError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """All image files directly inside `folder`, sorted by name.
+
+    Raises JRGRError when the folder does not exist or holds no image (naming the suffixes looked for).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise JRGRError(f"image folder '{folder}' does not exist or is not a folder")
+    images = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
+    if not images:
+        raise JRGRError(f"image folder '{folder}' holds no images (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return images
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as (H,W,3) uint8 RGB; grey images are expanded, alpha is dropped.
+
+    16-bit images are scaled to 8 bits. Raises JRGRError naming the file when it is missing or is
+    not a decodable image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise JRGRError(f"image file '{path}' does not exist")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise JRGRError(f"'{path}' is not a readable image file")
+    if image.dtype == np.uint16:
+        image = (image / 257.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise JRGRError(f"'{path}' has pixel type {image.dtype}; expected 8- or 16-bit")
+    if image.ndim == 2:
+        return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))
+    if image.shape[2] == 4:
+        image = image[..., :3]
+    return np.ascontiguousarray(image[..., ::-1])
+
+
+def write_rgb(path: str | Path, image: np.ndarray) -> Path:
+    """Write an (H,W,3) uint8 RGB image; the format follows the suffix. Creates parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:
+        raise JRGRError(f"could not encode an image for '{path}' (unsupported suffix?)")
+    encoded.tofile(str(path))
+    return path

@@ -1,0 +1,1 @@
+"""Networks: U-Net and ResNet generators, PatchGAN discriminator."""

@@ -1,0 +1,1 @@
+"""jrgr_deploy.training"""
