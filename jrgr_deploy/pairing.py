@@ -196,9 +196,7 @@ def _resolve_synth(root: Path, split: str) -> RainData | None:
     folder = root / split / "realistic"
     if not folder.is_dir():
         return None
-    return RainData(
-        root=root, layout="jrgr-synth", pairs=match_pairs(folder / "rainy", folder / "clean")
-    )
+    return RainData(root=root, layout="jrgr-synth", pairs=match_pairs(folder / "rainy", folder / "clean"))
 
 
 def resolve_root(root: str | Path, split: str = "train") -> RainData:
@@ -213,16 +211,20 @@ def resolve_root(root: str | Path, split: str = "train") -> RainData:
         raise JRGRError(f"data-set root '{root}' does not exist or is not a folder")
     resolvers: list[Callable[[], RainData | None]] = [
         lambda: _resolve_synth(root, split),
-        lambda: _resolve_plain(root / split, f"<root>/{split}/{{rainy,clean}}")
-        if (root / split).is_dir()
-        else None,
+        lambda: _resolve_plain(root / split, f"<root>/{split}/{{rainy,clean}}") if (root / split).is_dir() else None,
         lambda: _resolve_plain(root, "<root>/{rainy,clean}"),
     ]
     for resolver in resolvers:
         found = resolver()
         if found is not None:
-            logger.debug("%s (%s): %s layout, %d pairs, %d unpaired", root, split, found.layout,
-                         len(found.pairs), len(found.unpaired))
+            logger.debug(
+                "%s (%s): %s layout, %d pairs, %d unpaired",
+                root,
+                split,
+                found.layout,
+                len(found.pairs),
+                len(found.unpaired),
+            )
             return found
     images = [p for p in root.iterdir() if p.is_file()]
     if images:

@@ -3,14 +3,108 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from jrgr_deploy.errors import JRGRError
 
+DESCRIPTION = """\
+Export trained generators from a JRGR checkpoint. Each file is verified against the FP32 PyTorch net on
+held-aside frames before it is written, and refused when it loses more than the gate allows.
+
+Files (per net, e.g. f_r):
+  f_r.onnx           FP32
+  f_r.fp16.onnx      FP16 (ModelOpt AutoCast; float32 I/O)
+  f_r.int8.onnx      INT8 explicit Q/DQ (ModelOpt) -- for TensorRT
+  f_r.int8-cpu.onnx  INT8 (ONNX Runtime quantize_static, u8 activations / s8 per-channel weights) -- for CPUs
+  <file>.json        sidecar: checkpoint SHA-256, contract, precision, tool versions, accuracy
+  --format engine:   also f_r.<precision>.<sm arch>.trt<major.minor>.plan (+ sidecar), needs [trt] and a GPU
+  --format triton:   DIR becomes a Triton model repository: DIR/jrgr_f_r[_precision]/{config.pbtxt,1/model.onnx}
+
+Graphs: f_r/f_s take 'rainy' (NCHW float32 RGB in [-1,1]) and return 'clean'; g_r takes 'rain_layer'
+(R = O - B in [-2,2]) and returns 'real_rain_layer' (add it to a clean image: O = B + g_r(R)).
+H and W must be multiples of the sidecar's size_multiple (16 for the tiny preset).
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("export", help="export F_r / G_r to ONNX, FP16/INT8, TensorRT engines or a Triton repository (not built yet)")
+    parser = subparsers.add_parser(
+        "export",
+        help="export F_r / G_r to ONNX, FP16/INT8, TensorRT engines or a Triton repository",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="JRGR checkpoint (.safetensors); default: the model shipped in jrgr_deploy/weights/")
+    parser.add_argument("--nets", nargs="+", default=["f_r", "g_r"], metavar="NET",
+                        help="nets to export: f_r g_r (also f_s, g_s); default: f_r g_r")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (or Triton repository)")
+    parser.add_argument("--format", dest="fmt", choices=("onnx", "engine", "triton"), default="onnx")
+    parser.add_argument("--precision", nargs="+", default=["fp32"], metavar="P",
+                        help="one or more of fp32 fp16 int8 int8-cpu (default fp32); all but fp32 need --calib")
+    parser.add_argument("--calib", type=Path, default=None,
+                        help="calibration frames: folder of rainy images, a video, or a data-set root")
+    parser.add_argument("--calib-frames", type=int, default=16, help="calibration frames to use (default 16)")
+    parser.add_argument("--calib-method", choices=("entropy", "max", "percentile"), default="entropy",
+                        help="INT8 calibration (percentile: int8-cpu only); default entropy")
+    parser.add_argument("--shape", default=None,
+                        help="NxCxHxW: fixed input shape (or the TensorRT profile's opt shape with --max-shape); "
+                             "default: dynamic batch/H/W, verified at 640x360 padded to the size multiple")
+    parser.add_argument("--min-shape", default=None, help="TensorRT profile min shape (default: --shape)")
+    parser.add_argument("--max-shape", default=None,
+                        help="TensorRT profile max shape; makes the ONNX dynamic (default: --shape)")
+    parser.add_argument("--opset", type=int, default=19, help="ONNX opset (default 19; INT8 Q/DQ needs >= 19)")
+    parser.add_argument("--max-drop-db", type=float, default=None,
+                        help="gate with ground truth: largest deraining PSNR-Y drop vs FP32 allowed (default 1.0)")
+    parser.add_argument("--min-psnr-db", type=float, default=None,
+                        help="gate without ground truth (and for G nets): smallest PSNR vs FP32 PyTorch "
+                             "allowed (default 30)")
+    parser.add_argument("--val-rainy", type=Path, default=None, help="held-aside rainy frames with ground truth")
+    parser.add_argument("--val-clean", type=Path, default=None, help="their clean ground truth (matched by name)")
+    parser.add_argument("--verify-frames", type=int, default=4,
+                        help="held-aside frames to verify on (default 4)")
+    parser.add_argument("--workspace-mib", type=int, default=2048, help="TensorRT workspace limit (MiB)")
+    parser.add_argument("--timing-cache", type=Path, default=None,
+                        help="TensorRT timing cache file, reused across builds (default OUT/timing.cache)")
+    parser.add_argument("--triton-max-batch", type=int, default=8, help="Triton max_batch_size (default 8)")
+    parser.add_argument("--triton-instances", type=int, default=1, help="Triton instances per device (default 1)")
+    parser.add_argument("--triton-device", choices=("gpu", "cpu"), default="gpu", help="Triton instance kind")
+    parser.add_argument("--triton-plan", action="store_true",
+                        help="serve TensorRT engines built here (platform tensorrt_plan) instead of ONNX")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise JRGRError("'jrgr export' is not built yet")
+    from jrgr_deploy.export.accuracy import DEFAULT_MAX_DROP_DB, DEFAULT_MIN_PSNR_DB, Gate
+    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+    from jrgr_deploy.export.triton_repo import TritonOptions
+
+    gate = Gate(
+        max_drop_db=DEFAULT_MAX_DROP_DB if args.max_drop_db is None else args.max_drop_db,
+        min_psnr_db=DEFAULT_MIN_PSNR_DB if args.min_psnr_db is None else args.min_psnr_db,
+    )
+    request = ExportRequest(
+        out_dir=args.out, weights=args.weights, nets=tuple(args.nets), fmt=args.fmt,
+        precisions=tuple(dict.fromkeys(args.precision)), calib=args.calib, calib_frames=args.calib_frames,
+        calib_method=args.calib_method, shape=args.shape, max_shape=args.max_shape, min_shape=args.min_shape,
+        opset=args.opset, gate=gate, val_rainy=args.val_rainy, val_clean=args.val_clean,
+        verify_frames=args.verify_frames, workspace_mib=args.workspace_mib, timing_cache=args.timing_cache,
+        triton=TritonOptions(max_batch_size=args.triton_max_batch, instances=args.triton_instances,
+                             device=args.triton_device, plan=args.triton_plan),
+    )
+    result = export_nets(request)
+    if args.json:
+        print(json.dumps({
+            "files": [{"net": f.net, "precision": f.precision, "path": str(f.path)} for f in result.files],
+            "refused": [{"net": n, "precision": p, "reason": r} for n, p, r in result.refused],
+            "accuracy": [{"file": name, "precision": p, **report} for name, p, report, _ in result.rows],
+        }, indent=2))
+    else:
+        print(result.table)
+        for exported in result.files:
+            print(f"wrote {exported.path}")
+    if result.refused:
+        reasons = "; ".join(f"{net} {precision}: {reason}" for net, precision, reason in result.refused)
+        raise JRGRError(f"refused to write {len(result.refused)} file(s) that failed the accuracy gate: {reasons}")
+    return 0

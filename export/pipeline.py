@@ -1,0 +1,309 @@
+"""`jrgr export` end to end: checkpoint -> FP32 ONNX -> precision variants -> verified artefacts + sidecars.
+
+For each net: frames are loaded (calibration + held-aside, disjoint), the FP32 graph is exported into a
+private temporary folder, every requested precision is derived from it and run in ONNX Runtime on the
+held-aside frames against the FP32 PyTorch net, and only files that pass the accuracy gate are moved into the
+output folder (ONNX files, TensorRT plans, or a Triton model repository), each with its sidecar JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jrgr_deploy.export.accuracy import Gate, accuracy_report, format_table, run_onnx, run_torch
+from jrgr_deploy.export.frame_sets import FrameSet, fit_frame, load_calibration_and_holdout, load_photo_frames
+from jrgr_deploy.export.net_io import NetIO, net_io
+from jrgr_deploy.export.onnx_export import export_fp32_onnx
+from jrgr_deploy.export.precision import (
+    PRECISIONS,
+    SIDECAR_PRECISION,
+    artifact_name,
+    convert_precision,
+    needs_calibration,
+)
+from jrgr_deploy.export.shapes import ShapePlan, plan_shapes
+from jrgr_deploy.export.tool_versions import tool_versions
+from jrgr_deploy.export.triton_repo import TritonOptions, write_triton_model
+
+from jrgr_deploy.artifact import ArtifactInfo, write_sidecar
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.frames import rgb_to_nchw
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "engine", "triton")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """Everything `jrgr export` was asked to do (see `jrgr export --help` for each field)."""
+
+    out_dir: Path
+    weights: Path | None = None
+    nets: tuple[str, ...] = ("f_r", "g_r")
+    fmt: str = "onnx"
+    precisions: tuple[str, ...] = ("fp32",)
+    calib: Path | None = None
+    calib_frames: int = 16
+    calib_method: str = "entropy"
+    shape: str | None = None
+    max_shape: str | None = None
+    min_shape: str | None = None
+    opset: int = 19
+    gate: Gate = field(default_factory=Gate)
+    val_rainy: Path | None = None
+    val_clean: Path | None = None
+    verify_frames: int = 4
+    workspace_mib: int = 2048
+    timing_cache: Path | None = None
+    triton: TritonOptions = field(default_factory=TritonOptions)
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    net: str
+    precision: str
+    path: Path
+    info: ArtifactInfo
+
+
+@dataclass
+class ExportResult:
+    """Files written, files refused by the gate (net, precision, reason), and the printable accuracy table."""
+
+    files: list[ExportedFile] = field(default_factory=list)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
+    rows: list[tuple[str, str, dict[str, Any], str]] = field(default_factory=list)
+
+    @property
+    def table(self) -> str:
+        return format_table(self.rows)
+
+
+def _validate(request: ExportRequest) -> None:
+    if request.fmt not in FORMATS:
+        raise JRGRError(f"--format '{request.fmt}' is not one of {', '.join(FORMATS)}")
+    if not request.nets:
+        raise JRGRError("--nets needs at least one net")
+    for name in request.nets:
+        net_io(name)
+    for precision in request.precisions:
+        if precision not in PRECISIONS:
+            raise JRGRError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    calibrated = [p for p in request.precisions if needs_calibration(p)]
+    if calibrated and request.calib is None:
+        raise JRGRError(
+            f"--precision {' '.join(calibrated)} needs calibration data: pass --calib with a folder of rainy "
+            "images, a video or a data-set root (refusing to write an uncalibrated file)"
+        )
+    if (request.val_rainy is None) != (request.val_clean is None):
+        raise JRGRError("--val-rainy and --val-clean go together (rainy frames and their ground truth)")
+    if request.verify_frames < 1:
+        raise JRGRError(f"--verify-frames must be >= 1, got {request.verify_frames}")
+    if request.fmt == "engine" or (request.fmt == "triton" and request.triton.plan):
+        from jrgr_deploy.export.tensorrt_build import import_tensorrt, query_gpu
+
+        # Before any ONNX work: an engine needs TensorRT and a GPU on this machine.
+        import_tensorrt()
+        query_gpu()
+
+
+def _resolve_weights(weights: Path | None) -> Path:
+    if weights is not None:
+        return Path(weights)
+    from jrgr_deploy.default_model import default_checkpoint
+
+    return default_checkpoint()
+
+
+@dataclass(frozen=True)
+class _Frames:
+    """A net's input tensors: calibration (or None), held-aside, and optional ground truth for the latter."""
+
+    calibration: np.ndarray | None
+    calibration_source: str | None
+    holdout: np.ndarray
+    holdout_source: str
+    clean: np.ndarray | None
+
+
+def _load_val_pairs(request: ExportRequest, height: int, width: int) -> tuple[FrameSet, np.ndarray]:
+    from jrgr_deploy.image_files import read_rgb
+    from jrgr_deploy.pairing import match_pairs
+
+    pairs = match_pairs(request.val_rainy, request.val_clean)
+    if not pairs:
+        raise JRGRError(f"no (rainy, clean) pairs matched between '{request.val_rainy}' and '{request.val_clean}'")
+    pairs = pairs[: max(request.verify_frames, 1)]
+    rainy = np.stack([fit_frame(read_rgb(r), height, width) for r, _ in pairs])
+    clean = np.stack([fit_frame(read_rgb(c), height, width) for _, c in pairs])
+    return FrameSet(rainy, [r.name for r, _ in pairs], f"validation pairs {request.val_rainy}"), clean
+
+
+class _NetInputs:
+    """Turns uint8 RGB frames into a net's input: the image itself (F) or its rain layer O - F(O) (G)."""
+
+    def __init__(self, checkpoint: Any, name: str, io: NetIO) -> None:
+        self.layer_net = None
+        self.layer_net_name: str | None = None
+        if io.takes_rain_layer:
+            from jrgr_deploy.checkpoint import load_net
+
+            candidates = [io.layer_source_net, "f_s" if io.layer_source_net == "f_r" else "f_r"]
+            available = [c for c in candidates if c in checkpoint.net_names]
+            if not available:
+                raise JRGRError(
+                    f"exporting '{name}' needs rain layers R = O - F(O) as inputs, but checkpoint "
+                    f"'{checkpoint.path}' holds no removal net (f_s or f_r); it holds {', '.join(checkpoint.net_names)}"
+                )
+            self.layer_net_name = available[0]
+            self.layer_net = load_net(checkpoint, self.layer_net_name)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        images = rgb_to_nchw(frames)
+        if self.layer_net is None:
+            return images
+        # The disentanglement of paper §3: R_hat = O - F(O).
+        return (images - run_torch(self.layer_net, images)).astype(np.float32)
+
+
+def _net_frames(request: ExportRequest, io: NetIO, to_input: _NetInputs, plan: ShapePlan) -> _Frames:
+    height, width = plan.work[2], plan.work[3]
+    calibration = calib_holdout = None
+    if request.calib is not None:
+        calibration, calib_holdout = load_calibration_and_holdout(
+            request.calib, request.calib_frames, request.verify_frames, height, width, io.calibration_domain
+        )
+    clean = None
+    if request.val_rainy is not None:
+        holdout, clean = _load_val_pairs(request, height, width)
+    elif calib_holdout is not None:
+        holdout = calib_holdout
+    else:
+        holdout = load_photo_frames(request.verify_frames, height, width)
+        logger.warning("verifying on %s: pass --calib with more frames than --calib-frames, or --val-rainy, "
+                       "to verify on rainy frames held aside", holdout.source)
+    source = holdout.source
+    if to_input.layer_net_name is not None:
+        source += f", as rain layers O - {to_input.layer_net_name}(O)"
+    return _Frames(
+        calibration=None if calibration is None else to_input(calibration.frames),
+        calibration_source=None if calibration is None else calibration.source,
+        holdout=to_input(holdout.frames),
+        holdout_source=source,
+        clean=clean,
+    )
+
+
+def _fixed_batch_example(inputs: np.ndarray, plan: ShapePlan) -> np.ndarray:
+    batch = plan.work[0]
+    return np.repeat(inputs[:1], batch, axis=0) if plan.fixed else inputs[:1]
+
+
+def export_nets(request: ExportRequest) -> ExportResult:
+    """Run the whole export; returns what was written and what the gate refused (never raises for that)."""
+    _validate(request)
+    from jrgr_deploy.checkpoint import load_checkpoint
+    from jrgr_deploy.nn.build import size_multiple
+
+    checkpoint = load_checkpoint(_resolve_weights(request.weights))
+    for name in request.nets:
+        if name not in checkpoint.net_names:
+            raise JRGRError(
+                f"checkpoint '{checkpoint.path}' has no net '{name}'; it holds {', '.join(checkpoint.net_names)}"
+            )
+    out_dir = Path(request.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = ExportResult()
+    versions = tool_versions()
+    for name in request.nets:
+        _export_one(request, checkpoint, name, size_multiple(checkpoint.config, name), out_dir, versions, result)
+    return result
+
+
+def _export_one(
+    request: ExportRequest, checkpoint: Any, name: str, multiple: int, out_dir: Path,
+    versions: dict[str, str], result: ExportResult,
+) -> None:
+    from jrgr_deploy.checkpoint import load_net
+
+    io = net_io(name)
+    plan = plan_shapes(multiple, request.shape, request.max_shape, request.min_shape)
+    net = load_net(checkpoint, name)
+    frames = _net_frames(request, io, _NetInputs(checkpoint, name, io), plan)
+    reference = run_torch(net, frames.holdout)
+    batch = plan.work[0] if plan.fixed else 1
+    with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=out_dir) as tmp:
+        fp32_path = Path(tmp) / artifact_name(name, "fp32")
+        export_fp32_onnx(net, fp32_path, io, _fixed_batch_example(frames.holdout, plan), fixed=plan.fixed,
+                         opset=request.opset)
+        for precision in request.precisions:
+            candidate = Path(tmp) / artifact_name(name, precision)
+            quantization: dict[str, Any] = {}
+            if precision != "fp32":
+                quantization = convert_precision(precision, fp32_path, candidate, io.input_name,
+                                                 frames.calibration, request.calib_method)
+                quantization["calibration_source"] = frames.calibration_source
+            outputs = run_onnx(candidate, io.input_name, frames.holdout, batch=batch)
+            report = accuracy_report(reference, outputs, frames.holdout_source, clean=frames.clean,
+                                     reference_on_clean=reference if frames.clean is not None else None,
+                                     candidate_on_clean=outputs if frames.clean is not None else None)
+            if io.takes_rain_layer:
+                report.pop("deraining", None)  # a rain layer has no clean ground truth to derain towards
+            reason = request.gate.check(precision, report)
+            report["gate"] = {"max_drop_db": request.gate.max_drop_db, "min_psnr_db": request.gate.min_psnr_db,
+                              "fp32_max_abs_error": request.gate.fp32_max_abs_error, "passed": reason is None}
+            result.rows.append((candidate.name, precision, report, "pass" if reason is None else "REFUSED"))
+            if reason is not None:
+                logger.error("refusing to write %s: %s", candidate.name, reason)
+                result.refused.append((name, precision, reason))
+                continue
+            info = ArtifactInfo(
+                kind="onnx", net=name, precision=SIDECAR_PRECISION[precision], input_name=io.input_name,
+                output_name=io.output_name, size_multiple=multiple, input_shape=plan.input_shape(),
+                preset=checkpoint.config.preset, source_checkpoint_sha256=checkpoint.sha256,
+                opset=request.opset, quantization={"variant": precision, **quantization}, tool_versions=versions,
+                accuracy=report, value_range=io.input_range,
+            )
+            result.files.extend(_deliver(request, candidate, info, plan, out_dir))
+
+
+def _deliver(
+    request: ExportRequest, candidate: Path, info: ArtifactInfo, plan: ShapePlan, out_dir: Path
+) -> list[ExportedFile]:
+    """Move a verified ONNX file into place (+ sidecar); build its engine / Triton entry if asked."""
+    variant = info.quantization["variant"]
+    if request.fmt == "triton":
+        artifact, served = candidate, info
+        if request.triton.plan:
+            artifact, served = _build(request, candidate, info, variant, plan, candidate.parent)
+        model_dir = write_triton_model(out_dir, artifact, served, variant, request.triton)
+        logger.info("wrote Triton model %s", model_dir)
+        return [ExportedFile(info.net, variant, model_dir, served)]
+    onnx_path = out_dir / candidate.name
+    shutil.copyfile(candidate, onnx_path)
+    write_sidecar(onnx_path, info)
+    logger.info("wrote %s (+ sidecar)", onnx_path)
+    files = [ExportedFile(info.net, variant, onnx_path, info)]
+    if request.fmt == "engine":
+        plan_path, engine_info = _build(request, onnx_path, info, variant, plan, out_dir)
+        files.append(ExportedFile(info.net, variant, plan_path, engine_info))
+    return files
+
+
+def _build(
+    request: ExportRequest, onnx_path: Path, info: ArtifactInfo, variant: str, plan: ShapePlan, out_dir: Path
+) -> tuple[Path, ArtifactInfo]:
+    from jrgr_deploy.export.tensorrt_build import build_engine
+
+    return build_engine(
+        onnx_path, out_dir, info, variant, plan,
+        workspace_bytes=request.workspace_mib << 20,
+        timing_cache=request.timing_cache or Path(request.out_dir) / "timing.cache",
+    )

@@ -1,0 +1,250 @@
+"""Precision conversion of an FP32 ONNX graph, calibrated on real frames (DESIGN.md §5).
+
+In TensorRT 10/11 strongly typed networks, precision is a property of the ONNX file, so every precision is
+a separate graph, and every one of them runs (and is checked) in ONNX Runtime on the CPU:
+
+- ``fp16``: ModelOpt AutoCast; the calibration frames decide which nodes stay FP32 (normalisations and
+  reductions whose values overflow FP16). I/O stays float32 (`keep_io_types`), so the contract is unchanged.
+- ``int8``: explicit Q/DQ by ModelOpt (entropy or max calibration), the form TensorRT builds INT8 kernels
+  from. ORT's CPU provider runs it, but slower than FP32 (DESIGN.md §5): it is a TensorRT artefact.
+- ``int8-cpu``: ONNX Runtime's own static quantiser (QDQ, uint8 activations, int8 per-channel weights):
+  the INT8 artefact that runs faster than FP32 in ORT on a CPU with VNNI.
+
+ModelOpt is imported lazily; without it -> MissingDependencyError naming the ``quant`` extra.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jrgr_deploy.errors import JRGRError, MissingDependencyError
+
+logger = logging.getLogger(__name__)
+
+# CLI/file-name precision -> (sidecar precision, file-name tag).
+PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu")
+SIDECAR_PRECISION = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-cpu": "int8"}
+CALIBRATION_METHODS = ("entropy", "max", "percentile")
+MIN_QDQ_OPSET = 19
+
+
+def needs_calibration(precision: str) -> bool:
+    return precision != "fp32"
+
+
+def artifact_name(net: str, precision: str) -> str:
+    """``f_r.onnx`` (fp32), ``f_r.fp16.onnx``, ``f_r.int8.onnx`` (ModelOpt Q/DQ), ``f_r.int8-cpu.onnx``."""
+    if precision not in PRECISIONS:
+        raise JRGRError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    return f"{net}.onnx" if precision == "fp32" else f"{net}.{precision}.onnx"
+
+
+def _import_modelopt(what: str) -> tuple[Any, Any]:
+    try:
+        from modelopt.onnx.autocast import convert_to_mixed_precision
+        from modelopt.onnx.quantization import quantize
+    except ImportError as error:
+        raise MissingDependencyError("modelopt", "quant", what) from error
+    return convert_to_mixed_precision, quantize
+
+
+def _check_calibration(calibration: np.ndarray | None, precision: str, src: Path) -> np.ndarray:
+    """Validate (N,3,H,W) float32 calibration frames; for a fixed-batch graph, pad N to a multiple of it.
+
+    The calibrators feed the graph whole batches, so a fixed batch B needs N % B == 0 (repeat the last frame).
+    """
+    import onnx
+
+    if calibration is None or len(calibration) == 0:
+        raise JRGRError(
+            f"--precision {precision} needs calibration frames: pass --calib with a folder of rainy images, a "
+            "video or a data-set root (refusing to write an uncalibrated file)"
+        )
+    if calibration.ndim != 4 or calibration.shape[1] != 3 or calibration.dtype != np.float32:
+        raise JRGRError(f"calibration data must be (N,3,H,W) float32, got {calibration.shape} {calibration.dtype}")
+    batch = graph_batch(onnx.load(str(src), load_external_data=False))
+    missing = (-len(calibration)) % batch
+    if missing:
+        calibration = np.concatenate([calibration, np.repeat(calibration[-1:], missing, axis=0)])
+    return calibration
+
+
+def graph_batch(model: Any) -> int:
+    """The fixed batch size of a graph's first input, or 1 when the batch axis is dynamic."""
+    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    return dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else 1
+
+
+def convert_fp16(src: Path, dst: Path, input_name: str, calibration: np.ndarray | None) -> dict[str, Any]:
+    """FP32 ONNX `src` -> mixed FP16/FP32 ONNX `dst` (ModelOpt AutoCast, float32 I/O kept).
+
+    calibration: (N,3,H,W) float32 input frames; AutoCast runs them through the FP32 graph and keeps in
+    FP32 every node whose activations exceed FP16's safe range. Returns the sidecar `quantization` entry.
+    """
+    import onnx
+
+    calibration = _check_calibration(calibration, "fp16", src)
+    convert_to_mixed_precision, _ = _import_modelopt("FP16 conversion (ModelOpt AutoCast)")
+    # As an .npz file, AutoCast splits the frames into batches of the graph's own batch size (an in-memory
+    # dict is taken as one single batch, which a fixed-batch graph refuses).
+    frames_file = dst.with_name(dst.name + ".calib.npz")
+    np.savez(frames_file, **{input_name: calibration})
+    try:
+        model = convert_to_mixed_precision(
+            onnx_path=str(src),
+            low_precision_type="fp16",
+            keep_io_types=True,
+            calibration_data=str(frames_file),
+            providers=["cpu"],
+        )
+    finally:
+        frames_file.unlink(missing_ok=True)
+    onnx.save(model, str(dst))
+    kept = sum(1 for node in model.graph.node if node.op_type == "Cast")
+    return {
+        "method": "modelopt.onnx.autocast.convert_to_mixed_precision",
+        "low_precision_type": "fp16",
+        "keep_io_types": True,
+        "cast_nodes": kept,
+        "calibration_frames": int(len(calibration)),
+    }
+
+
+def quantize_int8_modelopt(
+    src: Path, dst: Path, input_name: str, calibration: np.ndarray | None, method: str = "entropy"
+) -> dict[str, Any]:
+    """FP32 ONNX `src` -> explicit Q/DQ INT8 ONNX `dst` for TensorRT (ModelOpt, calibrated on the CPU).
+
+    Non-quantised parts stay FP32 (`high_precision_dtype="fp32"`), so the file's only reduced-precision
+    arithmetic is the INT8 of the Q/DQ pairs (TensorRT still picks FP32/FP16 tactics between them).
+    """
+    import onnx
+
+    calibration = _check_calibration(calibration, "int8", src)
+    if method not in ("entropy", "max"):
+        raise JRGRError(f"--calib-method '{method}' is not one ModelOpt INT8 offers: entropy or max")
+    opset = max(op.version for op in onnx.load(str(src)).opset_import if op.domain in ("", "ai.onnx"))
+    if opset < MIN_QDQ_OPSET:
+        raise JRGRError(f"INT8 Q/DQ needs --opset >= {MIN_QDQ_OPSET}, the FP32 graph has opset {opset}")
+    _, quantize = _import_modelopt("INT8 quantisation (ModelOpt)")
+    quantize(
+        onnx_path=str(src),
+        quantize_mode="int8",
+        calibration_data={input_name: calibration},
+        calibration_method=method,
+        calibration_eps=["cpu"],
+        high_precision_dtype="fp32",
+        output_path=str(dst),
+        log_level="WARNING",
+    )
+    if not dst.is_file():
+        raise JRGRError(f"ModelOpt INT8 quantisation wrote no file '{dst}'")
+    model = onnx.load(str(dst))
+    qdq = sum(1 for node in model.graph.node if node.op_type == "QuantizeLinear")
+    if qdq == 0:
+        raise JRGRError(f"ModelOpt INT8 quantisation of '{src.name}' inserted no Q/DQ node (nothing quantised)")
+    return {
+        "method": "modelopt.onnx.quantization.quantize",
+        "format": "QDQ",
+        "target": "tensorrt",
+        "calibration_method": method,
+        "calibration_frames": int(len(calibration)),
+        "quantize_linear_nodes": qdq,
+        "high_precision_dtype": "fp32",
+    }
+
+
+def quantize_int8_ort(
+    src: Path, dst: Path, input_name: str, calibration: np.ndarray | None, method: str = "entropy"
+) -> dict[str, Any]:
+    """FP32 ONNX `src` -> INT8 ONNX `dst` for the ONNX Runtime CPU provider (`quantize_static`).
+
+    QDQ format, uint8 activations (asymmetric), int8 per-channel weights: the combination ORT fuses into
+    integer convolutions (VNNI) on x86-64. `method`: entropy, max (ORT's MinMax) or percentile.
+
+    Runs in a fresh interpreter: ModelOpt's INT8 path monkey-patches ORT's calibrators for the rest of the
+    process it ran in (`modelopt.onnx.quantization.ort_patching`), after which ORT's own quantiser collects
+    nothing. A spawned worker (numpy + onnxruntime only) is immune to what ran before it.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    calibration = _check_calibration(calibration, "int8-cpu", src)
+    if method not in ORT_CALIBRATION_METHODS:
+        raise JRGRError(f"--calib-method '{method}' is not one of {', '.join(ORT_CALIBRATION_METHODS)}")
+    import onnx
+
+    batch = graph_batch(onnx.load(str(src), load_external_data=False))
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(_quantize_int8_ort_here, str(src), str(dst), input_name, calibration, method, batch).result()
+    return {
+        "method": "onnxruntime.quantization.quantize_static",
+        "format": "QDQ",
+        "target": "onnxruntime-cpu",
+        "activations": "uint8",
+        "weights": "int8 per-channel",
+        "calibration_method": method,
+        "calibration_frames": int(len(calibration)),
+    }
+
+
+ORT_CALIBRATION_METHODS = ("entropy", "max", "percentile")
+
+
+def _quantize_int8_ort_here(
+    src: str, dst: str, input_name: str, calibration: np.ndarray, method: str, batch: int
+) -> None:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    methods = {"entropy": CalibrationMethod.Entropy, "max": CalibrationMethod.MinMax,
+               "percentile": CalibrationMethod.Percentile}
+
+    class _Frames(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._iter = iter(calibration[i : i + batch] for i in range(0, len(calibration), batch))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self._iter, None)
+            return None if batch is None else {input_name: batch}
+
+    prepared = Path(dst).with_name(Path(dst).stem + ".pre.onnx")
+    try:
+        # ONNX shape inference + graph optimisation first (ORT's documented preparation); its symbolic
+        # shape inference cannot resolve the U-Net's dynamic H/W through the skip concatenations.
+        quant_pre_process(src, str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared),
+            dst,
+            _Frames(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            calibrate_method=methods[method],
+        )
+    finally:
+        prepared.unlink(missing_ok=True)
+
+
+def convert_precision(
+    precision: str, src: Path, dst: Path, input_name: str, calibration: np.ndarray | None, method: str
+) -> dict[str, Any]:
+    """Dispatch on `precision` (fp16, int8, int8-cpu); returns the sidecar `quantization` entry."""
+    if precision == "fp16":
+        return convert_fp16(src, dst, input_name, calibration)
+    if precision == "int8":
+        return quantize_int8_modelopt(src, dst, input_name, calibration, method)
+    if precision == "int8-cpu":
+        return quantize_int8_ort(src, dst, input_name, calibration, method)
+    raise JRGRError(f"precision '{precision}' is not one of {', '.join(PRECISIONS[1:])} (fp32 needs no conversion)")

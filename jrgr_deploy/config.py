@@ -1,0 +1,401 @@
+"""Configuration of a JRGR run: frozen dataclasses, presets as data, strict YAML/JSON loading.
+
+A config is a tree ``JRGRConfig(preset, model, loss, train, data)``; each constructor (network, loss,
+trainer) receives only its own sub-config. Presets (DESIGN.md §1):
+
+- ``paper``: the paper's text. U-Nets for all four generators, alpha 4, lambda_adv 10, lambda_cyc 1,
+  lambda_mse 10, batch 16, 256x256 crops, 100 + 200 epochs.
+- ``official``: the authors' code. pix2pix U-Net (7 stride-2 downsamplings, 64 -> 512 channels,
+  BatchNorm, Tanh, not residual) for F_s/F_r; CycleGAN ResNet-9 (BatchNorm, Tanh) for G_s/G_r; LSGAN;
+  weights MSE/GAN/cycle 40/4/40; history pools of 50.
+- ``tiny``: narrow residual U-Nets (depth 4, 16 channels) for a 2-core CPU (tests, demos, CPU proxies).
+
+Loading is strict: an unknown key is an error naming the key and its section; values are type-checked.
+No ``eval``: overrides (``train.batch_size=8``) are parsed as YAML scalars.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from jrgr_deploy.errors import JRGRError
+
+PRESETS = ("paper", "official", "tiny")
+NET_ARCHS = ("unet", "resnet")
+NORMS = ("batch", "instance", "none")
+OUT_ACTIVATIONS = ("tanh", "none")
+GAN_MODES = ("lsgan", "vanilla")
+AMP_MODES = ("none", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """One generator (F_s/F_r removal or G_s/G_r generation).
+
+    arch: ``unet`` (pix2pix-style U-Net: ``depth`` stride-2 4x4 convolutions down, as many 4x4
+    transposed convolutions up, skip concatenations) or ``resnet`` (CycleGAN ResNet: 7x7 stem, two
+    stride-2 convs, ``n_blocks`` residual blocks, two transposed convs).
+    base_channels: width of the first level; doubles per level up to ``max_channels``.
+    convs_per_level: extra 3x3 conv blocks at every U-Net level (0 = pix2pix exactly).
+    residual: output = input - predicted layer, last layer zero-initialised (the net starts as the
+    identity: DESIGN.md §1, measured note). Otherwise the net predicts its output directly.
+    out_activation: applied to the predicted layer (residual) or to the output (not residual).
+    """
+
+    arch: str = "unet"
+    base_channels: int = 16
+    depth: int = 4
+    max_channels: int = 512
+    convs_per_level: int = 0
+    n_blocks: int = 9
+    norm: str = "instance"
+    residual: bool = True
+    out_activation: str = "tanh"
+
+    def __post_init__(self) -> None:
+        _check_choice("arch", self.arch, NET_ARCHS)
+        _check_choice("norm", self.norm, NORMS)
+        _check_choice("out_activation", self.out_activation, OUT_ACTIVATIONS)
+        if self.base_channels < 1 or self.max_channels < self.base_channels:
+            raise JRGRError(
+                f"need 1 <= base_channels <= max_channels, got {self.base_channels}, {self.max_channels}"
+            )
+        if self.arch == "unet" and not 1 <= self.depth <= 10:
+            raise JRGRError(f"U-Net depth must be in 1..10, got {self.depth}")
+        if self.convs_per_level < 0 or self.n_blocks < 0:
+            raise JRGRError("convs_per_level and n_blocks must be >= 0")
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """PatchGAN: ``n_layers`` = 3 gives the 70x70 receptive field of pix2pix/CycleGAN."""
+
+    base_channels: int = 64
+    n_layers: int = 3
+    norm: str = "batch"
+
+    def __post_init__(self) -> None:
+        _check_choice("norm", self.norm, NORMS)
+        if self.base_channels < 1 or self.n_layers < 1:
+            raise JRGRError(f"discriminator needs base_channels, n_layers >= 1, got {self}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """removal: F_s and F_r (same architecture); generation: G_s and G_r; discriminator: D_B, D_Or, D_Os."""
+
+    removal: NetConfig = field(default_factory=NetConfig)
+    generation: NetConfig = field(default_factory=NetConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of Eq. 3-8. alpha weighs the real term of D_B (Eq. 3); pool_size 0 disables history pools."""
+
+    gan_mode: str = "lsgan"
+    alpha: float = 4.0
+    lambda_adv: float = 4.0
+    lambda_cyc: float = 40.0
+    lambda_mse: float = 40.0
+    pool_size: int = 50
+
+    def __post_init__(self) -> None:
+        _check_choice("gan_mode", self.gan_mode, GAN_MODES)
+        if self.pool_size < 0:
+            raise JRGRError(f"pool_size must be >= 0, got {self.pool_size}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation. Iterations win over epochs when both are set (> 0).
+
+    Learning rates: stage 1 uses ``lr``; stage 2 gives G_s/G_r ``lr``, F_r ``lr * f_r_lr_ratio`` and F_s
+    ``lr * f_s_lr_ratio`` when stage 1 pre-trained them (else ``lr``), discriminators ``lr * d_lr_ratio``.
+    Each stage keeps its lr for the first ``1 - decay_fraction`` of its iterations, then decays linearly to 0.
+    ``batch_size`` is the global batch (split evenly over DDP processes).
+    """
+
+    stage1_iters: int = 0
+    stage1_epochs: int = 100
+    stage2_iters: int = 0
+    stage2_epochs: int = 200
+    decay_fraction: float = 0.5
+    lr: float = 1e-4
+    f_r_lr_ratio: float = 0.1
+    f_s_lr_ratio: float = 0.01
+    d_lr_ratio: float = 1.0
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 1
+    crop_size: int = 256
+    num_workers: int = 0
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    image_every: int = 500
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "none"
+
+    def __post_init__(self) -> None:
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("amp", self.amp, AMP_MODES)
+        if not 0.0 <= self.decay_fraction <= 1.0:
+            raise JRGRError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
+        if self.batch_size < 1 or self.crop_size < 1:
+            raise JRGRError("batch_size and crop_size must be >= 1")
+        if len(self.betas) != 2:
+            raise JRGRError(f"betas must be two numbers, got {self.betas}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data is. ``root`` is a data set written by ``jrgr data synth``; the explicit folders
+    override the parts of it they name. Paths are strings (a config is plain data)."""
+
+    root: str | None = None
+    paired_rainy: str | None = None
+    paired_clean: str | None = None
+    real: str | None = None
+    val_rainy: str | None = None
+    val_clean: str | None = None
+
+
+@dataclass(frozen=True)
+class JRGRConfig:
+    """The whole run. ``preset`` records which preset the config started from (or ``custom``)."""
+
+    preset: str = "custom"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    @classmethod
+    def from_preset(cls, name: str) -> JRGRConfig:
+        """One of ``paper``, ``official``, ``tiny``."""
+        if name not in _PRESET_BUILDERS:
+            raise JRGRError(f"unknown preset '{name}': expected one of {', '.join(PRESETS)}")
+        return _PRESET_BUILDERS[name]()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JRGRConfig:
+        """Strict: unknown keys and wrong types raise JRGRError naming the key and section.
+
+        A ``preset`` key with a known preset name starts from that preset; other keys override it.
+        """
+        if not isinstance(data, dict):
+            raise JRGRError(f"a config must be a mapping, got {type(data).__name__}")
+        base = cls()
+        preset = data.get("preset")
+        if isinstance(preset, str) and preset in PRESETS:
+            base = cls.from_preset(preset)
+        return _merge(base, data, "config")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> JRGRConfig:
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise JRGRError(f"config file '{path}' does not exist")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            raise JRGRError(f"config file '{path}' is not valid YAML: {error}") from None
+        try:
+            return cls.from_dict(data or {})
+        except JRGRError as error:
+            raise JRGRError(f"config file '{path}': {error}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> JRGRConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise JRGRError(f"config is not valid JSON: {error}") from None
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def with_overrides(self, overrides: list[str] | tuple[str, ...]) -> JRGRConfig:
+        """Apply ``section.key=value`` strings (value parsed as a YAML scalar/list), e.g.
+        ``train.batch_size=8``, ``model.removal.depth=5``, ``data.real=null``."""
+        import yaml
+
+        config = self
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            if not sep or not key.strip():
+                raise JRGRError(f"override '{item}' must look like section.key=value")
+            try:
+                value = yaml.safe_load(raw) if raw.strip() else ""
+            except yaml.YAMLError as error:
+                raise JRGRError(f"override '{item}': cannot parse value: {error}") from None
+            nested: Any = value
+            for part in reversed(key.strip().split(".")):
+                nested = {part: nested}
+            config = _merge(config, nested, "config")
+        if overrides and config.preset in PRESETS:
+            config = replace(config, preset=f"{config.preset}+overrides")
+        return config
+
+
+def load_config(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> JRGRConfig:
+    """A preset name or a YAML/JSON file path, then ``--set`` overrides."""
+    if spec in PRESETS:
+        config = JRGRConfig.from_preset(spec)
+    else:
+        path = Path(spec)
+        if not path.suffix and not path.exists():
+            raise JRGRError(f"unknown preset '{spec}': expected one of {', '.join(PRESETS)} or a YAML file")
+        if path.suffix == ".json":
+            if not path.is_file():
+                raise JRGRError(f"config file '{path}' does not exist")
+            config = JRGRConfig.from_json(path.read_text())
+        else:
+            config = JRGRConfig.from_yaml(path)
+    return config.with_overrides(list(overrides))
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise JRGRError(f"{name} '{value}' is not one of {', '.join(allowed)}")
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _merge(obj: Any, data: dict[str, Any], section: str) -> Any:
+    """A copy of dataclass `obj` with `data` applied recursively; strict about keys and types."""
+    if not isinstance(data, dict):
+        raise JRGRError(f"section '{section}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(type(obj))
+    known = {f.name for f in fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise JRGRError(
+                f"unknown key '{key}' in section '{section}' (allowed: {', '.join(sorted(known))})"
+            )
+        current = getattr(obj, key)
+        where = key if section == "config" else f"{section}.{key}"
+        if dataclasses.is_dataclass(current):
+            changes[key] = _merge(current, value, where)
+        else:
+            changes[key] = _coerce(value, hints[key], where)
+    return replace(obj, **changes)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except JRGRError as error:
+                errors.append(str(error))
+        raise JRGRError(errors[0] if errors else f"'{where}': bad value {value!r}")
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise JRGRError(f"'{where}' must be a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise JRGRError(f"'{where}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise JRGRError(f"'{where}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads `1e-4` (no dot) as a string; accept what is plainly a number.
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise JRGRError(f"'{where}' must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise JRGRError(f"'{where}' must be a string, got {value!r}")
+        return value
+    raise JRGRError(f"'{where}': unsupported field type {hint}")
+
+
+def _paper() -> JRGRConfig:
+    unet = NetConfig(
+        arch="unet", base_channels=64, depth=7, max_channels=512, norm="batch", residual=False,
+        out_activation="tanh",
+    )
+    return JRGRConfig(
+        preset="paper",
+        model=ModelConfig(removal=unet, generation=unet, discriminator=DiscriminatorConfig(64, 3, "batch")),
+        loss=LossConfig(gan_mode="vanilla", alpha=4.0, lambda_adv=10.0, lambda_cyc=1.0, lambda_mse=10.0,
+                        pool_size=50),
+        train=TrainConfig(stage1_epochs=100, stage2_epochs=200, lr=1e-4, batch_size=16, crop_size=256),
+    )
+
+
+def _official() -> JRGRConfig:
+    return JRGRConfig(
+        preset="official",
+        model=ModelConfig(
+            removal=NetConfig(arch="unet", base_channels=64, depth=7, max_channels=512, norm="batch",
+                              residual=False, out_activation="tanh"),
+            generation=NetConfig(arch="resnet", base_channels=64, n_blocks=9, norm="batch", residual=False,
+                                 out_activation="tanh"),
+            discriminator=DiscriminatorConfig(64, 3, "batch"),
+        ),
+        # alpha is the paper's (the authors' code weighs D_B's real term the same way).
+        loss=LossConfig(gan_mode="lsgan", alpha=4.0, lambda_adv=4.0, lambda_cyc=40.0, lambda_mse=40.0,
+                        pool_size=50),
+        train=TrainConfig(stage1_epochs=100, stage2_epochs=200, lr=1e-4, batch_size=1, crop_size=256),
+    )
+
+
+def _tiny() -> JRGRConfig:
+    unet = NetConfig(arch="unet", base_channels=16, depth=4, max_channels=128, convs_per_level=1,
+                     norm="instance", residual=True, out_activation="none")
+    return JRGRConfig(
+        preset="tiny",
+        model=ModelConfig(removal=unet, generation=unet,
+                          discriminator=DiscriminatorConfig(base_channels=16, n_layers=3, norm="instance")),
+        loss=LossConfig(gan_mode="lsgan", alpha=4.0, lambda_adv=4.0, lambda_cyc=40.0, lambda_mse=40.0,
+                        pool_size=50),
+        train=TrainConfig(stage1_iters=600, stage1_epochs=0, stage2_iters=300, stage2_epochs=0,
+                          decay_fraction=0.5, lr=2e-4, batch_size=4, crop_size=96, checkpoint_every=200,
+                          log_every=10, image_every=100),
+    )
+
+
+_PRESET_BUILDERS = {"paper": _paper, "official": _official, "tiny": _tiny}

@@ -1,0 +1,233 @@
+"""Torch data sets for JRGR training and evaluation: paired synthetic rain and unpaired real rain.
+
+Every item holds float32 tensors of shape (3, H, W), RGB, values in [-1, 1] (the nets' contract,
+DESIGN.md §5): `PairedRainDataset` gives `o_s` (rainy) and `b_s` (clean), `UnpairedRainDataset` gives
+`o_r` (real rainy image or video frame); both add `name`.
+
+Augmentation is a random crop and a random horizontal flip drawn from a generator seeded by
+(seed, epoch, index), so an item is the same whatever the DataLoader's worker count or order; call
+`set_epoch` to draw new crops each epoch. Images smaller than the crop are reflect-padded (not
+upscaled), so no pixel is resampled and the rain streaks keep their width.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.frames import rgb_to_nchw
+from jrgr_deploy.image_files import VIDEO_SUFFIXES, list_images, read_rgb
+from jrgr_deploy.pairing import match_pairs, resolve_root
+
+
+def _check_crop_size(crop_size: int | None) -> None:
+    if crop_size is not None and crop_size < 1:
+        raise JRGRError(f"crop size must be a positive number of pixels or None, got {crop_size}")
+
+
+def _pad_to_at_least(image: np.ndarray, size: int) -> np.ndarray:
+    """Reflect-pad (H,W,3) symmetrically so both sides are >= size (OpenCV reflects repeatedly if needed)."""
+    height, width = image.shape[:2]
+    pad_h, pad_w = max(0, size - height), max(0, size - width)
+    if not pad_h and not pad_w:
+        return image
+    top, left = pad_h // 2, pad_w // 2
+    return cv2.copyMakeBorder(image, top, pad_h - top, left, pad_w - left, borderType=cv2.BORDER_REFLECT_101)
+
+
+def _augment(
+    images: Sequence[np.ndarray], crop_size: int | None, flip: bool, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """The same random crop and flip applied to every (H,W,3) image (a rainy/clean pair stays aligned)."""
+    out = list(images)
+    if crop_size is not None:
+        out = [_pad_to_at_least(image, crop_size) for image in out]
+        height, width = out[0].shape[:2]
+        top = int(rng.integers(0, height - crop_size + 1))
+        left = int(rng.integers(0, width - crop_size + 1))
+        out = [image[top : top + crop_size, left : left + crop_size] for image in out]
+    if flip and rng.random() < 0.5:
+        out = [image[:, ::-1] for image in out]
+    return out
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H,W,3) uint8 RGB -> (3,H,W) float32 in [-1, 1]."""
+    return torch.from_numpy(rgb_to_nchw(np.ascontiguousarray(image))[0])
+
+
+class _AugmentedDataset(Dataset):
+    def __init__(self, crop_size: int | None, flip: bool, seed: int) -> None:
+        _check_crop_size(crop_size)
+        self.crop_size = crop_size
+        self.flip = flip
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """New crops/flips for each epoch, still deterministic given (seed, epoch, index)."""
+        self.epoch = epoch
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+
+class PairedRainDataset(_AugmentedDataset):
+    """(rainy, clean) image pairs -> {"o_s": (3,H,W), "b_s": (3,H,W), "name": str}, float32 RGB in [-1, 1].
+
+    `crop_size=None` gives whole images (evaluation); `flip` mirrors both images of a pair together.
+    A pair whose images differ in size raises JRGRError naming both files; an undecodable file raises
+    JRGRError naming it.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[tuple[str | Path, str | Path]],
+        crop_size: int | None = None,
+        flip: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(crop_size, flip, seed)
+        if not pairs:
+            raise JRGRError("a paired rain data set needs at least one (rainy, clean) pair, got none")
+        self.pairs = [(Path(rainy), Path(clean)) for rainy, clean in pairs]
+
+    @classmethod
+    def from_folders(cls, rainy_dir: str | Path, clean_dir: str | Path, **kwargs: Any) -> PairedRainDataset:
+        """Pairs matched by name (`jrgr_deploy.pairing.match_pairs` conventions)."""
+        return cls(match_pairs(rainy_dir, clean_dir), **kwargs)
+
+    @classmethod
+    def from_root(cls, root: str | Path, split: str = "train", **kwargs: Any) -> PairedRainDataset:
+        """Pairs of `split` under a data-set root (`jrgr_deploy.pairing.resolve_root` layouts)."""
+        data = resolve_root(root, split)
+        if not data.pairs:
+            raise JRGRError(f"'{root}' ({data.layout}) has no (rainy, clean) pairs for split '{split}'")
+        return cls(data.pairs, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+        rainy_path, clean_path = self.pairs[index]
+        rainy, clean = read_rgb(rainy_path), read_rgb(clean_path)
+        if rainy.shape != clean.shape:
+            raise JRGRError(
+                f"pair size mismatch: rainy '{rainy_path}' is {rainy.shape[1]}x{rainy.shape[0]} but clean "
+                f"'{clean_path}' is {clean.shape[1]}x{clean.shape[0]} (WxH); a pair must be pixel-aligned"
+            )
+        rainy, clean = _augment((rainy, clean), self.crop_size, self.flip, self._rng(index))
+        return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "name": rainy_path.name}
+
+
+class _VideoFrames:
+    """Random access to the frames of a video file, opened lazily once per process (DataLoader workers)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        capture = self._open()
+        try:
+            # CAP_PROP_FRAME_COUNT is an estimate from the container; counting by grab() is exact and
+            # costs no decode.
+            count = 0
+            while capture.grab():
+                count += 1
+        finally:
+            capture.release()
+        if count == 0:
+            raise JRGRError(f"video file '{path}' holds no decodable frames")
+        self.count = count
+        self._capture: cv2.VideoCapture | None = None
+        self._pid = -1
+        self._next = 0
+
+    def _open(self) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(str(self.path))
+        if not capture.isOpened():
+            capture.release()
+            raise JRGRError(f"cannot open video file '{self.path}' (missing, not a video, or no decoder)")
+        return capture
+
+    def read_rgb(self, index: int) -> np.ndarray:
+        """Frame `index` as (H,W,3) uint8 RGB; sequential reads avoid seeking."""
+        if self._capture is None or self._pid != os.getpid():
+            self._capture, self._pid, self._next = self._open(), os.getpid(), 0
+        if index != self._next:
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            self._next = -1
+            raise JRGRError(f"could not decode frame {index} of video file '{self.path}'")
+        self._next = index + 1
+        return np.ascontiguousarray(frame[..., ::-1])
+
+    def __getstate__(self) -> dict[str, object]:
+        # A cv2.VideoCapture cannot be pickled to a worker process; each worker reopens the file.
+        state = dict(self.__dict__)
+        state["_capture"], state["_pid"] = None, -1
+        return state
+
+
+class UnpairedRainDataset(_AugmentedDataset):
+    """Real rainy images without ground truth -> {"o_r": (3,H,W) float32 RGB in [-1, 1], "name": str}.
+
+    `source` is a folder of images, a video file (frames `frame_step` apart, decoded lazily), or a list of
+    image paths. Raises JRGRError for an empty folder, or a video that cannot be opened (naming it).
+    """
+
+    def __init__(
+        self,
+        source: str | Path | Sequence[str | Path],
+        crop_size: int | None = None,
+        flip: bool = False,
+        seed: int = 0,
+        frame_step: int = 1,
+    ) -> None:
+        super().__init__(crop_size, flip, seed)
+        if frame_step < 1:
+            raise JRGRError(f"frame step must be >= 1, got {frame_step}")
+        self.video: _VideoFrames | None = None
+        self.images: list[Path] = []
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            if path.suffix.lower() in VIDEO_SUFFIXES and not path.is_dir():
+                if not path.is_file():
+                    raise JRGRError(f"video file '{path}' does not exist")
+                self.video = _VideoFrames(path)
+                self.frame_indices = list(range(0, self.video.count, frame_step))
+            else:
+                self.images = list_images(path)
+        else:
+            self.images = [Path(p) for p in source]
+            if not self.images:
+                raise JRGRError("an unpaired rain data set needs at least one image, got none")
+
+    @classmethod
+    def from_root(cls, root: str | Path, split: str = "train", **kwargs: Any) -> UnpairedRainDataset:
+        """The unpaired real rain (`Ot`, or `train/real/rainy` of `jrgr data synth`) under a data-set root."""
+        data = resolve_root(root, split)
+        if not data.unpaired:
+            raise JRGRError(f"'{root}' ({data.layout}) has no unpaired real rain for split '{split}'")
+        return cls(data.unpaired, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.frame_indices) if self.video is not None else len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+        if self.video is not None:
+            frame_index = self.frame_indices[index]
+            image = self.video.read_rgb(frame_index)
+            name = f"{self.video.path.name}#{frame_index:06d}"
+        else:
+            image = read_rgb(self.images[index])
+            name = self.images[index].name
+        (image,) = _augment((image,), self.crop_size, self.flip, self._rng(index))
+        return {"o_r": _to_tensor(image), "name": name}

@@ -1,0 +1,61 @@
+"""Building the seven JRGR networks from a config, by their names in the paper.
+
+- ``f_s``, ``f_r``: rain removal (rainy image O -> background B), ``config.model.removal``.
+- ``g_s``, ``g_r``: rain generation; they take and return a RAIN LAYER R = O - B (values in [-2, 2]),
+  translating it into the synthetic (``g_s``) or real (``g_r``) domain's rain; ``config.model.generation``.
+- ``d_b``, ``d_or``, ``d_os``: 70x70 PatchGAN discriminators of clean backgrounds, real rainy images and
+  synthetic rainy images; ``config.model.discriminator``.
+
+All generators map (N, 3, H, W) float32 -> same shape, H and W multiples of `size_multiple`.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from jrgr_deploy.config import JRGRConfig, NetConfig
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.nn.patchgan import PatchDiscriminator
+from jrgr_deploy.nn.resnet import RESNET_SIZE_MULTIPLE, ResnetGenerator
+from jrgr_deploy.nn.unet import UNet
+
+REMOVAL_NETS = ("f_s", "f_r")
+GENERATION_NETS = ("g_s", "g_r")
+GENERATOR_NETS = REMOVAL_NETS + GENERATION_NETS
+DISCRIMINATOR_NETS = ("d_b", "d_or", "d_os")
+NET_NAMES = GENERATOR_NETS + DISCRIMINATOR_NETS
+
+
+def _check_name(name: str) -> None:
+    if name not in NET_NAMES:
+        raise JRGRError(f"unknown network '{name}': expected one of {', '.join(NET_NAMES)}")
+
+
+def net_config(config: JRGRConfig, name: str) -> NetConfig:
+    """The NetConfig of generator `name` (f_s, f_r, g_s, g_r)."""
+    _check_name(name)
+    if name in REMOVAL_NETS:
+        return config.model.removal
+    if name in GENERATION_NETS:
+        return config.model.generation
+    raise JRGRError(f"'{name}' is a discriminator; expected one of {', '.join(GENERATOR_NETS)}")
+
+
+def build_generator(net: NetConfig, name: str = "net") -> nn.Module:
+    if net.arch == "unet":
+        return UNet(net, name=name)
+    return ResnetGenerator(net, name=name)
+
+
+def build_net(config: JRGRConfig, name: str) -> nn.Module:
+    """A freshly initialised network `name` (one of NET_NAMES) for `config`."""
+    _check_name(name)
+    if name in DISCRIMINATOR_NETS:
+        return PatchDiscriminator(config.model.discriminator)
+    return build_generator(net_config(config, name), name=name)
+
+
+def size_multiple(config: JRGRConfig, name: str) -> int:
+    """H and W of generator `name`'s input must be multiples of this: 2**depth (U-Net) or 4 (ResNet)."""
+    net = net_config(config, name)
+    return 2**net.depth if net.arch == "unet" else RESNET_SIZE_MULTIPLE

@@ -1,0 +1,87 @@
+"""pix2pix-style U-Net (removal nets F_s/F_r; generation nets G_s/G_r in the `paper` and `tiny` presets).
+
+Level i (0..depth-1) halves H and W with a 4x4 stride-2 convolution and has
+min(base_channels * 2**i, max_channels) channels; the decoder mirrors it with 4x4 stride-2 transposed
+convolutions and concatenates the encoder features of the same level (skip connections). The innermost
+level has no normalisation and the outermost encoder conv none either (as pix2pix). With
+``convs_per_level`` > 0 every level also gets that many 3x3 conv-norm-activation blocks (more capacity at
+a fixed depth, used by `tiny`).
+
+Input contract: (N, 3, H, W) float32 in [-1, 1] (a rain layer in [-2, 2] for G nets); H and W multiples
+of 2**depth, checked in `forward` with a clear error. Output: same shape.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from jrgr_deploy.config import NetConfig
+from jrgr_deploy.nn.layers import OutputHead, check_input, init_weights, norm_layer, uses_bias, zero_init
+
+
+def _extra_convs(channels: int, count: int, norm: str, act: nn.Module) -> list[nn.Module]:
+    """`count` x (activation, 3x3 conv, norm): ends pre-activation like every pix2pix level."""
+    layers: list[nn.Module] = []
+    for _ in range(count):
+        layers += [act, nn.Conv2d(channels, channels, 3, 1, 1, bias=uses_bias(norm)), norm_layer(norm, channels)]
+    return layers
+
+
+class UNet(nn.Module):
+    """U-Net generator; see the module docstring for the size contract."""
+
+    def __init__(self, config: NetConfig, in_channels: int = 3, out_channels: int = 3, name: str = "U-Net"):
+        super().__init__()
+        self.config = config
+        self.name = name
+        self.multiple = 2**config.depth
+        depth, norm = config.depth, config.norm
+        widths = [min(config.base_channels * 2**i, config.max_channels) for i in range(depth)]
+        bias = uses_bias(norm)
+
+        enc: list[nn.Module] = []
+        for i in range(depth):
+            layers: list[nn.Module] = []
+            if i > 0:
+                layers.append(nn.LeakyReLU(0.2))
+            c_in = in_channels if i == 0 else widths[i - 1]
+            innermost = i == depth - 1
+            layers.append(nn.Conv2d(c_in, widths[i], 4, 2, 1, bias=bias or i == 0 or innermost))
+            if 0 < i < depth - 1:
+                layers.append(norm_layer(norm, widths[i]))
+            if config.convs_per_level and not innermost:
+                layers += _extra_convs(widths[i], config.convs_per_level, norm, nn.LeakyReLU(0.2))
+            enc.append(nn.Sequential(*layers))
+        self.enc = nn.ModuleList(enc)
+
+        dec: list[nn.Module] = []
+        for i in range(depth):
+            innermost, outermost = i == depth - 1, i == 0
+            c_in = widths[i] if innermost else 2 * widths[i]
+            c_out = out_channels if outermost else widths[i - 1]
+            layers = [nn.ReLU(), nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias or outermost)]
+            if not outermost:
+                layers.append(norm_layer(norm, c_out))
+                if config.convs_per_level:
+                    layers += _extra_convs(c_out, config.convs_per_level, norm, nn.ReLU())
+            dec.append(nn.Sequential(*layers))
+        self.dec = nn.ModuleList(dec)
+        self.head = OutputHead(config.residual, config.out_activation)
+
+        init_weights(self)
+        if config.residual:
+            zero_init(self.dec[0][-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, 3, H, W); H, W multiples of 2**depth."""
+        check_input(x, self.multiple, self.name)
+        skips = []
+        h = x
+        for block in self.enc:
+            h = block(h)
+            skips.append(h)
+        h = self.dec[-1](skips[-1])
+        for i in range(len(self.dec) - 2, -1, -1):
+            h = self.dec[i](torch.cat([skips[i], h], dim=1))
+        return self.head(x, h)

@@ -1,0 +1,143 @@
+"""The one protocol every inference backend follows, and the input contract it exposes.
+
+A backend maps a batch of rainy images to a batch of outputs with the same shape:
+`(N, 3, H, W) float32 RGB in [-1, 1]` -> `(N, 3, H, W) float32 RGB in [-1, 1]` (for F_r the derained
+background B̂ = F_r(O); for G_r the real-style rain layer). H and W must satisfy `input_contract`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from jrgr_deploy.errors import JRGRError
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """What a backend accepts.
+
+    `shape` is NCHW with None for a dynamic axis (e.g. (None, 3, None, None)); a fixed H/W (a TensorRT
+    engine built for one size, an ONNX file exported without dynamic axes) is an int. H and W must be
+    multiples of `size_multiple` (2**depth of the U-Net). `precision` is the artefact's precision
+    (fp32/fp16/int8); the tensors crossing the protocol are float32 whatever it is.
+    """
+
+    input_name: str
+    output_name: str
+    size_multiple: int
+    shape: tuple[int | None, ...]
+    precision: str = "fp32"
+    min_hw: tuple[int, int] | None = None
+    max_hw: tuple[int, int] | None = None
+
+    @property
+    def fixed_hw(self) -> tuple[int, int] | None:
+        """(H, W) when the backend only runs one spatial size, else None."""
+        height, width = self.shape[2], self.shape[3]
+        if height is None or width is None:
+            return None
+        return int(height), int(width)
+
+    @property
+    def dynamic(self) -> bool:
+        return self.fixed_hw is None
+
+    def check(self, batch: np.ndarray, what: str = "batch") -> None:
+        """Raise a clear JRGRError when `batch` breaks the contract (shape, dtype, size multiple, range)."""
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise JRGRError(f"{what}: expected an Nx3xHxW batch, got shape {tuple(batch.shape)}")
+        if batch.dtype != np.float32:
+            raise JRGRError(f"{what}: expected float32, got {batch.dtype}")
+        height, width = batch.shape[2], batch.shape[3]
+        fixed = self.fixed_hw
+        if fixed is not None and (height, width) != fixed:
+            raise JRGRError(
+                f"{what}: size {height}x{width} (HxW) does not match the fixed input size "
+                f"{fixed[0]}x{fixed[1]} of this model"
+            )
+        if height % self.size_multiple or width % self.size_multiple:
+            raise JRGRError(
+                f"{what}: size {height}x{width} (HxW) is not a multiple of {self.size_multiple} "
+                "(2**depth of the U-Net); pad it first"
+            )
+        if self.min_hw is not None and (height < self.min_hw[0] or width < self.min_hw[1]):
+            raise JRGRError(
+                f"{what}: size {height}x{width} (HxW) is below the engine profile's minimum "
+                f"{self.min_hw[0]}x{self.min_hw[1]}"
+            )
+        if self.max_hw is not None and (height > self.max_hw[0] or width > self.max_hw[1]):
+            raise JRGRError(
+                f"{what}: size {height}x{width} (HxW) exceeds the engine profile's maximum "
+                f"{self.max_hw[0]}x{self.max_hw[1]}; rebuild the engine or use --infer-size"
+            )
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Inference on one network file. Implementations: ONNX Runtime, TensorRT, PyTorch."""
+
+    name: str
+    device: str
+    input_contract: InputContract
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 3, H, W) float32 in [-1, 1] -> (N, 3, H, W) float32 (H, W as in `input_contract`)."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class BackendBase:
+    """Context-manager plumbing shared by the implementations (`close()` is idempotent there)."""
+
+    name: str = "backend"
+    device: str = "cpu"
+    input_contract: InputContract
+    path: Path
+
+    def __enter__(self) -> BackendBase:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def describe(self) -> str:
+        """One line for logs and stats: backend, device, file, precision."""
+        return f"{self.name} ({self.device}) on {self.path.name} [{self.input_contract.precision}]"
+
+
+def physical_core_count() -> int:
+    """Physical cores this process may run on (hyper-threads share execution units, so ORT's intra-op
+    pool is sized to cores, not logical CPUs)."""
+    try:
+        allowed = os.sched_getaffinity(0)
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores: set[tuple[str, str]] = set()
+    for cpu in allowed:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            package = (topology / "physical_package_id").read_text().strip()
+            core = (topology / "core_id").read_text().strip()
+        except OSError:
+            return max(1, len(allowed))
+        cores.add((package, core))
+    return max(1, len(cores))

@@ -1,0 +1,401 @@
+"""The streaming pipeline: capture thread -> bounded queue -> infer -> bounded queue -> writer thread.
+
+    capture thread   source.read(), stamp, [preprocess: files]        -> in-queue
+    infer stage      [preprocess: live], backend                      -> out-queue   (caller's thread)
+    writer thread    postprocess, sinks, statistics, progress bar
+
+Files (and folders) never lose a frame: the queues block, so frames come out in order and
+frames out == frames in. Live sources (camera, network stream, a file replayed in real time) keep only
+the newest frame: the in-queue holds one frame and a newer one replaces it (the drop is counted), so the
+latency stays bounded when the backend is slower than the camera. Preprocessing runs in the capture
+thread for files (it overlaps with inference) but after the queue for live sources (no work is spent on
+frames that will be dropped).
+
+A live source whose read fails is reconnected with exponential back-off and the stream goes on; a file
+that fails mid-way (truncated/corrupt) ends the stream, the frames read so far are written, and the
+error is raised after everything is finalised. Ctrl-C (KeyboardInterrupt in the infer stage) stops
+capture, lets the writer finish the frames already inferred, closes the sinks (so the video file is
+playable) and reports `interrupted`. Both threads are joined on every exit path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from jrgr_deploy.runtime.processing import Prepared, Processor
+from jrgr_deploy.runtime.sinks import FrameSink, StopStream
+from jrgr_deploy.runtime.sources import FrameSource, SourceReadError
+from jrgr_deploy.runtime.stats import FrameTiming, LatencyStats, format_table, now_ns
+
+from jrgr_deploy.errors import JRGRError
+
+logger = logging.getLogger(__name__)
+
+_CLOSED = object()
+
+
+class FrameQueue:
+    """A bounded FIFO between two threads, closable, with a drop-oldest put for live sources."""
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise JRGRError(f"queue size must be >= 1, got {maxsize}")
+        self.maxsize = maxsize
+        self._items: deque[Any] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def put(self, item: Any, stop: threading.Event) -> bool:
+        """Block while full; False (item not queued) if `stop` is set or the queue closed meanwhile."""
+        with self._cond:
+            while len(self._items) >= self.maxsize and not self._closed:
+                if stop.is_set():
+                    return False
+                self._cond.wait(0.05)
+            if self._closed or stop.is_set():
+                return False
+            self._items.append(item)
+            self._cond.notify_all()
+            return True
+
+    def put_drop_oldest(self, item: Any) -> Any | None:
+        """Queue `item`; when full, discard the oldest item and return it (else None)."""
+        with self._cond:
+            dropped = self._items.popleft() if len(self._items) >= self.maxsize else None
+            self._items.append(item)
+            self._cond.notify_all()
+            return dropped
+
+    def get(self, timeout: float) -> Any:
+        """The oldest item; `_CLOSED` once closed and empty; None when `timeout` passes with nothing."""
+        with self._cond:
+            if not self._items and not self._closed:
+                self._cond.wait(timeout)
+            if self._items:
+                item = self._items.popleft()
+                self._cond.notify_all()
+                return item
+            return _CLOSED if self._closed else None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def clear(self) -> int:
+        with self._cond:
+            count = len(self._items)
+            self._items.clear()
+            self._cond.notify_all()
+            return count
+
+
+@dataclass
+class FrameResult:
+    """One processed frame: `frame` the (H, W, 3) uint8 BGR input, `output` the (H, W, 3) (or
+    (H, 2W, 3) side by side) uint8 BGR result, `latency_ms` capture-to-output."""
+
+    index: int
+    frame: np.ndarray
+    output: np.ndarray
+    latency_ms: float
+
+
+@dataclass
+class StreamReport:
+    """How a stream ended and its statistics (`LatencyStats.summary()`)."""
+
+    end_reason: str
+    stats: dict[str, Any]
+    interrupted: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        return format_table(self.stats)
+
+
+@dataclass
+class _Item:
+    frame: np.ndarray
+    timing: FrameTiming
+    prepared: Prepared | None = None
+    output: np.ndarray | None = None
+
+
+class StreamPipeline:
+    """Run `processor` on every frame of `source` and write the results to `sinks`.
+
+    queue_size: depth of the bounded queues for files (live sources keep one frame in the in-queue).
+    reconnect_backoff_s: (first, max) delay between reconnect attempts of a failed live source;
+    reconnect_timeout_s: give up (error) when a live source stays down this long.
+    progress: show a tqdm bar (frames, live fps / latency / drops). run_info: metadata for the stats.
+    """
+
+    def __init__(
+        self,
+        source: FrameSource,
+        processor: Processor,
+        sinks: Sequence[FrameSink] = (),
+        *,
+        queue_size: int = 4,
+        reconnect_backoff_s: tuple[float, float] = (0.1, 5.0),
+        reconnect_timeout_s: float = 60.0,
+        progress: bool = False,
+        run_info: dict[str, Any] | None = None,
+    ) -> None:
+        self.source = source
+        self.processor = processor
+        self.sinks = list(sinks)
+        self.queue_size = queue_size
+        self.reconnect_backoff_s = reconnect_backoff_s
+        self.reconnect_timeout_s = reconnect_timeout_s
+        self.progress = progress
+        self.run_info = dict(run_info or {})
+        self.stats = LatencyStats()
+        self.report: StreamReport | None = None
+        self._stop = threading.Event()
+        self._errors: list[tuple[str, BaseException]] = []
+        self._end_reason = "end of stream"
+        self._bar: Any = None
+        self._bar_updated = 0.0
+
+    # -- capture ---------------------------------------------------------------------------------
+    def _reconnect(self, error: SourceReadError) -> bool:
+        """Reconnect a live source with exponential back-off; False if stopped meanwhile."""
+        first, most = self.reconnect_backoff_s
+        delay = first
+        deadline = time.monotonic() + self.reconnect_timeout_s
+        logger.warning("%s; reconnecting", error)
+        last: BaseException = error
+        while not self._stop.is_set():
+            if self._stop.wait(delay):
+                return False
+            try:
+                self.source.reconnect()
+            except JRGRError as failure:
+                last = failure
+                logger.warning("reconnect to %s failed: %s (next try in %.1f s)", self.source.name, failure, delay)
+            else:
+                self.stats.reconnects += 1
+                logger.info("reconnected to %s", self.source.name)
+                return True
+            if time.monotonic() > deadline:
+                raise SourceReadError(
+                    f"{self.source.name}: still failing after {self.reconnect_timeout_s:g} s of reconnect "
+                    f"attempts: {last}"
+                )
+            delay = min(delay * 2, most)
+        return False
+
+    def _capture_loop(self, in_queue: FrameQueue, live: bool) -> None:
+        index = 0
+        try:
+            while not self._stop.is_set():
+                start = now_ns()
+                try:
+                    frame = self.source.read()
+                except SourceReadError as error:
+                    if not live:
+                        raise
+                    if not self._reconnect(error):
+                        break
+                    continue
+                if frame is None:
+                    break
+                captured = now_ns()
+                timing = FrameTiming(index, captured, {"capture": captured - start})
+                self.stats.captured(timing)
+                item = _Item(frame, timing)
+                if live:
+                    if in_queue.put_drop_oldest(item) is not None:
+                        self.stats.frames_dropped += 1
+                else:
+                    item.prepared = self.processor.preprocess(frame, index)
+                    timing.add("preprocess", captured)
+                    if not in_queue.put(item, self._stop):
+                        break
+                index += 1
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            # Not a stop: the frames already queued are still processed and written, then the
+            # error is raised.
+            self._errors.append(("capture", error))
+        finally:
+            in_queue.close()
+
+    # -- infer ---------------------------------------------------------------------------------
+    def _infer(self, item: _Item) -> None:
+        timing = item.timing
+        if item.prepared is None:
+            start = now_ns()
+            item.prepared = self.processor.preprocess(item.frame, timing.index)
+            timing.add("preprocess", start)
+        start = now_ns()
+        item.output = self.processor.infer(item.prepared)
+        timing.add("infer", start)
+
+    def _postprocess(self, item: _Item) -> np.ndarray:
+        start = now_ns()
+        assert item.prepared is not None and item.output is not None
+        result = self.processor.postprocess(item.prepared, item.output)
+        item.timing.add("postprocess", start)
+        item.output = None  # the raw tensor is no longer needed: free it early
+        return result
+
+    # -- write ---------------------------------------------------------------------------------
+    def _emit(self, item: _Item, result: np.ndarray, write: bool) -> float:
+        if write:
+            start = now_ns()
+            for sink in self.sinks:
+                sink.write(item.timing.index, result)
+            item.timing.add("write", start)
+        latency = self.stats.record(item.timing)
+        if self._bar is not None:
+            self._bar.update(1)
+            now = time.monotonic()
+            if now - self._bar_updated > 0.5:
+                self._bar_updated = now
+                self._bar.set_postfix(self.stats.live(), refresh=False)
+        return latency
+
+    def _writer_loop(self, out_queue: FrameQueue) -> None:
+        try:
+            while True:
+                item = out_queue.get(0.1)
+                if item is _CLOSED:
+                    break
+                if item is None:
+                    continue
+                self._emit(item, self._postprocess(item), write=True)
+        except StopStream as stop:
+            self._end_reason = f"stopped: {stop}"
+            self._stop.set()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            self._errors.append(("write", error))
+            self._stop.set()
+
+    # -- driving ---------------------------------------------------------------------------------
+    def _open_bar(self, live: bool) -> None:
+        if not self.progress:
+            return
+        from tqdm import tqdm
+
+        total = None if live else self.source.frame_count
+        self._bar = tqdm(total=total, unit="frame", desc="derain", dynamic_ncols=True, leave=True)
+
+    def _start(self) -> tuple[FrameQueue, threading.Thread, bool]:
+        self.source.open()
+        for sink in self.sinks:
+            sink.begin(self.source.fps)
+        live = bool(self.source.live)
+        in_queue = FrameQueue(1 if live else self.queue_size)
+        self.stats.start()
+        capture = threading.Thread(
+            target=self._capture_loop, args=(in_queue, live), name="jrgr-capture", daemon=True
+        )
+        capture.start()
+        return in_queue, capture, live
+
+    def _join_capture(self, capture: threading.Thread, in_queue: FrameQueue) -> None:
+        self._stop.set()
+        in_queue.clear()  # unblocks a put waiting on a full queue
+        capture.join(timeout=10.0)
+        if capture.is_alive():  # a camera read stuck in the driver: leave it (daemon), say so
+            logger.warning("capture thread of %s did not stop within 10 s", self.source.name)
+        else:
+            self.source.close()
+
+    def _finish(self, live: bool, interrupted: bool) -> StreamReport:
+        if self._bar is not None:
+            self._bar.set_postfix(self.stats.live(), refresh=False)
+            self._bar.close()
+            self._bar = None
+        errors = [f"{stage}: {error}" for stage, error in self._errors]
+        reason = "interrupted" if interrupted else ("error" if errors else self._end_reason)
+        info = {"source": self.source.name, "live": live, **self.run_info, "end_reason": reason}
+        if errors:
+            info["errors"] = errors
+        self.report = StreamReport(reason, self.stats.summary(**info), interrupted=interrupted, errors=errors)
+        return self.report
+
+    def _raise_first_error(self) -> None:
+        if self._errors:
+            stage, error = self._errors[0]
+            if isinstance(error, JRGRError):
+                raise error
+            raise JRGRError(f"the {stage} stage failed: {type(error).__name__}: {error}") from error
+
+    def run(self) -> StreamReport:
+        """Process the whole source into the sinks. Returns the report (interrupted=True after Ctrl-C);
+        raises the first source/sink error after everything is finalised (`self.report` is set)."""
+        in_queue, capture, live = self._start()
+        out_queue = FrameQueue(self.queue_size)
+        writer = threading.Thread(target=self._writer_loop, args=(out_queue,), name="jrgr-writer", daemon=True)
+        interrupted = False
+        self._open_bar(live)
+        writer.start()
+        try:
+            while not self._stop.is_set():
+                item = in_queue.get(0.1)
+                if item is _CLOSED:
+                    break
+                if item is None:
+                    continue
+                self._infer(item)
+                if not out_queue.put(item, self._stop):
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("interrupted: finishing the frames already processed")
+        except BaseException as error:  # noqa: BLE001 - reported after clean-up
+            self._errors.append(("infer", error))
+        finally:
+            self._join_capture(capture, in_queue)
+            out_queue.close()
+            writer.join()
+            for sink in self.sinks:
+                try:
+                    sink.close()
+                except Exception as error:  # noqa: BLE001 - still close the others
+                    self._errors.append(("write", error))
+            self._finish(live, interrupted)
+        self._raise_first_error()
+        assert self.report is not None
+        return self.report
+
+    def results(self) -> Iterator[FrameResult]:
+        """Iterate over processed frames in the caller's thread (embedding); no writer thread, `sinks`
+        are written too. Closing the generator early (break) stops capture and joins the thread."""
+        in_queue, capture, live = self._start()
+        interrupted = False
+        try:
+            while True:
+                item = in_queue.get(0.1)
+                if item is _CLOSED:
+                    break
+                if item is None:
+                    continue
+                self._infer(item)
+                result = self._postprocess(item)
+                latency = self._emit(item, result, write=bool(self.sinks))
+                yield FrameResult(item.timing.index, item.frame, result, latency)
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        except StopStream as stop:
+            self._end_reason = f"stopped: {stop}"
+        finally:
+            self._join_capture(capture, in_queue)
+            for sink in self.sinks:
+                sink.close()
+            self._finish(live, interrupted)
+        self._raise_first_error()
+
+
+__all__ = ["FrameQueue", "FrameResult", "StreamPipeline", "StreamReport"]

@@ -1,0 +1,377 @@
+"""Frame sources for the streaming pipeline: camera index, video file, RTSP/HTTP URL, image folder/glob,
+or any Python iterable of frames.
+
+Every source yields (H, W, 3) uint8 BGR frames (OpenCV order). `read()` returns a frame, None at the
+clean end of the stream, or raises `SourceReadError` when a read fails. A *live* source (camera, network
+stream, or a file replayed in real time with `live=True`) produces frames whether or not anyone keeps up,
+so the pipeline keeps only the newest and reconnects it on failure; a non-live source (file, folder) is
+read as fast as it is consumed and never loses a frame.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.image_files import IMAGE_SUFFIXES, is_image_path, list_images
+
+logger = logging.getLogger(__name__)
+
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+DEFAULT_FPS = 25.0
+TEXT_FOURCCS = (b"ansi", b"tty\x00")
+
+
+class SourceReadError(JRGRError):
+    """Reading a frame failed: a live source disconnected, or a file is truncated/corrupt."""
+
+
+class FrameSource:
+    """Base class of the sources. Subclasses implement `_open`, `_read` and `_close`.
+
+    `name`: shown in messages and stats; `live`: see the module docstring; `fps`: nominal frame rate
+    (None if unknown); `frame_count`: number of frames if known (files), else None.
+    """
+
+    name: str = "source"
+    live: bool = False
+    fps: float | None = None
+    frame_count: int | None = None
+
+    def __init__(self) -> None:
+        self.frames_read = 0
+        self._opened = False
+
+    def open(self) -> FrameSource:
+        """Open the source; raises JRGRError naming it when it cannot be opened. Returns self."""
+        if not self._opened:
+            self._open()
+            self._opened = True
+        return self
+
+    def read(self) -> np.ndarray | None:
+        """The next (H, W, 3) uint8 BGR frame; None at the end; SourceReadError on failure."""
+        if not self._opened:
+            self.open()
+        frame = self._read()
+        if frame is not None:
+            self.frames_read += 1
+        return frame
+
+    def reconnect(self) -> None:
+        """Close and re-open (live sources, after a failure); raises JRGRError if it cannot."""
+        self.close()
+        self.open()
+
+    def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            self._close()
+
+    def _open(self) -> None:
+        pass
+
+    def _read(self) -> np.ndarray | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+    def __enter__(self) -> FrameSource:
+        return self.open()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, live={self.live})"
+
+
+def _check_frame(frame: np.ndarray, name: str) -> np.ndarray:
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    elif frame.ndim == 3 and frame.shape[2] == 4:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise SourceReadError(f"{name}: expected HxWx3 uint8 BGR frames, got {frame.dtype} {frame.shape}")
+    return frame
+
+
+class VideoFileSource(FrameSource):
+    """A video file through OpenCV's FFmpeg backend.
+
+    realtime=True replays the file as a live camera would deliver it: frames are released at the
+    file's frame rate (the pipeline then drops frames it cannot keep up with), which simulates a
+    camera with real footage. The end of the file ends the stream either way.
+    """
+
+    def __init__(self, path: str | Path, realtime: bool = False) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.name = str(self.path)
+        self.live = realtime
+        self._capture: cv2.VideoCapture | None = None
+        self._first: np.ndarray | None = None
+        self._t0 = 0.0
+
+    def _open(self) -> None:
+        if not self.path.is_file():
+            raise JRGRError(f"video file '{self.path}' does not exist")
+        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            capture.release()
+            raise JRGRError(
+                f"'{self.path}' is not a readable video file (OpenCV/FFmpeg cannot open it: not a video, "
+                "or truncated/corrupt); expected e.g. .mp4/.avi/.mkv"
+            )
+        fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little", signed=False)
+        if fourcc in TEXT_FOURCCS:
+            # FFmpeg's tty demuxer "plays" any text file as ANSI art: that is never what the user meant.
+            capture.release()
+            raise JRGRError(
+                f"'{self.path}' is not a readable video file (FFmpeg sees text, codec '{fourcc.decode()}'); "
+                "expected e.g. .mp4/.avi/.mkv"
+            )
+        ok, frame = capture.read()
+        if not ok or frame is None:
+            capture.release()
+            raise JRGRError(f"'{self.path}' opens as a video but no frame can be decoded (corrupt file?)")
+        self._capture = capture
+        self._first = frame
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and 0 < fps < 1000 else None
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = count if count > 0 else None
+        self._t0 = time.monotonic()
+
+    def _read(self) -> np.ndarray | None:
+        assert self._capture is not None
+        if self.live:
+            # Release frame i at t0 + i/fps, like a camera that keeps running whoever is listening.
+            due = self._t0 + self.frames_read / (self.fps or DEFAULT_FPS)
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return _check_frame(frame, self.name)
+        ok, frame = self._capture.read()
+        if ok and frame is not None:
+            return _check_frame(frame, self.name)
+        expected = self.frame_count
+        # The container's frame count can be an estimate (duration x fps): allow a little slack.
+        if expected is not None and self.frames_read < expected * 0.98 - 1:
+            raise SourceReadError(
+                f"'{self.path}' ended after {self.frames_read} of {expected} frames: the file is truncated "
+                "or corrupt"
+            )
+        return None
+
+    def _close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+        self._first = None
+
+
+class CameraSource(FrameSource):
+    """A local camera by index (V4L2 on Linux). Live; optional requested size and frame rate."""
+
+    live = True
+
+    def __init__(
+        self, index: int, width: int | None = None, height: int | None = None, fps: float | None = None
+    ) -> None:
+        super().__init__()
+        self.index = index
+        self.name = f"camera {index}"
+        self._size = (width, height)
+        self._want_fps = fps
+        self._capture: cv2.VideoCapture | None = None
+
+    def _open(self) -> None:
+        capture = cv2.VideoCapture(self.index)
+        if not capture.isOpened():
+            capture.release()
+            raise JRGRError(f"camera {self.index} cannot be opened (no such device, or busy)")
+        # A one-frame driver buffer: a deep buffer would hand us stale frames (latency).
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        if self._size[0] and self._size[1]:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, self._size[0])
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self._size[1])
+        if self._want_fps:
+            capture.set(cv2.CAP_PROP_FPS, self._want_fps)
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and 0 < fps < 1000 else None
+        self._capture = capture
+
+    def _read(self) -> np.ndarray | None:
+        assert self._capture is not None
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            raise SourceReadError(f"camera {self.index}: no frame (disconnected?)")
+        return _check_frame(frame, self.name)
+
+    def _close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+class StreamSource(FrameSource):
+    """An RTSP/RTMP/HTTP/UDP stream through OpenCV's FFmpeg backend. Live."""
+
+    live = True
+
+    def __init__(self, url: str, open_timeout_ms: int = 10000, read_timeout_ms: int = 5000) -> None:
+        super().__init__()
+        self.url = url
+        self.name = url
+        self._timeouts = (open_timeout_ms, read_timeout_ms)
+        self._capture: cv2.VideoCapture | None = None
+
+    def _open(self) -> None:
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._timeouts[0],
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._timeouts[1],
+        ]  # fmt: skip
+        capture = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
+        if not capture.isOpened():
+            capture.release()
+            raise JRGRError(f"stream '{self.url}' cannot be opened (unreachable, wrong URL, or not a video)")
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and 0 < fps < 1000 else None
+        self._capture = capture
+
+    def _read(self) -> np.ndarray | None:
+        assert self._capture is not None
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            raise SourceReadError(f"stream '{self.url}': no frame (connection lost?)")
+        return _check_frame(frame, self.name)
+
+    def _close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+class ImageFilesSource(FrameSource):
+    """Image files in a given order (a folder's images sorted by name, or a glob's matches). Not live."""
+
+    def __init__(self, paths: list[Path], name: str, fps: float | None = None) -> None:
+        super().__init__()
+        if not paths:
+            raise JRGRError(f"{name}: no image files (looked for {', '.join(IMAGE_SUFFIXES)})")
+        self.paths = paths
+        self.name = name
+        self.fps = fps
+        self.frame_count = len(paths)
+        self._next = 0
+
+    def _open(self) -> None:
+        self._next = 0
+
+    def _read(self) -> np.ndarray | None:
+        if self._next >= len(self.paths):
+            return None
+        path = self.paths[self._next]
+        self._next += 1
+        data = np.fromfile(str(path), dtype=np.uint8)
+        frame = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if frame is None:
+            raise SourceReadError(f"'{path}' is not a readable image file")
+        return _check_frame(frame, str(path))
+
+
+class IterableSource(FrameSource):
+    """Frames from a Python iterable of (H, W, 3) uint8 BGR arrays (embedding, tests).
+
+    live=True makes the pipeline treat it as a camera (keep newest, drop the rest).
+    """
+
+    def __init__(self, frames: Iterable[np.ndarray], live: bool = False, fps: float | None = None) -> None:
+        super().__init__()
+        self._frames = frames
+        self._iterator: Iterator[np.ndarray] | None = None
+        self.name = f"<{type(frames).__name__}>"
+        self.live = live
+        self.fps = fps
+        try:
+            self.frame_count = len(frames)  # type: ignore[arg-type]
+        except TypeError:
+            self.frame_count = None
+
+    def _open(self) -> None:
+        if self._iterator is None:
+            self._iterator = iter(self._frames)
+
+    def _read(self) -> np.ndarray | None:
+        assert self._iterator is not None
+        frame = next(self._iterator, None)
+        if frame is None:
+            return None
+        return _check_frame(np.asarray(frame), self.name)
+
+
+def open_source(spec: str | int | Path | FrameSource | Iterable[np.ndarray], live: bool = False) -> FrameSource:
+    """Make a source from what a user typed (or passed, when embedding).
+
+    - a FrameSource: returned as is;
+    - an int or a string of digits: camera index;
+    - a URL (rtsp://, http://, ...): network stream;
+    - a string with * ? [ : image glob; an existing folder: its images; an image file: that image;
+    - any other existing file: a video file (live=True replays it in real time as a camera would);
+    - a Python iterable of frames: IterableSource.
+    The source is not opened yet (the pipeline opens it; errors name the input).
+    """
+    if isinstance(spec, FrameSource):
+        return spec
+    if isinstance(spec, int):
+        return CameraSource(spec)
+    if not isinstance(spec, str | Path):
+        return IterableSource(spec, live=live)
+    text = str(spec)
+    if text.isdigit():
+        return CameraSource(int(text))
+    if text.lower().startswith(STREAM_SCHEMES):
+        return StreamSource(text)
+    path = Path(text)
+    if path.is_dir():
+        return ImageFilesSource(list_images(path), name=f"image folder '{path}'")
+    if any(ch in text for ch in "*?[") and not path.exists():
+        matches = sorted(Path(p) for p in glob.glob(text) if is_image_path(Path(p)))
+        if not matches:
+            raise JRGRError(f"image glob '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
+        return ImageFilesSource(matches, name=f"image glob '{text}'")
+    if not path.exists():
+        raise JRGRError(
+            f"source '{text}' does not exist: expected a video file, an image folder or glob, a camera "
+            "index (0, 1, ...) or an rtsp:// / http:// URL"
+        )
+    if is_image_path(path):
+        return ImageFilesSource([path], name=f"image '{path}'")
+    return VideoFileSource(path, realtime=live)
+
+
+__all__ = [
+    "CameraSource",
+    "FrameSource",
+    "ImageFilesSource",
+    "IterableSource",
+    "SourceReadError",
+    "StreamSource",
+    "VideoFileSource",
+    "open_source",
+]

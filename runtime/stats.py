@@ -1,0 +1,175 @@
+"""Latency statistics of the streaming pipeline.
+
+Every frame is stamped when its capture completes (`time.perf_counter_ns`, monotonic). Each stage adds
+its own duration; when the sink has written the frame, capture-to-output latency = now − capture stamp
+(it includes the time spent waiting in the queues, which per-stage times do not). Reported per stage
+and end to end: mean, p50, p95, p99, max in milliseconds; throughput in frames per second; frames
+dropped (live sources keep only the newest frame) and reconnects.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STAGES = ("capture", "preprocess", "infer", "postprocess", "write")
+STATS_FORMAT_VERSION = 1
+
+
+def now_ns() -> int:
+    """The pipeline's clock: monotonic, nanoseconds."""
+    return time.perf_counter_ns()
+
+
+@dataclass
+class FrameTiming:
+    """The timestamps of one frame: `captured_ns` when the source delivered it, stage durations in ns."""
+
+    index: int
+    captured_ns: int
+    stage_ns: dict[str, int] = field(default_factory=dict)
+
+    def add(self, stage: str, start_ns: int, end_ns: int | None = None) -> int:
+        """Add `end − start` to `stage` (end defaults to now); returns the end stamp."""
+        end = now_ns() if end_ns is None else end_ns
+        self.stage_ns[stage] = self.stage_ns.get(stage, 0) + (end - start_ns)
+        return end
+
+
+def summarise_ms(values_ms: list[float] | np.ndarray) -> dict[str, float | int | None]:
+    """count, mean, p50, p95, p99, max of a list of milliseconds (None when empty)."""
+    values = np.asarray(values_ms, dtype=np.float64)
+    if values.size == 0:
+        return {"count": 0, "mean": None, "p50": None, "p95": None, "p99": None, "max": None}
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {
+        "count": int(values.size),
+        "mean": round(float(values.mean()), 3),
+        "p50": round(float(p50), 3),
+        "p95": round(float(p95), 3),
+        "p99": round(float(p99), 3),
+        "max": round(float(values.max()), 3),
+    }
+
+
+class LatencyStats:
+    """Collects per-frame timings from the pipeline threads and summarises them.
+
+    Counters are each written by one thread only (captured/dropped/reconnects by the capture thread,
+    records by the output stage), so no lock is needed for them; `record` appends under the GIL.
+    """
+
+    def __init__(self, recent: int = 120) -> None:
+        self.frames_captured = 0
+        self.frames_dropped = 0
+        self.reconnects = 0
+        self.started_ns: int | None = None
+        self.first_capture_ns: int | None = None
+        self.last_output_ns: int | None = None
+        self.stage_ms: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        self.latency_ms: list[float] = []
+        self._recent: deque[tuple[int, float]] = deque(maxlen=recent)
+
+    def start(self) -> None:
+        self.started_ns = now_ns()
+
+    def captured(self, timing: FrameTiming) -> None:
+        self.frames_captured += 1
+        if self.first_capture_ns is None:
+            self.first_capture_ns = timing.captured_ns
+
+    def record(self, timing: FrameTiming, output_ns: int | None = None) -> float:
+        """A frame reached the output; returns its capture-to-output latency in ms."""
+        out = now_ns() if output_ns is None else output_ns
+        latency = (out - timing.captured_ns) / 1e6
+        for stage, duration in timing.stage_ns.items():
+            self.stage_ms[stage].append(duration / 1e6)
+        self.latency_ms.append(latency)
+        self.last_output_ns = out
+        self._recent.append((out, latency))
+        return latency
+
+    @property
+    def frames_out(self) -> int:
+        return len(self.latency_ms)
+
+    def throughput_fps(self) -> float | None:
+        """Output frames per second from the first capture to the last output."""
+        if self.first_capture_ns is None or self.last_output_ns is None or self.frames_out < 2:
+            return None
+        seconds = (self.last_output_ns - self.first_capture_ns) / 1e9
+        return self.frames_out / seconds if seconds > 0 else None
+
+    def live(self) -> dict[str, str]:
+        """Short numbers over the most recent frames, for a progress bar's postfix."""
+        recent = list(self._recent)
+        postfix: dict[str, str] = {}
+        if len(recent) >= 2:
+            span = (recent[-1][0] - recent[0][0]) / 1e9
+            if span > 0:
+                postfix["fps"] = f"{(len(recent) - 1) / span:.1f}"
+            postfix["lat50"] = f"{np.percentile([r[1] for r in recent], 50):.0f}ms"
+        if self.frames_dropped:
+            postfix["drop"] = str(self.frames_dropped)
+        if self.reconnects:
+            postfix["reconn"] = str(self.reconnects)
+        return postfix
+
+    def summary(self, **run: Any) -> dict[str, Any]:
+        """Everything as a JSON-able dict; `run` adds metadata (source, backend, sizes, ...)."""
+        wall_s = None
+        if self.started_ns is not None:
+            wall_s = round(((self.last_output_ns or now_ns()) - self.started_ns) / 1e9, 4)
+        fps = self.throughput_fps()
+        return {
+            "format_version": STATS_FORMAT_VERSION,
+            "run": run,
+            "frames_captured": self.frames_captured,
+            "frames_out": self.frames_out,
+            "frames_dropped": self.frames_dropped,
+            "reconnects": self.reconnects,
+            "wall_s": wall_s,
+            "throughput_fps": round(fps, 3) if fps is not None else None,
+            "capture_to_output_ms": summarise_ms(self.latency_ms),
+            "stages_ms": {stage: summarise_ms(values) for stage, values in self.stage_ms.items()},
+        }
+
+    def write_json(self, path: str | Path, **run: Any) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.summary(**run), indent=2) + "\n")
+        return path
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """A plain-text table of a `LatencyStats.summary()`."""
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    rows = [(stage, summary["stages_ms"][stage]) for stage in STAGES]
+    rows.append(("capture->output", summary["capture_to_output_ms"]))
+    lines = [f"{'stage (ms)':<16}{'mean':>9}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}"]
+    for name, row in rows:
+        if not row["count"]:
+            continue
+        lines.append(
+            f"{name:<16}{cell(row['mean']):>9}{cell(row['p50']):>9}{cell(row['p95']):>9}"
+            f"{cell(row['p99']):>9}{cell(row['max']):>9}"
+        )
+    fps = summary["throughput_fps"]
+    lines.append(
+        f"frames: {summary['frames_out']} out / {summary['frames_captured']} captured, "
+        f"{summary['frames_dropped']} dropped, {summary['reconnects']} reconnects; "
+        f"throughput {'-' if fps is None else f'{fps:.2f}'} fps"
+    )
+    return "\n".join(lines)
+
+
+__all__ = ["STAGES", "FrameTiming", "LatencyStats", "format_table", "now_ns", "summarise_ms"]

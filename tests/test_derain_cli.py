@@ -1,0 +1,231 @@
+"""`jrgr derain` and `jrgr rainify` end to end on files written by the tests, ONNX Runtime backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from jrgr_deploy.runtime.sinks import gui_available
+from test_runtime_support import decode_index, export_fixture_net, index_frame, read_video, write_video
+
+from jrgr_deploy.cli import main
+
+JRGR = [sys.executable, "-m", "jrgr_deploy"]
+
+
+@pytest.fixture(scope="module")
+def nets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("nets")
+    return {
+        "f_r": export_fixture_net(folder / "f_r.onnx"),
+        "g_r_identity": export_fixture_net(folder / "g_r.onnx", kind="identity", net="g_r"),
+    }
+
+
+@pytest.fixture(scope="module")
+def rainy_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from jrgr_deploy.rain import RainSequence
+
+    rain = RainSequence("synthetic", "medium", seed=1, height=90, width=150, fps=20, channel_order="bgr")
+    frames = [rain.render(index_frame(i), i).rainy for i in range(24)]
+    for i, frame in enumerate(frames):  # rain must not hide the index blocks
+        frame[:12, :96] = index_frame(i)[:12, :96]
+    return write_video(tmp_path_factory.mktemp("videos") / "rainy.mp4", frames, fps=20)
+
+
+def check_stats(path: Path, frames: int) -> dict:
+    stats = json.loads(path.read_text())
+    assert stats["frames_out"] == stats["frames_captured"] == frames and stats["frames_dropped"] == 0
+    assert stats["throughput_fps"] > 0 and stats["wall_s"] > 0
+    for row in [stats["capture_to_output_ms"], *stats["stages_ms"].values()]:
+        assert row["count"] == frames
+        assert 0 <= row["p50"] <= row["p95"] <= row["p99"] <= row["max"]
+    # end to end includes every stage of the frame (queues add waiting on top)
+    stage_sum = sum(row["mean"] for row in stats["stages_ms"].values())
+    assert stats["capture_to_output_ms"]["mean"] >= stage_sum * 0.99
+    return stats
+
+
+def test_derain_video_keeps_count_order_size_and_writes_stats(
+    nets: dict[str, Path], rainy_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, stats_path = tmp_path / "out.mp4", tmp_path / "stats.json"
+    code = main(["derain", str(rainy_video), "--weights", str(nets["f_r"]), "-o", str(out),
+                 "--stats", str(stats_path), "--no-progress"])  # fmt: skip
+    assert code == 0
+    written = read_video(out)
+    assert len(written) == 24 and written[0].shape == (90, 150, 3)
+    assert [decode_index(f) for f in written] == list(range(24))
+    stats = check_stats(stats_path, 24)
+    assert stats["run"]["backend"] == "onnxruntime" and stats["run"]["end_reason"] == "end of stream"
+    assert "capture->output" in capsys.readouterr().err
+
+
+def test_derain_infer_size_and_side_by_side(nets: dict[str, Path], rainy_video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sbs.avi"
+    code = main(["derain", str(rainy_video), "--weights", str(nets["f_r"]), "-o", str(out),
+                 "--infer-size", "76x44", "--side-by-side", "--no-progress"])  # fmt: skip
+    assert code == 0
+    written = read_video(out)
+    assert len(written) == 24 and written[0].shape == (90, 300, 3)
+    assert [decode_index(f[:, 150:]) for f in written] == list(range(24))
+
+
+def test_derain_image_folder_output(nets: dict[str, Path], rainy_video: Path, tmp_path: Path) -> None:
+    out = tmp_path / "frames"
+    assert main(["derain", str(rainy_video), "--weights", str(nets["f_r"]), "-o", str(out), "--no-progress"]) == 0
+    files = sorted(out.glob("*.png"))
+    assert len(files) == 24 and [decode_index(cv2.imread(str(f))) for f in files] == list(range(24))
+
+
+@pytest.mark.parametrize(
+    ("make_input", "message"),
+    [
+        (lambda d: (d / "notes.txt").write_text("hello\n" * 40) and d / "notes.txt", "is not a readable video file"),
+        (lambda d: d / "missing.mp4", "does not exist"),
+    ],
+)
+def test_derain_bad_inputs_exit_2_with_one_clear_line(
+    nets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], make_input, message: str
+) -> None:
+    source = make_input(tmp_path)
+    assert main(["derain", str(source), "--weights", str(nets["f_r"]), "-o", str(tmp_path / "o.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert f"jrgr derain: error: '{source}'" in err or f"source '{source}'" in err
+    assert message in err
+
+
+def test_derain_truncated_video_exits_2_after_finalising(
+    nets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = write_video(tmp_path / "full.avi", [index_frame(i) for i in range(30)])
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(video.read_bytes()[: int(video.stat().st_size * 0.6)])
+    out, stats = tmp_path / "o.avi", tmp_path / "s.json"
+    code = main(["derain", str(broken), "--weights", str(nets["f_r"]), "-o", str(out), "--stats", str(stats),
+                 "--no-progress"])  # fmt: skip
+    assert code == 2
+    assert "truncated or corrupt" in capsys.readouterr().err
+    written = read_video(out)
+    assert 0 < len(written) == json.loads(stats.read_text())["frames_out"] < 30
+
+
+def test_derain_without_weights_or_gui_says_what_is_missing(
+    nets: dict[str, Path], rainy_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jrgr_deploy.default_model import WEIGHTS_DIR
+
+    if not (WEIGHTS_DIR / "f_r.onnx").is_file():
+        assert main(["derain", str(rainy_video), "-o", str(tmp_path / "o.mp4")]) == 2
+        assert "no default f_r ONNX model" in capsys.readouterr().err
+    if not gui_available():
+        assert main(["derain", str(rainy_video), "--weights", str(nets["f_r"]), "--show"]) == 2
+        assert "--show needs an OpenCV build with GUI support" in capsys.readouterr().err
+    assert main(["derain", str(rainy_video), "--weights", str(nets["f_r"]), "--backend", "onnxruntime-cuda",
+                 "-o", "null"]) == (0 if "CUDA" in _providers() else 2)  # fmt: skip
+
+
+def _providers() -> str:
+    import onnxruntime
+
+    return " ".join(onnxruntime.get_available_providers())
+
+
+def test_derain_live_file_ctrl_c_finalises_video_and_stats(nets: dict[str, Path], tmp_path: Path) -> None:
+    video = write_video(tmp_path / "long.avi", [index_frame(i % 200) for i in range(400)], fps=40)
+    out, stats = tmp_path / "o.avi", tmp_path / "s.json"
+    process = subprocess.Popen(
+        [*JRGR, "derain", str(video), "--weights", str(nets["f_r"]), "-o", str(out), "--stats", str(stats),
+         "--live", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not out.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # ~20 frames into a 10 s live replay
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted; output finalised" in err
+    written = read_video(out)
+    summary = json.loads(stats.read_text())
+    assert summary["run"]["end_reason"] == "interrupted" and summary["run"]["live"] is True
+    assert 0 < len(written) == summary["frames_out"] < 400
+    indices = [decode_index(f) for f in written]
+    assert indices == sorted(indices)
+
+
+def test_rainify_with_identity_g_r_reproduces_the_synthetic_rain(nets: dict[str, Path], tmp_path: Path) -> None:
+    from jrgr_deploy.rain import RainSequence
+
+    clean = [index_frame(i, 64, 96) for i in range(6)]
+    video = write_video(tmp_path / "clean.avi", clean, fps=10)
+    decoded = read_video(video)
+    out = tmp_path / "rainy_frames"
+    code = main(["rainify", str(video), "--weights", str(nets["g_r_identity"]), "--preset", "heavy",
+                 "--seed", "3", "-o", str(out), "--no-progress"])  # fmt: skip
+    assert code == 0
+    files = sorted(out.glob("*.png"))
+    assert len(files) == 6
+    rain = RainSequence("synthetic", "heavy", seed=3, height=64, width=96, fps=10, channel_order="bgr")
+    for i, path in enumerate(files):
+        got = cv2.imread(str(path))
+        expected = rain.render(decoded[i], i).rainy  # G_r = identity: B + R_s is the synthetic rainy frame
+        assert np.abs(got.astype(int) - expected).max() <= 1
+        assert np.abs(got.astype(int) - decoded[i]).mean() > 0.5  # rain was added
+
+
+def test_exported_artefacts_match_the_pytorch_reference_backend(
+    rainy_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The export helper's real artefacts (tiny preset) through `jrgr derain` / `jrgr rainify` on ONNX
+    Runtime; the derained frames equal those of the PyTorch backend on the checkpoint itself."""
+    torch = pytest.importorskip("torch")
+    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+
+    from jrgr_deploy.checkpoint import save_checkpoint
+    from jrgr_deploy.config import JRGRConfig
+    from jrgr_deploy.nn.build import build_net
+
+    config = JRGRConfig.from_preset("tiny")
+    torch.manual_seed(0)
+    generators = {name: build_net(config, name) for name in ("f_s", "f_r", "g_s", "g_r")}
+    with torch.no_grad():  # residual nets start as the identity: perturb so they do something
+        for net in generators.values():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_checkpoint(checkpoint, config=config, nets=generators, stage="stage2", step=0)
+    result = export_nets(ExportRequest(out_dir=tmp_path / "export", weights=checkpoint, nets=("f_r", "g_r"),
+                                       verify_frames=1))  # fmt: skip
+    files = {f.net: f.path for f in result.files}
+    assert set(files) == {"f_r", "g_r"}
+
+    outputs = {}
+    for name, weights in (("onnx", files["f_r"]), ("torch", checkpoint)):
+        out = tmp_path / f"derained_{name}"
+        stats = tmp_path / f"stats_{name}.json"
+        code = main(["derain", str(rainy_video), "--weights", str(weights), "-o", str(out), "--stats", str(stats),
+                     "--no-progress"])  # fmt: skip
+        assert code == 0
+        assert json.loads(stats.read_text())["run"]["backend"] == ("onnxruntime" if name == "onnx" else "torch")
+        outputs[name] = [cv2.imread(str(p)) for p in sorted(out.glob("*.png"))]
+    assert len(outputs["onnx"]) == len(outputs["torch"]) == 24
+    rainy = read_video(rainy_video)
+    for onnx_frame, torch_frame, frame in zip(outputs["onnx"], outputs["torch"], rainy, strict=True):
+        assert onnx_frame.shape == frame.shape == (90, 150, 3)  # 90x150 is padded to 96x160 and back
+        assert np.abs(onnx_frame.astype(int) - torch_frame).max() <= 1
+    assert np.abs(outputs["onnx"][0].astype(int) - rainy[0]).mean() > 0.5  # the net changed the frame
+
+    rainified = tmp_path / "rainified.avi"
+    assert main(["rainify", str(rainy_video), "--weights", str(files["g_r"]), "-o", str(rainified),
+                 "--no-progress"]) == 0  # fmt: skip
+    assert len(read_video(rainified)) == 24

@@ -1,0 +1,131 @@
+"""Networks: shapes, the size contract, identity start of residual nets, ONNX export (opset 19) vs torch."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from jrgr_deploy.config import JRGRConfig
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.nn.build import NET_NAMES, build_net, size_multiple
+
+
+def _small_official() -> JRGRConfig:
+    """The official architectures (pix2pix U-Net, ResNet-9, BatchNorm, Tanh) at a test-friendly width."""
+    config = JRGRConfig.from_preset("official")
+    return config.with_overrides(
+        ["model.removal.base_channels=4", "model.removal.max_channels=16", "model.removal.depth=5",
+         "model.generation.base_channels=4", "model.generation.n_blocks=2",
+         "model.discriminator.base_channels=4"]
+    )
+
+
+def _perturb(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random weights everywhere (residual nets start as the identity, which would hide wiring bugs)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+    return net
+
+
+@pytest.mark.parametrize("preset", ["tiny", "official-small"])
+@pytest.mark.parametrize("name", NET_NAMES)
+def test_shapes(preset: str, name: str) -> None:
+    config = JRGRConfig.from_preset("tiny") if preset == "tiny" else _small_official()
+    net = build_net(config, name).eval()
+    x = torch.rand(2, 3, 64, 96) * 2 - 1
+    with torch.no_grad():
+        y = net(x)
+    if name.startswith("d_"):
+        # 70x70 PatchGAN: three stride-2 convs then two 4x4 stride-1 convs -> H/8 - 2.
+        assert y.shape == (2, 1, 64 // 8 - 2, 96 // 8 - 2)
+    else:
+        assert y.shape == x.shape
+
+
+def test_size_multiple() -> None:
+    tiny = JRGRConfig.from_preset("tiny")
+    assert size_multiple(tiny, "f_r") == 16
+    assert size_multiple(tiny, "g_r") == 16
+    official = JRGRConfig.from_preset("official")
+    assert size_multiple(official, "f_s") == 128
+    assert size_multiple(official, "g_s") == 4
+    with pytest.raises(JRGRError, match="discriminator"):
+        size_multiple(tiny, "d_b")
+
+
+def test_unknown_net_lists_allowed() -> None:
+    with pytest.raises(JRGRError, match="f_s, f_r, g_s, g_r, d_b, d_or, d_os"):
+        build_net(JRGRConfig.from_preset("tiny"), "f_x")
+
+
+@pytest.mark.parametrize("name", ["f_r", "g_r"])
+def test_size_contract_error(name: str) -> None:
+    config = _small_official()
+    net = build_net(config, name)
+    bad = 30 if name == "g_r" else 40  # ResNet needs multiples of 4, the depth-5 U-Net of 32
+    with pytest.raises(JRGRError, match=f"multiples of {size_multiple(config, name)}"):
+        net(torch.zeros(1, 3, 64, bad))
+    with pytest.raises(JRGRError, match=r"\(N, 3, H, W\)"):
+        net(torch.zeros(1, 4, 64, 64))
+
+
+def test_residual_nets_start_as_identity() -> None:
+    config = JRGRConfig.from_preset("tiny")
+    assert config.model.removal.residual and config.model.generation.residual
+    x = torch.rand(1, 3, 32, 48) * 4 - 2  # a rain layer may span [-2, 2]
+    for name in ("f_s", "g_r"):
+        net = build_net(config, name)
+        assert torch.equal(net(x), x)
+
+
+def test_non_residual_tanh_bounded() -> None:
+    net = _perturb(build_net(_small_official(), "f_s"))
+    y = net(torch.rand(1, 3, 64, 64) * 2 - 1)
+    assert y.abs().max() <= 1.0
+    assert not torch.allclose(y, torch.zeros_like(y))
+
+
+def _export_and_compare(net: torch.nn.Module, path, multiple: int) -> float:
+    import onnx
+    import onnxruntime as ort
+
+    net.eval()
+    example = torch.rand(1, 3, multiple * 2, multiple * 2) * 2 - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net, (example,), str(path), opset_version=19, dynamo=False, input_names=["input"],
+            output_names=["output"], dynamic_axes={"input": {0: "n", 2: "h", 3: "w"}},
+        )
+    model = onnx.load(str(path))
+    assert model.opset_import[0].version == 19
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # Another size than the example: the H/W axes really are dynamic.
+    x = torch.rand(2, 3, multiple * 3, multiple * 2) * 2 - 1
+    got = session.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = net(x).numpy()
+    assert got.shape == want.shape
+    return float(np.abs(got - want).max())
+
+
+@pytest.mark.parametrize("name", ["f_r", "g_r", "d_or"])
+@pytest.mark.parametrize("preset", ["tiny", "official-small"])
+def test_onnx_export_matches_torch(tmp_path, preset: str, name: str) -> None:
+    config = JRGRConfig.from_preset("tiny") if preset == "tiny" else _small_official()
+    net = _perturb(build_net(config, name))
+    if preset == "official-small":
+        # BatchNorm in eval mode uses running stats: give them non-trivial values.
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    multiple = size_multiple(config, name) if not name.startswith("d_") else 16
+    multiple = max(multiple, 16)
+    assert _export_and_compare(net, tmp_path / f"{name}.onnx", multiple) < 1e-4
+

@@ -1,0 +1,179 @@
+"""Training loop: schedule, pools, stage-1 learning, logs/pictures/checkpoints, bit-exact kill-and-resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from jrgr_deploy.training.pool import ImagePool
+from jrgr_deploy.training.run_log import read_log
+from jrgr_deploy.training.schedule import lr_factor, stage2_lrs
+from jrgr_deploy.training.trainer import train
+
+from jrgr_deploy.checkpoint import load_checkpoint, load_train_state, state_path
+from jrgr_deploy.config import JRGRConfig
+from jrgr_deploy.errors import JRGRError
+
+SMALL_NETS = [
+    "model.removal.base_channels=4", "model.removal.max_channels=16", "model.removal.depth=2",
+    "model.removal.convs_per_level=0", "model.generation.base_channels=4", "model.generation.max_channels=16",
+    "model.generation.depth=2", "model.generation.convs_per_level=0", "model.discriminator.base_channels=4",
+    "model.discriminator.n_layers=2",
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """A real (small) data set written by the project's own `jrgr data synth` code."""
+    from jrgr_deploy.data_synth import synthesize_dataset
+
+    root = tmp_path_factory.mktemp("ds")
+    synthesize_dataset(root, n_synthetic=8, n_real=8, n_test=4, n_val=2, size=48, workers=1, progress=False,
+                       preview=False, force=True)
+    return root
+
+
+def small_config(root, *extra: str) -> JRGRConfig:
+    return JRGRConfig.from_preset("tiny").with_overrides(
+        [*SMALL_NETS, f"data.root={root}", "train.crop_size=32", "train.batch_size=2", "train.log_every=2",
+         "train.image_every=0", "train.device=cpu", "loss.pool_size=2", *extra]
+    )
+
+
+def test_lr_schedule() -> None:
+    factors = [lr_factor(step, 10, 0.5) for step in range(10)]
+    assert factors[:5] == [1.0] * 5
+    assert all(a > b for a, b in zip(factors[4:], factors[5:], strict=False))  # strictly decreasing
+    assert factors[-1] == pytest.approx(1 / 6)  # the authors' linear rule: 1 - 5/(5+1) at the last step
+    assert [lr_factor(s, 10, 0.0) for s in range(10)] == [1.0] * 10
+
+
+def test_stage2_lr_ratios() -> None:
+    train_cfg = JRGRConfig.from_preset("official").train
+    pre = stage2_lrs(train_cfg, pretrained=True)
+    assert pre["g_r"] == pytest.approx(1e-4) and pre["f_r"] == pytest.approx(1e-5)
+    assert pre["f_s"] == pytest.approx(1e-6) and pre["d_b"] == pytest.approx(1e-4)
+    scratch = stage2_lrs(train_cfg, pretrained=False)
+    assert scratch["f_r"] == scratch["f_s"] == pytest.approx(1e-4)
+
+
+def test_image_pool() -> None:
+    pool = ImagePool(3, seed=0)
+    first = torch.arange(3, dtype=torch.float32).view(3, 1, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling: the new images come back
+    returned = torch.cat([pool.query(torch.full((1, 1, 1, 1), 10.0 + i)) for i in range(200)])
+    old = (returned < 10).sum().item()
+    assert 50 < old < 150 or returned.unique().numel() > 100  # about half the time an older image
+    assert len(pool) == 3
+    # state round trip continues identically
+    twin = ImagePool(3, seed=99)
+    twin.load_state_tensors("p", pool.state_tensors("p"), torch.device("cpu"))
+    x = torch.rand(8, 1, 1, 1)
+    assert torch.equal(pool.query(x), twin.query(x))
+    assert torch.equal(ImagePool(0).query(x), x)
+
+
+def test_stage1_reduces_loss_and_writes_outputs(dataset, tmp_path) -> None:
+    config = small_config(dataset, "train.stage1_iters=24", "train.lr=2e-3", "train.decay_fraction=0.0",
+                          "train.image_every=24", "train.checkpoint_every=10")
+    result = train(config, tmp_path, stages=("stage1",), progress=False)
+    assert result.complete and result.stages[0].step == 24
+    records = [r for r in read_log(tmp_path / "log.jsonl") if r["stage"] == "stage1"]
+    assert len(records) == 12 and all("mse" in r and "lr_f_s" in r and r["images_per_s"] > 0 for r in records)
+    first, last = records[0]["mse"], sum(r["mse"] for r in records[-3:]) / 3
+    assert last < 0.8 * first, (first, last)
+    checkpoint = load_checkpoint(tmp_path / "stage1.safetensors")
+    assert checkpoint.stage == "stage1" and checkpoint.step == 24
+    assert checkpoint.net_names == ("f_s", "f_r")
+    for key, value in checkpoint.state_dicts["f_s"].items():
+        assert torch.equal(value, checkpoint.state_dicts["f_r"][key])
+    assert (tmp_path / "images" / "stage1_step0000024.png").is_file()
+    assert JRGRConfig.from_yaml(tmp_path / "config.yaml") == config
+
+
+def test_stage2_logs_every_term_and_changes_g_r(dataset, tmp_path) -> None:
+    config = small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=4", "train.image_every=4")
+    result = train(config, tmp_path, progress=False)
+    assert result.complete
+    records = [r for r in read_log(tmp_path / "log.jsonl") if r["stage"] == "stage2"]
+    expected = {"adv_b_fs_os", "adv_b_fr_otr", "adv_b_fr_or", "adv_b_fs_ots", "adv_or", "adv_os", "cyc_os",
+                "cyc_or", "cyc_b_s", "cyc_b_r", "mse_s", "mse_r", "g_total", "d_b", "d_or", "d_os",
+                "lr_g_r", "lr_f_r", "lr_f_s", "lr_d_b", "images_per_s"}
+    assert expected <= set(records[-1])
+    assert records[0]["lr_f_r"] == pytest.approx(config.train.lr / 10)  # pre-trained: F_r at lr/10
+    assert records[0]["lr_f_s"] == pytest.approx(config.train.lr / 100)
+    stage2 = load_checkpoint(tmp_path / "stage2.safetensors")
+    assert set(stage2.net_names) == {"f_s", "f_r", "g_s", "g_r", "d_b", "d_or", "d_os"}
+    # G_r starts as the identity (zero-initialised head); joint training must move it.
+    head = [k for k in stage2.state_dicts["g_r"] if k.startswith("dec.0.")][0]
+    assert stage2.state_dicts["g_r"][head].abs().sum() > 0
+    assert (tmp_path / "images" / "stage2_step0000004.png").is_file()
+    info = load_train_state(state_path(tmp_path / "stage2.safetensors")).info
+    assert info["step"] == 4 and info["pretrained"] is True
+
+
+def test_kill_and_resume_is_bit_exact(dataset, tmp_path) -> None:
+    """Stopping in stage 1 and again in stage 2 and resuming gives the uninterrupted run's weights exactly."""
+    config = small_config(dataset, "train.stage1_iters=4", "train.stage2_iters=4", "train.checkpoint_every=100")
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    train(config, straight, progress=False)
+    first = train(config, pieces, max_steps=2, progress=False)
+    assert not first.complete and first.stages[-1].step == 2
+    second = train(config, pieces, resume=True, max_steps=2, progress=False)
+    assert [s.step for s in second.stages] == [4, 2]
+    third = train(config, pieces, resume=True, progress=False)
+    assert third.complete
+    a, b = load_checkpoint(straight / "stage2.safetensors"), load_checkpoint(pieces / "stage2.safetensors")
+    for name in a.net_names:
+        for key, value in a.state_dicts[name].items():
+            assert torch.equal(value, b.state_dicts[name][key]), f"{name}.{key}"
+    state_a = load_train_state(state_path(straight / "stage2.safetensors"))
+    state_b = load_train_state(state_path(pieces / "stage2.safetensors"))
+    for key, value in state_a.tensors.items():
+        if not key.startswith("rng."):
+            assert torch.equal(value, state_b.tensors[key]), key
+
+
+def test_resume_refuses_other_model(dataset, tmp_path) -> None:
+    config = small_config(dataset, "train.stage1_iters=4")
+    train(config, tmp_path, stages=("stage1",), max_steps=1, progress=False)
+    other = config.with_overrides(["model.removal.base_channels=8"])
+    with pytest.raises(JRGRError, match="model.removal"):
+        train(other, tmp_path, stages=("stage2",), progress=False)
+    with pytest.raises(JRGRError, match="another model config"):
+        train(other, tmp_path, stages=("stage1",), resume=True, progress=False)
+
+
+def test_stage2_refuses_unfinished_stage1(dataset, tmp_path) -> None:
+    config = small_config(dataset, "train.stage1_iters=4", "train.stage2_iters=2")
+    train(config, tmp_path, stages=("stage1",), max_steps=1, progress=False)
+    with pytest.raises(JRGRError, match="stopped at step 1 of 4"):
+        train(config, tmp_path, stages=("stage2",), progress=False)
+
+
+def test_amp_on_cpu_is_refused(dataset, tmp_path) -> None:
+    config = small_config(dataset, "train.amp=bf16")
+    with pytest.raises(JRGRError, match="needs a CUDA device"):
+        train(config, tmp_path, progress=False)
+
+
+def test_missing_real_data(dataset, tmp_path) -> None:
+    config = small_config(dataset, "data.root=null", f"data.paired_rainy={dataset}/train/synthetic/rainy",
+                          f"data.paired_clean={dataset}/train/synthetic/clean", "train.stage1_iters=1")
+    with pytest.raises(JRGRError, match="unpaired real rainy images"):
+        train(config, tmp_path, stages=("stage2",), progress=False)
+
+
+def test_cli_train_and_module_entry(dataset, tmp_path) -> None:
+    from jrgr_deploy.cli import main
+
+    out = tmp_path / "run"
+    code = main(["train", "--config", "tiny", "--data", str(dataset), "--out", str(out), "--stage", "1",
+                 "--no-progress", *sum((["--set", s] for s in SMALL_NETS), []),
+                 "--set", "train.stage1_iters=2", "--set", "train.crop_size=32", "--set", "train.batch_size=2",
+                 "--set", "train.device=cpu"])
+    assert code == 0
+    saved = json.loads(load_checkpoint(out / "stage1.safetensors").metadata["config"])
+    assert saved["data"]["root"] == str(dataset.resolve())
+    assert main(["train", "--config", "huge", "--out", str(out)]) == 2

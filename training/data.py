@@ -1,0 +1,159 @@
+"""Training data: where it is (config / CLI) and a resumable, distributed stream of batches.
+
+The order of batches is a pure function of (seed, step): each epoch is a `DistributedSampler`
+permutation (seeded by seed + epoch), each item's crop/flip is drawn from (seed, epoch, index) by the data
+set itself (`jrgr_deploy.datasets`), so a resumed run reads exactly the batches the uninterrupted run
+would have read, and a 2-process run reads the same global batches as a single process
+(rank r takes positions r, r + W, ... of the permutation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from jrgr_deploy.config import DataConfig, TrainConfig
+from jrgr_deploy.errors import JRGRError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """Resolved paths: paired synthetic (rainy, clean) pairs and unpaired real rainy images."""
+
+    pairs: list[tuple[Path, Path]]
+    real: list[Path] | Path | None
+    description: str
+
+
+def resolve_sources(data: DataConfig, need_real: bool) -> DataSources:
+    """Paired (and, for stage 2, real) training data from ``data.root`` and/or the explicit folders."""
+    from jrgr_deploy.image_files import VIDEO_SUFFIXES, list_images
+    from jrgr_deploy.pairing import match_pairs, resolve_root
+
+    pairs: list[tuple[Path, Path]] = []
+    real: list[Path] | Path | None = None
+    parts = []
+    if data.root:
+        found = resolve_root(data.root, "train")
+        pairs, real = list(found.pairs), (list(found.unpaired) or None)
+        parts.append(f"{data.root} ({found.layout})")
+    if data.paired_rainy or data.paired_clean:
+        if not (data.paired_rainy and data.paired_clean):
+            raise JRGRError("give both --paired-rainy and --paired-clean (data.paired_rainy / data.paired_clean)")
+        pairs = match_pairs(data.paired_rainy, data.paired_clean)
+        parts.append(f"pairs {data.paired_rainy} + {data.paired_clean}")
+    if data.real:
+        path = Path(data.real)
+        real = path if path.suffix.lower() in VIDEO_SUFFIXES else list_images(path)
+        parts.append(f"real {data.real}")
+    if not pairs:
+        raise JRGRError(
+            "no paired synthetic training data: pass --data DIR (a 'jrgr data synth' output or another known "
+            "layout) or --paired-rainy/--paired-clean"
+        )
+    if need_real and not real:
+        raise JRGRError(
+            "joint training (stage 2) needs unpaired real rainy images: pass --real DIR (or --data DIR with "
+            "train/real/rainy)"
+        )
+    return DataSources(pairs=pairs, real=real, description="; ".join(parts))
+
+
+class _ResumableSampler(DistributedSampler):
+    """DistributedSampler that can start part-way into an epoch (resume)."""
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, seed: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=False)
+        self.start = 0
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        return iter(indices[self.start :])
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start
+
+
+class BatchStream:
+    """Endless batches of one data set for this process, positioned by the global step.
+
+    `global_batch` is split evenly over `world_size` processes; one step consumes one batch per process.
+    """
+
+    def __init__(
+        self, dataset: Dataset, global_batch: int, rank: int, world_size: int, seed: int, num_workers: int,
+        what: str,
+    ) -> None:
+        if global_batch % world_size:
+            raise JRGRError(f"batch size {global_batch} is not divisible by the {world_size} processes")
+        self.dataset = dataset
+        self.batch = global_batch // world_size
+        self.sampler = _ResumableSampler(dataset, world_size, rank, seed)
+        self.num_workers = num_workers
+        self.batches_per_epoch = self.sampler.num_samples // self.batch
+        if self.batches_per_epoch == 0:
+            raise JRGRError(
+                f"the {what} data set has {len(dataset)} image(s), fewer than one batch of {global_batch}: "
+                "lower train.batch_size or add images"
+            )
+        self._iterator: Iterator | None = None
+        self._epoch = -1
+
+    def _start(self, epoch: int, batch_index: int) -> None:
+        self._epoch = epoch
+        self.sampler.set_epoch(epoch)
+        self.sampler.start = batch_index * self.batch
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        loader = DataLoader(
+            self.dataset, batch_size=self.batch, sampler=self.sampler, drop_last=True,
+            num_workers=self.num_workers, persistent_workers=False,
+        )
+        self._iterator = iter(loader)
+        self._remaining = self.batches_per_epoch - batch_index
+
+    def seek(self, step: int) -> None:
+        """Position so that the next `next()` returns the batch of global step `step`."""
+        epoch, batch_index = divmod(step, self.batches_per_epoch)
+        self._start(epoch, batch_index)
+
+    def next(self) -> dict[str, torch.Tensor]:
+        if self._iterator is None:
+            self.seek(0)
+        if self._remaining == 0:
+            self._start(self._epoch + 1, 0)
+        self._remaining -= 1
+        return next(self._iterator)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+
+def make_paired_dataset(sources: DataSources, train: TrainConfig) -> Dataset:
+    from jrgr_deploy.datasets import PairedRainDataset
+
+    return PairedRainDataset(sources.pairs, crop_size=train.crop_size, flip=True, seed=train.seed)
+
+
+def make_real_dataset(sources: DataSources, train: TrainConfig) -> Dataset:
+    from jrgr_deploy.datasets import UnpairedRainDataset
+
+    # Another seed than the paired set: the real crops must not mirror the synthetic ones.
+    return UnpairedRainDataset(sources.real, crop_size=train.crop_size, flip=True, seed=train.seed + 1)
+
+
+def steps_for(iters: int, epochs: int, stream: BatchStream, what: str) -> int:
+    """Iterations of a stage: `iters` when > 0, else `epochs` passes over the (paired) data."""
+    if iters > 0:
+        return iters
+    if epochs > 0:
+        return epochs * stream.batches_per_epoch
+    raise JRGRError(f"{what}: set train.{what}_iters or train.{what}_epochs to a positive number")

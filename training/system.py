@@ -1,0 +1,148 @@
+"""The JRGR system: S2R and R2S modules, both external cycles, the generator and discriminator objectives.
+
+Paper notation (DESIGN.md §1), all tensors (N, 3, H, W) float32; images in [-1, 1], rain layers in
+[-2, 2] (no clamp: composition is plain addition, as the authors' code):
+
+- S2R on a synthetic image (disentangle by subtraction, entangle by addition):
+  B̂_s = F_s(O_s), R̂_s = O_s - B̂_s, Õ_r = B̂_s + G_r(R̂_s).
+- R2S on a real image: B̂_r = F_r(O_r), R̂_r = O_r - B̂_r, Õ_s = B̂_r + G_s(R̂_r).
+- External cycles: Ô_s = R2S(Õ_r) (through F_r(Õ_r) and G_s), Ô_r = S2R(Õ_s) (through F_s(Õ_s), G_r).
+
+`GeneratorObjective` and `DiscriminatorObjective` compute a whole step's loss in ONE forward, so each can
+be wrapped in DistributedDataParallel even though every net is called several times per step (DDP's
+reducer supports one forward per backward).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import torch
+from jrgr_deploy.training.losses import d_b_loss, d_image_loss, generator_terms
+from torch import nn
+
+from jrgr_deploy.config import JRGRConfig, LossConfig
+from jrgr_deploy.nn.build import DISCRIMINATOR_NETS, GENERATOR_NETS, build_net
+
+Net = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ModuleOutputs:
+    """One S2R or R2S pass: background estimate, rain layer, translated image."""
+
+    b_hat: torch.Tensor
+    r_hat: torch.Tensor
+    o_tilde: torch.Tensor
+
+
+def translate(o: torch.Tensor, remove: Net, generate: Net) -> ModuleOutputs:
+    """One translation module: B̂ = remove(O), R̂ = O - B̂, Õ = B̂ + generate(R̂).
+
+    S2R is ``translate(o_s, f_s, g_r)``, R2S is ``translate(o_r, f_r, g_s)``.
+    """
+    b_hat = remove(o)
+    r_hat = o - b_hat
+    return ModuleOutputs(b_hat=b_hat, r_hat=r_hat, o_tilde=b_hat + generate(r_hat))
+
+
+@dataclass(frozen=True)
+class JointOutputs:
+    """Everything one joint forward produces (names as the paper)."""
+
+    o_s: torch.Tensor
+    o_r: torch.Tensor
+    b_hat_s: torch.Tensor  # F_s(O_s)
+    r_hat_s: torch.Tensor  # O_s - F_s(O_s)
+    o_tilde_r: torch.Tensor  # B̂_s + G_r(R̂_s): synthetic background with real-style rain
+    b_hat_otr: torch.Tensor  # F_r(Õ_r)
+    o_hat_s: torch.Tensor  # R2S(Õ_r): reconstruction of O_s
+    b_hat_r: torch.Tensor  # F_r(O_r)
+    r_hat_r: torch.Tensor  # O_r - F_r(O_r)
+    o_tilde_s: torch.Tensor  # B̂_r + G_s(R̂_r): real background with synthetic-style rain
+    b_hat_ots: torch.Tensor  # F_s(Õ_s)
+    o_hat_r: torch.Tensor  # S2R(Õ_s): reconstruction of O_r
+
+
+def joint_forward(o_s: torch.Tensor, o_r: torch.Tensor, f_s: Net, f_r: Net, g_s: Net, g_r: Net) -> JointOutputs:
+    """Both modules and both external cycles (Fig. 2 of the paper)."""
+    s2r = translate(o_s, f_s, g_r)
+    cycle_s = translate(s2r.o_tilde, f_r, g_s)  # Ô_s = R2S(Õ_r)
+    r2s = translate(o_r, f_r, g_s)
+    cycle_r = translate(r2s.o_tilde, f_s, g_r)  # Ô_r = S2R(Õ_s)
+    return JointOutputs(
+        o_s=o_s, o_r=o_r,
+        b_hat_s=s2r.b_hat, r_hat_s=s2r.r_hat, o_tilde_r=s2r.o_tilde,
+        b_hat_otr=cycle_s.b_hat, o_hat_s=cycle_s.o_tilde,
+        b_hat_r=r2s.b_hat, r_hat_r=r2s.r_hat, o_tilde_s=r2s.o_tilde,
+        b_hat_ots=cycle_r.b_hat, o_hat_r=cycle_r.o_tilde,
+    )
+
+
+class JRGRNets(nn.Module):
+    """The seven networks, as attributes named like the paper."""
+
+    def __init__(self, config: JRGRConfig) -> None:
+        super().__init__()
+        self.f_s = build_net(config, "f_s")
+        self.f_r = build_net(config, "f_r")
+        self.g_s = build_net(config, "g_s")
+        self.g_r = build_net(config, "g_r")
+        self.d_b = build_net(config, "d_b")
+        self.d_or = build_net(config, "d_or")
+        self.d_os = build_net(config, "d_os")
+
+    def named_nets(self) -> dict[str, nn.Module]:
+        return {name: getattr(self, name) for name in GENERATOR_NETS + DISCRIMINATOR_NETS}
+
+
+class GeneratorObjective(nn.Module):
+    """The generator step's loss (Eq. 3-8, generator side) in one forward.
+
+    Registers F_s, F_r, G_s, G_r as sub-modules; the discriminators are held without registration (their
+    parameters are frozen during this step and belong to `DiscriminatorObjective`).
+    """
+
+    def __init__(self, nets: JRGRNets, loss: LossConfig) -> None:
+        super().__init__()
+        self.f_s, self.f_r, self.g_s, self.g_r = nets.f_s, nets.f_r, nets.g_s, nets.g_r
+        self._discriminators = (nets.d_b, nets.d_or, nets.d_os)
+        self.loss = loss
+
+    def forward(
+        self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """-> (loss terms incl. ``g_total``, the `JointOutputs` fields as a dict: DDP passes plain
+        containers through; rebuild with ``JointOutputs(**images)``)."""
+        out = joint_forward(o_s, o_r, self.f_s, self.f_r, self.g_s, self.g_r)
+        d_b, d_or, d_os = self._discriminators
+        terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss)
+        return terms, {f.name: getattr(out, f.name) for f in fields(out)}
+
+
+class DiscriminatorObjective(nn.Module):
+    """D_B (Eq. 3), D_Or and D_Os (Eq. 4) losses in one forward; their parameters are disjoint, so one
+    backward of the sum followed by one Adam step equals three separate D steps."""
+
+    def __init__(self, nets: JRGRNets, loss: LossConfig) -> None:
+        super().__init__()
+        self.d_b, self.d_or, self.d_os = nets.d_b, nets.d_or, nets.d_os
+        self.loss = loss
+
+    def forward(
+        self,
+        real_b: torch.Tensor,
+        fake_bs: tuple[torch.Tensor, ...],
+        o_r: torch.Tensor,
+        fake_o_r: torch.Tensor,
+        o_s: torch.Tensor,
+        fake_o_s: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Real samples and (pooled, detached) fakes: B_s vs the four background estimates (F_s(O_s),
+        F_r(Õ_r), F_r(O_r), F_s(Õ_s)), O_r vs Õ_r, O_s vs Õ_s."""
+        terms = d_b_loss(self.d_b, real_b, fake_bs, self.loss)
+        terms["d_or"] = d_image_loss(self.d_or, o_r, fake_o_r, self.loss.gan_mode)
+        terms["d_os"] = d_image_loss(self.d_os, o_s, fake_o_s, self.loss.gan_mode)
+        terms["d_total"] = terms["d_b"] + terms["d_or"] + terms["d_os"]
+        return terms

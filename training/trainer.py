@@ -1,0 +1,540 @@
+"""The JRGR training loop: stage 1 (supervised pre-training) and stage 2 (joint training).
+
+Stage 1 (authors' code): ONE removal U-Net is trained on paired synthetic data with the MSE
+||F(O_s) - B_s||² and saved as both F_s and F_r in ``RUN_DIR/stage1.safetensors`` (the supervised-only
+baseline every quality comparison needs).
+
+Stage 2 (paper Eq. 3-8): every iteration makes one generator step (F_s, F_r, G_s, G_r together, the
+discriminators frozen), then one discriminator step (D_B, D_Or, D_Os on pooled fakes). F_s and F_r start
+from stage 1 when ``RUN_DIR/stage1.safetensors`` exists (then F_r runs at lr/10 and F_s at lr/100); the final
+weights of all seven nets go to ``RUN_DIR/stage2.safetensors``.
+
+Files in RUN_DIR: ``config.yaml`` (the resolved config), ``stage1.safetensors``, ``stage2.safetensors``
+(each overwritten atomically every ``train.checkpoint_every`` steps and at the end, with its resume state
+in ``<name>.state.safetensors``), ``log.jsonl``, ``images/stage{1,2}_step0000100.png``.
+
+Resume (``resume=True``) continues the same run: weights, Adam moments, history pools (and their random
+generators), the step, hence the lr schedule and the data order (a pure function of seed and step).
+On a CPU it reproduces the uninterrupted run bit for bit.
+
+Multi-process (torchrun): gradients are averaged by DistributedDataParallel around the one-forward
+objectives of `system.py`; ``train.batch_size`` is the global batch. BatchNorm statistics stay
+per-process (no SyncBatchNorm), as in DDP's default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from jrgr_deploy.training.data import (
+    BatchStream,
+    make_paired_dataset,
+    make_real_dataset,
+    resolve_sources,
+    steps_for,
+)
+from jrgr_deploy.training.distributed import (
+    DistContext,
+    barrier,
+    init_distributed,
+    mean_over_ranks,
+    replica_checksums,
+)
+from jrgr_deploy.training.grid import save_fig6_grid, save_grid
+from jrgr_deploy.training.pool import ImagePool
+from jrgr_deploy.training.run_log import RunLog
+from jrgr_deploy.training.schedule import apply_lr, current_lrs, lr_factor, make_adam, stage2_lrs
+from jrgr_deploy.training.system import DiscriminatorObjective, GeneratorObjective, JointOutputs, JRGRNets
+from torch import nn
+
+from jrgr_deploy.checkpoint import (
+    TrainState,
+    load_checkpoint,
+    load_train_state,
+    load_weights_into,
+    save_checkpoint,
+    state_path,
+)
+from jrgr_deploy.config import JRGRConfig
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.nn.build import DISCRIMINATOR_NETS, GENERATOR_NETS, build_net
+
+logger = logging.getLogger(__name__)
+
+STAGE1_FILE = "stage1.safetensors"
+STAGE2_FILE = "stage2.safetensors"
+# The seven history pools: D_B's real backgrounds and its four kinds of fake, and the two translated images.
+POOL_NAMES = ("b_s", "b_hat_s", "b_hat_otr", "b_hat_r", "b_hat_ots", "o_tilde_r", "o_tilde_s")
+
+
+@dataclass
+class StageResult:
+    stage: str
+    checkpoint: Path
+    step: int
+    total_steps: int
+    images_per_s: float = math.nan
+
+    @property
+    def complete(self) -> bool:
+        return self.step >= self.total_steps
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    stages: list[StageResult] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return all(s.complete for s in self.stages)
+
+
+def train(
+    config: JRGRConfig,
+    run_dir: str | Path,
+    *,
+    stages: tuple[str, ...] = ("stage1", "stage2"),
+    resume: bool = False,
+    max_steps: int | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Run the requested stages in order. `max_steps` stops each stage after that many steps in this call
+    (checkpointing first, so ``resume=True`` continues): for time-sliced jobs and resume tests."""
+    for stage in stages:
+        if stage not in ("stage1", "stage2"):
+            raise JRGRError(f"stage '{stage}' is not one of stage1, stage2")
+    ctx = init_distributed(config.train.device)
+    run_dir = Path(run_dir)
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(config.to_yaml())
+    barrier(ctx)
+    amp = _amp_dtype(config, ctx.device)
+    log = RunLog(run_dir, enabled=ctx.is_main)
+    result = TrainResult(run_dir=run_dir)
+    try:
+        for stage in stages:
+            if stage == "stage1":
+                stage_result = _Stage1(config, ctx, run_dir, log, amp, progress).run(resume, max_steps)
+            else:
+                stage_result = _Stage2(config, ctx, run_dir, log, amp, progress).run(resume, max_steps)
+            result.stages.append(stage_result)
+            if not stage_result.complete:
+                break
+    finally:
+        log.close()
+    return result
+
+
+def _amp_dtype(config: JRGRConfig, device: torch.device) -> torch.dtype | None:
+    """AMP is CUDA-only: on another device a requested AMP mode is refused loudly, not silently ignored."""
+    if config.train.amp == "none":
+        return None
+    if device.type != "cuda":
+        raise JRGRError(
+            f"train.amp={config.train.amp} needs a CUDA device, but training runs on {device}: "
+            "set train.amp=none on a CPU"
+        )
+    return torch.bfloat16 if config.train.amp == "bf16" else torch.float16
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _wrap(module: nn.Module, ctx: DistContext) -> nn.Module:
+    if not ctx.enabled:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=device_ids)
+
+
+def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+# ---- resume state: optimisers, scaler, RNGs, pools -> tensors + JSON (no pickle) ---------------------------
+
+
+def _optimizer_to_state(optimizer: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], Any]:
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{index}.{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in state["param_groups"]]
+    return tensors, {"param_groups": groups, "scalars": scalars}
+
+
+def _optimizer_from_state(
+    optimizer: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], info: dict[str, Any]
+) -> None:
+    per_param: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix + "."):
+            index, name = key[len(prefix) + 1 :].split(".", 1)
+            per_param.setdefault(int(index), {})[name] = value
+    for index, values in info["scalars"].items():
+        per_param.setdefault(int(index), {}).update(values)
+    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in info["param_groups"]]
+    optimizer.load_state_dict({"state": per_param, "param_groups": groups})
+
+
+def _rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    np_state = np.random.get_state()
+    tensors = {"rng.torch": torch.get_rng_state(), "rng.numpy": torch.from_numpy(np_state[1].astype(np.int64))}
+    py_state = random.getstate()
+    info = {"numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "python": [py_state[0], list(py_state[1]), py_state[2]]}
+    return tensors, info
+
+
+def _restore_rng(tensors: dict[str, torch.Tensor], info: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    kind, pos, has_gauss, gauss = info["numpy"]
+    np.random.set_state((kind, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = info["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+
+
+class _WindowStats:
+    """Loss sums over the steps since the last log line (kept as tensors: no per-step device sync)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.steps = 0
+        self.start = time.perf_counter()
+
+    def add(self, terms: dict[str, torch.Tensor]) -> None:
+        for key, value in terms.items():
+            value = value.detach().float()
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+        self.steps += 1
+
+    def means(self) -> dict[str, float]:
+        return {key: float(value) / max(1, self.steps) for key, value in self.sums.items()}
+
+
+class _StageBase:
+    stage = ""
+    file_name = ""
+
+    def __init__(
+        self, config: JRGRConfig, ctx: DistContext, run_dir: Path, log: RunLog, amp: torch.dtype | None,
+        progress: bool,
+    ) -> None:
+        self.config, self.ctx, self.run_dir, self.log, self.amp = config, ctx, run_dir, log, amp
+        self.train_cfg = config.train
+        self.progress = progress and ctx.is_main
+        self.path = run_dir / self.file_name
+
+    def _loop(self, start: int, total: int, max_steps: int | None) -> Iterator[int]:
+        from tqdm import tqdm
+
+        end = total if max_steps is None else min(total, start + max_steps)
+        bar = tqdm(total=total, initial=start, desc=self.stage, unit="it", disable=not self.progress,
+                   dynamic_ncols=True)
+        try:
+            for step in range(start, end):
+                yield step
+                bar.update(1)
+                if self.progress and hasattr(self, "postfix"):
+                    bar.set_postfix_str(self.postfix, refresh=False)
+        finally:
+            bar.close()
+
+    def _log(self, window: _WindowStats, step: int, total: int, epoch: int, lrs: dict[str, float]) -> _WindowStats:
+        means = mean_over_ranks(window.means(), self.ctx)
+        elapsed = time.perf_counter() - window.start
+        images_per_s = window.steps * self.train_cfg.batch_size / elapsed if elapsed > 0 else math.nan
+        record = {"stage": self.stage, "step": step, "total_steps": total, "epoch": epoch,
+                  **{k: round(v, 6) for k, v in means.items()}, **lrs, "images_per_s": round(images_per_s, 3)}
+        self.log.write(record)
+        self.images_per_s.append(images_per_s)
+        key = "g_total" if "g_total" in means else "mse"
+        self.postfix = f"{key}={means.get(key, math.nan):.4f} {images_per_s:.1f} img/s"
+        return _WindowStats()
+
+    def _check_replicas(self, modules: list[nn.Module], step: int) -> None:
+        """Under DDP, record every rank's parameter checksum; they must be identical."""
+        if not self.ctx.enabled:
+            return
+        sums = replica_checksums(modules, self.ctx)
+        identical = all(v == sums[0] for v in sums)
+        self.log.write({"stage": self.stage, "step": step, "event": "replica_check", "checksums": sums,
+                        "identical": identical})
+        if not identical and self.ctx.is_main:
+            logger.warning("DDP replicas differ at step %d: parameter checksums %s", step, sums)
+
+    def _image_path(self, step: int) -> Path:
+        return self.run_dir / "images" / f"{self.stage}_step{step:07d}.png"
+
+
+class _Stage1(_StageBase):
+    """Supervised pre-training of one removal net (saved as F_s and F_r)."""
+
+    stage = "stage1"
+    file_name = STAGE1_FILE
+
+    def run(self, resume: bool, max_steps: int | None) -> StageResult:
+        cfg, ctx = self.train_cfg, self.ctx
+        sources = resolve_sources(self.config.data, need_real=False)
+        stream = BatchStream(make_paired_dataset(sources, cfg), cfg.batch_size, ctx.rank, ctx.world_size,
+                             cfg.seed, cfg.num_workers, "paired synthetic")
+        total = steps_for(cfg.stage1_iters, cfg.stage1_epochs, stream, "stage1")
+        torch.manual_seed(cfg.seed)
+        net = build_net(self.config, "f_s").to(ctx.device)
+        optimizer = make_adam({"f_s": net}, {"f_s": cfg.lr}, cfg)
+        start = 0
+        if resume and self.path.exists():
+            start = self._restore(net, optimizer)
+            logger.info("resuming stage 1 at step %d/%d from %s", start, total, self.path)
+        if start >= total:
+            return StageResult(self.stage, self.path, start, total)
+        if ctx.is_main:
+            logger.info("stage 1: %d steps, global batch %d, %s", total, cfg.batch_size, sources.description)
+        model = _wrap(net, ctx)
+        scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        stream.seek(start)
+        net.train()
+        window, self.images_per_s = _WindowStats(), []
+        done = start
+        for step in self._loop(start, total, max_steps):
+            apply_lr(optimizer, lr_factor(step, total, cfg.decay_fraction))
+            batch = stream.next()
+            o_s, b_s = batch["o_s"].to(ctx.device), batch["b_s"].to(ctx.device)
+            with _autocast(ctx.device, self.amp):
+                b_hat_s = model(o_s)
+                loss = F.mse_loss(b_hat_s.float(), b_s)
+            optimizer.zero_grad(set_to_none=True)
+            _backward_step(loss, optimizer, scaler)
+            window.add({"mse": loss})
+            done = step + 1
+            if done % cfg.log_every == 0 or done == total:
+                window = self._log(window, done, total, stream.epoch, current_lrs(optimizer))
+            if ctx.is_main and cfg.image_every and (done % cfg.image_every == 0 or done == total):
+                save_grid(self._image_path(done), [[("O_s", o_s[0]), ("F(O_s)", b_hat_s[0]), ("B_s", b_s[0])]])
+            if done % cfg.checkpoint_every == 0 or done == total:
+                self._check_replicas([net], done)
+                self._save(net, optimizer, done, total)
+        if done % cfg.checkpoint_every and done != total:
+            self._save(net, optimizer, done, total)  # stopped by max_steps: leave a resumable checkpoint
+        return StageResult(self.stage, self.path, done, total, _median(self.images_per_s))
+
+    def _save(self, net: nn.Module, optimizer: torch.optim.Optimizer, step: int, total: int) -> None:
+        if self.ctx.is_main:
+            tensors, opt_info = _optimizer_to_state(optimizer, "opt")
+            rng_tensors, rng_info = _rng_state()
+            state = TrainState({**tensors, **rng_tensors},
+                               {"stage": self.stage, "step": step, "total_steps": total, "opt": opt_info,
+                                "rng": rng_info})
+            # Stage 1 trains one net; the authors load it into both removal nets.
+            save_checkpoint(self.path, config=self.config, nets={"f_s": net, "f_r": net}, stage=self.stage,
+                            step=step, train_state=state)
+        barrier(self.ctx)
+
+    def _restore(self, net: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+        checkpoint = load_checkpoint(self.path)
+        _check_same_model(checkpoint.config, self.config, self.path)
+        load_weights_into(checkpoint, "f_s", net)
+        state = load_train_state(state_path(self.path))
+        _optimizer_from_state(optimizer, "opt", state.tensors, state.info["opt"])
+        _restore_rng(state.tensors, state.info["rng"])
+        return int(state.info["step"])
+
+
+class _Stage2(_StageBase):
+    """Joint training of the seven nets (Eq. 3-8)."""
+
+    stage = "stage2"
+    file_name = STAGE2_FILE
+
+    def run(self, resume: bool, max_steps: int | None) -> StageResult:
+        cfg, ctx = self.train_cfg, self.ctx
+        sources = resolve_sources(self.config.data, need_real=True)
+        paired = BatchStream(make_paired_dataset(sources, cfg), cfg.batch_size, ctx.rank, ctx.world_size,
+                             cfg.seed, cfg.num_workers, "paired synthetic")
+        real = BatchStream(make_real_dataset(sources, cfg), cfg.batch_size, ctx.rank, ctx.world_size,
+                           cfg.seed + 1, cfg.num_workers, "unpaired real")
+        total = steps_for(cfg.stage2_iters, cfg.stage2_epochs, paired, "stage2")
+        torch.manual_seed(cfg.seed)
+        nets = JRGRNets(self.config).to(ctx.device)
+        named = nets.named_nets()
+        start, pretrained = 0, False
+        resuming = resume and self.path.exists()
+        if not resuming:
+            pretrained = self._load_stage1(nets)
+        lrs = stage2_lrs(cfg, pretrained)
+        opt_g = make_adam({n: named[n] for n in GENERATOR_NETS}, lrs, cfg)
+        opt_d = make_adam({n: named[n] for n in DISCRIMINATOR_NETS}, lrs, cfg)
+        pools = {name: ImagePool(self.config.loss.pool_size, seed=cfg.seed * 1000 + ctx.rank * 10 + k)
+                 for k, name in enumerate(POOL_NAMES)}
+        if resuming:
+            start, pretrained = self._restore(nets, opt_g, opt_d, pools)
+            logger.info("resuming stage 2 at step %d/%d from %s", start, total, self.path)
+        if start >= total:
+            return StageResult(self.stage, self.path, start, total)
+        if ctx.is_main:
+            logger.info("stage 2: %d steps, global batch %d, F nets %s, %s", total, cfg.batch_size,
+                        "from stage 1" if pretrained else "from scratch", sources.description)
+        g_model = _wrap(GeneratorObjective(nets, self.config.loss), ctx)
+        d_model = _wrap(DiscriminatorObjective(nets, self.config.loss), ctx)
+        discriminators = [nets.d_b, nets.d_or, nets.d_os]
+        scaler_g = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        scaler_d = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        paired.seek(start)
+        real.seek(start)
+        nets.train()
+        window, self.images_per_s = _WindowStats(), []
+        self._pretrained = pretrained
+        done = start
+        for step in self._loop(start, total, max_steps):
+            factor = lr_factor(step, total, cfg.decay_fraction)
+            apply_lr(opt_g, factor)
+            apply_lr(opt_d, factor)
+            batch_s, batch_r = paired.next(), real.next()
+            o_s, b_s = batch_s["o_s"].to(ctx.device), batch_s["b_s"].to(ctx.device)
+            o_r = batch_r["o_r"].to(ctx.device)
+
+            # Generator step: all four generators, discriminators frozen (Eq. 8).
+            _set_requires_grad(discriminators, False)
+            with _autocast(ctx.device, self.amp):
+                g_terms, images = g_model(o_s, b_s, o_r)
+            opt_g.zero_grad(set_to_none=True)
+            _backward_step(g_terms["g_total"].float(), opt_g, scaler_g)
+            _set_requires_grad(discriminators, True)
+
+            # Discriminator step on pooled fakes (Eq. 3 and 4, discriminator side).
+            out = JointOutputs(**{k: v.detach().float() for k, v in images.items()})
+            with _autocast(ctx.device, self.amp):
+                d_terms = d_model(
+                    pools["b_s"].query(b_s),
+                    (pools["b_hat_s"].query(out.b_hat_s), pools["b_hat_otr"].query(out.b_hat_otr),
+                     pools["b_hat_r"].query(out.b_hat_r), pools["b_hat_ots"].query(out.b_hat_ots)),
+                    o_r, pools["o_tilde_r"].query(out.o_tilde_r),
+                    o_s, pools["o_tilde_s"].query(out.o_tilde_s),
+                )
+            opt_d.zero_grad(set_to_none=True)
+            _backward_step(d_terms["d_total"].float(), opt_d, scaler_d)
+
+            window.add({**g_terms, **d_terms})
+            done = step + 1
+            if done % cfg.log_every == 0 or done == total:
+                window = self._log(window, done, total, paired.epoch, {**current_lrs(opt_g), **current_lrs(opt_d)})
+            if ctx.is_main and cfg.image_every and (done % cfg.image_every == 0 or done == total):
+                save_fig6_grid(self._image_path(done), images)
+            if done % cfg.checkpoint_every == 0 or done == total:
+                self._check_replicas([nets], done)
+                self._save(nets, opt_g, opt_d, pools, done, total)
+        if done % cfg.checkpoint_every and done != total:
+            self._save(nets, opt_g, opt_d, pools, done, total)  # stopped by max_steps
+        return StageResult(self.stage, self.path, done, total, _median(self.images_per_s))
+
+    def _load_stage1(self, nets: JRGRNets) -> bool:
+        path = self.run_dir / STAGE1_FILE
+        if not path.exists():
+            if self.ctx.is_main:
+                logger.warning("no %s: F_s and F_r start from scratch (lr ratios not applied)", path)
+            return False
+        checkpoint = load_checkpoint(path)
+        _check_same_model(checkpoint.config, self.config, path, removal_only=True)
+        total = checkpoint.step
+        state_file = state_path(path)
+        if state_file.exists():
+            info = load_train_state(state_file).info
+            if info["step"] < info["total_steps"]:
+                raise JRGRError(
+                    f"stage 1 in '{path}' stopped at step {info['step']} of {info['total_steps']}: finish it with "
+                    "--stage 1 --resume before joint training"
+                )
+        load_weights_into(checkpoint, "f_s", nets.f_s)
+        load_weights_into(checkpoint, "f_r", nets.f_r)
+        if self.ctx.is_main:
+            logger.info("F_s and F_r start from %s (stage 1, step %d)", path, total)
+        return True
+
+    def _save(self, nets: JRGRNets, opt_g, opt_d, pools: dict[str, ImagePool], step: int, total: int) -> None:
+        if self.ctx.is_main:
+            g_tensors, g_info = _optimizer_to_state(opt_g, "opt_g")
+            d_tensors, d_info = _optimizer_to_state(opt_d, "opt_d")
+            rng_tensors, rng_info = _rng_state()
+            pool_tensors: dict[str, torch.Tensor] = {}
+            for name, pool in pools.items():
+                pool_tensors.update(pool.state_tensors(f"pool.{name}"))
+            state = TrainState(
+                {**g_tensors, **d_tensors, **rng_tensors, **pool_tensors},
+                {"stage": self.stage, "step": step, "total_steps": total, "opt_g": g_info, "opt_d": d_info,
+                 "rng": rng_info, "pretrained": self._pretrained, "world_size": self.ctx.world_size},
+            )
+            save_checkpoint(self.path, config=self.config, nets=nets.named_nets(), stage=self.stage, step=step,
+                            train_state=state)
+        barrier(self.ctx)
+
+    def _restore(self, nets: JRGRNets, opt_g, opt_d, pools: dict[str, ImagePool]) -> tuple[int, bool]:
+        checkpoint = load_checkpoint(self.path)
+        _check_same_model(checkpoint.config, self.config, self.path)
+        for name, net in nets.named_nets().items():
+            load_weights_into(checkpoint, name, net)
+        state = load_train_state(state_path(self.path))
+        info = state.info
+        _optimizer_from_state(opt_g, "opt_g", state.tensors, info["opt_g"])
+        _optimizer_from_state(opt_d, "opt_d", state.tensors, info["opt_d"])
+        _restore_rng(state.tensors, info["rng"])
+        if info.get("world_size", 1) == self.ctx.world_size:
+            # History pools are per process (rank 0's were saved); another world size starts them empty.
+            for name, pool in pools.items():
+                pool.load_state_tensors(f"pool.{name}", state.tensors, self.ctx.device)
+        elif self.ctx.is_main:
+            logger.warning("resuming with %d processes instead of %d: history pools start empty",
+                           self.ctx.world_size, info.get("world_size", 1))
+        return int(info["step"]), bool(info["pretrained"])
+
+
+def _backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler) -> None:
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+
+def _median(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.median(finite)) if finite else math.nan
+
+
+def _check_same_model(saved: JRGRConfig, current: JRGRConfig, path: Path, removal_only: bool = False) -> None:
+    """Resuming with other network shapes cannot work: name the section that differs."""
+    if removal_only:
+        if saved.model.removal != current.model.removal:
+            raise JRGRError(
+                f"'{path}' was trained with model.removal={saved.model.removal}, this run uses "
+                f"{current.model.removal}"
+            )
+        return
+    if saved.model != current.model:
+        raise JRGRError(f"'{path}' was trained with another model config ({saved.model}) than this run's")
