@@ -75,7 +75,7 @@ def figure(path: Path, preset: str = "medium", width: int = 512) -> None:
             sample = render_rain(img, model, preset, seed=seed)
             panels.append(sample.rainy)
         labelled = []
-        for panel, title in zip(panels, ("clean", f"model A synthetic ({preset})", f"model B realistic ({preset})"),
+        for panel, title in zip(panels, ("clean", f"model A synthetic, {preset}", f"model B realistic, {preset}"),
                                 strict=True):
             panel = np.ascontiguousarray(panel[..., ::-1])
             cv2.putText(panel, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2, cv2.LINE_AA)
@@ -83,7 +83,7 @@ def figure(path: Path, preset: str = "medium", width: int = 512) -> None:
             labelled.append(panel)
         rows.append(np.concatenate(labelled, axis=1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.concatenate(rows, axis=0))
+    cv2.imwrite(str(path), np.concatenate(rows, axis=0), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 def main() -> None:
@@ -95,7 +95,8 @@ def main() -> None:
     result = {"timing_one_core": time_models(), "input_psnr_y_db": input_psnr()}
     (args.out / "rain_models.json").write_text(json.dumps(result, indent=2))
     for key, value in result["timing_one_core"].items():
-        print(f"{key:32s} sequence {value['sequence_frame_ms']:7.1f} ms   render_rain {value['render_rain_ms']:7.1f} ms")
+        print(f"{key:32s} sequence {value['sequence_frame_ms']:7.1f} ms  "
+              f"render_rain {value['render_rain_ms']:7.1f} ms")
     for key, value in result["input_psnr_y_db"].items():
         print(f"PSNR-Y {key:20s} {value:6.2f} dB")
     print(f"figure: {args.out / 'rain_models.png'}")

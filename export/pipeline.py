@@ -106,6 +106,11 @@ def _validate(request: ExportRequest) -> None:
         raise JRGRError("--val-rainy and --val-clean go together (rainy frames and their ground truth)")
     if request.verify_frames < 1:
         raise JRGRError(f"--verify-frames must be >= 1, got {request.verify_frames}")
+    if request.calib is not None and request.val_rainy is not None and (
+        Path(request.calib).resolve() == Path(request.val_rainy).resolve()
+    ):
+        raise JRGRError(f"--val-rainy '{request.val_rainy}' is the calibration source: the frames that judge a "
+                        "file's accuracy must be held aside from the ones it was calibrated on")
     if request.fmt == "engine" or (request.fmt == "triton" and request.triton.plan):
         from jrgr_deploy.export.tensorrt_build import import_tensorrt, query_gpu
 
@@ -256,6 +261,7 @@ def _export_one(
                                      candidate_on_clean=outputs if frames.clean is not None else None)
             if io.takes_rain_layer:
                 report.pop("deraining", None)  # a rain layer has no clean ground truth to derain towards
+            report["frame_hw"] = [plan.work[2], plan.work[3]]
             reason = request.gate.check(precision, report)
             report["gate"] = {"max_drop_db": request.gate.max_drop_db, "min_psnr_db": request.gate.min_psnr_db,
                               "fp32_max_abs_error": request.gate.fp32_max_abs_error, "passed": reason is None}

@@ -117,6 +117,15 @@ class FrameProcessor:
         if self.infer_size is not None and self.infer_size != (frame.shape[1], frame.shape[0]):
             # INTER_AREA averages: no aliasing of thin streaks when shrinking.
             small = cv2.resize(frame, self.infer_size, interpolation=cv2.INTER_AREA)
+        net_size = (small.shape[0], small.shape[1])
+        target_h, target_w = self.net_input_size(frame.shape[0], frame.shape[1])
+        pad_h, pad_w = target_h - net_size[0], target_w - net_size[1]
+        if 0 <= pad_h < net_size[0] and 0 <= pad_w < net_size[1]:
+            # Pad the uint8 frame (a quarter of the bytes of the float tensor); BORDER_REFLECT_101 is
+            # numpy's "reflect", so this equals pad_to_multiple(bgr_to_nchw(frame)).
+            if pad_h or pad_w:
+                small = cv2.copyMakeBorder(small, 0, pad_h, 0, pad_w, cv2.BORDER_REFLECT_101)
+            return Prepared(frame=frame, batch=bgr_to_nchw(small), net_size=net_size, index=index)
         batch, net_size = pad_for_contract(bgr_to_nchw(small), self.contract)
         return Prepared(frame=frame, batch=np.ascontiguousarray(batch), net_size=net_size, index=index)
 

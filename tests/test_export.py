@@ -247,3 +247,8 @@ def test_json_output(assets, tmp_path, capsys):
     assert report["accuracy"][0]["vs_pytorch_fp32"]["max_abs_error"] < 1e-3
     # No calibration source and no validation pairs: verified on scikit-image's photographs (as rain layers).
     assert report["accuracy"][0]["frames_source"].startswith("scikit-image sample photographs, as rain layers")
+    # The calibrators' progress output goes to stderr: stdout stays parseable JSON.
+    assert _cli("--weights", ckpt, "--nets", "f_r", "--out", tmp_path, "--shape", SMALL, "--json",
+                "--precision", "int8", "int8-cpu", "--calib", root / "calib", "--min-psnr-db", "20") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [f["precision"] for f in report["files"]] == ["int8", "int8-cpu"]

@@ -311,3 +311,17 @@ def test_latency_stats_percentiles_and_table() -> None:
     table = format_table(summary)
     assert "capture->output" in table and "infer" in table and "7 dropped" in table
     assert summarise_ms([])["p50"] is None
+
+
+def test_unreachable_live_sources_fail_at_start_with_a_clear_error(f_r: Path) -> None:
+    with Deraining(f_r) as model:
+        for spec, message in (
+            ("rtsp://127.0.0.1:9/cam", "stream 'rtsp://127.0.0.1:9/cam' cannot be opened"),
+            ("http://127.0.0.1:9/cam.mjpg", "cannot be opened"),
+        ):
+            with pytest.raises(JRGRError, match=message):
+                model.run(spec, output=NullSink())
+        if not Path("/dev/video7").exists():
+            with pytest.raises(JRGRError, match="camera 7 cannot be opened"):
+                model.run("7", output=NullSink())
+    assert not pipeline_threads()

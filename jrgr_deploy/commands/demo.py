@@ -1,16 +1,30 @@
-"""`jrgr demo`: the main job: rainy 1280x720 clip -> streaming deraining with the default model."""
+"""`jrgr demo`: the main job — a rainy 1280x720 clip, derained as a stream with the default model."""
 
 from __future__ import annotations
 
 import argparse
-
-from jrgr_deploy.errors import JRGRError
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="the main job: rainy 1280x720 clip -> streaming deraining with the default model (not built yet)")
+    parser = subparsers.add_parser(
+        "demo",
+        help="the main job: render a rainy 1280x720 clip and derain it as a stream with the default model",
+    )
+    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
+    parser.add_argument("--weights", type=Path, default=None, help="F_r artefact (default: the packaged model)")
+    parser.add_argument("--backend", default=None, help="backend name (default: by the artefact's suffix)")
+    parser.add_argument("--frames", type=int, default=48, help="clip length in frames (default 48)")
+    parser.add_argument("--size", default="1280x720", help="clip size WxH (default 1280x720)")
+    parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise JRGRError("'jrgr demo' is not built yet")
+    from jrgr_deploy.demo import run_demo
+    from jrgr_deploy.runtime.processing import parse_size
+
+    width, height = parse_size(args.size)
+    run_demo(args.out, weights=args.weights, backend=args.backend, n_frames=args.frames, width=width,
+             height=height, seed=args.seed)
+    return 0

@@ -76,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from jrgr_deploy.export.accuracy import DEFAULT_MAX_DROP_DB, DEFAULT_MIN_PSNR_DB, Gate
     from jrgr_deploy.export.pipeline import ExportRequest, export_nets
     from jrgr_deploy.export.triton_repo import TritonOptions
@@ -93,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
         triton=TritonOptions(max_batch_size=args.triton_max_batch, instances=args.triton_instances,
                              device=args.triton_device, plan=args.triton_plan),
     )
+    if not args.verbose:
+        # ModelOpt logs every conversion step at INFO through its own handler; keep its warnings only.
+        logging.getLogger("modelopt").setLevel(logging.WARNING)
     result = export_nets(request)
     if args.json:
         print(json.dumps({

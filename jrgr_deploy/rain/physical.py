@@ -10,18 +10,20 @@ the exposure T, so (Garg & Nayar) the pixel is the convex blend
 
 where E_drop, the drop's radiance, is a wide-field average of the environment (the drop refracts ~165 degrees
 of it: about half sky, half the blurred surroundings) times its transmission (0.9): streaks brighten dark
-surfaces and darken a bright sky. The blend is done in linear light (gamma-2 approximation of sRGB). Drops off the focus plane are
-defocused (blur circle D f_px |1/z_focus - 1/Z|); drops too small or far to resolve add as an even veil; the
-scene is attenuated by fog exp(-beta d) plus the rain's own extinction beyond the rendered drops.
+surfaces and darken a bright sky. The blend is done in linear light (gamma-2 approximation of sRGB).
+Drops off the focus plane are defocused (blur circle D f_px |1/z_focus - 1/Z|); drops too small or too far
+to resolve add as an even veil; the scene is attenuated by fog exp(-beta d) plus the rain's own extinction
+beyond the rendered drops. Drops behind the scene surface (depth map) are hidden.
 
-Calibration (the one non-physical knob, `streak_gain`, 4-6): individually resolved streaks are scaled up before
-blending. With the exact tau/T (a few %) spread by drop width and defocus, single streaks stay under 1 % and real
-rain photographs show them far more clearly (specular/internal reflections of the sky, sensor bloom, tone curves);
-the unresolved veil keeps its physical value.
+Calibration (the one non-physical knob, `streak_gain`, 10-15): individually resolved streaks are scaled up
+before blending. With the exact tau/T (a few %) spread by drop width and defocus, single streaks stay under
+1 % and real rain photographs show them far more clearly (specular/internal reflections of the sky, sensor
+bloom, tone curves); the unresolved veil keeps its physical value.
 
 Fast path: the frame is rotated so rain falls straight down ("rain frame"); each drop becomes a +/- pair of
-deltas at its streak's two ends, one cumulative sum per depth bin turns them into streaks of per-drop length,
-then one Gaussian per bin gives width + defocus (strongly defocused bins are rendered at reduced resolution).
+deltas at its streak's two ends; per depth bin one Gaussian (drop width + defocus) blurs the deltas, and one
+cumulative sum down the columns per resolution turns them into streaks of per-drop length. Strongly
+defocused bins are rendered at reduced resolution.
 """
 
 from __future__ import annotations
@@ -203,7 +205,8 @@ class RealisticRain:
             sigma = math.sqrt((defocus_px / 2.4) ** 2 + (w_rep / 2.35) ** 2 + 0.5**2)
             scale = int(min(8, max(1, sigma // 1.5)))
             bins.append(_DepthBin(
-                z_m=z_rep, z_edges_m=(float(z0), float(z1)), scale=scale, sigma_px=sigma, period_px=period, lead_px=lead,
+                z_m=z_rep, z_edges_m=(float(z0), float(z1)), scale=scale, sigma_px=sigma, period_px=period,
+                lead_px=lead,
                 u=rng.uniform(0.0, self.canvas_w, n), v=rng.uniform(0.0, period, n),
                 speed_px_s=f * terminal_velocity_m_s(a) / z, length_px=length, line_density=line_density,
                 z_drop_m=z, veil=veil,
@@ -323,7 +326,8 @@ class RealisticRain:
         env_y = env @ luma
         env_max = float(env_y.max())
         sky = min(1.0, max(env_max, self.sky_gain * float((small @ luma).mean())))
-        e_small = (0.9 * (0.5 * sky + 0.5 * env_y))[..., None] * (0.75 + 0.25 * env / np.maximum(env_y, 1e-4)[..., None])
+        tint_local = 0.75 + 0.25 * env / np.maximum(env_y, 1e-4)[..., None]
+        e_small = (0.9 * (0.5 * sky + 0.5 * env_y))[..., None] * tint_local
         e_drop = cv2.resize(e_small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         # fog + the extinction of the drops beyond the rendered ones, towards an airlight a little below the sky
         trans = np.exp(-self.fog_beta_per_m * depth - self.rain_beta_per_m * np.maximum(depth - Z_FAR_M, 0.0))

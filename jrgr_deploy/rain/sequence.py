@@ -62,7 +62,7 @@ class RainSequence:
             depth = check_depth(depth, self.height, self.width)
         time_s = int(index) / self.fps
         if isinstance(self._rain, SyntheticRain):
-            rainy = self._rain.render(clean.astype(np.float32) / np.float32(255.0), time_s, depth)
+            rainy = self._rain.render(clean, time_s, depth)
         else:
             rainy = self._rain.render(clean, time_s, depth, luma_weights(self.channel_order))
         params = dict(self._params)

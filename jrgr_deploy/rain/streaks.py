@@ -139,8 +139,11 @@ class SyntheticRain:
         layer = layer[m:m + self.height, m:m + self.width]
         return np.clip(layer * self.brightness, 0.0, 1.0)
 
-    def render(self, background: np.ndarray, time_s: float = 0.0, depth: np.ndarray | None = None) -> np.ndarray:
-        """background: (H, W, 3) float32 on [0, 1] -> rainy (H, W, 3) float32 on [0, 1] (RainCityscape eq. 3)."""
+    def render(self, clean: np.ndarray, time_s: float = 0.0, depth: np.ndarray | None = None) -> np.ndarray:
+        """clean: (H, W, 3) uint8 -> rainy (H, W, 3) float32 on [0, 1] (RainCityscape eq. 3).
+
+        depth: (H, W) metres (default: the ground-plane proxy)."""
+        background = clean.astype(np.float32) / np.float32(255.0)
         if depth is None:
             depth = ground_plane_depth(self.height, self.width)
         s = self.streak_layer(time_s)
