@@ -68,7 +68,10 @@ def engine_name(net: str, precision: str, gpu: GpuInfo, tensorrt_version: str) -
 def _parse_onnx(trt: Any, network: Any, logger_trt: Any, onnx_path: Path) -> None:
     parser = trt.OnnxParser(network, logger_trt)
     if not parser.parse_from_file(str(onnx_path)):
-        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        errors = []
+        for index in range(parser.num_errors):
+            error = parser.get_error(index)
+            errors.append(f"{error.code()}: {error.desc()}")
         raise JRGRError(f"TensorRT's ONNX parser rejected '{onnx_path}': " + "; ".join(errors or ["no detail"]))
 
 

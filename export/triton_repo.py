@@ -29,11 +29,12 @@ class TritonOptions:
     """Model-configuration choices: dynamic batching up to `max_batch_size`, `instances` per device.
 
     plan: serve a TensorRT engine built on this machine (platform tensorrt_plan) instead of the ONNX file.
+    device: "gpu" or "cpu"; None = CPU instances for the ``int8-cpu`` artefact, GPU instances otherwise.
     """
 
     max_batch_size: int = 8
     instances: int = 1
-    device: str = "gpu"
+    device: str | None = None
     max_queue_delay_us: int = 2000
     plan: bool = False
 
@@ -119,8 +120,8 @@ def write_triton_model(repo: Path, artifact: Path, info: ArtifactInfo, precision
     model_dir = Path(repo) / name
     version_dir = model_dir / "1"
     version_dir.mkdir(parents=True, exist_ok=True)
-    text = config_pbtxt(name, info, options.max_batch_size, options.instances, options.device,
-                        options.max_queue_delay_us)
+    device = options.device or ("cpu" if precision == "int8-cpu" else "gpu")
+    text = config_pbtxt(name, info, options.max_batch_size, options.instances, device, options.max_queue_delay_us)
     _, file_name = PLATFORMS[info.kind]
     target = version_dir / file_name
     shutil.copyfile(artifact, target)

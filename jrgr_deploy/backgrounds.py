@@ -12,6 +12,7 @@ pair never land in different splits.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,8 @@ SKIMAGE_PHOTOS: dict[str, tuple[str, str]] = {
 }
 
 SPLIT_NAMES = ("synthetic", "real", "test")
+
+_STEREO_SUFFIX = re.compile(r"[_-](left|right)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,11 @@ def load_skimage_photos(max_short_side: int | None = None) -> list[Background]:
 
 
 def load_background_folder(folder: str | Path, max_short_side: int | None = None) -> list[Background]:
-    """Every image under `folder` (recursively), each its own group, named by its relative path."""
+    """Every image under `folder` (recursively), named by its relative path without suffix.
+
+    Each image is its own group (scene), except that `<scene>_left` / `<scene>_right` (also with '-')
+    form one group: the two views of a stereo pair must not land in different splits.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise JRGRError(f"background folder '{folder}' does not exist or is not a folder")
@@ -93,7 +100,8 @@ def load_background_folder(folder: str | Path, max_short_side: int | None = None
     backgrounds = []
     for path in paths:
         name = path.relative_to(folder).with_suffix("").as_posix()
-        backgrounds.append(Background(name, name, str(path), _limit_size(read_rgb(path), max_short_side)))
+        group = _STEREO_SUFFIX.sub("", name)
+        backgrounds.append(Background(name, group, str(path), _limit_size(read_rgb(path), max_short_side)))
     return backgrounds
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -145,7 +146,10 @@ def _map(renderer: _Renderer, jobs: list[_Job], workers: int) -> Iterator[list[d
         yield from map(renderer, jobs)
         return
     chunk = max(1, len(jobs) // (workers * 8))
-    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(renderer,)) as pool:
+    # spawn, not fork: the parent has already run OpenCV (decoding, resizing the backgrounds), and a forked
+    # child can inherit its thread pool's locks mid-use and deadlock.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(renderer,)) as pool:
         yield from pool.map(_run_in_worker, jobs, chunksize=chunk)
 
 

@@ -146,6 +146,7 @@ class _VideoFrames:
             raise JRGRError(f"video file '{path}' holds no decodable frames")
         self.count = count
         self._capture: cv2.VideoCapture | None = None
+        self._inherited: list[cv2.VideoCapture] = []
         self._pid = -1
         self._next = 0
 
@@ -159,6 +160,11 @@ class _VideoFrames:
     def read_rgb(self, index: int) -> np.ndarray:
         """Frame `index` as (H,W,3) uint8 RGB; sequential reads avoid seeking."""
         if self._capture is None or self._pid != os.getpid():
+            if self._capture is not None:
+                # Inherited through fork (a DataLoader worker): destroying it here would tear down the
+                # parent's decoder threads, which do not exist in this process, and can deadlock.
+                # Keep it alive, unused, and open a capture of our own.
+                self._inherited.append(self._capture)
             self._capture, self._pid, self._next = self._open(), os.getpid(), 0
         if index != self._next:
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, index)
@@ -172,7 +178,7 @@ class _VideoFrames:
     def __getstate__(self) -> dict[str, object]:
         # A cv2.VideoCapture cannot be pickled to a worker process; each worker reopens the file.
         state = dict(self.__dict__)
-        state["_capture"], state["_pid"] = None, -1
+        state["_capture"], state["_pid"], state["_inherited"] = None, -1, []
         return state
 
 
@@ -203,6 +209,10 @@ class UnpairedRainDataset(_AugmentedDataset):
                     raise JRGRError(f"video file '{path}' does not exist")
                 self.video = _VideoFrames(path)
                 self.frame_indices = list(range(0, self.video.count, frame_step))
+            elif path.is_file():
+                raise JRGRError(
+                    f"'{path}' is neither a folder of images nor a video file ({', '.join(VIDEO_SUFFIXES)})"
+                )
             else:
                 self.images = list_images(path)
         else:

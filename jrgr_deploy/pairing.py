@@ -123,7 +123,7 @@ def match_pairs(rainy_dir: str | Path, clean_dir: str | Path) -> list[tuple[Path
             pairs.append((path, partner))
     if unmatched:
         raise JRGRError(
-            f"{len(unmatched)} of {len(rainy)} rainy image(s) in '{rainy_dir}' have no clean partner in "
+            f"{len(unmatched)} rainy image(s) (of {len(rainy)}) in '{rainy_dir}' have no clean partner in "
             f"'{clean_dir}' (matched by stem, RainCityscape, SPA *_rain/*_gt, Rain100 rain-/norain- or "
             f"Rain1400 <id>_<k> names), e.g. {unmatched[:5]}"
         )

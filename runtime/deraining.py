@@ -54,7 +54,11 @@ class Deraining:
             self.backend = backend_instance
             self.weights = Path(getattr(backend_instance, "path", "<backend>"))
         else:
-            self.weights = Path(weights) if weights is not None else default_weights()
+            if weights is None:
+                from jrgr_deploy.default_model import default_checkpoint
+
+                weights = default_checkpoint() if backend == "torch" else default_weights()
+            self.weights = Path(weights)
             self.backend = open_backend(self.weights, backend, net="f_r", threads=threads)
         self.processor = FrameProcessor(self.backend, infer_size=infer_size, side_by_side=side_by_side)
         self.last_report: StreamReport | None = None

@@ -202,7 +202,7 @@ class StreamPipeline:
                 try:
                     frame = self.source.read()
                 except SourceReadError as error:
-                    if not live:
+                    if not (live and self.source.reconnectable):
                         raise
                     if not self._reconnect(error):
                         break
@@ -290,9 +290,20 @@ class StreamPipeline:
         self._bar = tqdm(total=total, unit="frame", desc="derain", dynamic_ncols=True, leave=True)
 
     def _start(self) -> tuple[FrameQueue, threading.Thread, bool]:
-        self.source.open()
-        for sink in self.sinks:
-            sink.begin(self.source.fps)
+        # One pipeline may run more than once (a file is re-read from its start): fresh state each time.
+        self._stop.clear()
+        self._errors = []
+        self._end_reason = "end of stream"
+        self.stats = LatencyStats()
+        self.report = None
+        try:
+            self.source.open()
+            for sink in self.sinks:
+                sink.begin(self.source.fps)
+        except BaseException:
+            self._close_sinks()
+            self.source.close()
+            raise
         live = bool(self.source.live)
         in_queue = FrameQueue(1 if live else self.queue_size)
         self.stats.start()
@@ -310,6 +321,13 @@ class StreamPipeline:
             logger.warning("capture thread of %s did not stop within 10 s", self.source.name)
         else:
             self.source.close()
+
+    def _close_sinks(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as error:  # noqa: BLE001 - still close the others, report it
+                self._errors.append(("write", error))
 
     def _finish(self, live: bool, interrupted: bool) -> StreamReport:
         if self._bar is not None:
@@ -338,9 +356,9 @@ class StreamPipeline:
         out_queue = FrameQueue(self.queue_size)
         writer = threading.Thread(target=self._writer_loop, args=(out_queue,), name="jrgr-writer", daemon=True)
         interrupted = False
-        self._open_bar(live)
-        writer.start()
         try:
+            self._open_bar(live)
+            writer.start()
             while not self._stop.is_set():
                 item = in_queue.get(0.1)
                 if item is _CLOSED:
@@ -358,12 +376,9 @@ class StreamPipeline:
         finally:
             self._join_capture(capture, in_queue)
             out_queue.close()
-            writer.join()
-            for sink in self.sinks:
-                try:
-                    sink.close()
-                except Exception as error:  # noqa: BLE001 - still close the others
-                    self._errors.append(("write", error))
+            if writer.ident is not None:
+                writer.join()
+            self._close_sinks()
             self._finish(live, interrupted)
         self._raise_first_error()
         assert self.report is not None
@@ -390,10 +405,11 @@ class StreamPipeline:
             raise
         except StopStream as stop:
             self._end_reason = f"stopped: {stop}"
+        except Exception as error:  # noqa: BLE001 - re-raised after clean-up, with the report set
+            self._errors.append(("infer", error))
         finally:
             self._join_capture(capture, in_queue)
-            for sink in self.sinks:
-                sink.close()
+            self._close_sinks()
             self._finish(live, interrupted)
         self._raise_first_error()
 

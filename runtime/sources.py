@@ -66,6 +66,11 @@ class FrameSource:
             self.frames_read += 1
         return frame
 
+    @property
+    def reconnectable(self) -> bool:
+        """Whether a failed read is worth a reconnect: live devices and streams recover, files do not."""
+        return self.live
+
     def reconnect(self) -> None:
         """Close and re-open (live sources, after a failure); raises JRGRError if it cannot."""
         self.close()
@@ -123,6 +128,10 @@ class VideoFileSource(FrameSource):
         self._capture: cv2.VideoCapture | None = None
         self._first: np.ndarray | None = None
         self._t0 = 0.0
+
+    @property
+    def reconnectable(self) -> bool:
+        return False  # a truncated file stays truncated, even when replayed as a live camera
 
     def _open(self) -> None:
         if not self.path.is_file():

@@ -127,6 +127,11 @@ class LatencyStats:
         if self.started_ns is not None:
             wall_s = round(((self.last_output_ns or now_ns()) - self.started_ns) / 1e9, 4)
         fps = self.throughput_fps()
+        busy = None
+        if fps is not None and self.stage_ms["infer"]:
+            # Share of the stream's duration the backend was computing: ~1 means the pipeline kept it fed
+            # (throughput is backend-bound), lower means capture/pre/post/write starved it.
+            busy = round(sum(self.stage_ms["infer"]) / 1e3 / (self.frames_out / fps), 4)
         return {
             "format_version": STATS_FORMAT_VERSION,
             "run": run,
@@ -136,6 +141,7 @@ class LatencyStats:
             "reconnects": self.reconnects,
             "wall_s": wall_s,
             "throughput_fps": round(fps, 3) if fps is not None else None,
+            "backend_busy_fraction": busy,
             "capture_to_output_ms": summarise_ms(self.latency_ms),
             "stages_ms": {stage: summarise_ms(values) for stage, values in self.stage_ms.items()},
         }
@@ -169,6 +175,8 @@ def format_table(summary: dict[str, Any]) -> str:
         f"{summary['frames_dropped']} dropped, {summary['reconnects']} reconnects; "
         f"throughput {'-' if fps is None else f'{fps:.2f}'} fps"
     )
+    if summary.get("backend_busy_fraction") is not None:
+        lines[-1] += f", backend busy {summary['backend_busy_fraction']:.0%} of the time"
     return "\n".join(lines)
 
 

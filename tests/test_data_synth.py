@@ -48,6 +48,12 @@ def test_background_folder_is_read_recursively_and_shrunk(tmp_path: Path) -> Non
     (tmp_path / "notes.txt").write_text("ignored")
     backgrounds = load_backgrounds(tmp_path, max_short_side=40)
     assert [(b.name, b.image.shape) for b in backgrounds] == [("a", (40, 120, 3)), ("sub/b", (40, 48, 3))]
+    assert [b.group for b in backgrounds] == ["a", "sub/b"]
+    # The two views of a stereo pair are one scene.
+    write_rgb(tmp_path / "street_left.png", np.zeros((8, 8, 3), np.uint8))
+    write_rgb(tmp_path / "street-Right.png", np.zeros((8, 8, 3), np.uint8))
+    groups = {b.name: b.group for b in load_backgrounds(tmp_path)}
+    assert groups["street_left"] == groups["street-Right"] == "street"
     (tmp_path / "empty").mkdir()
     with pytest.raises(JRGRError, match="holds no images"):
         load_backgrounds(tmp_path / "empty")

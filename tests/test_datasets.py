@@ -152,6 +152,9 @@ def test_video_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
         UnpairedRainDataset(bogus)
     with pytest.raises(JRGRError, match=r"missing\.avi' does not exist"):
         UnpairedRainDataset(tmp_path / "missing.avi")
+    (tmp_path / "list.txt").write_text("a.png")
+    with pytest.raises(JRGRError, match=r"list\.txt' is neither a folder of images nor a video file"):
+        UnpairedRainDataset(tmp_path / "list.txt")
 
 
 def test_from_root_reads_the_authors_layout(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from jrgr_deploy.export.frame_sets import fit_frame, load_calibration_and_holdou
 from jrgr_deploy.export.pipeline import ExportRequest, export_nets
 from jrgr_deploy.export.shapes import plan_shapes
 from jrgr_deploy.export.tensorrt_build import GpuInfo, engine_name
-from jrgr_deploy.export.triton_repo import TritonOptions, config_pbtxt, model_name
+from jrgr_deploy.export.triton_repo import TritonOptions, config_pbtxt, model_name, write_triton_model
 
 from jrgr_deploy.artifact import ArtifactInfo, read_sidecar
 from jrgr_deploy.checkpoint import save_checkpoint
@@ -220,6 +220,19 @@ def test_triton_repository(tiny_checkpoint, tmp_path):
         session = ort.InferenceSession(str(model_dir / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
         out = session.run(None, {info.input_name: np.zeros((4, 3, 48, 80), np.float32)})[0]
         assert out.shape == (4, 3, 48, 80)
+
+
+def test_triton_default_device_follows_the_artefact(tmp_path):
+    artefact = tmp_path / "f_r.int8-cpu.onnx"
+    artefact.write_bytes(b"onnx bytes")
+    info = _info(precision="int8")
+    cpu_dir = write_triton_model(tmp_path / "repo", artefact, info, "int8-cpu", TritonOptions())
+    gpu_dir = write_triton_model(tmp_path / "repo", artefact, info, "int8", TritonOptions())
+    assert cpu_dir.name == "jrgr_f_r_int8_cpu" and gpu_dir.name == "jrgr_f_r_int8"
+    assert _parse_pbtxt((cpu_dir / "config.pbtxt").read_text())["instance_group"][0]["kind"] == "KIND_CPU"
+    assert _parse_pbtxt((gpu_dir / "config.pbtxt").read_text())["instance_group"][0]["kind"] == "KIND_GPU"
+    assert (cpu_dir / "1" / "model.onnx").read_bytes() == b"onnx bytes"
+    assert read_sidecar(cpu_dir / "1" / "model.onnx") == info
 
 
 def test_triton_config_parses_as_tritons_model_config(tiny_checkpoint, tmp_path):

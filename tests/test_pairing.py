@@ -84,7 +84,7 @@ def test_unmatched_names_are_counted_and_listed(tmp_path: Path) -> None:
     for stem in ("a", "lonely1", "lonely2"):
         _png(tmp_path / "rainy" / f"{stem}.png")
     _png(tmp_path / "clean" / "a.png")
-    with pytest.raises(JRGRError, match=r"2 of 3 rainy image\(s\).*lonely1\.png.*lonely2\.png"):
+    with pytest.raises(JRGRError, match=r"2 rainy image\(s\) \(of 3\).*lonely1\.png.*lonely2\.png"):
         match_pairs(tmp_path / "rainy", tmp_path / "clean")
 
 

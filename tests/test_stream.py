@@ -308,6 +308,8 @@ def test_latency_stats_percentiles_and_table() -> None:
     # 100 outputs from first capture (t=0) to last output (t=0.99 s + 100 ms)
     assert summary["throughput_fps"] == pytest.approx(100 / 1.09, rel=1e-3)
     assert summary["frames_dropped"] == 7 and summary["run"] == {"source": "synthetic"}
+    infer_s = sum((i + 1) * 1e-4 for i in range(100))
+    assert summary["backend_busy_fraction"] == pytest.approx(infer_s / 1.09, abs=1e-4)
     table = format_table(summary)
     assert "capture->output" in table and "infer" in table and "7 dropped" in table
     assert summarise_ms([])["p50"] is None
@@ -325,3 +327,13 @@ def test_unreachable_live_sources_fail_at_start_with_a_clear_error(f_r: Path) ->
             with pytest.raises(JRGRError, match="camera 7 cannot be opened"):
                 model.run("7", output=NullSink())
     assert not pipeline_threads()
+
+
+def test_truncated_file_replayed_live_is_not_reconnected_forever(f_r: Path, tmp_path: Path) -> None:
+    video = write_video(tmp_path / "full.avi", [index_frame(i) for i in range(30)], fps=200)
+    broken = tmp_path / "truncated.avi"
+    broken.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    with Deraining(f_r) as model:
+        with pytest.raises(JRGRError, match="truncated or corrupt"):
+            model.run(broken, output=NullSink(), live=True)
+        assert model.last_report.stats["reconnects"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+# = jrgr_deploy.runtime.BACKEND_NAMES (a test checks), spelled out so `jrgr --help` stays cheap.
 BACKEND_CHOICES = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt", "torch")
 
 

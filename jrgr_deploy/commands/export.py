@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="TensorRT timing cache file, reused across builds (default OUT/timing.cache)")
     parser.add_argument("--triton-max-batch", type=int, default=8, help="Triton max_batch_size (default 8)")
     parser.add_argument("--triton-instances", type=int, default=1, help="Triton instances per device (default 1)")
-    parser.add_argument("--triton-device", choices=("gpu", "cpu"), default="gpu", help="Triton instance kind")
+    parser.add_argument("--triton-device", choices=("gpu", "cpu"), default=None,
+                        help="Triton instance kind (default: cpu for int8-cpu models, gpu otherwise)")
     parser.add_argument("--triton-plan", action="store_true",
                         help="serve TensorRT engines built here (platform tensorrt_plan) instead of ONNX")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from jrgr_deploy.commands.derain import BACKEND_CHOICES
+
 RAIN_PRESETS = ("light", "medium", "heavy")
 
 
@@ -23,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=("onnxruntime", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt", "torch"),
+        choices=BACKEND_CHOICES,
         help="inference backend (default: from the weights' suffix)",
     )
     parser.add_argument("--preset", choices=RAIN_PRESETS, default="medium", help="synthetic rain amount")

@@ -44,6 +44,7 @@ Z_NEAR_M = 0.3
 Z_FAR_M = 30.0
 N_DEPTH_BINS = 7
 _GOLDEN = 0.6180339887
+_VEIL_SPREAD = 0.04  # vertical spread of the unresolved veil, as a fraction of the image height
 _MAX_DROPS_PER_PIXEL = 0.03  # beyond this count per bin, the remaining drops are added as their mean (veil)
 _MAX_COVERAGE = 0.9
 _LINEAR_LUT = (np.arange(256, dtype=np.float32) / 255.0) ** 2
@@ -295,10 +296,16 @@ class RealisticRain:
                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         # the unresolved drops: each bin's veil times the fraction of its slab (uniform in volume) in front
         depth3 = depth.astype(np.float32) ** 3
+        veil = np.zeros_like(cov)
         for b in self.bins:
             if b.veil > 0.0:
                 z0, z1 = b.z_edges_m
-                cov += np.float32(b.veil) * np.clip((depth3 - z0**3) / (z1**3 - z0**3), 0.0, 1.0)
+                veil += np.float32(b.veil) * np.clip((depth3 - z0**3) / (z1**3 - z0**3), 0.0, 1.0)
+        # where the ground-plane proxy crosses a bin's slab within a few rows, the slab fraction steps from 0 to 1
+        # and draws a hard horizontal line across the image; the veil of unresolved drops is diffuse light, so it
+        # is spread over ~4% of the height, which removes the line and keeps its mean
+        cov += cv2.GaussianBlur(veil, (0, 0), sigmaX=1e-3 * self.width + 0.5, sigmaY=_VEIL_SPREAD * self.height + 0.5,
+                                borderType=cv2.BORDER_REPLICATE)
         return np.clip(cov, 0.0, _MAX_COVERAGE, out=cov)
 
     def render(self, clean: np.ndarray, time_s: float = 0.0, depth: np.ndarray | None = None,

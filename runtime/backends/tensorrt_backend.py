@@ -162,12 +162,18 @@ class TensorRTBackend(BackendBase):
                 f"TensorRT {trt.__version__} could not deserialise '{self.path}' (corrupt file, or built by "
                 "another TensorRT version / for another GPU); rebuild it with 'jrgr export'"
             )
-        self._context = self._engine.create_execution_context()
-        self._find_io()
-        self.input_contract = self._contract()
-        self._stream = _check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
         self._use_graph = cuda_graph
-        self._allocate()
+        try:
+            self._context = self._engine.create_execution_context()
+            if self._context is None:
+                raise JRGRError(f"TensorRT could not create an execution context for '{self.path}' (GPU memory?)")
+            self._find_io()
+            self.input_contract = self._contract()
+            self._stream = _check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
+            self._allocate()
+        except BaseException:
+            self.close()
+            raise
         logger.info("loaded TensorRT engine %s on %s (sm %s)", self.path, gpu_name, capability)
 
     def _find_io(self) -> None:
@@ -285,8 +291,7 @@ class TensorRTBackend(BackendBase):
         return out_buf.host[:count_out].reshape(out_shape).copy()
 
     def close(self) -> None:
-        if self._context is None and not self._buffers:
-            return
+        """Free the CUDA graph, buffers and stream (idempotent)."""
         self._release_graph()
         for buffer in self._buffers.values():
             buffer.free()

@@ -1,0 +1,39 @@
+"""Rewrite one `## Heading` section of BENCHMARKS.md and leave the others alone.
+
+Each benchmark script owns a section (Quality, Latency, Streaming, GPU) and replaces only its body, so
+scripts run at different times (and by different people) do not overwrite each other's tables.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+SECTIONS = ("Quality", "Latency", "Streaming", "GPU")
+TITLE = "# Benchmarks"
+PLACEHOLDER = "_Not run yet._"
+
+
+def _skeleton() -> str:
+    intro = "Every table below is written by its script under `benchmarks/`; re-run the script to update it."
+    parts = [TITLE, "", intro, ""]
+    for name in SECTIONS:
+        parts += [f"## {name}", "", PLACEHOLDER, ""]
+    return "\n".join(parts)
+
+
+def replace_section(path: str | Path, heading: str, body: str) -> Path:
+    """Set the body of `## {heading}` in `path` to `body` (created with the standard sections if absent).
+
+    The section runs to the next `## ` heading (or the end of the file); a missing section is appended.
+    """
+    path = Path(path)
+    text = path.read_text() if path.is_file() else _skeleton()
+    pattern = re.compile(rf"^## {re.escape(heading)}[ \t]*\n(.*?)(?=^## |\Z)", re.M | re.S)
+    new = f"## {heading}\n\n{body.strip()}\n\n"
+    if pattern.search(text):
+        text = pattern.sub(lambda _: new, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + new
+    path.write_text(text.rstrip("\n") + "\n")
+    return path
