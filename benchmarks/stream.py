@@ -302,16 +302,20 @@ def goals(results: dict[str, Any]) -> list[str]:
                  f"({results['end_to_end']['throughput_fps']:.2f} vs {results['backend_only']['fps']:.2f} fps) — "
                  f"{'met' if ratio >= 0.9 else 'not met'}.")
     p50 = results["backend_only"]["p50_ms"]
-    for key, run in results["live"].items():
+    for run in results["live"].values():
         c2o = run["stats"]["capture_to_output_ms"]
         trend = run["build_up"]
         verdict = "met" if c2o["p99"] <= 2 * p50 else "not met"
+        if trend["late_over_early_p50"] is None:
+            trend_text = "too few frames for a latency trend"
+        else:
+            trend_text = (f"latency trend {trend['slope_ms_per_frame']:+.1f} ms/frame, last/first third p50 "
+                          f"{trend['late_over_early_p50']:.2f} "
+                          f"({'no build-up' if trend['late_over_early_p50'] <= 1.25 else 'BUILD-UP'})")
         lines.append(
-            f"- Live camera at {run['camera_fps']:.2f} fps ({key} × backend throughput): capture-to-output p50 "
-            f"{c2o['p50']:.0f} ms, p99 **{c2o['p99']:.0f} ms** vs 2 × backend p50 = {2 * p50:.0f} ms — {verdict}; "
-            f"{run['stats']['frames_dropped']} of {run['stats']['frames_captured']} frames dropped; latency trend "
-            f"{trend['slope_ms_per_frame']} ms/frame, last/first third p50 {trend['late_over_early_p50']} "
-            f"({'no build-up' if (trend['late_over_early_p50'] or 1) <= 1.25 else 'BUILD-UP'})."
+            f"- Live camera at {run['camera_fps']:.2f} fps ({run['factor']:g} × backend throughput): capture-to-output "
+            f"p50 {c2o['p50']:.0f} ms, p99 **{c2o['p99']:.0f} ms** vs 2 × backend p50 = {2 * p50:.0f} ms — {verdict}; "
+            f"{run['stats']['frames_dropped']} of {run['stats']['frames_captured']} frames dropped; {trend_text}."
         )
     soak_result = results.get("soak")
     if soak_result and "rss_slope_mib_per_min" in soak_result:
@@ -350,11 +354,12 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         f"{e2e['capture_to_output_ms']['p50']:.0f} | {e2e['capture_to_output_ms']['p99']:.0f} | "
         f"{e2e['frames_out']} / {e2e['frames_captured']} | {e2e['frames_dropped']} |",
     ]
-    for key, run in results["live"].items():
+    for run in results["live"].values():
         stats = run["stats"]
         c2o = stats["capture_to_output_ms"]
         lines.append(
-            f"| live camera {run['camera_fps']:.2f} fps ({key} × backend) → mp4 | {stats['throughput_fps'] or 0:.2f} | "
+            f"| live camera {run['camera_fps']:.2f} fps ({run['factor']:g} × backend) → mp4 | "
+            f"{stats['throughput_fps'] or 0:.2f} | "
             f"{c2o['p50']:.0f} | {c2o['p99']:.0f} | {stats['frames_out']} / {stats['frames_captured']} | "
             f"{stats['frames_dropped']} |"
         )

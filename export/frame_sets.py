@@ -77,10 +77,8 @@ class _Source:
                 f"calibration source '{path}' does not exist; expected a folder of rainy images, a video "
                 f"({', '.join(VIDEO_SUFFIXES)}) or a data-set root"
             )
-        elif any(p.is_file() and is_image_path(p) for p in path.iterdir()):
-            self.images, self.label = list_images(path), f"folder {path}"
         else:
-            self.images, self.label = _dataset_rainy(path, domain)
+            self.images, self.label = _folder_or_dataset(path, domain)
         self.count = len(self.images)
 
     def read(self, indices: list[int], height: int, width: int) -> tuple[np.ndarray, list[str]]:
@@ -104,13 +102,29 @@ class _Source:
         return np.stack(frames), names
 
 
+def _folder_or_dataset(folder: Path, domain: str) -> tuple[list[Path], str]:
+    """A data-set root when `folder` has sub-folders a layout recognises, else its own images.
+
+    The data-set test comes first: `jrgr data synth` output holds a preview.png beside its split folders.
+    """
+    has_images = any(p.is_file() and is_image_path(p) for p in folder.iterdir())
+    if any(p.is_dir() for p in folder.iterdir()):
+        try:
+            return _dataset_rainy(folder, domain)
+        except JRGRError as error:
+            if not has_images:
+                raise JRGRError(
+                    f"calibration folder '{folder}' holds no images and is not a data-set root: {error}"
+                ) from None
+    if not has_images:
+        list_images(folder)  # raises the "holds no images" error naming the suffixes
+    return list_images(folder), f"folder {folder}"
+
+
 def _dataset_rainy(root: Path, domain: str) -> tuple[list[Path], str]:
     from jrgr_deploy.pairing import resolve_root
 
-    try:
-        data = resolve_root(root, "train")
-    except JRGRError as error:
-        raise JRGRError(f"calibration folder '{root}' holds no images and is not a data-set root: {error}") from None
+    data = resolve_root(root, "train")
     real, synthetic = data.unpaired, [rainy for rainy, _ in data.pairs]
     wanted, other = (real, synthetic) if domain == "real" else (synthetic, real)
     if wanted:

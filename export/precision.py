@@ -27,10 +27,10 @@ from jrgr_deploy.errors import JRGRError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
-# CLI/file-name precision -> (sidecar precision, file-name tag).
+# The precision variants `jrgr export --precision` offers, and the sidecar's precision field of each (both
+# INT8 variants are "int8"; the sidecar's `quantization.variant` tells them apart).
 PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu")
 SIDECAR_PRECISION = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-cpu": "int8"}
-CALIBRATION_METHODS = ("entropy", "max", "percentile")
 MIN_QDQ_OPSET = 19
 
 

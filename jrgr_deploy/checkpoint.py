@@ -82,6 +82,10 @@ def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        # mkstemp makes the file private (0600); a checkpoint gets the permissions of any file the user writes.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -120,7 +120,9 @@ class TrainConfig:
     Learning rates: stage 1 uses ``lr``; stage 2 gives G_s/G_r ``lr``, F_r ``lr * f_r_lr_ratio`` and F_s
     ``lr * f_s_lr_ratio`` when stage 1 pre-trained them (else ``lr``), discriminators ``lr * d_lr_ratio``.
     Each stage keeps its lr for the first ``1 - decay_fraction`` of its iterations, then decays linearly to 0.
-    ``batch_size`` is the global batch (split evenly over DDP processes).
+    ``batch_size`` is the global batch (split evenly over DDP processes). ``num_threads`` > 0 sets torch's
+    intra-op threads per process (0 = torch's default); on a CPU shared with other jobs, 1 thread can be
+    many times faster than 2 contended ones.
     """
 
     stage1_iters: int = 0
@@ -136,6 +138,7 @@ class TrainConfig:
     batch_size: int = 1
     crop_size: int = 256
     num_workers: int = 0
+    num_threads: int = 0
     checkpoint_every: int = 1000
     log_every: int = 10
     image_every: int = 500
@@ -148,6 +151,8 @@ class TrainConfig:
         _check_choice("amp", self.amp, AMP_MODES)
         if not 0.0 <= self.decay_fraction <= 1.0:
             raise JRGRError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
+        if self.num_threads < 0 or self.num_workers < 0:
+            raise JRGRError("num_threads and num_workers must be >= 0")
         if self.batch_size < 1 or self.crop_size < 1:
             raise JRGRError("batch_size and crop_size must be >= 1")
         if len(self.betas) != 2:

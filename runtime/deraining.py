@@ -102,10 +102,12 @@ class Deraining:
         newest frame the backend could keep up with. Statistics are in `last_report` afterwards.
         """
         pipeline = self.pipeline(source, live=live, **options)
+        results = pipeline.results()
         try:
-            for result in pipeline.results():
+            for result in results:
                 yield result.frame, result.output
         finally:
+            results.close()  # stops capture and joins its thread now, also when the caller breaks early
             self.last_report = pipeline.report
 
     def run(

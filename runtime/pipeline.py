@@ -6,10 +6,10 @@
 
 Files (and folders) never lose a frame: the queues block, so frames come out in order and
 frames out == frames in. Live sources (camera, network stream, a file replayed in real time) keep only
-the newest frame: the in-queue holds one frame and a newer one replaces it (the drop is counted), so the
-latency stays bounded when the backend is slower than the camera. Preprocessing runs in the capture
-thread for files (it overlaps with inference) but after the queue for live sources (no work is spent on
-frames that will be dropped).
+the newest frame: the in-queue holds one frame and a newer one replaces it (the drop is counted), and the
+out-queue holds one, so the latency stays bounded when the backend (or a sink) is slower than the camera.
+Preprocessing runs in the capture thread for files (it overlaps with inference) but after the queue for
+live sources (no work is spent on frames that will be dropped).
 
 A live source whose read fails is reconnected with exponential back-off and the stream goes on; a file
 that fails mid-way (truncated/corrupt) ends the stream, the frames read so far are written, and the
@@ -353,7 +353,8 @@ class StreamPipeline:
         """Process the whole source into the sinks. Returns the report (interrupted=True after Ctrl-C);
         raises the first source/sink error after everything is finalised (`self.report` is set)."""
         in_queue, capture, live = self._start()
-        out_queue = FrameQueue(self.queue_size)
+        # Live: a one-frame hand-over to the writer too, so a slow sink shows up as drops, not as latency.
+        out_queue = FrameQueue(1 if live else self.queue_size)
         writer = threading.Thread(target=self._writer_loop, args=(out_queue,), name="jrgr-writer", daemon=True)
         interrupted = False
         try:

@@ -58,6 +58,48 @@ def summarise_ms(values_ms: list[float] | np.ndarray) -> dict[str, float | int |
     }
 
 
+class _Window:
+    """The latest `capacity` values of one series (a numpy ring, grown on demand) plus the exact count,
+    sum and max of all values: a camera stream can run for days, so memory must stay bounded."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._data = np.empty(min(capacity, 1024), dtype=np.float64)
+        self._stored = 0
+        self._next = 0
+        self.count = 0
+        self.total = 0.0
+        self.max = float("-inf")
+
+    def append(self, value: float) -> None:
+        if self._stored < self.capacity:
+            if self._stored == len(self._data):
+                grown = np.empty(min(self.capacity, 2 * len(self._data)), dtype=np.float64)
+                grown[: self._stored] = self._data
+                self._data = grown
+            self._data[self._stored] = value
+            self._stored += 1
+        else:  # full: overwrite the oldest
+            self._data[self._next] = value
+            self._next = (self._next + 1) % self.capacity
+        self.count += 1
+        self.total += value
+        self.max = max(self.max, value)
+
+    def values(self) -> np.ndarray:
+        """The stored values, oldest first."""
+        if self._stored < self.capacity:
+            return self._data[: self._stored].copy()
+        return np.concatenate((self._data[self._next :], self._data[: self._next]))
+
+    def summary(self) -> dict[str, float | int | None]:
+        """Like `summarise_ms`, with count/mean/max over all values, percentiles over the stored ones."""
+        result = summarise_ms(self.values())
+        if self.count:
+            result.update(count=self.count, mean=round(self.total / self.count, 3), max=round(self.max, 3))
+        return result
+
+
 class LatencyStats:
     """Collects per-frame timings from the pipeline threads and summarises them.
 
@@ -65,16 +107,27 @@ class LatencyStats:
     records by the output stage), so no lock is needed for them; `record` appends under the GIL.
     """
 
-    def __init__(self, recent: int = 120) -> None:
+    def __init__(self, recent: int = 120, window: int = 200_000) -> None:
         self.frames_captured = 0
         self.frames_dropped = 0
         self.reconnects = 0
         self.started_ns: int | None = None
         self.first_capture_ns: int | None = None
         self.last_output_ns: int | None = None
-        self.stage_ms: dict[str, list[float]] = {stage: [] for stage in STAGES}
-        self.latency_ms: list[float] = []
+        self.window = window
+        self._stages = {stage: _Window(window) for stage in STAGES}
+        self._latency = _Window(window)
         self._recent: deque[tuple[int, float]] = deque(maxlen=recent)
+
+    @property
+    def latency_ms(self) -> np.ndarray:
+        """Capture-to-output latencies of the last `window` output frames, oldest first."""
+        return self._latency.values()
+
+    @property
+    def stage_ms(self) -> dict[str, np.ndarray]:
+        """Per-stage durations of the last `window` frames, oldest first."""
+        return {stage: series.values() for stage, series in self._stages.items()}
 
     def start(self) -> None:
         self.started_ns = now_ns()
@@ -89,15 +142,15 @@ class LatencyStats:
         out = now_ns() if output_ns is None else output_ns
         latency = (out - timing.captured_ns) / 1e6
         for stage, duration in timing.stage_ns.items():
-            self.stage_ms[stage].append(duration / 1e6)
-        self.latency_ms.append(latency)
+            self._stages[stage].append(duration / 1e6)
+        self._latency.append(latency)
         self.last_output_ns = out
         self._recent.append((out, latency))
         return latency
 
     @property
     def frames_out(self) -> int:
-        return len(self.latency_ms)
+        return self._latency.count
 
     def throughput_fps(self) -> float | None:
         """Output frames per second from the first capture to the last output."""
@@ -128,10 +181,10 @@ class LatencyStats:
             wall_s = round(((self.last_output_ns or now_ns()) - self.started_ns) / 1e9, 4)
         fps = self.throughput_fps()
         busy = None
-        if fps is not None and self.stage_ms["infer"]:
+        if fps is not None and self._stages["infer"].count:
             # Share of the stream's duration the backend was computing: ~1 means the pipeline kept it fed
             # (throughput is backend-bound), lower means capture/pre/post/write starved it.
-            busy = round(sum(self.stage_ms["infer"]) / 1e3 / (self.frames_out / fps), 4)
+            busy = round(self._stages["infer"].total / 1e3 / (self.frames_out / fps), 4)
         return {
             "format_version": STATS_FORMAT_VERSION,
             "run": run,
@@ -142,8 +195,10 @@ class LatencyStats:
             "wall_s": wall_s,
             "throughput_fps": round(fps, 3) if fps is not None else None,
             "backend_busy_fraction": busy,
-            "capture_to_output_ms": summarise_ms(self.latency_ms),
-            "stages_ms": {stage: summarise_ms(values) for stage, values in self.stage_ms.items()},
+            "capture_to_output_ms": self._latency.summary(),
+            "stages_ms": {stage: series.summary() for stage, series in self._stages.items()},
+            # percentiles are over at most this many of the latest frames (count/mean/max over all)
+            "percentile_window_frames": self.window,
         }
 
     def write_json(self, path: str | Path, **run: Any) -> Path:

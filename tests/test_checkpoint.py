@@ -53,8 +53,13 @@ def test_round_trip(tiny_ckpt) -> None:
     nets["f_r"].eval()
     with torch.no_grad():
         assert torch.equal(f_r(x), nets["f_r"](x))
-    # no stray temporary files from the atomic write
+    # no stray temporary files from the atomic write, and not the temp file's private 0600 mode
     assert sorted(p.name for p in path.parent.iterdir()) == ["stage2.safetensors"]
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_keys_are_prefixed_and_metadata_self_describing(tiny_ckpt) -> None:

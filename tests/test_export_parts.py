@@ -83,10 +83,19 @@ def test_dataset_root_picks_the_net_domain(tmp_path):
     for folder, value in (("Os", 50), ("Bs", 60), ("Ot", 200)):
         for i in range(3):
             write_rgb(tmp_path / "train" / folder / f"{i}.png", np.full((40, 40, 3), value, np.uint8))
+    write_rgb(tmp_path / "preview.png", np.zeros((40, 40, 3), np.uint8))  # as `jrgr data synth` leaves one
     real, held = load_calibration_and_holdout(tmp_path, 2, 2, 32, 32, domain="real")
     assert real.frames.mean() == 200 and "real rainy images" in real.source and len(held) == 1
     synthetic, _ = load_calibration_and_holdout(tmp_path, 2, 2, 32, 32, domain="synthetic")
     assert synthetic.frames.mean() == 50
+
+
+def test_image_folder_with_an_unrelated_subfolder_is_a_folder(tmp_path):
+    for i in range(3):
+        write_rgb(tmp_path / f"{i}.png", np.full((40, 40, 3), 90, np.uint8))
+    (tmp_path / "thumbs").mkdir()
+    calib, held = load_calibration_and_holdout(tmp_path, 2, 1, 32, 32)
+    assert calib.source == f"folder {tmp_path}" and len(calib) == 2 and len(held) == 1
 
 
 def test_calibration_source_errors(tmp_path):

@@ -207,6 +207,8 @@ with Deraining({str(nets['tiny'])!r}) as model:
 assert out.shape == (36, 52, 3)
 with open_backend({str(nets['tiny'])!r}) as backend:
     backend(np.zeros((1, 3, 32, 32), np.float32))
+    from jrgr_deploy.runtime.rainify import RainifyProcessor  # jrgr rainify's path: rain synthesis + a net
+    assert RainifyProcessor(backend, preset="light")(np.full((36, 52, 3), 128, np.uint8)).shape == (36, 52, 3)
 import jrgr_deploy.runtime.backends.tensorrt_backend, jrgr_deploy.runtime.backends.torch_backend
 bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'jrgr_deploy.training')))
 print('BAD', bad)

@@ -337,3 +337,19 @@ def test_truncated_file_replayed_live_is_not_reconnected_forever(f_r: Path, tmp_
         with pytest.raises(JRGRError, match="truncated or corrupt"):
             model.run(broken, output=NullSink(), live=True)
         assert model.last_report.stats["reconnects"] == 0
+
+
+def test_latency_stats_memory_is_bounded_for_endless_streams() -> None:
+    stats = LatencyStats(window=1000)
+    base = time.perf_counter_ns()
+    for i in range(5000):
+        timing = FrameTiming(i, base + i * 1_000_000, {"infer": 1_000_000})
+        stats.captured(timing)
+        stats.record(timing, output_ns=timing.captured_ns + (i + 1) * 1000)  # latency grows: i+1 µs
+    latencies = stats.latency_ms
+    assert len(latencies) == 1000 and list(latencies) == pytest.approx([(i + 1) / 1000 for i in range(4000, 5000)])
+    summary = stats.summary()["capture_to_output_ms"]
+    assert summary["count"] == 5000 and summary["max"] == pytest.approx(5.0)  # over all frames
+    assert summary["mean"] == pytest.approx(2.5005, abs=1e-3)
+    assert summary["p50"] == pytest.approx(np.percentile(np.arange(4001, 5001) / 1000, 50), abs=1e-3)  # latest
+    assert stats.frames_out == 5000

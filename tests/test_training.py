@@ -145,6 +145,24 @@ def test_resume_refuses_other_model(dataset, tmp_path) -> None:
         train(other, tmp_path, stages=("stage1",), resume=True, progress=False)
 
 
+def test_resume_refuses_mismatched_state(dataset, tmp_path) -> None:
+    import shutil
+
+    config = small_config(dataset, "train.stage1_iters=4")
+    train(config, tmp_path / "a", stages=("stage1",), max_steps=1, progress=False)
+    train(config, tmp_path / "b", stages=("stage1",), max_steps=2, progress=False)
+    shutil.copy(state_path(tmp_path / "b" / "stage1.safetensors"), state_path(tmp_path / "a" / "stage1.safetensors"))
+    with pytest.raises(JRGRError, match="holds step 1 but .* step 2"):
+        train(config, tmp_path / "a", stages=("stage1",), resume=True, progress=False)
+
+
+def test_fresh_run_refuses_to_overwrite(dataset, tmp_path) -> None:
+    config = small_config(dataset, "train.stage1_iters=1")
+    train(config, tmp_path, stages=("stage1",), progress=False)
+    with pytest.raises(JRGRError, match="pass --resume"):
+        train(config, tmp_path, stages=("stage1",), progress=False)
+
+
 def test_stage2_refuses_unfinished_stage1(dataset, tmp_path) -> None:
     config = small_config(dataset, "train.stage1_iters=4", "train.stage2_iters=2")
     train(config, tmp_path, stages=("stage1",), max_steps=1, progress=False)
@@ -177,3 +195,14 @@ def test_cli_train_and_module_entry(dataset, tmp_path) -> None:
     saved = json.loads(load_checkpoint(out / "stage1.safetensors").metadata["config"])
     assert saved["data"]["root"] == str(dataset.resolve())
     assert main(["train", "--config", "huge", "--out", str(out)]) == 2
+    assert main(["train", "--config", "tiny"]) == 2  # no --out
+
+
+def test_print_config_round_trips(tmp_path, capsys) -> None:
+    from jrgr_deploy.cli import main
+
+    assert main(["train", "--config", "official", "--set", "train.batch_size=4", "--print-config"]) == 0
+    path = tmp_path / "run.yaml"
+    path.write_text(capsys.readouterr().out)
+    config = JRGRConfig.from_yaml(path)
+    assert config.train.batch_size == 4 and config.model.generation.arch == "resnet"

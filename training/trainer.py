@@ -115,13 +115,24 @@ def train(
     for stage in stages:
         if stage not in ("stage1", "stage2"):
             raise JRGRError(f"stage '{stage}' is not one of stage1, stage2")
+    if config.train.num_threads:
+        torch.set_num_threads(config.train.num_threads)
     ctx = init_distributed(config.train.device)
     run_dir = Path(run_dir)
+    files = {"stage1": STAGE1_FILE, "stage2": STAGE2_FILE}
+    if not resume:
+        for stage in stages:
+            if (run_dir / files[stage]).exists():
+                raise JRGRError(
+                    f"'{run_dir / files[stage]}' exists: pass --resume to continue that run, or choose another --out"
+                )
+    elif ctx.is_main and not any((run_dir / name).exists() for name in files.values()):
+        logger.info("--resume: no checkpoint in %s yet, starting a new run", run_dir)
+    amp = _amp_dtype(config, ctx.device)
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config.to_yaml())
     barrier(ctx)
-    amp = _amp_dtype(config, ctx.device)
     log = RunLog(run_dir, enabled=ctx.is_main)
     result = TrainResult(run_dir=run_dir)
     try:
@@ -359,7 +370,7 @@ class _Stage1(_StageBase):
         checkpoint = load_checkpoint(self.path)
         _check_same_model(checkpoint.config, self.config, self.path)
         load_weights_into(checkpoint, "f_s", net)
-        state = load_train_state(state_path(self.path))
+        state = _load_matching_state(self.path, checkpoint.step)
         _optimizer_from_state(optimizer, "opt", state.tensors, state.info["opt"])
         _restore_rng(state.tensors, state.info["rng"])
         return int(state.info["step"])
@@ -497,7 +508,7 @@ class _Stage2(_StageBase):
         _check_same_model(checkpoint.config, self.config, self.path)
         for name, net in nets.named_nets().items():
             load_weights_into(checkpoint, name, net)
-        state = load_train_state(state_path(self.path))
+        state = _load_matching_state(self.path, checkpoint.step)
         info = state.info
         _optimizer_from_state(opt_g, "opt_g", state.tensors, info["opt_g"])
         _optimizer_from_state(opt_d, "opt_d", state.tensors, info["opt_d"])
@@ -510,6 +521,21 @@ class _Stage2(_StageBase):
             logger.warning("resuming with %d processes instead of %d: history pools start empty",
                            self.ctx.world_size, info.get("world_size", 1))
         return int(info["step"]), bool(info["pretrained"])
+
+
+def _load_matching_state(path: Path, step: int) -> TrainState:
+    """The resume state beside `path`; it must be from the same step as the weights (the two files are
+    renamed one after the other, so a kill between the renames leaves them at different steps)."""
+    state_file = state_path(path)
+    if not state_file.exists():
+        raise JRGRError(f"cannot resume: '{path}' has no resume state '{state_file}' beside it")
+    state = load_train_state(state_file)
+    if int(state.info["step"]) != step:
+        raise JRGRError(
+            f"cannot resume: '{path}' holds step {step} but '{state_file}' step {state.info['step']} (the run "
+            "was stopped while saving); restore a consistent pair or start a new --out"
+        )
+    return state
 
 
 def _backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler) -> None:

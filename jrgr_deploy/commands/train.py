@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paired-rainy", type=Path, default=None, help="folder of paired synthetic rainy images")
     parser.add_argument("--paired-clean", type=Path, default=None, help="their clean ground truth (matched by name)")
     parser.add_argument("--real", type=Path, default=None, help="unpaired real rainy images (folder or video)")
-    parser.add_argument("--out", required=True, type=Path, help="run folder: checkpoints, log.jsonl, images/")
+    parser.add_argument("--out", type=Path, default=None, help="run folder: checkpoints, log.jsonl, images/")
     parser.add_argument("--stage", choices=sorted(STAGE_CHOICES), default="all",
                         help="1 = supervised pre-training, 2 = joint training, all = both (default)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=None,
                         help="stop each stage after this many steps in this call (checkpointed; --resume continues)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config as YAML (a starting point for a config file) and exit")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,9 +50,9 @@ def resolve_config(args: argparse.Namespace):
     from jrgr_deploy.config import load_config
 
     spec = args.config
-    saved = args.out / "config.yaml"
     if spec is None:
-        spec = str(saved) if args.resume and saved.is_file() else "tiny"
+        saved = args.out / "config.yaml" if args.out is not None else None
+        spec = str(saved) if args.resume and saved is not None and saved.is_file() else "tiny"
     overrides = list(args.overrides)
     for key, value in (("root", args.data), ("paired_rainy", args.paired_rainy),
                        ("paired_clean", args.paired_clean), ("real", args.real)):
@@ -66,12 +68,18 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import os
 
+    from jrgr_deploy.errors import JRGRError
     from jrgr_deploy.training.distributed import shutdown_distributed
     from jrgr_deploy.training.trainer import train
 
     if int(os.environ.get("RANK", "0")) != 0:
         logging.getLogger().setLevel(logging.WARNING)
     config = resolve_config(args)
+    if args.print_config:
+        print(config.to_yaml(), end="")
+        return 0
+    if args.out is None:
+        raise JRGRError("--out RUN_DIR is required (where checkpoints, log.jsonl and images go)")
     try:
         result = train(config, args.out, stages=STAGE_CHOICES[args.stage], resume=args.resume,
                        max_steps=args.max_steps, progress=not args.no_progress)
