@@ -15,6 +15,7 @@
 #                                                                       -> RESULTS_DIR/pytest_gpu.{log,xml}
 #   5. latency: benchmarks/latency.py --backends gpu (PyTorch CUDA FP32/FP16 + CUDA graphs, ORT CUDA and
 #      TensorRT EPs, native TensorRT), plus the CPU FP32 rows for reference -> RESULTS_DIR/latency_gpu.{json,png,log}
+#      and RESULTS_DIR/BENCHMARKS_gpu.md (its table, for the GPU section of BENCHMARKS.md)
 #   6. summary                                                          -> RESULTS_DIR/summary.txt
 # Exit status: 0 when no step FAILED (SKIPPED is not a failure), 1 otherwise, 2 on bad usage.
 
@@ -22,7 +23,7 @@ set -u -o pipefail
 
 usage() { echo "usage: $0 RESULTS_DIR   (see the header of this script)" >&2; exit 2; }
 [ $# -eq 1 ] || usage
-case "$1" in -h|--help) sed -n '2,21p' "$0"; exit 0 ;; esac
+case "$1" in -h|--help) sed -n '2,20p' "$0"; exit 0 ;; esac
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$1" || { echo "cannot create results folder '$1'" >&2; exit 2; }
@@ -174,7 +175,8 @@ else
     LATENCY_ARGS=(--backends gpu --presets tiny --sizes 640x360 --iters 1 --warmup 0 --infer-presets)
 fi
 (cd "$REPO" && "$PY" benchmarks/latency.py "${LATENCY_ARGS[@]}" \
-    --out "$RESULTS" --name latency_gpu --work "$RESULTS/work" --markdown none) > "$RESULTS/latency_gpu.log" 2>&1
+    --out "$RESULTS" --name latency_gpu --work "$RESULTS/work" --markdown "$RESULTS/BENCHMARKS_gpu.md") \
+    > "$RESULTS/latency_gpu.log" 2>&1
 status=$?
 tail -n 12 "$RESULTS/latency_gpu.log"
 if [ $status -ne 0 ]; then

@@ -836,6 +836,9 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
                 f"{infer['infer_size_ms']['p50']:.0f} | {infer['infer_size_ms']['p95']:.0f} | "
                 f"{infer['fps_infer_size']:.2f} | {infer['psnr_y_infer_size_db'] if weights['trained'] else '–'} |",
             ]
+            if trained and preset["psnr"].get("rainy_input"):
+                rainy_db = preset["psnr"]["rainy_input"]["psnr_y_db"]
+                lines.append(f"| rainy input (no deraining) | – | – | – | {rainy_db} |")
         lines.append("")
     lines += ["#### Goals", "", *goals(results, results["eval_wh"]), "", f"![latency]({png_name})", ""]
     return "\n".join(lines)

@@ -419,7 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     live: dict[str, Any] = {}
     live_latencies: dict[str, list[float]] = {}
     for factor in args.live_factors:
-        camera_fps = round(factor * backend_fps, 2)  # MPEG-4 time bases need a small denominator
+        # MPEG-4 time bases need a denominator <= 65535: 2 decimals below 300 fps, whole frames above.
+        wanted_fps = factor * backend_fps
+        camera_fps = round(wanted_fps, 2) if wanted_fps < 300 else float(round(wanted_fps))
         camera_video = write_video(frames, args.work / f"camera_{factor:g}x.mp4", camera_fps)
         stats, latencies = live_run(weights, camera_video, args.threads, args.work / f"live_{factor:g}x.mp4")
         key = f"{factor:g}x"

@@ -112,9 +112,11 @@ def build_engine(
     _parse_onnx(trt, network, logger_trt, onnx_path)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-    profile = builder.create_optimization_profile()
-    profile.set_shape(onnx_info.input_name, plan.profile_min, plan.work, plan.profile_max)
-    config.add_optimization_profile(profile)
+    if not plan.fixed:
+        # A dynamic input needs its min/opt/max; a fixed-shape graph needs (and gets) no profile.
+        profile = builder.create_optimization_profile()
+        profile.set_shape(onnx_info.input_name, plan.profile_min, plan.work, plan.profile_max)
+        config.add_optimization_profile(profile)
     cache_path = Path(timing_cache) if timing_cache is not None else None
     if cache_path is not None:
         _load_timing_cache(config, cache_path)

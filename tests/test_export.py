@@ -6,7 +6,9 @@ identity, which would make every precision trivially exact), torch's exporter, M
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 
 import numpy as np
 import onnx
@@ -15,15 +17,20 @@ import pytest
 import torch
 from jrgr_deploy.export.accuracy import Gate, output_agreement
 from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+from jrgr_deploy.export.precision import convert_fp16
 
 from jrgr_deploy.artifact import read_sidecar
 from jrgr_deploy.checkpoint import load_net, save_checkpoint
 from jrgr_deploy.cli import main
 from jrgr_deploy.config import JRGRConfig
+from jrgr_deploy.errors import MissingDependencyError
 from jrgr_deploy.image_files import write_rgb
 from jrgr_deploy.nn.build import build_net
 
-pytest.importorskip("modelopt.onnx.quantization", reason="FP16/INT8 export needs the [quant] extra (ModelOpt)")
+requires_modelopt = pytest.mark.skipif(
+    importlib.util.find_spec("modelopt") is None,
+    reason="FP16/INT8 export needs the [quant] extra (NVIDIA ModelOpt): pip install 'jrgr-deploy[quant]'",
+)
 
 SMALL = "1x3x64x96"
 SMALL_MAX = "2x3x128x128"
@@ -95,6 +102,7 @@ EXPECTED_FILES = {
 FLOOR_DB = {"fp32": 90.0, "fp16": 50.0, "int8": 22.0, "int8-cpu": 22.0}
 
 
+@requires_modelopt
 def test_every_precision_is_written_and_runs_in_onnxruntime(all_precisions):
     result, ckpt = all_precisions
     assert not result.refused
@@ -121,6 +129,7 @@ def test_every_precision_is_written_and_runs_in_onnxruntime(all_precisions):
     assert sum(node.op_type == "QuantizeLinear" for node in int8.graph.node) >= 10
 
 
+@requires_modelopt
 def test_io_names_contract_and_sidecar(all_precisions):
     result, ckpt = all_precisions
     by_name = {f.path.name: f for f in result.files}
@@ -143,6 +152,7 @@ def test_io_names_contract_and_sidecar(all_precisions):
     assert by_name["f_r.int8-cpu.onnx"].info.precision == "int8"
 
 
+@requires_modelopt
 def test_accuracy_report_has_deraining_drop_for_f_r_only(all_precisions):
     result, _ = all_precisions
     by_name = {f.path.name: f.info.accuracy for f in result.files}
@@ -156,6 +166,7 @@ def test_accuracy_report_has_deraining_drop_for_f_r_only(all_precisions):
     assert "PSNR vs PyTorch" in result.table and "f_r.int8-cpu.onnx" in result.table
 
 
+@requires_modelopt
 def test_fixed_shape_export(assets, tmp_path):
     root, ckpt = assets
     # 3 calibration frames for a fixed batch of 2: the calibrators get whole batches (last frame repeated).
@@ -173,6 +184,7 @@ def test_fixed_shape_export(assets, tmp_path):
     assert result.files[1].info.quantization["calibration_frames"] == 4
 
 
+@requires_modelopt
 def test_gate_refuses_a_file_that_loses_too_much(assets, tmp_path, capsys):
     root, ckpt = assets
     code = main(["export", "--weights", str(ckpt), "--nets", "f_r", "--out", str(tmp_path), "--shape", SMALL,
@@ -187,6 +199,7 @@ def test_gate_refuses_a_file_that_loses_too_much(assets, tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left behind
 
 
+@requires_modelopt
 def test_gate_on_deraining_drop(assets, tmp_path):
     root, ckpt = assets
     result = export_nets(ExportRequest(
@@ -240,15 +253,34 @@ def test_without_weights_uses_the_default_model_or_says_none_is_installed(tmp_pa
 
 
 def test_json_output(assets, tmp_path, capsys):
-    root, ckpt = assets
+    _, ckpt = assets
     assert _cli("--weights", ckpt, "--nets", "g_r", "--out", tmp_path, "--shape", SMALL, "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert [f["precision"] for f in report["files"]] == ["fp32"] and not report["refused"]
     assert report["accuracy"][0]["vs_pytorch_fp32"]["max_abs_error"] < 1e-3
     # No calibration source and no validation pairs: verified on scikit-image's photographs (as rain layers).
     assert report["accuracy"][0]["frames_source"].startswith("scikit-image sample photographs, as rain layers")
-    # The calibrators' progress output goes to stderr: stdout stays parseable JSON.
+
+
+@requires_modelopt
+def test_json_stdout_stays_clean_while_calibrating(assets, tmp_path, capsys):
+    root, ckpt = assets
+    # The calibrators' progress output (ModelOpt in-process, ORT's quantiser in a worker) goes to stderr.
     assert _cli("--weights", ckpt, "--nets", "f_r", "--out", tmp_path, "--shape", SMALL, "--json",
                 "--precision", "int8", "int8-cpu", "--calib", root / "calib", "--min-psnr-db", "20") == 0
     report = json.loads(capsys.readouterr().out)
     assert [f["precision"] for f in report["files"]] == ["int8", "int8-cpu"]
+
+
+def test_missing_modelopt_names_the_quant_extra(tmp_path, monkeypatch):
+    src = tmp_path / "f_r.onnx"
+    onnx.save(onnx.helper.make_model(onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["rainy"], ["clean"])], "g",
+        [onnx.helper.make_tensor_value_info("rainy", onnx.TensorProto.FLOAT, [None, 3, None, None])],
+        [onnx.helper.make_tensor_value_info("clean", onnx.TensorProto.FLOAT, [None, 3, None, None])],
+    )), str(src))
+    for module in ("modelopt", "modelopt.onnx", "modelopt.onnx.autocast", "modelopt.onnx.quantization"):
+        monkeypatch.setitem(sys.modules, module, None)  # what an environment without ModelOpt looks like
+    frames = np.zeros((1, 3, 16, 16), np.float32)
+    with pytest.raises(MissingDependencyError, match=r"jrgr-deploy\[quant\]"):
+        convert_fp16(src, tmp_path / "f_r.fp16.onnx", "rainy", frames)

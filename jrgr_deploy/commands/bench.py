@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-BACKEND_CHOICES = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt", "torch")
+from jrgr_deploy.commands.derain import BACKEND_CHOICES
 
 DESCRIPTION = """\
 Time one network file on one backend: warm-up calls, then timed calls on a WxH input (padded up to the

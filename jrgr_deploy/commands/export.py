@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         min_psnr_db=DEFAULT_MIN_PSNR_DB if args.min_psnr_db is None else args.min_psnr_db,
     )
     request = ExportRequest(
-        out_dir=args.out, weights=args.weights, nets=tuple(args.nets), fmt=args.fmt,
+        out_dir=args.out, weights=args.weights, nets=tuple(dict.fromkeys(args.nets)), fmt=args.fmt,
         precisions=tuple(dict.fromkeys(args.precision)), calib=args.calib, calib_frames=args.calib_frames,
         calib_method=args.calib_method, shape=args.shape, max_shape=args.max_shape, min_shape=args.min_shape,
         opset=args.opset, gate=gate, val_rainy=args.val_rainy, val_clean=args.val_clean,
