@@ -52,6 +52,7 @@ DEFAULT_WORK = REPO / "benchmarks" / "work" / "latency"
 QUALITY_WORK = REPO / "benchmarks" / "work" / "quality"
 DEFAULT_MARKDOWN = REPO / "BENCHMARKS.md"
 DEFAULT_SIZES = ("640x360", "1280x720", "1920x1080")
+SNAPSHOT_SOURCES: dict[str, str] = {}  # private copy -> the trained checkpoint it was copied from
 PRESETS = ("tiny", "paper")
 
 
@@ -129,7 +130,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--markdown", type=Path, default=None,
                         help="BENCHMARKS.md to update (default: the repository's, except with --quick); 'none' skips")
     parser.add_argument("--quick", action="store_true",
-                        help="CI smoke run: tiny preset, one small size, 2 iterations, torch + ORT FP32")
+                        help="CI smoke run: tiny preset, one small size, 2 iterations, torch + ORT FP32, random weights "
+                             "unless --weights")
     args = parser.parse_args(argv)
     if args.quick:
         args.presets = ["tiny"]
@@ -140,6 +142,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.iters, args.warmup = min(args.iters, 2), min(args.warmup, 1)
         args.eval_size, args.infer_size, args.eval_frames = args.sizes[0], "80x48", min(args.eval_frames, 2)
         args.calib_frames = min(args.calib_frames, 2)
+        args.random_weights = args.random_weights or not args.weights  # CI: never pick up local training runs
     if args.markdown is None:
         args.markdown = None if args.quick else DEFAULT_MARKDOWN
     elif str(args.markdown).lower() == "none":
@@ -242,6 +245,25 @@ def _fallback_photo(wallpaper: str, skimage_name: str) -> tuple[np.ndarray, str]
 
     photos = {b.name: b for b in load_skimage_photos()}
     return photos[skimage_name].image, photos[skimage_name].source
+
+
+def snapshot(path: Path, work: Path) -> Path:
+    """A private copy of a trained checkpoint, so a training run that rewrites it meanwhile cannot mix two
+    versions into one benchmark (export, timing and PSNR all read the copy, named by its own hash)."""
+    import shutil
+
+    from jrgr_deploy.checkpoint import checkpoint_sha256, load_checkpoint
+
+    work.mkdir(parents=True, exist_ok=True)
+    partial = work / "trained_copy.partial.safetensors"
+    shutil.copyfile(path, partial)
+    checkpoint = load_checkpoint(partial)
+    copy = work / f"trained_{checkpoint_sha256(partial)[:12]}_{checkpoint.stage}_step{checkpoint.step}.safetensors"
+    partial.replace(copy)
+    logger.info("trained checkpoint %s (stage %s, step %d) copied to %s", path, checkpoint.stage, checkpoint.step,
+                copy)
+    SNAPSHOT_SOURCES[str(copy)] = str(path)
+    return copy
 
 
 def default_photo(photo: Path | None) -> tuple[np.ndarray, str]:
@@ -500,7 +522,8 @@ def measure_preset(preset: str, checkpoint: Path, trained: bool, specs: list[Bac
     from jrgr_deploy.flops import count_flops
     from jrgr_deploy.nn.build import size_multiple
 
-    config = load_checkpoint(checkpoint).config
+    loaded = load_checkpoint(checkpoint)
+    config = loaded.config
     multiple = int(size_multiple(config, "f_r"))
     sizes = [parse_size(s) for s in args.sizes]
     padded = [padded_hw(w, h, multiple) for w, h in sizes]
@@ -600,7 +623,9 @@ def measure_preset(preset: str, checkpoint: Path, trained: bool, specs: list[Bac
             row["psnr_y_cost_db"] = q["cost_db"]
     return {
         "preset": preset,
-        "weights": {"path": str(checkpoint), "sha256": sha, "trained": trained, "config_preset": config.preset,
+        "weights": {"path": str(checkpoint), "copied_from": SNAPSHOT_SOURCES.get(str(checkpoint)), "sha256": sha,
+                    "stage": loaded.stage, "step": loaded.step,
+                    "trained": trained, "config_preset": config.preset,
                     "f_r": dataclasses.asdict(config.model.removal)},
         "size_multiple": multiple,
         "iters": iters, "warmup": warmup,
@@ -715,6 +740,14 @@ def plot(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def rel(path: str | Path) -> str:
+    """`path` relative to the repository when it lies inside it (for the Markdown tables)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def _fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -793,7 +826,8 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
     for preset in results["presets"]:
         weights = preset["weights"]
         trained = weights["trained"]
-        wtext = (f"trained checkpoint `{weights['path']}` (sha256 {weights['sha256'][:12]}…)" if weights["trained"]
+        wtext = (f"trained checkpoint `{rel(weights['copied_from'] or weights['path'])}` ({weights['stage']}, step "
+                 f"{weights['step']}, sha256 {weights['sha256'][:12]}…)" if weights["trained"]
                  else "random weights (latency does not depend on weight values; no PSNR-Y)")
         lines += [
             f"### Preset `{preset['preset']}` — {wtext}",
@@ -893,7 +927,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 - no CUDA torch: the GPU rows say why they are missing
             logger.warning("no CUDA matmul peak: %s", error)
 
-    trained = find_trained(args.weights, args.random_weights)
+    trained = {preset: snapshot(path, args.work) for preset, path in
+               find_trained(args.weights, args.random_weights).items()}
     presets = []
     for preset in args.presets:
         checkpoint = trained.get(preset) or random_checkpoint(preset, args.work)

@@ -48,11 +48,12 @@ sys.path.insert(0, str(HERE))
 logger = logging.getLogger("quality")
 
 SPLITS = ("realistic", "synthetic")  # test/<split>: model B (the target domain) and model A (forgetting)
-ROWS = ("input", "supervised", "jrgr_f_r", "jrgr_f_s", "oracle")
+ROWS = ("input", "supervised", "jrgr_f_r", "jrgr_f_r_val", "jrgr_f_s", "oracle")
 ROW_LABELS = {
     "input": "rainy input",
     "supervised": "supervised only (stage 1, model-A pairs)",
-    "jrgr_f_r": "JRGR F_r (joint training)",
+    "jrgr_f_r": "JRGR F_r (joint training, last step)",
+    "jrgr_f_r_val": "JRGR F_r (joint training, val-selected step)",
     "jrgr_f_s": "JRGR F_s (joint training)",
     "oracle": "oracle (model-B pairs; impossible for real rain)",
 }
@@ -71,10 +72,12 @@ class Plan:
     rain_preset: str = "mix"  # light/medium/heavy drawn per image
     seed: int = 0
     stage1_iters: int = 4000
-    stage2_iters: int = 3000
+    # F_r keeps the authors' lr/10 in joint training (the preset's f_r_lr_ratio): at the full lr its val
+    # PSNR-Y rose +0.4 dB in 500 joint iterations, then fell 1.9 dB below that by 1,500 (BENCHMARKS.md).
+    stage2_iters: int = 6000
     crop_size: int = 96
     batch_size: int = 4
-    val_points: int = 6  # val evaluations during stage 2 (plus one at step 0)
+    val_points: int = 12  # val evaluations during stage 2 (plus one at step 0)
     debian_backgrounds: bool = True
     figure_rows: int = 4
 
@@ -86,9 +89,6 @@ class Plan:
             f"train.crop_size={self.crop_size}",
             f"train.batch_size={self.batch_size}",
             f"train.seed={self.seed}",
-            # F_r at the full lr in joint training (the authors use lr/10): on the val split it gained
-            # faster (23.53 dB PSNR-Y after 300 joint iterations vs 23.32 after 400 at lr/10); the budget is short.
-            "train.f_r_lr_ratio=1.0",
             "train.device=cpu",
             f"train.checkpoint_every={max(50, self.stage2_iters // self.val_points)}",
             "train.log_every=50",
@@ -266,7 +266,8 @@ def train_stage2_traced(
 ) -> list[dict[str, Any]]:
     """Joint training in `plan.val_points` slices (bit-identical to one uninterrupted run: the trainer's
     resume restores weights, Adam moments, pools and the data order), F_r and F_s scored on the val split
-    after each slice. The trajectory is kept in RUN/val_trajectory.json."""
+    after each slice. The trajectory is kept in RUN/val_trajectory.json; each slice's weights are kept as
+    RUN/snapshots/stage2_stepNNNNNN.safetensors for the val-selected row."""
     from jrgr_deploy.training.trainer import STAGE1_FILE, STAGE2_FILE, train
 
     trace_path = run_dir / "val_trajectory.json"
@@ -295,8 +296,24 @@ def train_stage2_traced(
             train(config, run_dir, stages=("stage2",), resume=True, max_steps=mark - done, progress=False)
             timings.add("stage2_s", time.perf_counter() - start)
             logger.info("stage 2: %d/%d iterations (%.0f s so far)", mark, total, timings.data["stage2_s"])
-        record(mark, run_dir / STAGE2_FILE)
+        snapshot = snapshot_path(run_dir, mark)
+        if not snapshot.is_file():
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(run_dir / STAGE2_FILE, snapshot)
+        record(mark, snapshot)
     return trace
+
+
+def snapshot_path(run_dir: Path, step: int) -> Path:
+    return run_dir / "snapshots" / f"stage2_step{step:06d}.safetensors"
+
+
+def val_selected_step(trace: list[dict[str, Any]]) -> int:
+    """The stage-2 step whose F_r scored best on val/realistic (PSNR-Y); step 0 (= stage 1) is not a candidate.
+    Model selection on the val split, never on test: GAN training oscillates, so the last step is not
+    necessarily the best one."""
+    candidates = [p for p in trace if p["step"] > 0]
+    return max(candidates, key=lambda p: p["f_r"]["psnr_y"])["step"]
 
 
 def _median_images_per_s(run_dir: Path, stage: str) -> float:
@@ -458,12 +475,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     logger.info("oracle done: %s", oracle)
     val_pairs = _pairs(data_dir, "val/realistic")
     trace = train_stage2_traced(jrgr_config, jrgr_dir, val_pairs, plan, timings)
+    selected = val_selected_step(trace)
+    logger.info("val-selected stage-2 step: %d", selected)
 
     step_start = time.perf_counter()
     nets: dict[str, tuple[Path | None, str]] = {
         "input": (None, ""),
         "supervised": (jrgr_dir / "stage1.safetensors", "f_s"),
         "jrgr_f_r": (jrgr_dir / "stage2.safetensors", "f_r"),
+        "jrgr_f_r_val": (snapshot_path(jrgr_dir, selected), "f_r"),
         "jrgr_f_s": (jrgr_dir / "stage2.safetensors", "f_s"),
         "oracle": (oracle_dir / "stage1.safetensors", "f_s"),
     }
@@ -483,18 +503,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results_dir = Path(args.results)
     name = "quality_quick" if args.quick else "quality"
     figure = draw_figure(results_dir / f"{name}.png", data_dir, {
-        "supervised": nets["supervised"], "JRGR F_r": nets["jrgr_f_r"], "oracle": nets["oracle"],
+        "supervised": nets["supervised"], f"JRGR F_r (step {selected})": nets["jrgr_f_r_val"],
+        "oracle": nets["oracle"],
     }, plan.figure_rows)
 
-    real = table["jrgr_f_r"]["realistic"]["psnr_y"]
     supervised = table["supervised"]["realistic"]["psnr_y"]
-    share = table["jrgr_f_r"]["gap_share_realistic"]
-    goals = {
-        "JRGR F_r >= supervised + 1.9 dB PSNR-Y": {"met": real - supervised >= 1.9,
-                                                   "value": f"{real - supervised:+.2f} dB"},
-        "JRGR F_r closes >= 60% of the supervised-to-oracle gap": {
-            "met": share is not None and share >= 0.6, "value": "n/a" if share is None else f"{100 * share:.0f}%"},
-    }
+    goals = {}
+    for row, what in (("jrgr_f_r_val", "JRGR F_r (val-selected)"), ("jrgr_f_r", "JRGR F_r (last step)")):
+        gain = table[row]["realistic"]["psnr_y"] - supervised
+        share = table[row]["gap_share_realistic"]
+        goals[f"{what} >= supervised + 1.9 dB PSNR-Y"] = {"met": gain >= 1.9, "value": f"{gain:+.2f} dB"}
+        goals[f"{what} closes >= 60% of the supervised-to-oracle gap"] = {
+            "met": share is not None and share >= 0.6, "value": "n/a" if share is None else f"{100 * share:.0f}%"}
     stage1_ips = _median_images_per_s(jrgr_dir, "stage1")
     stage2_ips = _median_images_per_s(jrgr_dir, "stage2")
     command = "python benchmarks/quality.py" + (" --quick" if args.quick else "") + "".join(
@@ -528,8 +548,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "wall_s": timings.data,
         "wall_min": sum(timings.data.values()) / 60,
         "this_call_s": round(time.perf_counter() - wall_start, 1),
+        "val_selected_step": selected,
         "checkpoints": {"supervised": str(jrgr_dir / "stage1.safetensors"),
                         "jrgr": str(jrgr_dir / "stage2.safetensors"),
+                        "jrgr_val_selected": str(snapshot_path(jrgr_dir, selected)),
                         "oracle": str(oracle_dir / "stage1.safetensors")},
         "figure": os.path.relpath(figure, REPO) if figure.is_relative_to(REPO) else str(figure),
         "machine": machine_report(),

@@ -42,6 +42,7 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     results = json.loads((results_dir / "quality_quick.json").read_text())
     plan = results["plan"]
     assert set(results["table"]) == set(quality.ROWS)
+    assert results["val_selected_step"] in (plan["stage2_iters"] // 2, plan["stage2_iters"])
     for row in quality.ROWS:
         for split in quality.SPLITS:
             scores = results["table"][row][split]
@@ -72,7 +73,7 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert figure.stat().st_size < 1_500_000 and read_rgb(figure).shape[1] > 5 * plan["size"]
     text = markdown.read_text()
     assert "latency table kept" in text and "old" not in text.split("## Latency")[0]
-    assert "| JRGR F_r (joint training) |" in text
+    assert "| JRGR F_r (joint training, val-selected step) |" in text
 
     # Re-running finds every step done: no retraining, same numbers.
     before = (work / "jrgr" / "stage2.safetensors").stat().st_mtime_ns
