@@ -13,9 +13,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from jrgr_deploy.export.net_io import NetIO
 
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.export.net_io import NetIO
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from jrgr_deploy.artifact import ArtifactInfo, write_sidecar
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.export.accuracy import Gate, accuracy_report, format_table, run_onnx, run_torch
 from jrgr_deploy.export.frame_sets import FrameSet, fit_frame, load_calibration_and_holdout, load_photo_frames
 from jrgr_deploy.export.net_io import NetIO, net_io
@@ -30,9 +33,6 @@ from jrgr_deploy.export.precision import (
 from jrgr_deploy.export.shapes import ShapePlan, plan_shapes
 from jrgr_deploy.export.tool_versions import tool_versions
 from jrgr_deploy.export.triton_repo import TritonOptions, write_triton_model
-
-from jrgr_deploy.artifact import ArtifactInfo, write_sidecar
-from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import rgb_to_nchw
 
 logger = logging.getLogger(__name__)

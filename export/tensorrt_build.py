@@ -18,10 +18,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from jrgr_deploy.export.shapes import ShapePlan
-
 from jrgr_deploy.artifact import ArtifactInfo, write_sidecar
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
+from jrgr_deploy.export.shapes import ShapePlan
 
 logger = logging.getLogger(__name__)
 

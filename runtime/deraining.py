@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+
 from jrgr_deploy.runtime.backends import BackendBase, open_backend
 from jrgr_deploy.runtime.pipeline import StreamPipeline, StreamReport
 from jrgr_deploy.runtime.processing import FrameProcessor

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.runtime.processing import Prepared, Processor
 from jrgr_deploy.runtime.sinks import FrameSink, StopStream
 from jrgr_deploy.runtime.sources import FrameSource, SourceReadError
 from jrgr_deploy.runtime.stats import FrameTiming, LatencyStats, format_table, now_ns
-
-from jrgr_deploy.errors import JRGRError
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from typing import Protocol
 
 import cv2
 import numpy as np
-from jrgr_deploy.runtime.backends.base import BackendBase, InputContract
 
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, pad_to_multiple, padded_size, unpad
+from jrgr_deploy.runtime.backends.base import BackendBase, InputContract
 
 
 @dataclass

@@ -13,11 +13,11 @@ units of the [0, 1] scale, hence the factor 2 going in.
 from __future__ import annotations
 
 import numpy as np
-from jrgr_deploy.runtime.backends.base import BackendBase
-from jrgr_deploy.runtime.processing import Prepared, pad_for_contract
 
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import unpad
+from jrgr_deploy.runtime.backends.base import BackendBase
+from jrgr_deploy.runtime.processing import Prepared, pad_for_contract
 
 
 class RainifyProcessor:

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from jrgr_deploy.runtime.backends.base import InputContract
-from jrgr_deploy.runtime.stats import summarise_ms
 
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import padded_size
+from jrgr_deploy.runtime.backends.base import InputContract
+from jrgr_deploy.runtime.stats import summarise_ms
 
 
 @dataclass

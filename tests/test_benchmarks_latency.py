@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from jrgr_deploy.runtime.backends.base import InputContract
-from jrgr_deploy.runtime.timing import bench_batch, bench_input_hw, time_call, time_interleaved
 
 from jrgr_deploy.cli import main as jrgr_main
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.runtime.backends.base import InputContract
+from jrgr_deploy.runtime.timing import bench_batch, bench_input_hw, time_call, time_interleaved
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

@@ -13,9 +13,9 @@ import sys
 
 import pytest
 import torch
-from jrgr_deploy.training.run_log import read_log
 
 from jrgr_deploy.checkpoint import load_checkpoint
+from jrgr_deploy.training.run_log import read_log
 
 OVERRIDES = [
     "model.removal.base_channels=4", "model.removal.max_channels=16", "model.removal.depth=2",

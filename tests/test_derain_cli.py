@@ -13,11 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from jrgr_deploy.runtime import Deraining
-from jrgr_deploy.runtime.sinks import gui_available
 from test_runtime_support import decode_index, export_fixture_net, index_frame, read_video, write_video
 
 from jrgr_deploy.cli import main
+from jrgr_deploy.runtime import Deraining
+from jrgr_deploy.runtime.sinks import gui_available
 
 JRGR = [sys.executable, "-m", "jrgr_deploy"]
 
@@ -189,10 +189,9 @@ def test_exported_artefacts_match_the_pytorch_reference_backend(
     """The export helper's real artefacts (tiny preset) through `jrgr derain` / `jrgr rainify` on ONNX
     Runtime; the derained frames equal those of the PyTorch backend on the checkpoint itself."""
     torch = pytest.importorskip("torch")
-    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
-
     from jrgr_deploy.checkpoint import save_checkpoint
     from jrgr_deploy.config import JRGRConfig
+    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
     from jrgr_deploy.nn.build import build_net
 
     config = JRGRConfig.from_preset("tiny")
@@ -230,8 +229,7 @@ def test_exported_artefacts_match_the_pytorch_reference_backend(
 
 
 def test_cli_backend_choices_are_the_runtime_backends() -> None:
-    from jrgr_deploy.runtime import BACKEND_NAMES
-
     from jrgr_deploy.commands.derain import BACKEND_CHOICES
+    from jrgr_deploy.runtime import BACKEND_NAMES
 
     assert BACKEND_CHOICES == BACKEND_NAMES

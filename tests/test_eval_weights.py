@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from jrgr_deploy.training.evaluate import evaluate_removal, remove_rain
 
 from jrgr_deploy.checkpoint import save_checkpoint
 from jrgr_deploy.cli import main
@@ -16,6 +15,7 @@ from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.image_files import write_rgb
 from jrgr_deploy.nn.build import build_net
 from jrgr_deploy.pairing import match_pairs
+from jrgr_deploy.training.evaluate import evaluate_removal, remove_rain
 
 KEYS = {"n", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"}
 

@@ -15,15 +15,15 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from jrgr_deploy.export.accuracy import Gate, output_agreement
-from jrgr_deploy.export.pipeline import ExportRequest, export_nets
-from jrgr_deploy.export.precision import convert_fp16
 
 from jrgr_deploy.artifact import read_sidecar
 from jrgr_deploy.checkpoint import load_net, save_checkpoint
 from jrgr_deploy.cli import main
 from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import MissingDependencyError
+from jrgr_deploy.export.accuracy import Gate, output_agreement
+from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+from jrgr_deploy.export.precision import convert_fp16
 from jrgr_deploy.image_files import write_rgb
 from jrgr_deploy.nn.build import build_net
 

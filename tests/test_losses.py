@@ -6,6 +6,9 @@ import math
 
 import pytest
 import torch
+
+from jrgr_deploy.config import LossConfig
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.training.losses import (
     ADV_TERMS,
     CYC_TERMS,
@@ -18,9 +21,6 @@ from jrgr_deploy.training.losses import (
     total_loss,
 )
 from jrgr_deploy.training.system import JointOutputs
-
-from jrgr_deploy.config import LossConfig
-from jrgr_deploy.errors import JRGRError
 
 
 def full(value: float) -> torch.Tensor:

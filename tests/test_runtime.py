@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from jrgr_deploy.runtime import FrameProcessor, backend_for_path, open_backend, parse_size
-from jrgr_deploy.runtime.backends.base import physical_core_count
-from jrgr_deploy.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-from jrgr_deploy.runtime.backends.tensorrt_backend import check_engine_compatibility
 from test_runtime_support import export_fixture_net, index_frame
 
 from jrgr_deploy.artifact import ArtifactInfo, sidecar_path, write_sidecar
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
 from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, pad_to_multiple, unpad
+from jrgr_deploy.runtime import FrameProcessor, backend_for_path, open_backend, parse_size
+from jrgr_deploy.runtime.backends.base import physical_core_count
+from jrgr_deploy.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from jrgr_deploy.runtime.backends.tensorrt_backend import check_engine_compatibility
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+
 from jrgr_deploy.runtime import FrameProcessor, open_backend
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None

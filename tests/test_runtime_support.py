@@ -9,9 +9,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from jrgr_deploy.runtime.backends.base import BackendBase
 
 from jrgr_deploy.artifact import ArtifactInfo, write_sidecar
+from jrgr_deploy.runtime.backends.base import BackendBase
 
 BLOCK = 12  # pixels per bit of the frame-index code
 BITS = 8

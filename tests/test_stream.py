@@ -11,6 +11,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_runtime_support import (
+    SlowBackend,
+    decode_index,
+    export_fixture_net,
+    index_frame,
+    read_video,
+    write_video,
+)
+
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.runtime import (
     CallbackSink,
     Deraining,
@@ -32,16 +42,6 @@ from jrgr_deploy.runtime.processing import FrameProcessor
 from jrgr_deploy.runtime.sinks import WindowSink, gui_available
 from jrgr_deploy.runtime.sources import CameraSource, ImageFilesSource, StreamSource, VideoFileSource
 from jrgr_deploy.runtime.stats import FrameTiming, summarise_ms
-from test_runtime_support import (
-    SlowBackend,
-    decode_index,
-    export_fixture_net,
-    index_frame,
-    read_video,
-    write_video,
-)
-
-from jrgr_deploy.errors import JRGRError
 
 
 @pytest.fixture(scope="module")

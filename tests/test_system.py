@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import torch
+
+from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.training.losses import CYC_TERMS
 from jrgr_deploy.training.system import (
     DiscriminatorObjective,
@@ -12,8 +14,6 @@ from jrgr_deploy.training.system import (
     joint_forward,
     translate,
 )
-
-from jrgr_deploy.config import JRGRConfig
 
 
 def _small_config() -> JRGRConfig:

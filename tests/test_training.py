@@ -6,14 +6,14 @@ import json
 
 import pytest
 import torch
-from jrgr_deploy.training.pool import ImagePool
-from jrgr_deploy.training.run_log import read_log
-from jrgr_deploy.training.schedule import lr_factor, stage2_lrs
-from jrgr_deploy.training.trainer import train
 
 from jrgr_deploy.checkpoint import load_checkpoint, load_train_state, state_path
 from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.training.pool import ImagePool
+from jrgr_deploy.training.run_log import read_log
+from jrgr_deploy.training.schedule import lr_factor, stage2_lrs
+from jrgr_deploy.training.trainer import train
 
 SMALL_NETS = [
     "model.removal.base_channels=4", "model.removal.max_channels=16", "model.removal.depth=2",

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
-from jrgr_deploy.training.losses import d_b_loss, d_image_loss, generator_terms
 from torch import nn
 
 from jrgr_deploy.config import JRGRConfig, LossConfig
 from jrgr_deploy.nn.build import DISCRIMINATOR_NETS, GENERATOR_NETS, build_net
+from jrgr_deploy.training.losses import d_b_loss, d_image_loss, generator_terms
 
 Net = Callable[[torch.Tensor], torch.Tensor]
 

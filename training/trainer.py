@@ -37,6 +37,19 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from jrgr_deploy.checkpoint import (
+    TrainState,
+    load_checkpoint,
+    load_train_state,
+    load_weights_into,
+    save_checkpoint,
+    state_path,
+)
+from jrgr_deploy.config import JRGRConfig
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.nn.build import DISCRIMINATOR_NETS, GENERATOR_NETS, build_net
 from jrgr_deploy.training.data import (
     BatchStream,
     make_paired_dataset,
@@ -56,19 +69,6 @@ from jrgr_deploy.training.pool import ImagePool
 from jrgr_deploy.training.run_log import RunLog
 from jrgr_deploy.training.schedule import apply_lr, current_lrs, lr_factor, make_adam, stage2_lrs
 from jrgr_deploy.training.system import DiscriminatorObjective, GeneratorObjective, JointOutputs, JRGRNets
-from torch import nn
-
-from jrgr_deploy.checkpoint import (
-    TrainState,
-    load_checkpoint,
-    load_train_state,
-    load_weights_into,
-    save_checkpoint,
-    state_path,
-)
-from jrgr_deploy.config import JRGRConfig
-from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.nn.build import DISCRIMINATOR_NETS, GENERATOR_NETS, build_net
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jrgr_deploy.runtime.backends.base import Backend, BackendBase, InputContract
-
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.runtime.backends.base import Backend, BackendBase, InputContract
 
 BACKEND_NAMES = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt", "torch")
 ONNX_SUFFIXES = (".onnx",)

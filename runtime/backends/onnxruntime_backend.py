@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jrgr_deploy.runtime.backends.base import BackendBase, InputContract, physical_core_count
 
 from jrgr_deploy.artifact import ArtifactInfo, read_sidecar
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
+from jrgr_deploy.runtime.backends.base import BackendBase, InputContract, physical_core_count
 
 logger = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jrgr_deploy.runtime.backends.base import BackendBase, InputContract
-from jrgr_deploy.runtime.backends.onnxruntime_backend import contract_from_info
 
 from jrgr_deploy.artifact import ArtifactInfo, read_sidecar
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
+from jrgr_deploy.runtime.backends.base import BackendBase, InputContract
+from jrgr_deploy.runtime.backends.onnxruntime_backend import contract_from_info
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jrgr_deploy.runtime.backends.base import BackendBase, InputContract
 
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.runtime.backends.base import BackendBase, InputContract
 
 logger = logging.getLogger(__name__)
 
