@@ -65,7 +65,7 @@ def input_psnr(seeds: int = 3) -> dict[str, float]:
     return out
 
 
-def figure(path: Path, preset: str = "medium", width: int = 512) -> None:
+def figure(path: Path, preset: str = "medium", width: int = 320) -> None:
     rows = []
     for seed, name in enumerate(PHOTOS):
         img = getattr(skimage.data, name)()
@@ -78,8 +78,8 @@ def figure(path: Path, preset: str = "medium", width: int = 512) -> None:
         for panel, title in zip(panels, ("clean", f"model A synthetic, {preset}", f"model B realistic, {preset}"),
                                 strict=True):
             panel = np.ascontiguousarray(panel[..., ::-1])
-            cv2.putText(panel, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2, cv2.LINE_AA)
-            cv2.putText(panel, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.putText(panel, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 2, cv2.LINE_AA)
+            cv2.putText(panel, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
             labelled.append(panel)
         rows.append(np.concatenate(labelled, axis=1))
     path.parent.mkdir(parents=True, exist_ok=True)
