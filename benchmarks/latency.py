@@ -130,8 +130,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--markdown", type=Path, default=None,
                         help="BENCHMARKS.md to update (default: the repository's, except with --quick); 'none' skips")
     parser.add_argument("--quick", action="store_true",
-                        help="CI smoke run: tiny preset, one small size, 2 iterations, torch + ORT FP32, random weights "
-                             "unless --weights")
+                        help="CI smoke run: tiny preset, one small size, 2 iterations, torch + ORT FP32, random "
+                             "weights unless --weights")
     args = parser.parse_args(argv)
     if args.quick:
         args.presets = ["tiny"]
@@ -390,10 +390,9 @@ class TorchCudaBackend:
             raise JRGRError("PyTorch is not installed") from error
         if not torch.cuda.is_available():
             raise JRGRError(f"PyTorch {torch.__version__} sees no CUDA GPU (CUDA build: {torch.version.cuda})")
-        from jrgr_deploy.runtime.backends.base import InputContract
-
         from jrgr_deploy.checkpoint import load_checkpoint, load_net
         from jrgr_deploy.nn.build import size_multiple
+        from jrgr_deploy.runtime.backends.base import InputContract
 
         torch.backends.cudnn.benchmark = True
         self._torch = torch
@@ -515,12 +514,11 @@ def padded_hw(width: int, height: int, multiple: int) -> tuple[int, int]:
 
 def measure_preset(preset: str, checkpoint: Path, trained: bool, specs: list[BackendSpec], args: argparse.Namespace,
                    clip: Path | None, calib: Path | None, peak_gflops: dict[str, float]) -> dict[str, Any]:
-    from jrgr_deploy.runtime.processing import parse_size
-    from jrgr_deploy.runtime.timing import bench_batch, time_interleaved
-
     from jrgr_deploy.checkpoint import checkpoint_sha256, load_checkpoint
     from jrgr_deploy.flops import count_flops
     from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.runtime.processing import parse_size
+    from jrgr_deploy.runtime.timing import bench_batch, time_interleaved
 
     loaded = load_checkpoint(checkpoint)
     config = loaded.config
@@ -647,9 +645,8 @@ def _derain_psnr(processor: Any, rainy: list[np.ndarray], clean: list[np.ndarray
 
 def evaluate_psnr(backends: dict[str, Any], clip: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Deraining PSNR-Y of every backend on the clip's frames at full resolution; cost vs ORT FP32 (or torch)."""
-    from jrgr_deploy.runtime.processing import FrameProcessor
-
     from jrgr_deploy.metrics import psnr_y
+    from jrgr_deploy.runtime.processing import FrameProcessor
 
     rainy, clean = read_clip(clip, args.eval_frames)
     if not rainy:

@@ -19,8 +19,9 @@ Nothing is chosen on the test split: the val/realistic split (model B on the tra
 only traces F_r during stage 2. Every finished step is kept under ``--work`` and skipped on a re-run
 (training resumes from its last checkpoint), so an interrupted run continues where it stopped.
 
-Torch runs single-threaded: on this shared 2-core machine two intra-op threads were 4-8x slower per
-iteration than one (measured with other jobs running; see BENCHMARKS.md).
+Torch runs single-threaded: on this 2-core machine shared with other jobs (load average ~8), two intra-op
+threads were 5-7x slower per iteration than one (tiny preset, batch 4, 64² crops: stage 1 0.21 vs
+0.041 s/it, stage 2 2.18 vs 0.33 s/it).
 """
 
 from __future__ import annotations
@@ -48,13 +49,16 @@ sys.path.insert(0, str(HERE))
 logger = logging.getLogger("quality")
 
 SPLITS = ("realistic", "synthetic")  # test/<split>: model B (the target domain) and model A (forgetting)
-ROWS = ("input", "supervised", "jrgr_f_r", "jrgr_f_r_val", "jrgr_f_s", "oracle")
+ROWS = ("input", "supervised", "jrgr_f_r", "jrgr_f_r_val", "jrgr_f_s", "ablation_init1", "oracle")
+# Ablations the training code supports as plain settings: name -> what changes.
+ABLATIONS = {"init1": "no pre-training (the paper's Init-1): stage 2 alone, F_s/F_r from scratch at the full lr"}
 ROW_LABELS = {
     "input": "rainy input",
     "supervised": "supervised only (stage 1, model-A pairs)",
     "jrgr_f_r": "JRGR F_r (joint training, last step)",
     "jrgr_f_r_val": "JRGR F_r (joint training, val-selected step)",
-    "jrgr_f_s": "JRGR F_s (joint training)",
+    "jrgr_f_s": "JRGR F_s (joint training, last step)",
+    "ablation_init1": "ablation: JRGR without pre-training (Init-1), F_r val-selected",
     "oracle": "oracle (model-B pairs; impossible for real rain)",
 }
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
@@ -262,7 +266,8 @@ def train_stage1(config, run_dir: Path, timings: Timings, key: str) -> dict[str,
 
 
 def train_stage2_traced(
-    config, run_dir: Path, val_pairs: list[tuple[Path, Path]], plan: Plan, timings: Timings
+    config, run_dir: Path, val_pairs: list[tuple[Path, Path]], plan: Plan, timings: Timings,
+    timing_key: str = "stage2_s",
 ) -> list[dict[str, Any]]:
     """Joint training in `plan.val_points` slices (bit-identical to one uninterrupted run: the trainer's
     resume restores weights, Adam moments, pools and the data order), F_r and F_s scored on the val split
@@ -286,7 +291,8 @@ def train_stage2_traced(
         logger.info("val/realistic at stage-2 step %d: F_r %.2f dB, F_s %.2f dB PSNR-Y", step,
                     point["f_r"]["psnr_y"], point["f_s"]["psnr_y"])
 
-    record(0, run_dir / STAGE1_FILE)
+    if (run_dir / STAGE1_FILE).is_file():  # absent for the Init-1 ablation (no pre-training)
+        record(0, run_dir / STAGE1_FILE)
     total = plan.stage2_iters
     marks = sorted({round(total * (k + 1) / plan.val_points) for k in range(plan.val_points)})
     for mark in marks:
@@ -294,8 +300,9 @@ def train_stage2_traced(
         if done < mark:
             start = time.perf_counter()
             train(config, run_dir, stages=("stage2",), resume=True, max_steps=mark - done, progress=False)
-            timings.add("stage2_s", time.perf_counter() - start)
-            logger.info("stage 2: %d/%d iterations (%.0f s so far)", mark, total, timings.data["stage2_s"])
+            timings.add(timing_key, time.perf_counter() - start)
+            logger.info("%s: stage 2 %d/%d iterations (%.0f s so far)", run_dir.name, mark, total,
+                        timings.data[timing_key])
         snapshot = snapshot_path(run_dir, mark)
         if not snapshot.is_file():
             snapshot.parent.mkdir(parents=True, exist_ok=True)
@@ -337,7 +344,6 @@ def draw_figure(path: Path, data_dir: Path, nets: dict[str, tuple[Path, str]], r
     import matplotlib
 
     matplotlib.use("Agg")
-    from jrgr_deploy.training.evaluate import remove_rain
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -345,6 +351,7 @@ def draw_figure(path: Path, data_dir: Path, nets: dict[str, tuple[Path, str]], r
     from jrgr_deploy.image_files import read_rgb
     from jrgr_deploy.metrics import psnr_y
     from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.training.evaluate import remove_rain
 
     pairs = _pairs(data_dir, "test/realistic")[:rows]
     rainy = [read_rgb(r) for r, _ in pairs]
@@ -395,7 +402,8 @@ def markdown_section(results: dict[str, Any]) -> str:
         "",
         f"Command: `{results['command']}`  ",
         f"Machine: {machine['cpu']}, {machine['cores']} cores (shared with other jobs), "
-        f"torch {machine['libraries'].get('torch', '?')} single-threaded, GPU: {machine['gpu'] or 'none'}; "
+        f"torch {machine['libraries'].get('torch', '?')} single-threaded (two threads were 5-7x slower per "
+        f"iteration under the shared load), GPU: {machine['gpu'] or 'none'}; "
         f"date {machine['date_utc']} UTC; jrgr-deploy {machine['libraries'].get('jrgr-deploy', '?')}.  ",
         f"Data: {plan['size']}² images, {plan['n_synthetic']} model-A pairs, {plan['n_real']} unpaired model-B, "
         f"{plan['n_val']} val, {plan['n_test']} test (rain preset `{plan['rain_preset']}`, seed {plan['seed']}); "
@@ -424,6 +432,14 @@ def markdown_section(results: dict[str, Any]) -> str:
     if goals:
         lines += ["", "Goals (test/realistic): " + "; ".join(
             f"{name}: {'met' if g['met'] else 'NOT met'} ({g['value']})" for name, g in goals.items()) + "."]
+    tuning = results.get("tuning")
+    if tuning:
+        lines += ["", "What was tried first (val/realistic F_r PSNR-Y by joint step; "
+                  "`benchmarks/results/quality_tuning.json`):", ""]
+        for entry in tuning["runs"]:
+            trace_text = ", ".join(f"{step}: {value:.2f}" for step, value in entry["val_f_r_psnr_y"].items())
+            lines.append(f"- {entry['name']}: {entry['change']} — {trace_text}")
+        lines += ["", tuning["decision"]]
     lines += ["", f"![quality figure]({results['figure']})", "",
               "Results: `benchmarks/results/quality.json`; checkpoints: "
               "`benchmarks/work/quality/jrgr/stage1.safetensors` (supervised) and `stage2.safetensors` (JRGR), "
@@ -477,6 +493,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trace = train_stage2_traced(jrgr_config, jrgr_dir, val_pairs, plan, timings)
     selected = val_selected_step(trace)
     logger.info("val-selected stage-2 step: %d", selected)
+    ablation_traces, ablation_steps = {}, {}
+    for ablation in args.ablations:
+        # Init-1 is the same stage-2 config in a run folder without stage1.safetensors: the trainer then
+        # starts F_s/F_r from scratch (and at the full lr, since the lr ratios apply to pre-trained nets).
+        ablation_dir = work / f"ablation_{ablation}"
+        ablation_traces[ablation] = train_stage2_traced(jrgr_config, ablation_dir, val_pairs, plan, timings,
+                                                        f"ablation_{ablation}_s")
+        ablation_steps[ablation] = val_selected_step(ablation_traces[ablation])
 
     step_start = time.perf_counter()
     nets: dict[str, tuple[Path | None, str]] = {
@@ -485,6 +509,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "jrgr_f_r": (jrgr_dir / "stage2.safetensors", "f_r"),
         "jrgr_f_r_val": (snapshot_path(jrgr_dir, selected), "f_r"),
         "jrgr_f_s": (jrgr_dir / "stage2.safetensors", "f_s"),
+        **{f"ablation_{name}": (snapshot_path(work / f"ablation_{name}", step), "f_r")
+           for name, step in ablation_steps.items()},
         "oracle": (oracle_dir / "stage1.safetensors", "f_s"),
     }
     table: dict[str, dict[str, Any]] = {}
@@ -523,6 +549,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         command += f" --stage1-iters {args.stage1_iters}"
     if args.stage2_iters:
         command += f" --stage2-iters {args.stage2_iters}"
+    if args.ablations:
+        command += " --ablations " + " ".join(args.ablations)
     results = {
         "benchmark": "quality",
         "command": command,
@@ -549,6 +577,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "wall_min": sum(timings.data.values()) / 60,
         "this_call_s": round(time.perf_counter() - wall_start, 1),
         "val_selected_step": selected,
+        "ablations": {name: {"what": ABLATIONS[name], "val_selected_step": ablation_steps[name],
+                             "val_trajectory": ablation_traces[name]} for name in args.ablations},
         "checkpoints": {"supervised": str(jrgr_dir / "stage1.safetensors"),
                         "jrgr": str(jrgr_dir / "stage2.safetensors"),
                         "jrgr_val_selected": str(snapshot_path(jrgr_dir, selected)),
@@ -556,6 +586,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "figure": os.path.relpath(figure, REPO) if figure.is_relative_to(REPO) else str(figure),
         "machine": machine_report(),
     }
+    tuning_path = results_dir / "quality_tuning.json"  # hand-kept record of the settings tried before
+    if not args.quick and tuning_path.is_file():
+        results["tuning"] = json.loads(tuning_path.read_text())
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
     if args.markdown:
@@ -576,6 +609,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="BENCHMARKS.md to update (default: the repository's for a full run, none for --quick)")
     parser.add_argument("--stage1-iters", type=int, default=0, help="override the plan's stage-1 iterations")
     parser.add_argument("--stage2-iters", type=int, default=0, help="override the plan's stage-2 iterations")
+    parser.add_argument("--ablations", nargs="*", default=[], choices=sorted(ABLATIONS),
+                        help="ablation rows to add (each costs another stage-2 run)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra config override for both runs (recorded in the results)")
     args = parser.parse_args(argv)

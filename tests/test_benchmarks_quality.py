@@ -30,18 +30,22 @@ def test_gap_share() -> None:
     assert quality.gap_share(30.0, 28.0, 28.0) is None
 
 
-@pytest.mark.slow
+# Not marked slow on purpose: it is CI's smoke run of the benchmark (~20-40 s on 2 cores), so it cannot rot.
 def test_quick_run_end_to_end(tmp_path: Path) -> None:
     quality = _load_quality()
     markdown = tmp_path / "BENCHMARKS.md"
     markdown.write_text("# Benchmarks\n\n## Quality\n\nold\n\n## Latency\n\nlatency table kept\n")
     work, results_dir = tmp_path / "work", tmp_path / "results"
-    argv = ["--quick", "--work", str(work), "--results", str(results_dir), "--markdown", str(markdown)]
+    argv = ["--quick", "--work", str(work), "--results", str(results_dir), "--markdown", str(markdown),
+            "--ablations", "init1"]
     assert quality.main(argv) == 0
 
     results = json.loads((results_dir / "quality_quick.json").read_text())
     plan = results["plan"]
     assert set(results["table"]) == set(quality.ROWS)
+    # Init-1 trains stage 2 alone: its trace has no step 0 (there is no stage-1 net to score).
+    assert results["ablations"]["init1"]["val_trajectory"][0]["step"] == plan["stage2_iters"] // 2
+    assert not (work / "ablation_init1" / "stage1.safetensors").exists()
     assert results["val_selected_step"] in (plan["stage2_iters"] // 2, plan["stage2_iters"])
     for row in quality.ROWS:
         for split in quality.SPLITS:

@@ -1,0 +1,70 @@
+"""Package a trained run as the embedded default model in `jrgr_deploy/weights/`.
+
+    python benchmarks/ship_default_model.py --run benchmarks/work/quality/jrgr --data benchmarks/work/quality/data
+
+Writes inference-only checkpoints (generators only: no discriminators, no resume state):
+`jrgr_tiny.safetensors` (F_s, F_r, G_s, G_r after joint training) and `jrgr_tiny_stage1.safetensors`
+(the supervised stage-1 F_s), then exports F_r and G_r with `jrgr export` to FP32 and the CPU INT8
+(`int8-cpu`, ONNX Runtime's quantiser) calibrated on the data set's real-rain split, verified and gated on its
+realistic validation split. Files that the gate refuses are not shipped (the runtime then uses FP32).
+A summary for the model card goes to `jrgr_deploy/weights/shipped.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "jrgr_deploy" / "weights"
+
+
+def strip_checkpoint(source: Path, target: Path, nets: tuple[str, ...]) -> None:
+    """Copy `nets` of checkpoint `source` into a new checkpoint `target` (same config, stage, step)."""
+    from jrgr_deploy.checkpoint import load_checkpoint, load_net, save_checkpoint
+
+    checkpoint = load_checkpoint(source)
+    modules = {name: load_net(checkpoint, name) for name in nets}
+    save_checkpoint(target, config=checkpoint.config, nets=modules, stage=checkpoint.stage, step=checkpoint.step)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="run folder with stage1/stage2.safetensors")
+    parser.add_argument("--data", type=Path, required=True, help="its `jrgr data synth` data set")
+    parser.add_argument("--out", type=Path, default=WEIGHTS)
+    args = parser.parse_args(argv)
+
+    from jrgr_deploy.checkpoint import checkpoint_sha256
+    from jrgr_deploy.cli import main as jrgr
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    final = args.out / "jrgr_tiny.safetensors"
+    stage1 = args.out / "jrgr_tiny_stage1.safetensors"
+    strip_checkpoint(args.run / "stage2.safetensors", final, ("f_s", "f_r", "g_s", "g_r"))
+    strip_checkpoint(args.run / "stage1.safetensors", stage1, ("f_s",))
+    for stale in args.out.glob("*.onnx*"):
+        stale.unlink()
+    val = args.data / "val" / "realistic"
+    code = jrgr([
+        "export", "--weights", str(final), "--nets", "f_r", "g_r", "--out", str(args.out),
+        "--precision", "fp32", "int8-cpu", "--calib", str(args.data / "train" / "real" / "rainy"),
+        "--calib-frames", "32", "--val-rainy", str(val / "rainy"), "--val-clean", str(val / "clean"),
+        "--verify-frames", "16", "--json",
+    ])
+    shipped = {
+        "source_run": str(args.run),
+        "data": str(args.data),
+        "checkpoint_sha256": checkpoint_sha256(final),
+        "stage1_sha256": checkpoint_sha256(stage1),
+        "files": sorted(p.name for p in args.out.iterdir() if p.is_file() and p.name != "README.md"),
+        "export_exit_code": code,
+    }
+    (args.out / "shipped.json").write_text(json.dumps(shipped, indent=2) + "\n")
+    print(json.dumps(shipped, indent=2))
+    return 0 if code in (0, 2) else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
