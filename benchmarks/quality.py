@@ -440,6 +440,8 @@ def markdown_section(results: dict[str, Any]) -> str:
             trace_text = ", ".join(f"{step}: {value:.2f}" for step, value in entry["val_f_r_psnr_y"].items())
             lines.append(f"- {entry['name']}: {entry['change']} — {trace_text}")
         lines += ["", tuning["decision"]]
+        for note in tuning.get("diagnostics", []):
+            lines += ["", note]
     lines += ["", f"![quality figure]({results['figure']})", "",
               "Results: `benchmarks/results/quality.json`; checkpoints: "
               "`benchmarks/work/quality/jrgr/stage1.safetensors` (supervised) and `stage2.safetensors` (JRGR), "

@@ -140,7 +140,8 @@ def _providers() -> str:
 
 
 def test_derain_live_file_ctrl_c_finalises_video_and_stats(nets: dict[str, Path], tmp_path: Path) -> None:
-    video = write_video(tmp_path / "long.avi", [index_frame(i % 200) for i in range(400)], fps=40)
+    # 400 frames at 10 fps: a 40 s live replay, so the interrupt lands mid-stream even when start-up is slow
+    video = write_video(tmp_path / "long.avi", [index_frame(i % 200) for i in range(400)], fps=10)
     out, stats = tmp_path / "o.avi", tmp_path / "s.json"
     process = subprocess.Popen(
         [*JRGR, "derain", str(video), "--weights", str(nets["f_r"]), "-o", str(out), "--stats", str(stats),
@@ -150,7 +151,8 @@ def test_derain_live_file_ctrl_c_finalises_video_and_stats(nets: dict[str, Path]
     deadline = time.monotonic() + 60
     while not out.exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
-    time.sleep(0.5)  # ~20 frames into a 10 s live replay
+    time.sleep(1.0)  # ~10 frames into the replay
+    assert process.poll() is None, "the stream ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
