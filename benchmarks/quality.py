@@ -117,7 +117,10 @@ class Timings:
         self.data: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
 
     def add(self, key: str, seconds: float) -> None:
-        self.data[key] = round(self.data.get(key, 0.0) + seconds, 2)
+        self.set(key, self.data.get(key, 0.0) + seconds)
+
+    def set(self, key: str, seconds: float) -> None:
+        self.data[key] = round(seconds, 2)
         self.path.write_text(json.dumps(self.data, indent=1) + "\n")
 
 
@@ -409,7 +412,8 @@ def markdown_section(results: dict[str, Any]) -> str:
         f"{plan['n_val']} val, {plan['n_test']} test (rain preset `{plan['rain_preset']}`, seed {plan['seed']}); "
         f"`tiny` preset, crops {plan['crop_size']}², batch {plan['batch_size']}, stage 1 {plan['stage1_iters']} "
         f"its ({results['speed']['stage1_s_per_it']:.3f} s/it), stage 2 {plan['stage2_iters']} its "
-        f"({results['speed']['stage2_s_per_it']:.3f} s/it); wall {results['wall_min']:.0f} min in all.",
+        f"({results['speed']['stage2_s_per_it']:.3f} s/it); steps' wall time {results['wall_min']:.0f} min in all "
+        f"({', '.join(f'{k[:-2]} {v / 60:.1f}' for k, v in results['wall_s'].items())} min).",
         "",
         "| row | test/realistic PSNR-Y | SSIM-Y | PSNR-RGB | SSIM-RGB | gap share | test/synthetic PSNR-Y | SSIM-Y |",
         "|---|---|---|---|---|---|---|---|",
@@ -443,9 +447,10 @@ def markdown_section(results: dict[str, Any]) -> str:
         for note in tuning.get("diagnostics", []):
             lines += ["", note]
     lines += ["", f"![quality figure]({results['figure']})", "",
-              "Results: `benchmarks/results/quality.json`; checkpoints: "
-              "`benchmarks/work/quality/jrgr/stage1.safetensors` (supervised) and `stage2.safetensors` (JRGR), "
-              "`benchmarks/work/quality/oracle/stage1.safetensors`."]
+              "Results: `benchmarks/results/quality.json`; checkpoints (git-ignored work folder): "
+              "`benchmarks/work/quality/jrgr/stage1.safetensors` (supervised), `stage2.safetensors` (JRGR, last "
+              f"step), `snapshots/stage2_step{results['val_selected_step']:06d}.safetensors` (JRGR, val-selected), "
+              "`benchmarks/work/quality/oracle/stage1.safetensors` (oracle)."]
     return "\n".join(lines)
 
 
@@ -526,7 +531,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             share = gap_share(table[row][split]["psnr_y"], table["supervised"][split]["psnr_y"],
                               table["oracle"][split]["psnr_y"])
             table[row][f"gap_share_{split}"] = None if share is None else round(share, 4)
-    timings.add("eval_s", time.perf_counter() - step_start)
+    timings.set("eval_s", time.perf_counter() - step_start)
 
     results_dir = Path(args.results)
     name = "quality_quick" if args.quick else "quality"

@@ -1,6 +1,7 @@
 """Package a trained run as the embedded default model in `jrgr_deploy/weights/`.
 
-    python benchmarks/ship_default_model.py --run benchmarks/work/quality/jrgr --data benchmarks/work/quality/data
+    python benchmarks/ship_default_model.py --run benchmarks/work/quality/jrgr --data benchmarks/work/quality/data \
+        --stage2 benchmarks/work/quality/jrgr/snapshots/stage2_step001000.safetensors
 
 Writes inference-only checkpoints (generators only: no discriminators, no resume state):
 `jrgr_tiny.safetensors` (F_s, F_r, G_s, G_r after joint training) and `jrgr_tiny_stage1.safetensors`
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="run folder with stage1/stage2.safetensors")
     parser.add_argument("--data", type=Path, required=True, help="its `jrgr data synth` data set")
+    parser.add_argument("--stage2", type=Path, default=None,
+                        help="joint-training checkpoint to ship (default RUN/stage2.safetensors; e.g. a "
+                             "validation-selected snapshot)")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     args = parser.parse_args(argv)
 
@@ -42,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     final = args.out / "jrgr_tiny.safetensors"
     stage1 = args.out / "jrgr_tiny_stage1.safetensors"
-    strip_checkpoint(args.run / "stage2.safetensors", final, ("f_s", "f_r", "g_s", "g_r"))
+    stage2 = args.stage2 or args.run / "stage2.safetensors"
+    strip_checkpoint(stage2, final, ("f_s", "f_r", "g_s", "g_r"))
     strip_checkpoint(args.run / "stage1.safetensors", stage1, ("f_s",))
     for stale in args.out.glob("*.onnx*"):
         stale.unlink()
@@ -55,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ])
     shipped = {
         "source_run": str(args.run),
+        "source_stage2": str(stage2),
         "data": str(args.data),
         "checkpoint_sha256": checkpoint_sha256(final),
         "stage1_sha256": checkpoint_sha256(stage1),

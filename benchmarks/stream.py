@@ -60,7 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-json", type=Path, default=DEFAULT_OUT / "latency.json")
     parser.add_argument("--size", default="1280x720", metavar="WxH", help="clip size (default 1280x720)")
     parser.add_argument("--frames", type=int, default=48, help="clip length in frames (default 48)")
-    parser.add_argument("--backend-iters", type=int, default=8, help="backend-only timed calls, each side (default 8)")
+    parser.add_argument("--backend-iters", type=int, default=24,
+                        help="backend-only timed calls, before and after the end-to-end run (default 24)")
     parser.add_argument("--live-factors", nargs="+", type=float, default=[0.8, 1.5],
                         help="camera frame rates as multiples of the backend's throughput (default 0.8 1.5)")
     parser.add_argument("--soak", type=float, default=0.0, metavar="MINUTES", help="live soak length (0: none)")

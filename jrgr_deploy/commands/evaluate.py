@@ -21,7 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rainy", required=True, type=Path, help="folder of rainy images")
     parser.add_argument("--clean", required=True, type=Path, help="folder of clean ground truth (matched by name)")
     parser.add_argument("--json", type=Path, default=None, help="write means and per-image rows here")
-    parser.add_argument("--weights", type=Path, default=None, help="a JRGR checkpoint (.safetensors)")
+    parser.add_argument(
+        "--weights", type=Path, default=None,
+        help="a JRGR checkpoint (.safetensors), or 'default' for the model shipped in the package "
+             "('default-stage1' for its supervised baseline)",
+    )
     parser.add_argument("--net", choices=("f_r", "f_s"), default="f_r",
                         help="removal net of the checkpoint to run (default f_r, the real-rain remover)")
     parser.add_argument("--device", default="cpu", help="torch device for --weights (cpu, cuda, cuda:1)")
@@ -51,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
     from jrgr_deploy.pairing import match_pairs
 
     pairs = match_pairs(args.rainy, args.clean)
+    if str(args.weights) in ("default", "default-stage1"):
+        from jrgr_deploy.default_model import default_checkpoint
+
+        args.weights = default_checkpoint(stage1=str(args.weights) == "default-stage1")
     if args.weights is None:
         report = _score_rainy_input(args, pairs)
     else:
