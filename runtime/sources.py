@@ -193,10 +193,31 @@ class VideoFileSource(FrameSource):
         self._first = None
 
 
-class CameraSource(FrameSource):
-    """A local camera by index (V4L2 on Linux). Live; optional requested size and frame rate."""
+class _LiveCaptureSource(FrameSource):
+    """A live OpenCV capture (camera or network stream): a failed read is a lost connection, which the pipeline
+    answers by reconnecting."""
 
     live = True
+    _capture: cv2.VideoCapture | None = None
+    _lost: str = "no frame"
+
+    def _read(self) -> np.ndarray | None:
+        assert self._capture is not None
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            raise SourceReadError(f"{self.name}: {self._lost}")
+        return _check_frame(frame, self.name)
+
+    def _close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+class CameraSource(_LiveCaptureSource):
+    """A local camera by index (V4L2 on Linux). Live; optional requested size and frame rate."""
+
+    _lost = "no frame (disconnected?)"
 
     def __init__(
         self, index: int, width: int | None = None, height: int | None = None, fps: float | None = None
@@ -224,23 +245,12 @@ class CameraSource(FrameSource):
         self.fps = float(fps) if fps and 0 < fps < 1000 else None
         self._capture = capture
 
-    def _read(self) -> np.ndarray | None:
-        assert self._capture is not None
-        ok, frame = self._capture.read()
-        if not ok or frame is None:
-            raise SourceReadError(f"camera {self.index}: no frame (disconnected?)")
-        return _check_frame(frame, self.name)
-
-    def _close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
 
 
-class StreamSource(FrameSource):
+class StreamSource(_LiveCaptureSource):
     """An RTSP/RTMP/HTTP/UDP stream through OpenCV's FFmpeg backend. Live."""
 
-    live = True
+    _lost = "no frame (connection lost?)"
 
     def __init__(self, url: str, open_timeout_ms: int = 10000, read_timeout_ms: int = 5000) -> None:
         super().__init__()
@@ -263,17 +273,6 @@ class StreamSource(FrameSource):
         self.fps = float(fps) if fps and 0 < fps < 1000 else None
         self._capture = capture
 
-    def _read(self) -> np.ndarray | None:
-        assert self._capture is not None
-        ok, frame = self._capture.read()
-        if not ok or frame is None:
-            raise SourceReadError(f"stream '{self.url}': no frame (connection lost?)")
-        return _check_frame(frame, self.name)
-
-    def _close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
 
 
 class ImageFilesSource(FrameSource):

@@ -88,6 +88,11 @@ def test_latency_quick_smoke(tmp_path: Path) -> None:
     assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = markdown.read_text()
     assert "keep me" in text and "old" not in text and "| 160×96 (160×96) |" in text
+    # The section can be rewritten from the results file alone (no measuring).
+    markdown.write_text("# Benchmarks\n")
+    assert latency.main(["--from-json", str(tmp_path / "latency.json"), "--out", str(tmp_path),
+                         "--markdown", str(markdown)]) == 0
+    assert "| 160×96 (160×96) |" in markdown.read_text()
 
 
 def test_jrgr_bench_reports_percentiles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
