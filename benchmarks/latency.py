@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_report, matmul_peak_gflops  # noqa: E402
-from markdown_sections import replace_section  # noqa: E402
+from markdown_sections import publish_section  # noqa: E402
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
 
@@ -987,13 +987,7 @@ def write_outputs(results: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"wrote {png_path}")
     for line in goals(results, results["eval_wh"]):
         print(line)
-    if args.markdown is not None:
-        try:
-            png_ref = png_path.relative_to(args.markdown.resolve().parent)
-        except ValueError:
-            png_ref = png_path
-        replace_section(args.markdown, "Latency", markdown(results, str(png_ref)))
-        print(f"updated the Latency section of {args.markdown}")
+    publish_section(args.markdown, "Latency", png_path, lambda ref: markdown(results, ref))
 
 
 if __name__ == "__main__":

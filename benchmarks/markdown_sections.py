@@ -37,3 +37,16 @@ def replace_section(path: str | Path, heading: str, body: str) -> Path:
         text = text.rstrip("\n") + "\n\n" + new
     path.write_text(text.rstrip("\n") + "\n")
     return path
+
+
+def publish_section(markdown_path: Path | None, heading: str, png_path: Path, body_for_png) -> None:
+    """Replace `## {heading}` with `body_for_png(png_ref)`, where png_ref is the figure's path relative to the
+    Markdown file (so the link works on the repository page), and say so. No-op when markdown_path is None."""
+    if markdown_path is None:
+        return
+    try:
+        png_ref = png_path.relative_to(Path(markdown_path).resolve().parent)
+    except ValueError:
+        png_ref = png_path
+    replace_section(markdown_path, heading, body_for_png(str(png_ref)))
+    print(f"updated the {heading} section of {markdown_path}")

@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import default_photo, export_artifacts, random_checkpoint, rel, render_clip_cached  # noqa: E402
 from machine import machine_report  # noqa: E402
-from markdown_sections import replace_section  # noqa: E402
+from markdown_sections import publish_section  # noqa: E402
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
 
@@ -489,13 +489,7 @@ def write_outputs(results: dict[str, Any], live_latencies: dict[str, list[float]
         print(f"wrote {png_path}")
     for line in results["goals"]:
         print(line)
-    if args.markdown is not None:
-        try:
-            png_ref = png_path.relative_to(args.markdown.resolve().parent)
-        except ValueError:
-            png_ref = png_path
-        replace_section(args.markdown, "Streaming", markdown(results, str(png_ref)))
-        print(f"updated the Streaming section of {args.markdown}")
+    publish_section(args.markdown, "Streaming", png_path, lambda ref: markdown(results, ref))
 
 
 if __name__ == "__main__":
