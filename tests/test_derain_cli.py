@@ -147,6 +147,9 @@ def test_derain_live_file_ctrl_c_finalises_video_and_stats(nets: dict[str, Path]
         [*JRGR, "derain", str(video), "--weights", str(nets["f_r"]), "-o", str(out), "--stats", str(stats),
          "--live", "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # a test run started in the background (nohup, CI) inherits SIGINT ignored, and Python then never turns
+        # Ctrl-C into KeyboardInterrupt: give the child the default disposition, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not out.exists() and time.monotonic() < deadline and process.poll() is None:
