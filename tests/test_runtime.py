@@ -193,7 +193,9 @@ def test_parse_size() -> None:
 def test_physical_core_count_is_sane() -> None:
     import os
 
-    assert 1 <= physical_core_count() <= len(os.sched_getaffinity(0))
+    cores = physical_core_count()
+    assert cores >= 1
+    assert cores <= len(os.sched_getaffinity(0))
 
 
 def test_runtime_never_imports_torch_or_training(nets: dict[str, Path]) -> None:
