@@ -815,7 +815,10 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         + ", ".join(f"{dev}: **{value:.0f} GFLOP/s**" for dev, value in peak.items())
         + _peak_note(results)
         + ". FLOPs = 2 × MACs of Conv/ConvTranspose/MatMul/Gemm (`jrgr_deploy.flops`); "
-        "% of peak = (GFLOP per frame / p50) / peak (the INT8 and FP16 rows are measured against the fp32 peak).",
+        "% of peak = (GFLOP per frame / p50) / peak (the INT8 and FP16 rows are measured against the fp32 peak). "
+        "Above 100 % means the backend does fewer multiplications than the direct convolution counted here "
+        "(ONNX Runtime's CPU kernels may use Winograd-style 3x3 convolutions) or that the matmul peak was "
+        "measured during a load spike: it is an efficiency ratio, not a bound.",
         "",
         f"**Shared machine**: 1-minute load average {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the "
         "end (other people's tests and training runs share these cores; each row records the load after its "
