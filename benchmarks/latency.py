@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine_report, matmul_peak_gflops  # noqa: E402
+from machine import benchmark_logging, machine_report, matmul_peak_gflops  # noqa: E402
 from markdown_sections import publish_section  # noqa: E402
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
@@ -911,9 +911,7 @@ def cpu_peak(threads: int, quick: bool) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("modelopt", "jrgr_deploy.export", "jrgr_deploy.runtime"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    benchmark_logging()
     args = parse_args(argv)
     from jrgr_deploy.runtime.backends.base import physical_core_count
     from jrgr_deploy.runtime.processing import parse_size

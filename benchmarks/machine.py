@@ -76,3 +76,13 @@ def matmul_peak_gflops(n: int = 2048, threads: int | None = None, repeats: int =
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
+
+
+def benchmark_logging(quiet: tuple[str, ...] = ("modelopt", "jrgr_deploy.export", "jrgr_deploy.runtime")) -> None:
+    """Timestamped INFO logging for a benchmark script, with the per-file chatter of `quiet` loggers held to
+    warnings (a benchmark exports and opens many models)."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -625,7 +625,9 @@ def main(argv: list[str] | None = None) -> int:
         args.work = str(HERE / "work" / ("quality_quick" if args.quick else "quality"))
     if args.markdown is None:
         args.markdown = "" if args.quick else str(REPO / "BENCHMARKS.md")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from machine import benchmark_logging
+
+    benchmark_logging(quiet=())
     results = run(args)
     for row, splits in results["table"].items():
         print(f"{row:11s} " + "  ".join(

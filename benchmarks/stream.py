@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import default_photo, export_artifacts, random_checkpoint, rel, render_clip_cached  # noqa: E402
-from machine import machine_report  # noqa: E402
+from machine import benchmark_logging, machine_report  # noqa: E402
 from markdown_sections import publish_section  # noqa: E402
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
@@ -115,16 +115,13 @@ def fastest_cpu_artefact(latency_json: Path, width: int, height: int) -> tuple[P
 
 
 def read_frames(video: Path) -> list[np.ndarray]:
-    import cv2
+    """Every frame of `video` (BGR uint8), read by the runtime's own file source (clear errors on bad files)."""
+    from jrgr_deploy.runtime.sources import VideoFileSource
 
-    capture = cv2.VideoCapture(str(video))
     frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    with VideoFileSource(video) as source:
+        while (frame := source.read()) is not None:
+            frames.append(frame)
     return frames
 
 
@@ -393,9 +390,7 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("modelopt", "jrgr_deploy.export", "jrgr_deploy.runtime"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    benchmark_logging()
     args = parse_args(argv)
     from jrgr_deploy.runtime.processing import parse_size
 

@@ -3,29 +3,17 @@ plus the shared timing code behind it and `jrgr bench`."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 
 from jrgr_deploy.cli import main as jrgr_main
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.runtime.backends.base import InputContract
 from jrgr_deploy.runtime.timing import bench_batch, bench_input_hw, time_call, time_interleaved
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_time_interleaved_runs_round_robin_after_warmup() -> None:
@@ -53,7 +41,7 @@ def test_bench_batch_pads_to_the_contract() -> None:
 
 
 def test_replace_section_keeps_the_other_sections(tmp_path: Path) -> None:
-    markdown = _load("markdown_sections")
+    markdown = load_benchmark("markdown_sections")
     path = tmp_path / "BENCHMARKS.md"
     markdown.replace_section(path, "Quality", "quality table")
     markdown.replace_section(path, "Latency", "first")
@@ -65,7 +53,7 @@ def test_replace_section_keeps_the_other_sections(tmp_path: Path) -> None:
 
 
 def test_latency_quick_smoke(tmp_path: Path) -> None:
-    latency = _load("latency")
+    latency = load_benchmark("latency")
     markdown = tmp_path / "BENCHMARKS.md"
     markdown.write_text("# Benchmarks\n\n## Quality\n\nkeep me\n\n## Latency\n\nold\n")
     assert latency.main(["--quick", "--out", str(tmp_path), "--work", str(tmp_path / "work"),

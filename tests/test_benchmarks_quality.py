@@ -3,28 +3,16 @@ stage 1, sliced stage 2 with val trace, evaluation, figure, JSON, BENCHMARKS.md 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load_quality():
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("quality_benchmark", BENCHMARKS / "quality.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_benchmark
 
 
 def test_gap_share() -> None:
-    quality = _load_quality()
+    quality = load_benchmark("quality")
     assert quality.gap_share(30.0, 28.0, 32.0) == pytest.approx(0.5)
     assert quality.gap_share(27.0, 28.0, 32.0) == pytest.approx(-0.25)
     assert quality.gap_share(30.0, 28.0, 28.0) is None
@@ -32,7 +20,7 @@ def test_gap_share() -> None:
 
 # Not marked slow on purpose: it is CI's smoke run of the benchmark (~20-40 s on 2 cores), so it cannot rot.
 def test_quick_run_end_to_end(tmp_path: Path) -> None:
-    quality = _load_quality()
+    quality = load_benchmark("quality")
     markdown = tmp_path / "BENCHMARKS.md"
     markdown.write_text("# Benchmarks\n\n## Quality\n\nOLD-QUALITY-BODY\n\n## Latency\n\nlatency table kept\n")
     work, results_dir = tmp_path / "work", tmp_path / "results"

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_benchmark
 
 
 def test_build_up_detects_a_growing_queue() -> None:
-    stream = _load("stream")
+    stream = load_benchmark("stream")
     steady = stream.build_up([100.0, 102.0, 99.0, 101.0, 100.0, 98.0, 101.0, 100.0, 99.0])
     growing = stream.build_up([100.0 + 50 * i for i in range(9)])
     assert steady["late_over_early_p50"] == pytest.approx(1.0, abs=0.05) and abs(steady["slope_ms_per_frame"]) < 1
@@ -33,7 +21,7 @@ def test_build_up_detects_a_growing_queue() -> None:
 def test_paced_loop_releases_frames_at_the_camera_rate() -> None:
     import time
 
-    stream = _load("stream")
+    stream = load_benchmark("stream")
     frames = ["a", "b"]
     start = time.monotonic()
     released = list(stream.paced_loop(frames, fps=50.0, seconds=0.11))
@@ -43,7 +31,7 @@ def test_paced_loop_releases_frames_at_the_camera_rate() -> None:
 
 
 def test_stream_quick_smoke(tmp_path: Path) -> None:
-    stream = _load("stream")
+    stream = load_benchmark("stream")
     markdown = tmp_path / "BENCHMARKS.md"
     assert stream.main(["--quick", "--soak", "0.05", "--out", str(tmp_path), "--work", str(tmp_path / "work"),
                         "--markdown", str(markdown)]) == 0
