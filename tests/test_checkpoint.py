@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import save_file
+from tiny_checkpoints import perturbed_tiny_nets
 
 from jrgr_deploy.checkpoint import (
     CHECKPOINT_FORMAT_VERSION,
@@ -25,13 +26,7 @@ from jrgr_deploy.nn.build import build_net
 
 @pytest.fixture()
 def tiny_ckpt(tmp_path):
-    config = JRGRConfig.from_preset("tiny")
-    torch.manual_seed(0)
-    nets = {name: build_net(config, name) for name in ("f_s", "f_r", "g_r")}
-    with torch.no_grad():
-        for net in nets.values():
-            for p in net.parameters():
-                p.add_(torch.randn_like(p) * 0.05)
+    config, nets = perturbed_tiny_nets(("f_s", "f_r", "g_r"))
     path = save_checkpoint(tmp_path / "run" / "stage2.safetensors", config=config, nets=nets, stage="stage2",
                            step=7)
     return path, config, nets

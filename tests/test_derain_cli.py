@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from test_runtime_support import decode_index, export_fixture_net, index_frame, read_video, write_video
+from tiny_checkpoints import save_tiny_checkpoint
 
 from jrgr_deploy.cli import main
 from jrgr_deploy.runtime import Deraining
@@ -194,21 +195,10 @@ def test_exported_artefacts_match_the_pytorch_reference_backend(
 ) -> None:
     """The export helper's real artefacts (tiny preset) through `jrgr derain` / `jrgr rainify` on ONNX
     Runtime; the derained frames equal those of the PyTorch backend on the checkpoint itself."""
-    torch = pytest.importorskip("torch")
-    from jrgr_deploy.checkpoint import save_checkpoint
-    from jrgr_deploy.config import JRGRConfig
+    pytest.importorskip("torch")
     from jrgr_deploy.export.pipeline import ExportRequest, export_nets
-    from jrgr_deploy.nn.build import build_net
 
-    config = JRGRConfig.from_preset("tiny")
-    torch.manual_seed(0)
-    generators = {name: build_net(config, name) for name in ("f_s", "f_r", "g_s", "g_r")}
-    with torch.no_grad():  # residual nets start as the identity: perturb so they do something
-        for net in generators.values():
-            for p in net.parameters():
-                p.add_(torch.randn_like(p) * 0.05)
-    checkpoint = tmp_path / "tiny.safetensors"
-    save_checkpoint(checkpoint, config=config, nets=generators, stage="stage2", step=0)
+    checkpoint = save_tiny_checkpoint(tmp_path / "tiny.safetensors")
     result = export_nets(ExportRequest(out_dir=tmp_path / "export", weights=checkpoint, nets=("f_r", "g_r"),
                                        verify_frames=1))  # fmt: skip
     files = {f.net: f.path for f in result.files}

@@ -15,17 +15,16 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from tiny_checkpoints import save_tiny_checkpoint
 
 from jrgr_deploy.artifact import read_sidecar
-from jrgr_deploy.checkpoint import load_net, save_checkpoint
+from jrgr_deploy.checkpoint import load_net
 from jrgr_deploy.cli import main
-from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import MissingDependencyError
 from jrgr_deploy.export.accuracy import Gate, output_agreement
 from jrgr_deploy.export.pipeline import ExportRequest, export_nets
 from jrgr_deploy.export.precision import convert_fp16
 from jrgr_deploy.image_files import write_rgb
-from jrgr_deploy.nn.build import build_net
 
 requires_modelopt = pytest.mark.skipif(
     importlib.util.find_spec("modelopt") is None,
@@ -34,17 +33,6 @@ requires_modelopt = pytest.mark.skipif(
 
 SMALL = "1x3x64x96"
 SMALL_MAX = "2x3x128x128"
-
-
-def _checkpoint(path, names=("f_s", "f_r", "g_s", "g_r")):
-    config = JRGRConfig.from_preset("tiny")
-    torch.manual_seed(0)
-    nets = {name: build_net(config, name) for name in names}
-    with torch.no_grad():
-        for net in nets.values():
-            for param in net.parameters():
-                param.add_(torch.randn_like(param) * 0.05)
-    return save_checkpoint(path, config=config, nets=nets, stage="stage2", step=0)
 
 
 def _rainy_images(folder, count, seed, size=(72, 104)):
@@ -72,7 +60,7 @@ def _rainy_images(folder, count, seed, size=(72, 104)):
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    ckpt = _checkpoint(root / "tiny.safetensors")
+    ckpt = save_tiny_checkpoint(root / "tiny.safetensors")
     _rainy_images(root / "calib", 8, seed=1)
     cleans = _rainy_images(root / "val" / "rainy", 2, seed=2)
     for i, clean in enumerate(cleans):
@@ -223,7 +211,7 @@ def test_errors_are_clear(assets, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no images here")
-    partial = _checkpoint(tmp_path / "stage1.safetensors", names=("f_s", "f_r"))
+    partial = save_tiny_checkpoint(tmp_path / "stage1.safetensors", ("f_s", "f_r"))
     cases = [
         (("--weights", not_a_checkpoint, "--out", tmp_path / "o"), "bad.safetensors"),
         (("--weights", tmp_path / "missing.safetensors", "--out", tmp_path / "o"), "does not exist"),

@@ -9,11 +9,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
-import torch
+from tiny_checkpoints import save_tiny_checkpoint
 
 from jrgr_deploy.artifact import ArtifactInfo, read_sidecar
-from jrgr_deploy.checkpoint import save_checkpoint
-from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
 from jrgr_deploy.export.frame_sets import fit_frame, load_calibration_and_holdout
 from jrgr_deploy.export.pipeline import ExportRequest, export_nets
@@ -21,7 +19,6 @@ from jrgr_deploy.export.shapes import plan_shapes
 from jrgr_deploy.export.tensorrt_build import GpuInfo, engine_name
 from jrgr_deploy.export.triton_repo import TritonOptions, config_pbtxt, model_name, write_triton_model
 from jrgr_deploy.image_files import write_rgb
-from jrgr_deploy.nn.build import build_net
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 
@@ -200,15 +197,7 @@ def test_config_pbtxt_dynamic_fixed_and_engine():
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    config = JRGRConfig.from_preset("tiny")
-    torch.manual_seed(1)
-    nets = {name: build_net(config, name) for name in ("f_s", "f_r", "g_r")}
-    with torch.no_grad():
-        for net in nets.values():
-            for param in net.parameters():
-                param.add_(torch.randn_like(param) * 0.05)
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", config=config, nets=nets,
-                           stage="stage2", step=0)
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", ("f_s", "f_r", "g_r"), seed=1)
 
 
 def test_triton_repository(tiny_checkpoint, tmp_path):

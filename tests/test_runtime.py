@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from test_runtime_support import export_fixture_net, index_frame
+from tiny_checkpoints import save_tiny_checkpoint
 
 from jrgr_deploy.artifact import ArtifactInfo, sidecar_path, write_sidecar
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
@@ -223,24 +224,14 @@ assert not bad, bad
 
 def test_torch_backend_matches_the_checkpoint_net(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
-    checkpoint = pytest.importorskip("jrgr_deploy.checkpoint")
-    from jrgr_deploy.config import JRGRConfig
-    from jrgr_deploy.nn.build import build_net
+    from jrgr_deploy.checkpoint import load_net
 
-    config = JRGRConfig.from_preset("tiny")
-    torch.manual_seed(0)
-    nets = {name: build_net(config, name) for name in ("f_s", "f_r", "g_s", "g_r")}
-    with torch.no_grad():
-        for net in nets.values():
-            for p in net.parameters():
-                p.add_(torch.randn_like(p) * 0.05)
-    path = tmp_path / "tiny.safetensors"
-    checkpoint.save_checkpoint(path, config=config, nets=nets, stage="stage2", step=0)
+    path = save_tiny_checkpoint(tmp_path / "tiny.safetensors")
     batch = np.random.default_rng(1).uniform(-1, 1, size=(1, 3, 32, 48)).astype(np.float32)
     with open_backend(path) as backend:
         assert backend.name == "torch" and backend.input_contract.size_multiple == 16
         out = backend(batch)
     with torch.no_grad():
-        expected = checkpoint.load_net(path, "f_r")(torch.from_numpy(batch)).numpy()
+        expected = load_net(path, "f_r")(torch.from_numpy(batch)).numpy()
     np.testing.assert_allclose(out, expected, atol=1e-6)
     assert np.abs(out - batch).max() > 1e-3

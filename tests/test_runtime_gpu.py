@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from tiny_checkpoints import save_tiny_checkpoint
 
 from jrgr_deploy.runtime import FrameProcessor, open_backend
 
@@ -22,21 +23,8 @@ HAS_ORT_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    from jrgr_deploy.checkpoint import save_checkpoint
-    from jrgr_deploy.config import JRGRConfig
-    from jrgr_deploy.nn.build import build_net
-
-    config = JRGRConfig.from_preset("tiny")
-    torch.manual_seed(0)
-    nets = {name: build_net(config, name) for name in ("f_s", "f_r", "g_s", "g_r")}
-    with torch.no_grad():
-        for net in nets.values():
-            for p in net.parameters():
-                p.add_(torch.randn_like(p) * 0.05)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(path, config=config, nets=nets, stage="stage2", step=0)
-    return path
+    pytest.importorskip("torch")
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 
 
 def _frames() -> list[np.ndarray]:
