@@ -84,6 +84,16 @@ class FrameQueue:
                 return item
             return _CLOSED if self._closed else None
 
+    def drain(self, stop: threading.Event | None = None, poll_s: float = 0.1) -> Iterator[Any]:
+        """Yield items in order until the queue is closed and empty, or until `stop` is set (checked before
+        every wait of at most `poll_s`, so a stop is seen within one poll)."""
+        while stop is None or not stop.is_set():
+            item = self.get(poll_s)
+            if item is _CLOSED:
+                return
+            if item is not None:
+                yield item
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -266,12 +276,7 @@ class StreamPipeline:
 
     def _writer_loop(self, out_queue: FrameQueue) -> None:
         try:
-            while True:
-                item = out_queue.get(0.1)
-                if item is _CLOSED:
-                    break
-                if item is None:
-                    continue
+            for item in out_queue.drain():
                 self._emit(item, self._postprocess(item), write=True)
         except StopStream as stop:
             self._end_reason = f"stopped: {stop}"
@@ -360,12 +365,7 @@ class StreamPipeline:
         try:
             self._open_bar(live)
             writer.start()
-            while not self._stop.is_set():
-                item = in_queue.get(0.1)
-                if item is _CLOSED:
-                    break
-                if item is None:
-                    continue
+            for item in in_queue.drain(self._stop):
                 self._infer(item)
                 if not out_queue.put(item, self._stop):
                     break
@@ -391,12 +391,7 @@ class StreamPipeline:
         in_queue, capture, live = self._start()
         interrupted = False
         try:
-            while True:
-                item = in_queue.get(0.1)
-                if item is _CLOSED:
-                    break
-                if item is None:
-                    continue
+            for item in in_queue.drain():
                 self._infer(item)
                 result = self._postprocess(item)
                 latency = self._emit(item, result, write=bool(self.sinks))
