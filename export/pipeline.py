@@ -17,19 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from jrgr_deploy.artifact import ArtifactInfo, write_sidecar
+from jrgr_deploy.artifact import EXPORT_PRECISIONS, ArtifactInfo, artifact_name, write_sidecar
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.export.accuracy import Gate, accuracy_report, format_table, run_onnx, run_torch
 from jrgr_deploy.export.frame_sets import FrameSet, fit_frame, load_calibration_and_holdout, load_photo_frames
 from jrgr_deploy.export.net_io import NetIO, net_io
 from jrgr_deploy.export.onnx_export import export_fp32_onnx
-from jrgr_deploy.export.precision import (
-    PRECISIONS,
-    SIDECAR_PRECISION,
-    artifact_name,
-    convert_precision,
-    needs_calibration,
-)
+from jrgr_deploy.export.precision import SIDECAR_PRECISION, convert_precision, needs_calibration
 from jrgr_deploy.export.shapes import ShapePlan, plan_shapes
 from jrgr_deploy.export.tool_versions import tool_versions
 from jrgr_deploy.export.triton_repo import TritonOptions, write_triton_model
@@ -94,8 +88,8 @@ def _validate(request: ExportRequest) -> None:
     for name in request.nets:
         net_io(name)
     for precision in request.precisions:
-        if precision not in PRECISIONS:
-            raise JRGRError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+        if precision not in EXPORT_PRECISIONS:
+            raise JRGRError(f"--precision '{precision}' is not one of {', '.join(EXPORT_PRECISIONS)}")
     calibrated = [p for p in request.precisions if needs_calibration(p)]
     if calibrated and request.calib is None:
         raise JRGRError(

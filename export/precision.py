@@ -23,26 +23,18 @@ from typing import Any
 
 import numpy as np
 
+from jrgr_deploy.artifact import EXPORT_PRECISIONS
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
 
-# The precision variants `jrgr export --precision` offers, and the sidecar's precision field of each (both
-# INT8 variants are "int8"; the sidecar's `quantization.variant` tells them apart).
-PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu")
+# The sidecar's precision field of each export variant (`jrgr_deploy.artifact.EXPORT_PRECISIONS`).
 SIDECAR_PRECISION = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-cpu": "int8"}
 MIN_QDQ_OPSET = 19
 
 
 def needs_calibration(precision: str) -> bool:
     return precision != "fp32"
-
-
-def artifact_name(net: str, precision: str) -> str:
-    """``f_r.onnx`` (fp32), ``f_r.fp16.onnx``, ``f_r.int8.onnx`` (ModelOpt Q/DQ), ``f_r.int8-cpu.onnx``."""
-    if precision not in PRECISIONS:
-        raise JRGRError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
-    return f"{net}.onnx" if precision == "fp32" else f"{net}.{precision}.onnx"
 
 
 def _import_modelopt(what: str) -> tuple[Any, Any]:
@@ -256,4 +248,5 @@ def convert_precision(
             return quantize_int8_modelopt(src, dst, input_name, calibration, method)
         if precision == "int8-cpu":
             return quantize_int8_ort(src, dst, input_name, calibration, method)
-    raise JRGRError(f"precision '{precision}' is not one of {', '.join(PRECISIONS[1:])} (fp32 needs no conversion)")
+    allowed = ", ".join(EXPORT_PRECISIONS[1:])
+    raise JRGRError(f"precision '{precision}' is not one of {allowed} (fp32 needs no conversion)")

@@ -18,6 +18,9 @@ from jrgr_deploy.errors import JRGRError
 SIDECAR_FORMAT_VERSION = 1
 NET_NAMES = ("f_r", "f_s", "g_r", "g_s")
 PRECISIONS = ("fp32", "fp16", "int8")
+# The file variants `jrgr export --precision` writes. Both INT8 variants carry the sidecar precision "int8";
+# its `quantization.variant` tells them apart. The runtime's default-model lookup reads the same names.
+EXPORT_PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu")
 ARTIFACT_KINDS = ("onnx", "engine")
 
 
@@ -96,6 +99,13 @@ class ArtifactInfo:
         if "value_range" in values:
             values["value_range"] = tuple(values["value_range"])
         return cls(**values)
+
+
+def artifact_name(net: str, precision: str) -> str:
+    """``f_r.onnx`` (fp32), ``f_r.fp16.onnx``, ``f_r.int8.onnx`` (ModelOpt Q/DQ), ``f_r.int8-cpu.onnx``."""
+    if precision not in EXPORT_PRECISIONS:
+        raise JRGRError(f"precision '{precision}' is not one of {', '.join(EXPORT_PRECISIONS)}")
+    return f"{net}.onnx" if precision == "fp32" else f"{net}.{precision}.onnx"
 
 
 def sidecar_path(artifact: str | Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jrgr_deploy.artifact import artifact_name
 from jrgr_deploy.errors import JRGRError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -35,8 +36,7 @@ def default_checkpoint(stage1: bool = False) -> Path:
 
 def default_onnx(net: str = "f_r", precision: str = "fp32") -> Path:
     """The shipped ONNX export of `net` ("f_r" or "g_r") at `precision` ("fp32" or a CPU precision)."""
-    name = f"{net}.onnx" if precision == "fp32" else f"{net}.{precision}.onnx"
-    return _require(WEIGHTS_DIR / name, f"{net} ONNX model ({precision})")
+    return _require(WEIGHTS_DIR / artifact_name(net, precision), f"{net} ONNX model ({precision})")
 
 
 def fastest_cpu_onnx(net: str = "f_r") -> Path:
@@ -45,7 +45,7 @@ def fastest_cpu_onnx(net: str = "f_r") -> Path:
     The quantised file is shipped only after it passed the export accuracy gate (model card).
     """
     for precision in ("int8-cpu", "fp32"):
-        path = WEIGHTS_DIR / (f"{net}.onnx" if precision == "fp32" else f"{net}.{precision}.onnx")
+        path = WEIGHTS_DIR / artifact_name(net, precision)
         if path.is_file():
             return path
     return default_onnx(net)
