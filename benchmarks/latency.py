@@ -299,21 +299,23 @@ def render_clip_cached(folder: Path, photo: tuple[np.ndarray, str], width: int, 
     return folder
 
 
+def read_frames(video: Path) -> list[np.ndarray]:
+    """Every frame of `video` (BGR uint8), read by the runtime's own file source (clear errors on bad files)."""
+    from jrgr_deploy.runtime.sources import VideoFileSource
+
+    frames = []
+    with VideoFileSource(video) as source:
+        while (frame := source.read()) is not None:
+            frames.append(frame)
+    return frames
+
+
 def read_clip(folder: Path, count: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """`count` frames spread over the clip: (rainy BGR uint8 frames, clean RGB uint8 frames)."""
-    import cv2
-
     from jrgr_deploy.image_files import list_images, read_rgb
 
     clean_paths = list_images(folder / "clean")
-    capture = cv2.VideoCapture(str(folder / "rainy.mp4"))
-    rainy_all = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        rainy_all.append(frame)
-    capture.release()
+    rainy_all = read_frames(folder / "rainy.mp4")
     total = min(len(rainy_all), len(clean_paths))
     picks = sorted({round(i * (total - 1) / max(count - 1, 1)) for i in range(count)}) if total else []
     return [rainy_all[i] for i in picks], [read_rgb(clean_paths[i]) for i in picks]

@@ -37,7 +37,14 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import default_photo, export_artifacts, random_checkpoint, rel, render_clip_cached  # noqa: E402
+from latency import (  # noqa: E402
+    default_photo,
+    export_artifacts,
+    random_checkpoint,
+    read_frames,
+    rel,
+    render_clip_cached,
+)
 from machine import benchmark_logging, machine_report  # noqa: E402
 from markdown_sections import publish_section  # noqa: E402
 
@@ -112,17 +119,6 @@ def fastest_cpu_artefact(latency_json: Path, width: int, height: int) -> tuple[P
             return Path(preset["weights"]["path"]), best["backend"]
         return Path(preset["artefacts"][best["precision"]]), best["backend"]
     raise JRGRError(f"'{latency_json}' has no CPU rows of the tiny preset at {width}x{height}; pass --weights")
-
-
-def read_frames(video: Path) -> list[np.ndarray]:
-    """Every frame of `video` (BGR uint8), read by the runtime's own file source (clear errors on bad files)."""
-    from jrgr_deploy.runtime.sources import VideoFileSource
-
-    frames = []
-    with VideoFileSource(video) as source:
-        while (frame := source.read()) is not None:
-            frames.append(frame)
-    return frames
 
 
 def write_video(frames: list[np.ndarray], path: Path, fps: float) -> Path:
