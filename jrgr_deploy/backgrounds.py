@@ -4,9 +4,9 @@ Default: the natural colour photographs that scikit-image ships inside its wheel
 package folder, never through `skimage.data`'s downloader). Any folder of images works too, e.g. the
 Debian wallpapers `benchmarks/fetch_backgrounds.sh` unpacks.
 
-JRGR trains the synthetic-paired branch and the real-unpaired branch on different scenes and tests on
-scenes neither saw; `split_backgrounds` does that by photograph *group*, so the two views of a stereo
-pair never land in different splits.
+JRGR trains the synthetic-paired branch and the real-unpaired branch on different scenes, selects on
+validation scenes and tests on scenes none of them saw; `split_backgrounds` does that by photograph
+*group*, so the two views of a stereo pair never land in different splits.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ SKIMAGE_PHOTOS: dict[str, tuple[str, str]] = {
     "rocket": ("rocket.jpg", "rocket"),
 }
 
-SPLIT_NAMES = ("synthetic", "real", "test")
+SPLIT_NAMES = ("synthetic", "real", "val", "test")
 
 _STEREO_SUFFIX = re.compile(r"[_-](left|right)$", re.IGNORECASE)
 
@@ -114,10 +114,12 @@ def load_backgrounds(folder: str | Path | None = None, max_short_side: int | Non
 
 @dataclass(frozen=True)
 class BackgroundSplit:
-    """Backgrounds for the synthetic-paired, real-unpaired and test parts; no group is in two parts."""
+    """Backgrounds for the synthetic-paired, real-unpaired, validation and test parts; no group is in two
+    parts. `val` is empty when the split was asked for without a validation part."""
 
     synthetic: list[Background]
     real: list[Background]
+    val: list[Background]
     test: list[Background]
 
     def names(self) -> dict[str, list[str]]:
@@ -126,31 +128,38 @@ class BackgroundSplit:
 
 def split_backgrounds(
     backgrounds: list[Background],
-    fractions: tuple[float, float, float] = (0.4, 0.4, 0.2),
+    fractions: tuple[float, float, float, float] = (0.4, 0.4, 0.07, 0.13),
     seed: int = 0,
+    with_val: bool = True,
 ) -> BackgroundSplit:
-    """Split by group into (synthetic, real, test) parts of about `fractions`, each non-empty.
+    """Split by group into (synthetic, real, val, test) parts of about `fractions`, each non-empty.
 
-    Deterministic given `seed` and the set of groups (the input order does not matter). Raises
-    JRGRError with fewer than 3 groups, since the three parts must not share a scene.
+    The validation part holds photographs that neither training part uses (model selection must not see
+    the scenes the real branch trains on); `with_val=False` gives it no group (fraction ignored).
+    Deterministic given `seed` and the set of groups (the input order does not matter). Raises JRGRError
+    with fewer groups than parts, since no two parts may share a scene.
     """
-    if len(fractions) != 3 or any(f <= 0 for f in fractions):
-        raise JRGRError(f"split fractions must be three positive numbers, got {fractions}")
+    if len(fractions) != 4 or any(f <= 0 for f in fractions):
+        raise JRGRError(f"split fractions must be four positive numbers, got {fractions}")
     groups = sorted({b.group for b in backgrounds})
-    if len(groups) < 3:
+    n_parts = 4 if with_val else 3
+    if len(groups) < n_parts:
+        parts_text = "synthetic/real/val/test" if with_val else "synthetic/real/test"
         raise JRGRError(
-            f"need photographs of at least 3 different scenes to split backgrounds disjointly into "
-            f"synthetic/real/test, got {len(groups)} ({groups})"
+            f"need photographs of at least {n_parts} different scenes to split backgrounds disjointly into "
+            f"{parts_text}, got {len(groups)} ({groups})"
         )
     order = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
-    total = sum(fractions)
-    n_test = max(1, round(len(groups) * fractions[2] / total))
+    total = sum(fractions) if with_val else sum(fractions) - fractions[2]
+    n_test = max(1, round(len(groups) * fractions[3] / total))
+    n_val = max(1, round(len(groups) * fractions[2] / total)) if with_val else 0
     n_real = max(1, round(len(groups) * fractions[1] / total))
-    n_real = min(n_real, len(groups) - n_test - 1)
+    n_real = min(n_real, len(groups) - n_test - n_val - 1)
     parts = {
         "test": set(order[:n_test]),
-        "real": set(order[n_test : n_test + n_real]),
-        "synthetic": set(order[n_test + n_real :]),
+        "val": set(order[n_test : n_test + n_val]),
+        "real": set(order[n_test + n_val : n_test + n_val + n_real]),
+        "synthetic": set(order[n_test + n_val + n_real :]),
     }
     by_part = {
         part: sorted((b for b in backgrounds if b.group in members), key=lambda b: b.name)

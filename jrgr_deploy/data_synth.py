@@ -6,7 +6,8 @@ Layout written under `out_dir` (all images size x size PNG, RGB):
     preview.png                        clean / model A / model B on a few test patches
     train/synthetic/{rainy,clean}/     model A ("synthetic" domain, paired: o_s, b_s)
     train/real/rainy/                  model B ("real" domain proxy, unpaired: o_r), other scenes
-    val/realistic/{rainy,clean}/       model B with ground truth on the train-real scenes (model selection)
+    val/realistic/{rainy,clean}/       model B with ground truth on validation scenes no other part uses
+                                       (model selection)
     test/realistic/{rainy,clean}/      model B with ground truth on scenes neither train part saw
     test/synthetic/{rainy,clean}/      model A on the same test patches (to check forgetting)
 
@@ -49,7 +50,7 @@ _PART_CODES = {"train/synthetic": 1, "train/real": 2, "val/realistic": 3, "test"
 class _Job:
     part: str  # a key of _PART_CODES
     index: int
-    backgrounds: str  # "synthetic" | "real" | "test": which background split to draw from
+    backgrounds: str  # "synthetic" | "real" | "val" | "test": which background split to draw from
 
 
 def _image_rng(seed: int, part: str, index: int) -> np.random.Generator:
@@ -119,7 +120,7 @@ def _jobs(n_synthetic: int, n_real: int, n_val: int, n_test: int) -> list[_Job]:
         [_Job("test", i, "test") for i in range(n_test)]
         + [_Job("train/synthetic", i, "synthetic") for i in range(n_synthetic)]
         + [_Job("train/real", i, "real") for i in range(n_real)]
-        + [_Job("val/realistic", i, "real") for i in range(n_val)]
+        + [_Job("val/realistic", i, "val") for i in range(n_val)]
     )
 
 
@@ -236,8 +237,8 @@ def synthesize_dataset(
 
     # Patches never need more than ~4x downscaling, so large wallpapers are shrunk once on load.
     loaded = load_backgrounds(backgrounds, max_short_side=4 * size)
-    split = split_backgrounds(loaded, seed=seed)
-    parts = {"synthetic": split.synthetic, "real": split.real, "test": split.test}
+    split = split_backgrounds(loaded, seed=seed, with_val=n_val > 0)
+    parts = {"synthetic": split.synthetic, "real": split.real, "val": split.val, "test": split.test}
     logger.info("backgrounds: %s", {k: [b.name for b in v] for k, v in parts.items()})
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -63,17 +64,21 @@ def test_split_is_disjoint_by_group_deterministic_and_order_free() -> None:
     backgrounds = [_fake(f"p{i}") for i in range(8)] + [_fake("stereo_l", "stereo"), _fake("stereo_r", "stereo")]
     split = split_backgrounds(backgrounds, seed=3)
     parts = split.names()
-    assert all(parts[p] for p in ("synthetic", "real", "test"))
-    groups = {p: {b.group for b in getattr(split, p)} for p in ("synthetic", "real", "test")}
-    assert not (
-        groups["synthetic"] & groups["real"] or groups["synthetic"] & groups["test"] or groups["real"] & groups["test"]
-    )
+    assert all(parts[p] for p in ("synthetic", "real", "val", "test"))
+    groups = {p: {b.group for b in getattr(split, p)} for p in ("synthetic", "real", "val", "test")}
+    for a, b in itertools.combinations(groups, 2):
+        assert not groups[a] & groups[b], (a, b)
     assert sum(len(v) for v in parts.values()) == len(backgrounds)
     assert any({"stereo_l", "stereo_r"} <= set(v) for v in parts.values())  # a scene stays together
     assert split_backgrounds(list(reversed(backgrounds)), seed=3).names() == parts
     assert any(split_backgrounds(backgrounds, seed=s).names() != parts for s in range(4, 10))
+    three = [_fake("a"), _fake("b1", "b"), _fake("c")]
+    with pytest.raises(JRGRError, match="at least 4 different scenes"):
+        split_backgrounds(three)
+    no_val = split_backgrounds(three, with_val=False)
+    assert not no_val.val and all(getattr(no_val, p) for p in ("synthetic", "real", "test"))
     with pytest.raises(JRGRError, match="at least 3 different scenes"):
-        split_backgrounds([_fake("a"), _fake("b1", "b"), _fake("b2", "b")])
+        split_backgrounds([_fake("a"), _fake("b1", "b"), _fake("b2", "b")], with_val=False)
 
 
 def test_random_patch_scales_flips_and_is_seeded() -> None:
@@ -138,15 +143,12 @@ def test_layout_counts_and_manifest(tiny_set: Path) -> None:
     manifest = json.loads((tiny_set / "manifest.json").read_text())
     assert manifest["seed"] == 0 and manifest["size"] == 64 and manifest["counts"]["n_test"] == 2
     parts = manifest["backgrounds"]
-    assert not (
-        set(parts["synthetic"]) & set(parts["real"])
-        or set(parts["synthetic"]) & set(parts["test"])
-        or set(parts["real"]) & set(parts["test"])
-    )
+    for a, b in itertools.combinations(("synthetic", "real", "val", "test"), 2):
+        assert not set(parts[a]) & set(parts[b]), (a, b)
     allowed = {
         "train/synthetic": "synthetic",
         "train/real": "real",
-        "val/realistic": "real",
+        "val/realistic": "val",
         "test/realistic": "test",
         "test/synthetic": "test",
     }

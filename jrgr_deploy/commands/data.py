@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="synthesise a paired/unpaired/test data set from clean backgrounds with the two rain models",
         description=(
             "Writes train/synthetic (model A, paired), train/real (model B, unpaired, other scenes), "
-            "val/realistic, test/realistic and test/synthetic (scenes neither train part saw), manifest.json "
+            "val/realistic (model B on validation scenes), test/realistic and test/synthetic (scenes no other part "
+            "saw), manifest.json "
             "and preview.png. Default backgrounds: the colour photographs scikit-image ships (offline)."
         ),
     )
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--n-synthetic", type=int, default=200, help="paired model-A images (default 200)")
     synth.add_argument("--n-real", type=int, default=200, help="unpaired model-B images (default 200)")
     synth.add_argument("--n-test", type=int, default=50, help="test patches, each rendered by both models (50)")
-    synth.add_argument("--n-val", type=int, default=20, help="model-B validation pairs on train-real scenes (20)")
+    synth.add_argument("--n-val", type=int, default=20, help="model-B validation pairs on scenes no other part uses (20)")
     synth.add_argument("--size", type=int, default=256, help="square patch size in pixels (default 256)")
     synth.add_argument(
         "--preset",
