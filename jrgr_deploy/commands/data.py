@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--n-synthetic", type=int, default=200, help="paired model-A images (default 200)")
     synth.add_argument("--n-real", type=int, default=200, help="unpaired model-B images (default 200)")
     synth.add_argument("--n-test", type=int, default=50, help="test patches, each rendered by both models (50)")
-    synth.add_argument("--n-val", type=int, default=20, help="model-B validation pairs on scenes no other part uses (20)")
+    synth.add_argument("--n-val", type=int, default=20, help="model-B val pairs, scenes of their own (20)")
     synth.add_argument("--size", type=int, default=256, help="square patch size in pixels (default 256)")
     synth.add_argument(
         "--preset",
