@@ -31,6 +31,7 @@ NET_ARCHS = ("unet", "resnet")
 NORMS = ("batch", "instance", "none")
 OUT_ACTIVATIONS = ("tanh", "none")
 GAN_MODES = ("lsgan", "vanilla")
+RAIN_FORMS = ("additive", "physics")
 AMP_MODES = ("none", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -75,30 +76,130 @@ class NetConfig:
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    """PatchGAN: ``n_layers`` = 3 gives the 70x70 receptive field of pix2pix/CycleGAN."""
+    """PatchGAN: ``n_layers`` = 3 gives the 70x70 receptive field of pix2pix/CycleGAN.
+
+    scales: the same PatchGAN design applied to the image and to ``scales - 1`` successive 2x average-pooled
+    copies of it, each with its own weights (pix2pixHD's multi-scale D); the coarse scales see global contrast
+    and low frequencies (a veil) that a 70x70 patch at full resolution cannot judge. Their LSGAN/log losses
+    are averaged.
+    spectral_norm: spectral normalisation of every convolution (Miyato et al. 2018), a Lipschitz bound that
+    keeps D from winning outright; usually with ``norm: none`` (instance norm also removes the per-image
+    contrast a veil changes).
+    """
 
     base_channels: int = 64
     n_layers: int = 3
     norm: str = "batch"
+    scales: int = 1
+    spectral_norm: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("norm", self.norm, NORMS)
         if self.base_channels < 1 or self.n_layers < 1:
             raise JRGRError(f"discriminator needs base_channels, n_layers >= 1, got {self}")
+        if not 1 <= self.scales <= 4:
+            raise JRGRError(f"discriminator scales must be in 1..4, got {self.scales}")
+
+
+@dataclass(frozen=True)
+class VeilConfig:
+    """The physics form of S2R (``model.rain_form: physics``), beyond the paper.
+
+    Heavy rain is streaks plus a veil: Õ_r = T ⊙ (B̂_s + S) + (1 − T) ⊙ A (Li et al., CVPR 2019), here blended
+    in linear light (gamma 2) as the photometry of rain is additive in radiance. S is G_r's translated rain
+    layer, optionally limited to high frequencies (``streak_highpass_px`` > 0: S minus its Gaussian blur of
+    that sigma, so the veil cannot hide in S); T (transmission, one channel) and A (airlight, RGB) come from
+    a small veil net that sees B̂_s downsampled to ``input_px`` and a noise vector of ``noise_dim``; T is a
+    ``grid`` x ``grid`` map upsampled bicubically (a veil is smooth), A one colour per image.
+    ``t_min`` bounds T from below.
+    """
+
+    input_px: int = 64
+    channels: int = 32
+    grid: int = 4
+    noise_dim: int = 8
+    t_min: float = 0.3
+    streak_highpass_px: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.input_px < 16 or self.channels < 1 or self.grid < 1 or self.noise_dim < 0:
+            raise JRGRError(f"veil needs input_px >= 16, channels >= 1, grid >= 1, noise_dim >= 0, got {self}")
+        if not 0.0 <= self.t_min < 1.0:
+            raise JRGRError(f"veil.t_min must be in [0, 1), got {self.t_min}")
+        if self.streak_highpass_px < 0:
+            raise JRGRError(f"veil.streak_highpass_px must be >= 0, got {self.streak_highpass_px}")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """removal: F_s and F_r (same architecture); generation: G_s and G_r; discriminator: D_B, D_Or, D_Os."""
+    """removal: F_s and F_r (same architecture); generation: G_s and G_r; discriminator: D_B, D_Or, D_Os.
+
+    rain_form: how S2R composes its translated image. ``additive`` is the paper's Õ_r = B̂_s + G_r(R̂_s);
+    ``physics`` adds a veil (see `VeilConfig`): G_r then owns a veil net beside its rain-layer net.
+    disentangle: False turns the system into the paper's plain CycleGAN baseline (translation without
+    disentanglement): G_r maps the whole synthetic rainy image O_s to Õ_r and G_s maps O_r to Õ_s; F_r still
+    learns from (Õ_r, B_s) and F_s from (O_s, B_s).
+    """
 
     removal: NetConfig = field(default_factory=NetConfig)
     generation: NetConfig = field(default_factory=NetConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    rain_form: str = "additive"
+    veil: VeilConfig = field(default_factory=VeilConfig)
+    disentangle: bool = True
+
+    def __post_init__(self) -> None:
+        _check_choice("rain_form", self.rain_form, RAIN_FORMS)
+        if self.rain_form == "physics" and not self.disentangle:
+            raise JRGRError("model.rain_form=physics composes a background and a rain layer: it needs "
+                            "model.disentangle=true")
+
+
+@dataclass(frozen=True)
+class TermWeights:
+    """A weight per generator-side term, multiplying its group's lambda (Eq. 8); 0 switches a term off.
+
+    Eq. 3 (D_B on the four background estimates): ``adv_b_fs_os`` F_s(O_s), ``adv_b_fr_otr`` F_r(Õ_r),
+    ``adv_b_fr_or`` F_r(O_r), ``adv_b_fs_ots`` F_s(Õ_s). Eq. 4: ``adv_or`` D_Or(Õ_r), ``adv_os`` D_Os(Õ_s).
+    Eq. 5: ``cyc_os``, ``cyc_or``. Eq. 6: ``cyc_b_s``, ``cyc_b_r``. Eq. 7: ``mse_s`` F_s on the pair,
+    ``mse_r`` F_r on the pseudo-pair (Õ_r, B_s). Beyond the paper (off by default): ``mse_fr_os``, F_r on
+    the synthetic pair itself, ||F_r(O_s) − B_s||² in the MSE group (keeps F_r's synthetic skill and anchors
+    it while it adapts).
+    """
+
+    adv_b_fs_os: float = 1.0
+    adv_b_fr_otr: float = 1.0
+    adv_b_fr_or: float = 1.0
+    adv_b_fs_ots: float = 1.0
+    adv_or: float = 1.0
+    adv_os: float = 1.0
+    cyc_os: float = 1.0
+    cyc_or: float = 1.0
+    cyc_b_s: float = 1.0
+    cyc_b_r: float = 1.0
+    mse_s: float = 1.0
+    mse_r: float = 1.0
+    mse_fr_os: float = 0.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) < 0:
+                raise JRGRError(f"loss.weights.{f.name} must be >= 0, got {getattr(self, f.name)}")
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Weights of Eq. 3-8. alpha weighs the real term of D_B (Eq. 3); pool_size 0 disables history pools."""
+    """Weights of Eq. 3-8. alpha weighs the real term of D_B (Eq. 3); pool_size 0 disables history pools.
+
+    weights: one factor per generator term (`TermWeights`), on top of its group's lambda.
+    stop_grad_o_tilde_r: F_r reads Õ_r detached in the S2R cycle, so the terms built on F_r(Õ_r) (Eq. 7's
+    mse_r, Eq. 6's cyc_b_s, Eq. 3's D_B term on F_r(Õ_r), Eq. 5's cyc_os) teach F_r and G_s but never pull
+    G_r (or F_s through R̂_s) towards rain that is easy to remove; G_r then learns from D_Or and the real
+    cycle only.
+    clamp_o_tilde: clamp the translated images Õ_r, Õ_s to the image range [-1, 1] (the authors' code does not).
+    r1_gamma: R1 gradient penalty (gamma/2 · E||∇D(real)||², Mescheder et al. 2018) on every discriminator's
+    real samples; 0 = off.
+    """
 
     gan_mode: str = "lsgan"
     alpha: float = 4.0
@@ -106,11 +207,17 @@ class LossConfig:
     lambda_cyc: float = 40.0
     lambda_mse: float = 40.0
     pool_size: int = 50
+    weights: TermWeights = field(default_factory=TermWeights)
+    stop_grad_o_tilde_r: bool = False
+    clamp_o_tilde: bool = False
+    r1_gamma: float = 0.0
 
     def __post_init__(self) -> None:
         _check_choice("gan_mode", self.gan_mode, GAN_MODES)
         if self.pool_size < 0:
             raise JRGRError(f"pool_size must be >= 0, got {self.pool_size}")
+        if self.r1_gamma < 0:
+            raise JRGRError(f"r1_gamma must be >= 0, got {self.r1_gamma}")
 
 
 @dataclass(frozen=True)
@@ -120,9 +227,16 @@ class TrainConfig:
     Learning rates: stage 1 uses ``lr``; stage 2 gives G_s/G_r ``lr``, F_r ``lr * f_r_lr_ratio`` and F_s
     ``lr * f_s_lr_ratio`` when stage 1 pre-trained them (else ``lr``), discriminators ``lr * d_lr_ratio``.
     Each stage keeps its lr for the first ``1 - decay_fraction`` of its iterations, then decays linearly to 0.
-    ``batch_size`` is the global batch (split evenly over DDP processes). ``num_threads`` > 0 sets torch's
-    intra-op threads per process (0 = torch's default); on a CPU shared with other jobs, 1 thread can be
-    many times faster than 2 contended ones.
+    ``g_lr_ratio`` scales G_s/G_r's lr in stage 2 (the authors' code runs everything at lr 1e-5 by default:
+    set ``lr`` for that scale). ``batch_size`` is the global batch (split evenly over DDP processes).
+    ``num_threads`` > 0 sets torch's intra-op threads per process (0 = torch's default); on a CPU shared with
+    other jobs, 1 thread can be many times faster than 2 contended ones.
+    ``ema_decay`` > 0 keeps an exponential moving average of F_r's weights in stage 2; the checkpoint's
+    ``f_r`` is that average (what evaluation and export use), the raw weights travel in the resume state.
+    GAN training oscillates; the average much less.
+    ``init_from``: a checkpoint whose nets start a new run (not a resume): stage 1 takes its F_r (else F_s);
+    stage 2 takes every net it holds (F nets count as pre-trained, so the F lr ratios apply) instead of
+    ``RUN_DIR/stage1.safetensors``. For continuing a supervised net, or adapting a trained system.
     """
 
     stage1_iters: int = 0
@@ -133,6 +247,7 @@ class TrainConfig:
     lr: float = 1e-4
     f_r_lr_ratio: float = 0.1
     f_s_lr_ratio: float = 0.01
+    g_lr_ratio: float = 1.0
     d_lr_ratio: float = 1.0
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 1
@@ -145,10 +260,14 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: str = "none"
+    ema_decay: float = 0.0
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
         _check_choice("amp", self.amp, AMP_MODES)
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise JRGRError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.decay_fraction <= 1.0:
             raise JRGRError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
         if self.num_threads < 0 or self.num_workers < 0:

@@ -206,3 +206,46 @@ def test_print_config_round_trips(tmp_path, capsys) -> None:
     path.write_text(capsys.readouterr().out)
     config = JRGRConfig.from_yaml(path)
     assert config.train.batch_size == 4 and config.model.generation.arch == "resnet"
+
+
+def test_init_from_starts_both_stages_from_a_checkpoint(dataset, tmp_path) -> None:
+    """train.init_from: stage 1 takes the checkpoint's F_r, stage 2 every net it holds (lr 0 keeps them)."""
+    source = tmp_path / "source"
+    train(small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=2"), source, progress=False)
+    trained = load_checkpoint(source / "stage2.safetensors")
+    frozen = ("train.lr=0", f"train.init_from={source / 'stage2.safetensors'}")
+    train(small_config(dataset, "train.stage1_iters=2", *frozen), tmp_path / "s1", stages=("stage1",),
+          progress=False)
+    stage1 = load_checkpoint(tmp_path / "s1" / "stage1.safetensors")
+    for key, value in trained.state_dicts["f_r"].items():
+        assert torch.equal(stage1.state_dicts["f_s"][key], value), key
+    train(small_config(dataset, "train.stage2_iters=2", *frozen), tmp_path / "s2", stages=("stage2",),
+          progress=False)
+    stage2 = load_checkpoint(tmp_path / "s2" / "stage2.safetensors")
+    for name in ("f_s", "f_r", "g_s", "g_r"):
+        for key, value in trained.state_dicts[name].items():
+            assert torch.equal(stage2.state_dicts[name][key], value), f"{name}.{key}"
+    info = load_train_state(state_path(tmp_path / "s2" / "stage2.safetensors")).info
+    assert info["pretrained"] is True
+    other = small_config(dataset, "train.stage2_iters=2", "model.generation.base_channels=6",
+                         f"train.init_from={source / 'stage2.safetensors'}")
+    with pytest.raises(JRGRError, match="net g_s was trained with another model.generation"):
+        train(other, tmp_path / "s3", stages=("stage2",), progress=False)
+
+
+def test_ema_checkpoint_holds_the_average_and_resumes_bit_exactly(dataset, tmp_path) -> None:
+    config = small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=4", "train.checkpoint_every=100",
+                          "train.ema_decay=0.5")
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    train(config, straight, progress=False)
+    train(config, pieces, max_steps=2, progress=False)
+    train(config, pieces, resume=True, max_steps=1, progress=False)
+    train(config, pieces, resume=True, progress=False)
+    a, b = load_checkpoint(straight / "stage2.safetensors"), load_checkpoint(pieces / "stage2.safetensors")
+    for name in a.net_names:
+        for key, value in a.state_dicts[name].items():
+            assert torch.equal(value, b.state_dicts[name][key]), f"{name}.{key}"
+    state = load_train_state(state_path(straight / "stage2.safetensors"))
+    raw = {k[len("raw_f_r."):]: v for k, v in state.tensors.items() if k.startswith("raw_f_r.")}
+    assert raw and set(raw) == set(a.state_dicts["f_r"])
+    assert any(not torch.equal(raw[k], a.state_dicts["f_r"][k]) for k in raw)  # the average lags the raw net

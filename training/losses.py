@@ -10,15 +10,19 @@ Generator side (all four generators are updated by their sum, Eq. 8):
 - Eq. 5, image cycle L1: ``cyc_os`` ||O_s - Ô_s||_1, ``cyc_or`` ||O_r - Ô_r||_1.
 - Eq. 6, background cycle L1: ``cyc_b_s`` ||F_s(O_s) - F_r(Õ_r)||_1, ``cyc_b_r`` ||F_r(O_r) - F_s(Õ_s)||_1.
 - Eq. 7, supervised MSE: ``mse_s`` ||F_s(O_s) - B_s||², ``mse_r`` ||F_r(Õ_r) - B_s||².
-- Eq. 8: ``g_total`` = lambda_adv * sum(adv) + lambda_cyc * sum(cyc) + lambda_mse * sum(mse).
+- Eq. 8: ``g_total`` = lambda_adv * sum(adv) + lambda_cyc * sum(cyc) + lambda_mse * sum(mse), each term
+  also multiplied by its own weight (``loss.weights``, 1 by default; 0 switches a term off).
+- Beyond the paper: ``mse_fr_os`` ||F_r(O_s) - B_s||² (MSE group, weight 0 by default).
 
 Discriminator side (Eq. 3 and 4 maximised by D):
 - ``d_b`` = 0.5 * (alpha * GAN(D_B(B), real) + sum_k GAN(D_B(fake_k), fake)) / 4: the four background
   estimates are fakes, alpha weighs the one real term (Eq. 3); the 0.5 and /4 keep the authors'
   0.5 * (real + fake) scale, so with alpha = 4 it is 0.5 * (real + mean of the fakes).
 - ``d_or`` = 0.5 * (GAN(D_Or(O_r), real) + GAN(D_Or(Õ_r), fake)), ``d_os`` likewise with O_s, Õ_s.
+- ``loss.r1_gamma`` > 0 adds the R1 penalty gamma/2 * E||grad_x D(x)||² on each discriminator's real samples.
 
-All L1/MSE terms are means over pixels and batch; GAN terms are means over the patch map and batch.
+All L1/MSE terms are means over pixels and batch; GAN terms are means over the patch map and batch (and over
+the scales of a multi-scale discriminator, which returns a list of patch maps).
 """
 
 from __future__ import annotations
@@ -38,18 +42,22 @@ if TYPE_CHECKING:
 ADV_TERMS = ("adv_b_fs_os", "adv_b_fr_otr", "adv_b_fr_or", "adv_b_fs_ots", "adv_or", "adv_os")
 CYC_TERMS = ("cyc_os", "cyc_or", "cyc_b_s", "cyc_b_r")
 MSE_TERMS = ("mse_s", "mse_r")
-GENERATOR_TERMS = ADV_TERMS + CYC_TERMS + MSE_TERMS
+GENERATOR_TERMS = ADV_TERMS + CYC_TERMS + MSE_TERMS  # the paper's twelve
+EXTRA_MSE_TERMS = ("mse_fr_os",)  # beyond the paper, in the MSE group, present only when weighted
 D_TERMS = ("d_b", "d_b_real", "d_b_fake", "d_or", "d_os")
 
-Discriminator = Callable[[torch.Tensor], torch.Tensor]
+Logits = torch.Tensor | list[torch.Tensor]
+Discriminator = Callable[[torch.Tensor], Logits]
 
 
-def gan_loss(logits: torch.Tensor, target_is_real: bool, mode: str) -> torch.Tensor:
-    """GAN objective on a patch map of raw logits.
+def gan_loss(logits: Logits, target_is_real: bool, mode: str) -> torch.Tensor:
+    """GAN objective on a patch map of raw logits (or the mean over a multi-scale D's list of maps).
 
     ``lsgan`` (authors' code): mean((D - t)^2) with t = 1 for real, 0 for fake.
     ``vanilla`` (the paper's log-loss form of Eq. 3-4): binary cross-entropy with logits.
     """
+    if isinstance(logits, (list, tuple)):
+        return sum(gan_loss(scale, target_is_real, mode) for scale in logits) / len(logits)
     target = torch.ones_like(logits) if target_is_real else torch.zeros_like(logits)
     if mode == "lsgan":
         return F.mse_loss(logits, target)
@@ -65,8 +73,11 @@ def generator_terms(
     d_or: Discriminator,
     d_os: Discriminator,
     loss: LossConfig,
+    b_hat_fr_os: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Every generator-side term of Eq. 3-7 plus ``g_total`` (Eq. 8); see the module docstring."""
+    """Every generator-side term of Eq. 3-7 plus ``g_total`` (Eq. 8); see the module docstring.
+
+    b_hat_fr_os: F_r(O_s), given when ``loss.weights.mse_fr_os`` > 0 (otherwise that term is absent)."""
     mode = loss.gan_mode
     terms = {
         # Eq. 3: the four background estimates should look clean to D_B.
@@ -87,16 +98,22 @@ def generator_terms(
         "mse_s": F.mse_loss(out.b_hat_s, b_s),
         "mse_r": F.mse_loss(out.b_hat_otr, b_s),
     }
+    if b_hat_fr_os is not None:
+        terms["mse_fr_os"] = F.mse_loss(b_hat_fr_os, b_s)
     terms["g_total"] = total_loss(terms, loss)
     return terms
 
 
 def total_loss(terms: dict[str, torch.Tensor], loss: LossConfig) -> torch.Tensor:
-    """Eq. 8: lambda_adv * adversarial + lambda_cyc * cycle + lambda_mse * MSE terms."""
-    return (
-        loss.lambda_adv * sum(terms[name] for name in ADV_TERMS)
-        + loss.lambda_cyc * sum(terms[name] for name in CYC_TERMS)
-        + loss.lambda_mse * sum(terms[name] for name in MSE_TERMS)
+    """Eq. 8: lambda_adv * adversarial + lambda_cyc * cycle + lambda_mse * MSE terms, each term times its
+    weight in ``loss.weights`` (terms absent from `terms` count as 0)."""
+    groups = ((loss.lambda_adv, ADV_TERMS), (loss.lambda_cyc, CYC_TERMS),
+              (loss.lambda_mse, MSE_TERMS + EXTRA_MSE_TERMS))
+    return sum(
+        lam * getattr(loss.weights, name) * terms[name]
+        for lam, names in groups
+        for name in names
+        if name in terms and getattr(loss.weights, name) != 0.0
     )
 
 
@@ -104,16 +121,35 @@ def d_b_loss(
     d_b: Discriminator, real_b: torch.Tensor, fake_bs: Sequence[torch.Tensor], loss: LossConfig
 ) -> dict[str, torch.Tensor]:
     """Eq. 3, discriminator side: alpha-weighted real backgrounds vs the four (pooled) estimates."""
-    real = gan_loss(d_b(real_b), True, loss.gan_mode)
+    real, penalty = _real_term(d_b, real_b, loss.gan_mode, loss.r1_gamma)
     fakes = [gan_loss(d_b(fake.detach()), False, loss.gan_mode) for fake in fake_bs]
     fake_sum = sum(fakes)
     return {
-        "d_b": 0.5 * (loss.alpha * real + fake_sum) / len(fakes),
+        "d_b": 0.5 * (loss.alpha * real + fake_sum) / len(fakes) + penalty,
         "d_b_real": real,
         "d_b_fake": fake_sum / len(fakes),
     }
 
 
-def d_image_loss(d: Discriminator, real: torch.Tensor, fake: torch.Tensor, mode: str) -> torch.Tensor:
-    """Eq. 4, discriminator side: 0.5 * (real + fake) as the authors' CycleGAN-style code."""
-    return 0.5 * (gan_loss(d(real), True, mode) + gan_loss(d(fake.detach()), False, mode))
+def d_image_loss(
+    d: Discriminator, real: torch.Tensor, fake: torch.Tensor, mode: str, r1_gamma: float = 0.0
+) -> torch.Tensor:
+    """Eq. 4, discriminator side: 0.5 * (real + fake) as the authors' CycleGAN-style code (+ R1)."""
+    real_term, penalty = _real_term(d, real, mode, r1_gamma)
+    return 0.5 * (real_term + gan_loss(d(fake.detach()), False, mode)) + penalty
+
+
+def r1_penalty(logits: Logits, real: torch.Tensor, gamma: float) -> torch.Tensor:
+    """gamma/2 * mean over the batch of ||grad_x sum(D(x))||² at the real samples x (`real` must require grad)."""
+    total = sum(scale.sum() for scale in logits) if isinstance(logits, (list, tuple)) else logits.sum()
+    (grad,) = torch.autograd.grad(total, real, create_graph=True)
+    return 0.5 * gamma * grad.square().sum(dim=(1, 2, 3)).mean()
+
+
+def _real_term(d: Discriminator, real: torch.Tensor, mode: str, r1_gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAN loss of D on real samples, and the R1 penalty on them (0 when r1_gamma is 0)."""
+    if r1_gamma <= 0:
+        return gan_loss(d(real), True, mode), torch.zeros((), device=real.device)
+    real = real.detach().requires_grad_(True)
+    logits = d(real)
+    return gan_loss(logits, True, mode), r1_penalty(logits, real, r1_gamma)

@@ -24,15 +24,16 @@ def lr_factor(step: int, total_steps: int, decay_fraction: float) -> float:
 
 
 def stage2_lrs(train: TrainConfig, pretrained: bool) -> dict[str, float]:
-    """Base lr per net in joint training: G nets lr; F_r lr/10 and F_s lr/100 only when stage 1
+    """Base lr per net in joint training: G nets lr * g_lr_ratio; F_r lr/10 and F_s lr/100 only when stage 1
     pre-trained them (the authors' code); discriminators lr * d_lr_ratio."""
     lr = train.lr
     d_lr = lr * train.d_lr_ratio
+    g_lr = lr * train.g_lr_ratio
     return {
         "f_s": lr * train.f_s_lr_ratio if pretrained else lr,
         "f_r": lr * train.f_r_lr_ratio if pretrained else lr,
-        "g_s": lr,
-        "g_r": lr,
+        "g_s": g_lr,
+        "g_r": g_lr,
         "d_b": d_lr,
         "d_or": d_lr,
         "d_os": d_lr,

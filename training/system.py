@@ -8,6 +8,10 @@ Paper notation (DESIGN.md §1), all tensors (N, 3, H, W) float32; images in [-1,
 - R2S on a real image: B̂_r = F_r(O_r), R̂_r = O_r - B̂_r, Õ_s = B̂_r + G_s(R̂_r).
 - External cycles: Ô_s = R2S(Õ_r) (through F_r(Õ_r) and G_s), Ô_r = S2R(Õ_s) (through F_s(Õ_s), G_r).
 
+Config switches beyond the paper change only how a module composes (`Composition`): the physics form of
+G_r (Õ_r = T ⊙ (B̂_s + S) + (1 − T) ⊙ A, `jrgr_deploy.nn.veil`), the plain-CycleGAN baseline (no
+disentanglement: G maps the whole image), clamping Õ to [-1, 1], and F_r reading Õ_r detached.
+
 `GeneratorObjective` and `DiscriminatorObjective` compute a whole step's loss in ONE forward, so each can
 be wrapped in DistributedDataParallel even though every net is called several times per step (DDP's
 reducer supports one forward per backward).
@@ -37,14 +41,55 @@ class ModuleOutputs:
     o_tilde: torch.Tensor
 
 
-def translate(o: torch.Tensor, remove: Net, generate: Net) -> ModuleOutputs:
+@dataclass(frozen=True)
+class Composition:
+    """How the translation modules compose; the default is the paper's.
+
+    physics_g_r: G_r is called as ``g_r(R̂, B̂)`` (it needs the background for the veil; `nn.veil`).
+    disentangle: False = plain CycleGAN: Õ = G(O), no subtraction/addition of a rain layer.
+    clamp: Õ clamped to [-1, 1].
+    stop_grad_o_tilde_r: the S2R cycle's F_r reads Õ_r detached (no gradient into G_r or F_s through it).
+    """
+
+    physics_g_r: bool = False
+    disentangle: bool = True
+    clamp: bool = False
+    stop_grad_o_tilde_r: bool = False
+
+    @classmethod
+    def from_config(cls, config: JRGRConfig) -> Composition:
+        return cls(
+            physics_g_r=config.model.rain_form == "physics",
+            disentangle=config.model.disentangle,
+            clamp=config.loss.clamp_o_tilde,
+            stop_grad_o_tilde_r=config.loss.stop_grad_o_tilde_r,
+        )
+
+
+PAPER = Composition()
+
+
+def translate(
+    o: torch.Tensor, remove: Net, generate: Callable[..., torch.Tensor], *, physics: bool = False,
+    disentangle: bool = True, clamp: bool = False,
+) -> ModuleOutputs:
     """One translation module: B̂ = remove(O), R̂ = O - B̂, Õ = B̂ + generate(R̂).
 
-    S2R is ``translate(o_s, f_s, g_r)``, R2S is ``translate(o_r, f_r, g_s)``.
+    S2R is ``translate(o_s, f_s, g_r)``, R2S is ``translate(o_r, f_r, g_s)``. `physics`: Õ = B̂ + generate(R̂,
+    B̂) (the physics G_r returns a rain layer that depends on the background); `disentangle=False`:
+    Õ = generate(O) (plain CycleGAN; B̂ and R̂ are still computed for the removal nets' terms).
     """
     b_hat = remove(o)
     r_hat = o - b_hat
-    return ModuleOutputs(b_hat=b_hat, r_hat=r_hat, o_tilde=b_hat + generate(r_hat))
+    if not disentangle:
+        o_tilde = generate(o)
+    elif physics:
+        o_tilde = b_hat + generate(r_hat, b_hat)
+    else:
+        o_tilde = b_hat + generate(r_hat)
+    if clamp:
+        o_tilde = o_tilde.clamp(-1.0, 1.0)
+    return ModuleOutputs(b_hat=b_hat, r_hat=r_hat, o_tilde=o_tilde)
 
 
 @dataclass(frozen=True)
@@ -65,12 +110,18 @@ class JointOutputs:
     o_hat_r: torch.Tensor  # S2R(Õ_s): reconstruction of O_r
 
 
-def joint_forward(o_s: torch.Tensor, o_r: torch.Tensor, f_s: Net, f_r: Net, g_s: Net, g_r: Net) -> JointOutputs:
-    """Both modules and both external cycles (Fig. 2 of the paper)."""
-    s2r = translate(o_s, f_s, g_r)
-    cycle_s = translate(s2r.o_tilde, f_r, g_s)  # Ô_s = R2S(Õ_r)
-    r2s = translate(o_r, f_r, g_s)
-    cycle_r = translate(r2s.o_tilde, f_s, g_r)  # Ô_r = S2R(Õ_s)
+def joint_forward(
+    o_s: torch.Tensor, o_r: torch.Tensor, f_s: Net, f_r: Net, g_s: Net, g_r: Callable[..., torch.Tensor],
+    composition: Composition = PAPER,
+) -> JointOutputs:
+    """Both modules and both external cycles (Fig. 2 of the paper), composed as `composition` says."""
+    c = composition
+    s2r = translate(o_s, f_s, g_r, physics=c.physics_g_r, disentangle=c.disentangle, clamp=c.clamp)
+    o_tilde_r = s2r.o_tilde.detach() if c.stop_grad_o_tilde_r else s2r.o_tilde
+    cycle_s = translate(o_tilde_r, f_r, g_s, disentangle=c.disentangle, clamp=c.clamp)  # Ô_s = R2S(Õ_r)
+    r2s = translate(o_r, f_r, g_s, disentangle=c.disentangle, clamp=c.clamp)
+    cycle_r = translate(r2s.o_tilde, f_s, g_r, physics=c.physics_g_r, disentangle=c.disentangle,
+                        clamp=c.clamp)  # Ô_r = S2R(Õ_s)
     return JointOutputs(
         o_s=o_s, o_r=o_r,
         b_hat_s=s2r.b_hat, r_hat_s=s2r.r_hat, o_tilde_r=s2r.o_tilde,
@@ -104,20 +155,23 @@ class GeneratorObjective(nn.Module):
     parameters are frozen during this step and belong to `DiscriminatorObjective`).
     """
 
-    def __init__(self, nets: JRGRNets, loss: LossConfig) -> None:
+    def __init__(self, nets: JRGRNets, loss: LossConfig, composition: Composition = PAPER) -> None:
         super().__init__()
         self.f_s, self.f_r, self.g_s, self.g_r = nets.f_s, nets.f_r, nets.g_s, nets.g_r
         self._discriminators = (nets.d_b, nets.d_or, nets.d_os)
         self.loss = loss
+        self.composition = composition
 
     def forward(
         self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """-> (loss terms incl. ``g_total``, the `JointOutputs` fields as a dict: DDP passes plain
         containers through; rebuild with ``JointOutputs(**images)``)."""
-        out = joint_forward(o_s, o_r, self.f_s, self.f_r, self.g_s, self.g_r)
+        out = joint_forward(o_s, o_r, self.f_s, self.f_r, self.g_s, self.g_r, self.composition)
         d_b, d_or, d_os = self._discriminators
-        terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss)
+        # beyond the paper: F_r on the synthetic pair itself (one more F_r pass, only when weighted)
+        b_hat_fr_os = self.f_r(o_s) if self.loss.weights.mse_fr_os > 0 else None
+        terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os)
         return terms, {f.name: getattr(out, f.name) for f in fields(out)}
 
 
@@ -142,7 +196,7 @@ class DiscriminatorObjective(nn.Module):
         """Real samples and (pooled, detached) fakes: B_s vs the four background estimates (F_s(O_s),
         F_r(Õ_r), F_r(O_r), F_s(Õ_s)), O_r vs Õ_r, O_s vs Õ_s."""
         terms = d_b_loss(self.d_b, real_b, fake_bs, self.loss)
-        terms["d_or"] = d_image_loss(self.d_or, o_r, fake_o_r, self.loss.gan_mode)
-        terms["d_os"] = d_image_loss(self.d_os, o_s, fake_o_s, self.loss.gan_mode)
+        terms["d_or"] = d_image_loss(self.d_or, o_r, fake_o_r, self.loss.gan_mode, self.loss.r1_gamma)
+        terms["d_os"] = d_image_loss(self.d_os, o_s, fake_o_s, self.loss.gan_mode, self.loss.r1_gamma)
         terms["d_total"] = terms["d_b"] + terms["d_or"] + terms["d_os"]
         return terms

@@ -68,7 +68,13 @@ from jrgr_deploy.training.grid import save_fig6_grid, save_grid
 from jrgr_deploy.training.pool import ImagePool
 from jrgr_deploy.training.run_log import RunLog
 from jrgr_deploy.training.schedule import apply_lr, current_lrs, lr_factor, make_adam, stage2_lrs
-from jrgr_deploy.training.system import DiscriminatorObjective, GeneratorObjective, JointOutputs, JRGRNets
+from jrgr_deploy.training.system import (
+    Composition,
+    DiscriminatorObjective,
+    GeneratorObjective,
+    JointOutputs,
+    JRGRNets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -322,6 +328,14 @@ class _Stage1(_StageBase):
         if resume and self.path.exists():
             start = self._restore(net, optimizer)
             logger.info("resuming stage 1 at step %d/%d from %s", start, total, self.path)
+        elif cfg.init_from:
+            checkpoint = load_checkpoint(cfg.init_from)
+            _check_same_model(checkpoint.config, self.config, checkpoint.path, removal_only=True)
+            source = "f_r" if "f_r" in checkpoint.net_names else "f_s"
+            load_weights_into(checkpoint, source, net)
+            if ctx.is_main:
+                logger.info("stage 1 starts from %s of %s (%s, step %d)", source, checkpoint.path, checkpoint.stage,
+                            checkpoint.step)
         if start >= total:
             return StageResult(self.stage, self.path, start, total)
         if ctx.is_main:
@@ -396,12 +410,15 @@ class _Stage2(_StageBase):
         start, pretrained = 0, False
         resuming = resume and self.path.exists()
         if not resuming:
-            pretrained = self._load_stage1(nets)
+            pretrained = self._init_from(nets) if cfg.init_from else self._load_stage1(nets)
         lrs = stage2_lrs(cfg, pretrained)
         opt_g = make_adam({n: named[n] for n in GENERATOR_NETS}, lrs, cfg)
         opt_d = make_adam({n: named[n] for n in DISCRIMINATOR_NETS}, lrs, cfg)
         pools = {name: ImagePool(self.config.loss.pool_size, seed=cfg.seed * 1000 + ctx.rank * 10 + k)
                  for k, name in enumerate(POOL_NAMES)}
+        # EMA of F_r's weights (train.ema_decay > 0): starts as F_r; saved as the checkpoint's f_r, while the raw
+        # weights Adam works on travel in the resume state.
+        self.ema = _ParameterEMA(nets.f_r, cfg.ema_decay) if cfg.ema_decay > 0 else None
         if resuming:
             start, pretrained = self._restore(nets, opt_g, opt_d, pools)
             logger.info("resuming stage 2 at step %d/%d from %s", start, total, self.path)
@@ -410,7 +427,7 @@ class _Stage2(_StageBase):
         if ctx.is_main:
             logger.info("stage 2: %d steps, global batch %d, F nets %s, %s", total, cfg.batch_size,
                         "from stage 1" if pretrained else "from scratch", sources.description)
-        g_model = _wrap(GeneratorObjective(nets, self.config.loss), ctx)
+        g_model = _wrap(GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config)), ctx)
         d_model = _wrap(DiscriminatorObjective(nets, self.config.loss), ctx)
         discriminators = [nets.d_b, nets.d_or, nets.d_os]
         scaler_g = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
@@ -435,6 +452,8 @@ class _Stage2(_StageBase):
                 g_terms, images = g_model(o_s, b_s, o_r)
             opt_g.zero_grad(set_to_none=True)
             _backward_step(g_terms["g_total"].float(), opt_g, scaler_g)
+            if self.ema is not None:
+                self.ema.update(nets.f_r)
             _set_requires_grad(discriminators, True)
 
             # Discriminator step on pooled fakes (Eq. 3 and 4, discriminator side).
@@ -462,6 +481,25 @@ class _Stage2(_StageBase):
         if done % cfg.checkpoint_every and done != total:
             self._save(nets, opt_g, opt_d, pools, done, total)  # stopped by max_steps
         return StageResult(self.stage, self.path, done, total, _median(self.images_per_s))
+
+    def _init_from(self, nets: JRGRNets) -> bool:
+        """Every net `train.init_from` holds starts from its weights (shapes checked per net); True when both
+        removal nets did (they then count as pre-trained)."""
+        checkpoint = load_checkpoint(self.train_cfg.init_from)
+        loaded = []
+        for name, net in nets.named_nets().items():
+            if name not in checkpoint.net_names:
+                continue
+            section = _model_section(name)
+            if _section_of(checkpoint.config, section) != _section_of(self.config, section):
+                raise JRGRError(f"train.init_from '{checkpoint.path}': net {name} was trained with another "
+                                f"model.{section} than this run's")
+            load_weights_into(checkpoint, name, net)
+            loaded.append(name)
+        if self.ctx.is_main:
+            logger.info("stage 2 starts from %s (%s, step %d): %s", checkpoint.path, checkpoint.stage,
+                        checkpoint.step, ", ".join(loaded) or "no net")
+        return "f_s" in loaded and "f_r" in loaded
 
     def _load_stage1(self, nets: JRGRNets) -> bool:
         path = self.run_dir / STAGE1_FILE
@@ -494,12 +532,18 @@ class _Stage2(_StageBase):
             pool_tensors: dict[str, torch.Tensor] = {}
             for name, pool in pools.items():
                 pool_tensors.update(pool.state_tensors(f"pool.{name}"))
+            saved_nets = nets.named_nets()
+            raw_tensors: dict[str, torch.Tensor] = {}
+            if self.ema is not None:
+                saved_nets["f_r"] = self.ema.module
+                raw_tensors = {f"raw_f_r.{k}": v for k, v in nets.f_r.state_dict().items()}
             state = TrainState(
-                {**g_tensors, **d_tensors, **rng_tensors, **pool_tensors},
+                {**g_tensors, **d_tensors, **rng_tensors, **pool_tensors, **raw_tensors},
                 {"stage": self.stage, "step": step, "total_steps": total, "opt_g": g_info, "opt_d": d_info,
-                 "rng": rng_info, "pretrained": self._pretrained, "world_size": self.ctx.world_size},
+                 "rng": rng_info, "pretrained": self._pretrained, "world_size": self.ctx.world_size,
+                 "ema_decay": self.train_cfg.ema_decay},
             )
-            save_checkpoint(self.path, config=self.config, nets=nets.named_nets(), stage=self.stage, step=step,
+            save_checkpoint(self.path, config=self.config, nets=saved_nets, stage=self.stage, step=step,
                             train_state=state)
         barrier(self.ctx)
 
@@ -510,6 +554,12 @@ class _Stage2(_StageBase):
             load_weights_into(checkpoint, name, net)
         state = _load_matching_state(self.path, checkpoint.step)
         info = state.info
+        if self.ema is not None:
+            self.ema.module.load_state_dict(nets.f_r.state_dict())  # the checkpoint's f_r is the average
+            raw = {k[len("raw_f_r."):]: v for k, v in state.tensors.items() if k.startswith("raw_f_r.")}
+            if not raw:
+                raise JRGRError(f"cannot resume '{self.path}' with train.ema_decay > 0: it was saved without an EMA")
+            nets.f_r.load_state_dict(raw)
         _optimizer_from_state(opt_g, "opt_g", state.tensors, info["opt_g"])
         _optimizer_from_state(opt_d, "opt_d", state.tensors, info["opt_d"])
         _restore_rng(state.tensors, info["rng"])
@@ -521,6 +571,23 @@ class _Stage2(_StageBase):
             logger.warning("resuming with %d processes instead of %d: history pools start empty",
                            self.ctx.world_size, info.get("world_size", 1))
         return int(info["step"]), bool(info["pretrained"])
+
+
+class _ParameterEMA:
+    """An exponential moving average of a module's parameters (buffers copied as they are)."""
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.module = copy.deepcopy(module).requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        for average, current in zip(self.module.parameters(), module.parameters(), strict=True):
+            average.lerp_(current.detach(), 1.0 - self.decay)
+        for average, current in zip(self.module.buffers(), module.buffers(), strict=True):
+            average.copy_(current)
 
 
 def _load_matching_state(path: Path, step: int) -> TrainState:
@@ -551,6 +618,22 @@ def _backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler)
 def _median(values: list[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return float(np.median(finite)) if finite else math.nan
+
+
+def _model_section(net_name: str) -> str:
+    """The part of `ModelConfig` that shapes net `net_name`."""
+    if net_name in ("f_s", "f_r"):
+        return "removal"
+    if net_name in ("g_s", "g_r"):
+        return "generation"
+    return "discriminator"
+
+
+def _section_of(config: JRGRConfig, section: str) -> Any:
+    model = config.model
+    if section == "generation":  # G_r's shape also depends on the rain form and its veil net
+        return (model.generation, model.rain_form, model.veil)
+    return getattr(model, section)
 
 
 def _check_same_model(saved: JRGRConfig, current: JRGRConfig, path: Path, removal_only: bool = False) -> None:

@@ -4,7 +4,10 @@
 - ``g_s``, ``g_r``: rain generation; they take and return a RAIN LAYER R = O - B (values in [-2, 2]),
   translating it into the synthetic (``g_s``) or real (``g_r``) domain's rain; ``config.model.generation``.
 - ``d_b``, ``d_or``, ``d_os``: 70x70 PatchGAN discriminators of clean backgrounds, real rainy images and
-  synthetic rainy images; ``config.model.discriminator``.
+  synthetic rainy images; ``config.model.discriminator`` (several scales: a list of patch maps).
+
+With ``config.model.rain_form == "physics"``, ``g_r`` is a `PhysicsRainGenerator`: its rain-layer net plus a
+veil net, called as ``g_r(r_hat, b_hat)``.
 
 All generators map (N, 3, H, W) float32 -> same shape, H and W multiples of `size_multiple`.
 """
@@ -15,7 +18,7 @@ from torch import nn
 
 from jrgr_deploy.config import JRGRConfig, NetConfig
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.nn.patchgan import PatchDiscriminator
+from jrgr_deploy.nn.patchgan import MultiScaleDiscriminator, PatchDiscriminator
 from jrgr_deploy.nn.resnet import RESNET_SIZE_MULTIPLE, ResnetGenerator
 from jrgr_deploy.nn.unet import UNet
 
@@ -51,8 +54,15 @@ def build_net(config: JRGRConfig, name: str) -> nn.Module:
     """A freshly initialised network `name` (one of NET_NAMES) for `config`."""
     _check_name(name)
     if name in DISCRIMINATOR_NETS:
+        if config.model.discriminator.scales > 1:
+            return MultiScaleDiscriminator(config.model.discriminator)
         return PatchDiscriminator(config.model.discriminator)
-    return build_generator(net_config(config, name), name=name)
+    generator = build_generator(net_config(config, name), name=name)
+    if name == "g_r" and config.model.rain_form == "physics":
+        from jrgr_deploy.nn.veil import PhysicsRainGenerator
+
+        return PhysicsRainGenerator(generator, config.model.veil, net_config(config, name))
+    return generator
 
 
 def size_multiple(config: JRGRConfig, name: str) -> int:

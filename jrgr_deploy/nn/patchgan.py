@@ -2,12 +2,14 @@
 
 Input (N, 3, H, W) images in [-1, 1]; output (N, 1, H', W') raw logits, one per overlapping patch
 (H' = H/8 - 2 for n_layers 3; H and W must be at least ~32 so the map is not empty).
-The GAN objective (LSGAN or log-loss) is applied by `jrgr_deploy.training.losses`.
+`MultiScaleDiscriminator` (``scales`` > 1) returns a list of such maps, one per 2x average-pooled copy of
+the input. The GAN objective (LSGAN or log-loss) is applied by `jrgr_deploy.training.losses`.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from jrgr_deploy.config import DiscriminatorConfig
@@ -31,7 +33,29 @@ class PatchDiscriminator(nn.Module):
                    nn.LeakyReLU(0.2), nn.Conv2d(c * mult, 1, 4, 1, 1)]
         self.model = nn.Sequential(*layers)
         init_weights(self)
+        if config.spectral_norm:
+            for module in self.model:
+                if isinstance(module, nn.Conv2d):
+                    nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> (N, 1, H', W') patch logits."""
         return self.model(x)
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """``config.scales`` PatchGANs; scale k judges the input average-pooled k times by 2 (3x3, stride 2)."""
+
+    def __init__(self, config: DiscriminatorConfig, in_channels: int = 3) -> None:
+        super().__init__()
+        self.config = config
+        self.scales = nn.ModuleList(PatchDiscriminator(config, in_channels) for _ in range(config.scales))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(N, 3, H, W) -> [(N, 1, H'_k, W'_k)] patch logits, finest scale first."""
+        outputs = []
+        for k, disc in enumerate(self.scales):
+            if k:
+                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            outputs.append(disc(x))
+        return outputs
