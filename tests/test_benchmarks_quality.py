@@ -1,8 +1,10 @@
-"""CI smoke run of `benchmarks/quality.py --quick`: the whole pipeline (backgrounds, data, oracle ground truth,
-stage 1, sliced stage 2 with val trace, evaluation, figure, JSON, BENCHMARKS.md section) on tiny settings."""
+"""CI smoke run of `benchmarks/quality.py --quick`: the whole pipeline (data with its four photograph parts, oracle
+ground truth, stage 1 per seed, every method traced on val and read at its val-selected and last step, mean ± sd
+table, goals, figures, JSON, BENCHMARKS.md section) on tiny settings."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -11,46 +13,57 @@ import pytest
 from benchmark_scripts import load_benchmark
 
 
-def test_gap_share() -> None:
+def test_gap_share_selection_and_collapse_report() -> None:
     quality = load_benchmark("quality")
     assert quality.gap_share(30.0, 28.0, 32.0) == pytest.approx(0.5)
     assert quality.gap_share(27.0, 28.0, 32.0) == pytest.approx(-0.25)
     assert quality.gap_share(30.0, 28.0, 28.0) is None
+    trace = [{"step": 0, "psnr_y": 25.0}, {"step": 10, "psnr_y": 24.5}, {"step": 20, "psnr_y": 26.0},
+             {"step": 30, "psnr_y": 25.8}]
+    assert quality.val_selected_step(trace) == 20
+    # step 0 (the starting net) is never selected, even when it is the best
+    assert quality.val_selected_step([{"step": 0, "psnr_y": 30.0}, *trace[1:]]) == 20
+    report = quality.collapse_report(trace)
+    assert report["worst_drop_below_start_db"] == pytest.approx(0.5)
+    assert report["last_below_best_db"] == pytest.approx(0.2)
 
 
-# Not marked slow on purpose: it is CI's smoke run of the benchmark (~20-40 s on 2 cores), so it cannot rot.
+# Not marked slow on purpose: it is CI's smoke run of the benchmark (~1 min on 2 cores), so it cannot rot.
 def test_quick_run_end_to_end(tmp_path: Path) -> None:
     quality = load_benchmark("quality")
     markdown = tmp_path / "BENCHMARKS.md"
     markdown.write_text("# Benchmarks\n\n## Quality\n\nOLD-QUALITY-BODY\n\n## Latency\n\nlatency table kept\n")
     work, results_dir = tmp_path / "work", tmp_path / "results"
+    methods = ["supervised_continued", "jrgr_paper"]
     argv = ["--quick", "--work", str(work), "--results", str(results_dir), "--markdown", str(markdown),
-            "--ablations", "init1"]
+            "--seeds", "0", "--methods", *methods, "--best", "jrgr_paper"]
     assert quality.main(argv) == 0
 
     results = json.loads((results_dir / "quality_quick.json").read_text())
     plan = results["plan"]
-    assert set(results["table"]) == set(quality.ROWS)
-    # Init-1 trains stage 2 alone: its trace has no step 0 (there is no stage-1 net to score).
-    assert results["ablations"]["init1"]["val_trajectory"][0]["step"] == plan["stage2_iters"] // 2
-    assert not (work / "ablation_init1" / "stage1.safetensors").exists()
-    assert results["val_selected_step"] in (plan["stage2_iters"] // 2, plan["stage2_iters"])
-    for row in quality.ROWS:
+    rows = {"input", "supervised", "oracle"} | {f"{m}@{w}" for m in methods for w in ("val", "last")}
+    assert set(results["table"]) == rows
+    for row in rows:
         for split in quality.SPLITS:
-            scores = results["table"][row][split]
-            assert scores["n"] == plan["n_test"]
-            assert 5.0 < scores["psnr_y"] < 60.0 and 0.0 < scores["ssim_y"] <= 1.0
+            stats = results["table"][row][split]["psnr_y"]
+            assert 5.0 < stats["mean"] < 60.0 and len(stats["per_seed"]) == 1
     # The oracle is trained on model-B pairs: it must beat the rainy input on model-B test rain.
-    assert results["table"]["oracle"]["realistic"]["psnr_y"] > results["table"]["input"]["realistic"]["psnr_y"]
-    assert results["table"]["supervised"]["gap_share_realistic"] == pytest.approx(0.0)
-    assert results["table"]["oracle"]["gap_share_realistic"] == pytest.approx(1.0)
-    # Backgrounds are split disjointly between the three parts.
-    split = results["backgrounds"]["split"]
-    parts = [set(split[name]) for name in ("synthetic", "real", "test")]
-    assert all(parts) and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
-    # Stage 2 was traced on the val split at step 0 and at each slice's end.
-    assert [p["step"] for p in results["val_trajectory"]] == [0, plan["stage2_iters"] // 2, plan["stage2_iters"]]
-    assert results["speed"]["stage2_s_per_it"] > 0
+    table = results["table"]
+    assert table["oracle"]["realistic"]["psnr_y"]["mean"] > table["input"]["realistic"]["psnr_y"]["mean"]
+    assert table["supervised"]["gap_share_realistic"] == pytest.approx(0.0)
+    assert table["oracle"]["gap_share_realistic"] == pytest.approx(1.0)
+    # Photographs are split disjointly between the four parts; val never shares a training photograph.
+    split = results["backgrounds"]
+    parts = {name: set(split[name]) for name in ("synthetic", "real", "val", "test")}
+    assert all(parts.values())
+    for a, b in itertools.combinations(parts, 2):
+        assert not parts[a] & parts[b], (a, b)
+    # Every method was traced on val at step 0 and at each slice's end, with the same selection rule.
+    for method in methods:
+        trace = results["val_trajectories"][method]["0"]
+        assert [p["step"] for p in trace] == [0, plan["iters"] // 2, plan["iters"]]
+        assert table[f"{method}@val"]["selected_steps"] == [quality.val_selected_step(trace)]
+    assert set(results["goals"]) and all("met" in g for g in results["goals"].values())
 
     # The oracle's ground truth is the exact clean patch of each unpaired model-B image.
     from jrgr_deploy.image_files import list_images, read_rgb
@@ -63,13 +76,23 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
 
     figure = results_dir / "quality_quick.png"
     assert figure.stat().st_size < 1_500_000 and read_rgb(figure).shape[1] > 5 * plan["size"]
+    assert (results_dir / "quality_quick_curves.png").is_file()
     text = markdown.read_text()
     assert "latency table kept" in text and "OLD-QUALITY-BODY" not in text.split("## Latency")[0]
-    assert "| JRGR F_r (joint training, val-selected step) |" in text
+    assert "| supervised, continued (MSE only, same iterations), val-selected step |" in text
 
     # Re-running finds every step done: no retraining, same numbers.
-    before = (work / "jrgr" / "stage2.safetensors").stat().st_mtime_ns
+    stage2 = work / "seed0" / "jrgr_paper" / "stage2.safetensors"
+    before = stage2.stat().st_mtime_ns
     assert quality.main(argv) == 0
-    assert (work / "jrgr" / "stage2.safetensors").stat().st_mtime_ns == before
+    assert stage2.stat().st_mtime_ns == before
     again = json.loads((results_dir / "quality_quick.json").read_text())
     assert again["table"] == results["table"]
+
+
+def test_missing_backgrounds_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    quality = load_benchmark("quality")
+    code = quality.main(["--backgrounds", str(tmp_path / "nowhere"), "--work", str(tmp_path / "w"),
+                         "--results", str(tmp_path / "r"), "--markdown", ""])
+    assert code == 2
+    assert "backgrounds folder" in capsys.readouterr().err
