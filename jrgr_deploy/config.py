@@ -281,12 +281,18 @@ class TrainConfig:
 @dataclass(frozen=True)
 class DataConfig:
     """Where the data is. ``root`` is a data set written by ``jrgr data synth``; the explicit folders
-    override the parts of it they name. Paths are strings (a config is plain data)."""
+    override the parts of it they name. Paths are strings (a config is plain data).
+
+    ``real_clean`` (beyond the paper): clean, unpaired images of the REAL domain (a fixed camera's dry-weather
+    footage, as a folder or a video). Stage 2 then shows D_B clean backgrounds of both domains as its real
+    samples, so D_B cannot judge a background by its scene and push F_r(O_r) towards the synthetic scenes.
+    """
 
     root: str | None = None
     paired_rainy: str | None = None
     paired_clean: str | None = None
     real: str | None = None
+    real_clean: str | None = None
     val_rainy: str | None = None
     val_clean: str | None = None
 

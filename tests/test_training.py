@@ -249,3 +249,35 @@ def test_ema_checkpoint_holds_the_average_and_resumes_bit_exactly(dataset, tmp_p
     raw = {k[len("raw_f_r."):]: v for k, v in state.tensors.items() if k.startswith("raw_f_r.")}
     assert raw and set(raw) == set(a.state_dicts["f_r"])
     assert any(not torch.equal(raw[k], a.state_dicts["f_r"][k]) for k in raw)  # the average lags the raw net
+
+
+def test_real_clean_feeds_d_b_and_resumes_bit_exactly(dataset, tmp_path) -> None:
+    """data.real_clean: D_B's real samples hold real-domain clean images too; the extra stream resumes exactly."""
+    import numpy as np
+
+    from jrgr_deploy.image_files import write_rgb
+    from jrgr_deploy.training.data import resolve_sources
+
+    real_clean = tmp_path / "dry"  # white frames: easy to recognise in D_B's pool of real samples
+    for k in range(3):
+        write_rgb(real_clean / f"{k}.png", np.full((48, 48, 3), 255, np.uint8))
+    config = small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=4", "train.checkpoint_every=100",
+                          "loss.pool_size=8", f"data.real_clean={real_clean}")
+    sources = resolve_sources(config.data, need_real=True)
+    assert sources.real_clean and "real-domain clean" in sources.description
+    assert resolve_sources(config.data, need_real=False).real_clean is None  # stage 1 never reads it
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    train(config, straight, progress=False)
+    train(config, pieces, max_steps=2, progress=False)
+    train(config, pieces, resume=True, progress=False)
+    a, b = load_checkpoint(straight / "stage2.safetensors"), load_checkpoint(pieces / "stage2.safetensors")
+    for key, value in a.state_dicts["d_b"].items():
+        assert torch.equal(value, b.state_dicts["d_b"][key]), key
+    # A pool of 8 keeps the first 8 real samples: 2 steps x (2 synthetic backgrounds + 2 white frames).
+    pool = load_train_state(state_path(straight / "stage2.safetensors")).tensors["pool.b_s.images"]
+    white = [bool(torch.all(image == 1.0)) for image in pool]
+    assert len(white) == 8 and sum(white) == 4
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(JRGRError, match="empty|no image"):
+        resolve_sources(small_config(dataset, f"data.real_clean={empty}").data, need_real=True)

@@ -30,11 +30,11 @@ class DataSources:
     pairs: list[tuple[Path, Path]]
     real: list[Path] | Path | None
     description: str
+    real_clean: list[Path] | Path | None = None
 
 
 def resolve_sources(data: DataConfig, need_real: bool) -> DataSources:
     """Paired (and, for stage 2, real) training data from ``data.root`` and/or the explicit folders."""
-    from jrgr_deploy.image_files import VIDEO_SUFFIXES, list_images
     from jrgr_deploy.pairing import match_pairs, resolve_root
 
     pairs: list[tuple[Path, Path]] = []
@@ -50,9 +50,12 @@ def resolve_sources(data: DataConfig, need_real: bool) -> DataSources:
         pairs = match_pairs(data.paired_rainy, data.paired_clean)
         parts.append(f"pairs {data.paired_rainy} + {data.paired_clean}")
     if data.real:
-        path = Path(data.real)
-        real = path if path.suffix.lower() in VIDEO_SUFFIXES else list_images(path)
+        real = _images_or_video(data.real)
         parts.append(f"real {data.real}")
+    real_clean = None
+    if data.real_clean and need_real:
+        real_clean = _images_or_video(data.real_clean)
+        parts.append(f"real-domain clean {data.real_clean}")
     if not pairs:
         raise JRGRError(
             "no paired synthetic training data: pass --data DIR (a 'jrgr data synth' output or another known "
@@ -63,7 +66,14 @@ def resolve_sources(data: DataConfig, need_real: bool) -> DataSources:
             "joint training (stage 2) needs unpaired real rainy images: pass --real DIR (or --data DIR with "
             "train/real/rainy)"
         )
-    return DataSources(pairs=pairs, real=real, description="; ".join(parts))
+    return DataSources(pairs=pairs, real=real, description="; ".join(parts), real_clean=real_clean)
+
+
+def _images_or_video(spec: str) -> list[Path] | Path:
+    from jrgr_deploy.image_files import VIDEO_SUFFIXES, list_images
+
+    path = Path(spec)
+    return path if path.suffix.lower() in VIDEO_SUFFIXES else list_images(path)
 
 
 class _ResumableSampler(DistributedSampler):
@@ -148,6 +158,13 @@ def make_real_dataset(sources: DataSources, train: TrainConfig) -> Dataset:
 
     # Another seed than the paired set: the real crops must not mirror the synthetic ones.
     return UnpairedRainDataset(sources.real, crop_size=train.crop_size, flip=True, seed=train.seed + 1)
+
+
+def make_real_clean_dataset(sources: DataSources, train: TrainConfig) -> Dataset:
+    """The real domain's clean images (items under key ``o_r``, as any unpaired set), or None."""
+    from jrgr_deploy.datasets import UnpairedRainDataset
+
+    return UnpairedRainDataset(sources.real_clean, crop_size=train.crop_size, flip=True, seed=train.seed + 2)
 
 
 def steps_for(iters: int, epochs: int, stream: BatchStream, what: str) -> int:

@@ -53,6 +53,7 @@ from jrgr_deploy.nn.build import DISCRIMINATOR_NETS, GENERATOR_NETS, build_net
 from jrgr_deploy.training.data import (
     BatchStream,
     make_paired_dataset,
+    make_real_clean_dataset,
     make_real_dataset,
     resolve_sources,
     steps_for,
@@ -403,6 +404,10 @@ class _Stage2(_StageBase):
                              cfg.seed, cfg.num_workers, "paired synthetic")
         real = BatchStream(make_real_dataset(sources, cfg), cfg.batch_size, ctx.rank, ctx.world_size,
                            cfg.seed + 1, cfg.num_workers, "unpaired real")
+        real_clean = None
+        if sources.real_clean is not None:
+            real_clean = BatchStream(make_real_clean_dataset(sources, cfg), cfg.batch_size, ctx.rank,
+                                     ctx.world_size, cfg.seed + 2, cfg.num_workers, "real-domain clean")
         total = steps_for(cfg.stage2_iters, cfg.stage2_epochs, paired, "stage2")
         torch.manual_seed(cfg.seed)
         nets = JRGRNets(self.config).to(ctx.device)
@@ -434,6 +439,8 @@ class _Stage2(_StageBase):
         scaler_d = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         paired.seek(start)
         real.seek(start)
+        if real_clean is not None:
+            real_clean.seek(start)
         nets.train()
         window, self.images_per_s = _WindowStats(), []
         self._pretrained = pretrained
@@ -456,11 +463,13 @@ class _Stage2(_StageBase):
                 self.ema.update(nets.f_r)
             _set_requires_grad(discriminators, True)
 
-            # Discriminator step on pooled fakes (Eq. 3 and 4, discriminator side).
+            # Discriminator step on pooled fakes (Eq. 3 and 4, discriminator side). With real-domain clean
+            # images, D_B's real samples hold both domains' scenes.
             out = JointOutputs(**{k: v.detach().float() for k, v in images.items()})
+            real_b = b_s if real_clean is None else torch.cat([b_s, real_clean.next()["o_r"].to(ctx.device)])
             with _autocast(ctx.device, self.amp):
                 d_terms = d_model(
-                    pools["b_s"].query(b_s),
+                    pools["b_s"].query(real_b),
                     (pools["b_hat_s"].query(out.b_hat_s), pools["b_hat_otr"].query(out.b_hat_otr),
                      pools["b_hat_r"].query(out.b_hat_r), pools["b_hat_ots"].query(out.b_hat_ots)),
                     o_r, pools["o_tilde_r"].query(out.o_tilde_r),

@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paired-rainy", type=Path, default=None, help="folder of paired synthetic rainy images")
     parser.add_argument("--paired-clean", type=Path, default=None, help="their clean ground truth (matched by name)")
     parser.add_argument("--real", type=Path, default=None, help="unpaired real rainy images (folder or video)")
+    parser.add_argument("--real-clean", type=Path, default=None,
+                        help="clean images of the real domain, e.g. a fixed camera's dry footage (folder or video): "
+                        "D_B's real samples then show both domains' scenes")
     parser.add_argument("--out", type=Path, default=None, help="run folder: checkpoints, log.jsonl, images/")
     parser.add_argument("--stage", choices=sorted(STAGE_CHOICES), default="all",
                         help="1 = supervised pre-training, 2 = joint training, all = both (default)")
@@ -55,7 +58,8 @@ def resolve_config(args: argparse.Namespace):
         spec = str(saved) if args.resume and saved is not None and saved.is_file() else "tiny"
     overrides = list(args.overrides)
     for key, value in (("root", args.data), ("paired_rainy", args.paired_rainy),
-                       ("paired_clean", args.paired_clean), ("real", args.real)):
+                       ("paired_clean", args.paired_clean), ("real", args.real),
+                       ("real_clean", args.real_clean)):
         if value is not None:
             # JSON-quoted so that any path survives the YAML scalar parser of --set.
             import json
