@@ -271,3 +271,30 @@ def test_parameter_ema_closed_form() -> None:
     assert not ema.module.weight.requires_grad
     with pytest.raises(JRGRError, match="ema_decay"):
         TrainConfig(ema_decay=1.0)
+
+
+def test_veil_adversarial_only_detaches_the_veil_in_the_real_cycle() -> None:
+    """With the switch, Eq. 5's real cycle (Ô_r = S2R(Õ_s)) reaches G_r's streak net but not its veil net."""
+    config = _small("model.rain_form=physics", "model.veil.input_px=16", "model.veil.channels=4",
+                    "loss.lambda_adv=0", "loss.lambda_mse=0", "loss.weights.cyc_os=0", "loss.weights.cyc_b_s=0",
+                    "loss.weights.cyc_b_r=0")
+
+    def veil_and_streak_grads(switch: bool) -> tuple[float, float]:
+        torch.manual_seed(0)
+        cfg = config.with_overrides([f"loss.veil_adversarial_only={str(switch).lower()}"])
+        nets = JRGRNets(cfg)
+        with torch.no_grad():  # off the identity, so the cycle has an error to send back
+            for p in [*nets.g_s.parameters(), *nets.f_r.parameters()]:
+                p.add_(0.05 * torch.randn_like(p))
+        objective = GeneratorObjective(nets, cfg.loss, Composition.from_config(cfg))
+        o_s, b_s, o_r = (torch.rand(2, 3, 16, 16) * 2 - 1 for _ in range(3))
+        terms, _ = objective(o_s, b_s, o_r)
+        terms["g_total"].backward()  # = lambda_cyc * cyc_or only
+        veil = sum(float(p.grad.abs().sum()) for p in nets.g_r.veil.parameters() if p.grad is not None)
+        streak = sum(float(p.grad.abs().sum()) for p in nets.g_r.streak.parameters() if p.grad is not None)
+        return veil, streak
+
+    veil, streak = veil_and_streak_grads(False)
+    assert veil > 0 and streak > 0
+    veil, streak = veil_and_streak_grads(True)
+    assert veil == 0 and streak > 0

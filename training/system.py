@@ -49,12 +49,14 @@ class Composition:
     disentangle: False = plain CycleGAN: Õ = G(O), no subtraction/addition of a rain layer.
     clamp: Õ clamped to [-1, 1].
     stop_grad_o_tilde_r: the S2R cycle's F_r reads Õ_r detached (no gradient into G_r or F_s through it).
+    veil_adversarial_only: the physics G_r's veil carries no gradient in the real cycle Ô_r = S2R(Õ_s).
     """
 
     physics_g_r: bool = False
     disentangle: bool = True
     clamp: bool = False
     stop_grad_o_tilde_r: bool = False
+    veil_adversarial_only: bool = False
 
     @classmethod
     def from_config(cls, config: JRGRConfig) -> Composition:
@@ -63,6 +65,7 @@ class Composition:
             disentangle=config.model.disentangle,
             clamp=config.loss.clamp_o_tilde,
             stop_grad_o_tilde_r=config.loss.stop_grad_o_tilde_r,
+            veil_adversarial_only=config.loss.veil_adversarial_only,
         )
 
 
@@ -120,7 +123,11 @@ def joint_forward(
     o_tilde_r = s2r.o_tilde.detach() if c.stop_grad_o_tilde_r else s2r.o_tilde
     cycle_s = translate(o_tilde_r, f_r, g_s, disentangle=c.disentangle, clamp=c.clamp)  # Ô_s = R2S(Õ_r)
     r2s = translate(o_r, f_r, g_s, disentangle=c.disentangle, clamp=c.clamp)
-    cycle_r = translate(r2s.o_tilde, f_s, g_r, physics=c.physics_g_r, disentangle=c.disentangle,
+    g_r_cycle = g_r
+    if c.physics_g_r and c.veil_adversarial_only:
+        def g_r_cycle(r_hat: torch.Tensor, b_hat: torch.Tensor) -> torch.Tensor:
+            return g_r(r_hat, b_hat, veil_grad=False)
+    cycle_r = translate(r2s.o_tilde, f_s, g_r_cycle, physics=c.physics_g_r, disentangle=c.disentangle,
                         clamp=c.clamp)  # Ô_r = S2R(Õ_s)
     return JointOutputs(
         o_s=o_s, o_r=o_r,

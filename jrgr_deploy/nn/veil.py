@@ -114,10 +114,13 @@ class PhysicsRainGenerator(nn.Module):
         self.multiple = getattr(streak, "multiple", 1)
         self.net_config = net
 
-    def forward(self, r_hat: torch.Tensor, b_hat: torch.Tensor) -> torch.Tensor:
+    def forward(self, r_hat: torch.Tensor, b_hat: torch.Tensor, veil_grad: bool = True) -> torch.Tensor:
+        """veil_grad=False: T and A are used but carry no gradient (into the veil net or into B̂)."""
         streaks = self.streak(r_hat)
         if self.highpass_px > 0:
             streaks = gaussian_highpass(streaks, self.highpass_px)
         transmission, airlight = self.veil(b_hat)
+        if not veil_grad:
+            transmission, airlight = transmission.detach(), airlight.detach()
         streaked = b_hat + streaks
         return streaks + veil_layer(streaked, transmission, airlight)
