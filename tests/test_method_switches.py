@@ -298,3 +298,45 @@ def test_veil_adversarial_only_detaches_the_veil_in_the_real_cycle() -> None:
     assert veil > 0 and streak > 0
     veil, streak = veil_and_streak_grads(True)
     assert veil == 0 and streak > 0
+
+
+def test_low_frequency_features_closed_form() -> None:
+    from jrgr_deploy.training.losses import low_frequency_features
+
+    flat = torch.zeros(1, 3, 32, 32)  # grey 0.5 -> linear 0.25 everywhere, no contrast
+    features = low_frequency_features(flat, grid=2)
+    torch.testing.assert_close(features[0, :4], torch.full((4,), 0.25))
+    assert features[0, 4:].max() < 1e-4
+    halves = -torch.ones(1, 3, 32, 32)
+    halves[..., :, 16:] = 1.0  # left black, right white: each 2x2 cell is uniform
+    torch.testing.assert_close(low_frequency_features(halves, grid=2)[0, :4], torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    whole = low_frequency_features(halves, grid=1)[0]
+    torch.testing.assert_close(whole, torch.tensor([0.5, 0.5]), atol=1e-4, rtol=0)
+
+
+def test_moment_matcher_value_is_the_running_mismatch_and_gradient_follows_it() -> None:
+    from jrgr_deploy.training.losses import MomentMatcher
+
+    matcher = MomentMatcher(grid=1, momentum=0.5)
+    real = torch.zeros(1, 3, 16, 16)  # linear luminance 0.25
+    fake = torch.full((1, 3, 16, 16), -0.5, requires_grad=True)  # linear 0.0625: darker than the real set
+    value = matcher(fake, real)
+    assert value.item() == pytest.approx((0.0625 - 0.25) ** 2 / 2, rel=1e-4)  # the std features match (0 = 0)
+    value.backward()
+    assert fake.grad.sum() < 0  # descending the loss brightens the translated image, towards the real mean
+    # the running means move with momentum 0.5
+    matcher(torch.zeros(1, 3, 16, 16), real)
+    assert matcher.fake_mean[0].item() == pytest.approx(0.5 * 0.0625 + 0.5 * 0.25, rel=1e-4)
+
+
+def test_mom_or_term_enters_g_total_and_resumes(tmp_path) -> None:
+    config = _small("loss.weights.mom_or=5")
+    torch.manual_seed(0)
+    nets = JRGRNets(config)
+    objective = GeneratorObjective(nets, config.loss, Composition.from_config(config))
+    o_s, b_s, o_r = (torch.rand(2, 3, 16, 16) * 2 - 1 for _ in range(3))
+    terms, _ = objective(o_s, b_s, o_r)
+    without = {k: v for k, v in terms.items() if k not in ("mom_or", "g_total")}
+    want = total_loss(without, config.loss) + config.loss.lambda_adv * 5 * terms["mom_or"]
+    torch.testing.assert_close(terms["g_total"], want)
+    assert "mom_or" not in GeneratorObjective(nets, _small().loss)(o_s, b_s, o_r)[0]

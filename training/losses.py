@@ -12,7 +12,8 @@ Generator side (all four generators are updated by their sum, Eq. 8):
 - Eq. 7, supervised MSE: ``mse_s`` ||F_s(O_s) - B_s||², ``mse_r`` ||F_r(Õ_r) - B_s||².
 - Eq. 8: ``g_total`` = lambda_adv * sum(adv) + lambda_cyc * sum(cyc) + lambda_mse * sum(mse), each term
   also multiplied by its own weight (``loss.weights``, 1 by default; 0 switches a term off).
-- Beyond the paper: ``mse_fr_os`` ||F_r(O_s) - B_s||² (MSE group, weight 0 by default).
+- Beyond the paper: ``mse_fr_os`` ||F_r(O_s) - B_s||² (MSE group, weight 0 by default); ``mom_or`` (adversarial
+  group, weight 0 by default), moment matching of Õ_r's low-frequency statistics to O_r's (`MomentMatcher`).
 
 Discriminator side (Eq. 3 and 4 maximised by D):
 - ``d_b`` = 0.5 * (alpha * GAN(D_B(B), real) + sum_k GAN(D_B(fake_k), fake)) / 4: the four background
@@ -44,6 +45,8 @@ CYC_TERMS = ("cyc_os", "cyc_or", "cyc_b_s", "cyc_b_r")
 MSE_TERMS = ("mse_s", "mse_r")
 GENERATOR_TERMS = ADV_TERMS + CYC_TERMS + MSE_TERMS  # the paper's twelve
 EXTRA_MSE_TERMS = ("mse_fr_os",)  # beyond the paper, in the MSE group, present only when weighted
+EXTRA_ADV_TERMS = ("mom_or",)  # beyond the paper, in the adversarial group, present only when weighted
+_LUMA = (0.299, 0.587, 0.114)
 D_TERMS = ("d_b", "d_b_real", "d_b_fake", "d_or", "d_os")
 
 Logits = torch.Tensor | list[torch.Tensor]
@@ -74,10 +77,12 @@ def generator_terms(
     d_os: Discriminator,
     loss: LossConfig,
     b_hat_fr_os: torch.Tensor | None = None,
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every generator-side term of Eq. 3-7 plus ``g_total`` (Eq. 8); see the module docstring.
 
-    b_hat_fr_os: F_r(O_s), given when ``loss.weights.mse_fr_os`` > 0 (otherwise that term is absent)."""
+    b_hat_fr_os: F_r(O_s), given when ``loss.weights.mse_fr_os`` > 0 (otherwise that term is absent).
+    extra: terms computed elsewhere (``mom_or`` from a `MomentMatcher`), added before the total."""
     mode = loss.gan_mode
     terms = {
         # Eq. 3: the four background estimates should look clean to D_B.
@@ -100,6 +105,7 @@ def generator_terms(
     }
     if b_hat_fr_os is not None:
         terms["mse_fr_os"] = F.mse_loss(b_hat_fr_os, b_s)
+    terms.update(extra or {})
     terms["g_total"] = total_loss(terms, loss)
     return terms
 
@@ -107,7 +113,7 @@ def generator_terms(
 def total_loss(terms: dict[str, torch.Tensor], loss: LossConfig) -> torch.Tensor:
     """Eq. 8: lambda_adv * adversarial + lambda_cyc * cycle + lambda_mse * MSE terms, each term times its
     weight in ``loss.weights`` (terms absent from `terms` count as 0)."""
-    groups = ((loss.lambda_adv, ADV_TERMS), (loss.lambda_cyc, CYC_TERMS),
+    groups = ((loss.lambda_adv, ADV_TERMS + EXTRA_ADV_TERMS), (loss.lambda_cyc, CYC_TERMS),
               (loss.lambda_mse, MSE_TERMS + EXTRA_MSE_TERMS))
     return sum(
         lam * getattr(loss.weights, name) * terms[name]
@@ -153,3 +159,48 @@ def _real_term(d: Discriminator, real: torch.Tensor, mode: str, r1_gamma: float)
     real = real.detach().requires_grad_(True)
     logits = d(real)
     return gan_loss(logits, True, mode), r1_penalty(logits, real, r1_gamma)
+
+
+def low_frequency_features(image: torch.Tensor, grid: int) -> torch.Tensor:
+    """(N, 3, H, W) image in [-1, 1] -> (N, 2 grid²) statistics a veil changes: per cell of a grid x grid
+    partition, the mean linear luminance (gamma 2, BT.601 weights) and the standard deviation of the luminance
+    area-downsampled 8x (contrast at low frequencies, where streaks hardly count)."""
+    linear = ((image + 1.0) * 0.5).clamp(0.0, 1.0).square()
+    luma = (linear * torch.tensor(_LUMA, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)).sum(
+        dim=1, keepdim=True)
+    height, width = luma.shape[-2:]
+    small = F.adaptive_avg_pool2d(luma, (max(grid, height // 8), max(grid, width // 8)))
+    means = F.adaptive_avg_pool2d(small, grid)
+    spread = (F.adaptive_avg_pool2d(small.square(), grid) - means.square()).clamp_min(1e-10).sqrt()
+    return torch.cat([means.flatten(1), spread.flatten(1)], dim=1)
+
+
+class MomentMatcher(torch.nn.Module):
+    """Moment matching of Õ_r to O_r on `low_frequency_features`, beyond the paper (``loss.weights.mom_or``).
+
+    Running means (momentum ``loss.moment_momentum``) of the real images' and the translated images'
+    features are kept as buffers (saved with the resume state). The term's VALUE is the population mismatch
+    mean_k (m_fake,k - m_real,k)²; its GRADIENT pushes each translated image's features along that mismatch
+    (2 (m_fake - m_real) · dφ(Õ_r)/dθ), so a batch of one still moves the population towards the real one
+    instead of pulling every image to the average. A fixed-feature discriminator that sees exactly the
+    low-frequency statistics a veil changes, which a 70x70 PatchGAN hardly sees.
+    """
+
+    def __init__(self, grid: int, momentum: float) -> None:
+        super().__init__()
+        self.grid, self.momentum = grid, momentum
+        size = 2 * grid * grid
+        self.register_buffer("real_mean", torch.zeros(size))
+        self.register_buffer("fake_mean", torch.zeros(size))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def forward(self, o_tilde_r: torch.Tensor, o_r: torch.Tensor) -> torch.Tensor:
+        fake = low_frequency_features(o_tilde_r, self.grid).mean(dim=0)
+        with torch.no_grad():
+            real = low_frequency_features(o_r, self.grid).mean(dim=0)
+            keep = self.momentum if int(self.steps) > 0 else 0.0  # the first batch starts both averages
+            self.real_mean.mul_(keep).add_((1.0 - keep) * real)
+            self.fake_mean.mul_(keep).add_((1.0 - keep) * fake.detach())
+            self.steps.add_(1)
+        # value: the running mismatch; gradient: through this batch's features only
+        return (fake + (self.fake_mean - fake).detach() - self.real_mean).square().mean()

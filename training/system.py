@@ -27,7 +27,7 @@ from torch import nn
 
 from jrgr_deploy.config import JRGRConfig, LossConfig
 from jrgr_deploy.nn.build import DISCRIMINATOR_NETS, GENERATOR_NETS, build_net
-from jrgr_deploy.training.losses import d_b_loss, d_image_loss, generator_terms
+from jrgr_deploy.training.losses import MomentMatcher, d_b_loss, d_image_loss, generator_terms
 
 Net = Callable[[torch.Tensor], torch.Tensor]
 
@@ -168,6 +168,7 @@ class GeneratorObjective(nn.Module):
         self._discriminators = (nets.d_b, nets.d_or, nets.d_os)
         self.loss = loss
         self.composition = composition
+        self.moments = MomentMatcher(loss.moment_grid, loss.moment_momentum) if loss.weights.mom_or > 0 else None
 
     def forward(
         self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor
@@ -178,7 +179,8 @@ class GeneratorObjective(nn.Module):
         d_b, d_or, d_os = self._discriminators
         # beyond the paper: F_r on the synthetic pair itself (one more F_r pass, only when weighted)
         b_hat_fr_os = self.f_r(o_s) if self.loss.weights.mse_fr_os > 0 else None
-        terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os)
+        extra = {"mom_or": self.moments(out.o_tilde_r, o_r)} if self.moments is not None else {}
+        terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os, extra=extra)
         return terms, {f.name: getattr(out, f.name) for f in fields(out)}
 
 

@@ -424,6 +424,7 @@ class _Stage2(_StageBase):
         # EMA of F_r's weights (train.ema_decay > 0): starts as F_r; saved as the checkpoint's f_r, while the raw
         # weights Adam works on travel in the resume state.
         self.ema = _ParameterEMA(nets.f_r, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.objective = GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config))
         if resuming:
             start, pretrained = self._restore(nets, opt_g, opt_d, pools)
             logger.info("resuming stage 2 at step %d/%d from %s", start, total, self.path)
@@ -432,7 +433,7 @@ class _Stage2(_StageBase):
         if ctx.is_main:
             logger.info("stage 2: %d steps, global batch %d, F nets %s, %s", total, cfg.batch_size,
                         "from stage 1" if pretrained else "from scratch", sources.description)
-        g_model = _wrap(GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config)), ctx)
+        g_model = _wrap(self.objective, ctx)
         d_model = _wrap(DiscriminatorObjective(nets, self.config.loss), ctx)
         discriminators = [nets.d_b, nets.d_or, nets.d_os]
         scaler_g = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
@@ -543,9 +544,11 @@ class _Stage2(_StageBase):
                 pool_tensors.update(pool.state_tensors(f"pool.{name}"))
             saved_nets = nets.named_nets()
             raw_tensors: dict[str, torch.Tensor] = {}
+            if self.objective.moments is not None:  # running means of the moment-matching term
+                raw_tensors.update({f"moments.{k}": v for k, v in self.objective.moments.state_dict().items()})
             if self.ema is not None:
                 saved_nets["f_r"] = self.ema.module
-                raw_tensors = {f"raw_f_r.{k}": v for k, v in nets.f_r.state_dict().items()}
+                raw_tensors.update({f"raw_f_r.{k}": v for k, v in nets.f_r.state_dict().items()})
             state = TrainState(
                 {**g_tensors, **d_tensors, **rng_tensors, **pool_tensors, **raw_tensors},
                 {"stage": self.stage, "step": step, "total_steps": total, "opt_g": g_info, "opt_d": d_info,
@@ -570,6 +573,12 @@ class _Stage2(_StageBase):
                 raise JRGRError(f"cannot resume '{self.path}' with train.ema_decay > 0: it was saved without an EMA")
             nets.f_r.load_state_dict(raw)
         _optimizer_from_state(opt_g, "opt_g", state.tensors, info["opt_g"])
+        if self.objective.moments is not None:
+            moments = {k[len("moments."):]: v for k, v in state.tensors.items() if k.startswith("moments.")}
+            if moments:
+                self.objective.moments.load_state_dict(moments)
+            else:
+                logger.warning("resuming with loss.weights.mom_or > 0 from a state without its running means")
         _optimizer_from_state(opt_d, "opt_d", state.tensors, info["opt_d"])
         _restore_rng(state.tensors, info["rng"])
         if info.get("world_size", 1) == self.ctx.world_size:
