@@ -32,6 +32,7 @@ NORMS = ("batch", "instance", "none")
 OUT_ACTIVATIONS = ("tanh", "none")
 GAN_MODES = ("lsgan", "vanilla")
 RAIN_FORMS = ("additive", "physics")
+VEIL_SOURCES = ("all", "adversarial", "moments")
 AMP_MODES = ("none", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -198,9 +199,12 @@ class LossConfig:
     mse_r, Eq. 6's cyc_b_s, Eq. 3's D_B term on F_r(Õ_r), Eq. 5's cyc_os) teach F_r and G_s but never pull
     G_r (or F_s through R̂_s) towards rain that is easy to remove; G_r then learns from D_Or and the real
     cycle only.
-    veil_adversarial_only: with the physics G_r, its veil (T, A) is detached in the real cycle Ô_r = S2R(Õ_s):
-    the veil net then learns from D_Or alone. Without it, Eq. 5's cycle pushes the veil away as long as F_r
-    leaves the real veil in B̂_r (measured: T rose from 0.98 to 0.998 in 250 joint steps).
+    veil_learns_from: which terms train the physics G_r's veil net (T, A). ``all``: every term that reaches G_r
+    (the paper's graph). ``adversarial``: D_Or's term (and ``mom_or``) only — the veil is detached in the real
+    cycle Ô_r = S2R(Õ_s), where Eq. 5 pushes it away as long as F_r leaves the real veil in B̂_r (measured: T
+    rose from 0.98 to 0.998 in 250 joint steps). ``moments``: ``mom_or`` only, computed on the veiled
+    background T ⊙ B̂_s + (1 − T) ⊙ A without streaks, so the veil is fitted to the real images' low-frequency
+    statistics, which the streaks hardly change (D_Or then shapes the streaks alone).
     clamp_o_tilde: clamp the translated images Õ_r, Õ_s to the image range [-1, 1] (the authors' code does not).
     r1_gamma: R1 gradient penalty (gamma/2 · E||∇D(real)||², Mescheder et al. 2018) on every discriminator's
     real samples; 0 = off.
@@ -215,7 +219,7 @@ class LossConfig:
     pool_size: int = 50
     weights: TermWeights = field(default_factory=TermWeights)
     stop_grad_o_tilde_r: bool = False
-    veil_adversarial_only: bool = False
+    veil_learns_from: str = "all"
     clamp_o_tilde: bool = False
     r1_gamma: float = 0.0
     moment_grid: int = 4
@@ -223,6 +227,7 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         _check_choice("gan_mode", self.gan_mode, GAN_MODES)
+        _check_choice("veil_learns_from", self.veil_learns_from, VEIL_SOURCES)
         if self.moment_grid < 1 or not 0.0 <= self.moment_momentum < 1.0:
             raise JRGRError(f"need moment_grid >= 1 and moment_momentum in [0, 1), got {self.moment_grid}, "
                             f"{self.moment_momentum}")

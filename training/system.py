@@ -49,14 +49,16 @@ class Composition:
     disentangle: False = plain CycleGAN: Õ = G(O), no subtraction/addition of a rain layer.
     clamp: Õ clamped to [-1, 1].
     stop_grad_o_tilde_r: the S2R cycle's F_r reads Õ_r detached (no gradient into G_r or F_s through it).
-    veil_adversarial_only: the physics G_r's veil carries no gradient in the real cycle Ô_r = S2R(Õ_s).
+    veil_in_s2r, veil_in_cycle: whether the physics G_r's veil carries gradient in S2R (Õ_r, judged by D_Or)
+    and in the real cycle Ô_r = S2R(Õ_s) (``loss.veil_learns_from``).
     """
 
     physics_g_r: bool = False
     disentangle: bool = True
     clamp: bool = False
     stop_grad_o_tilde_r: bool = False
-    veil_adversarial_only: bool = False
+    veil_in_s2r: bool = True
+    veil_in_cycle: bool = True
 
     @classmethod
     def from_config(cls, config: JRGRConfig) -> Composition:
@@ -65,7 +67,8 @@ class Composition:
             disentangle=config.model.disentangle,
             clamp=config.loss.clamp_o_tilde,
             stop_grad_o_tilde_r=config.loss.stop_grad_o_tilde_r,
-            veil_adversarial_only=config.loss.veil_adversarial_only,
+            veil_in_s2r=config.loss.veil_learns_from in ("all", "adversarial"),
+            veil_in_cycle=config.loss.veil_learns_from == "all",
         )
 
 
@@ -119,14 +122,17 @@ def joint_forward(
 ) -> JointOutputs:
     """Both modules and both external cycles (Fig. 2 of the paper), composed as `composition` says."""
     c = composition
-    s2r = translate(o_s, f_s, g_r, physics=c.physics_g_r, disentangle=c.disentangle, clamp=c.clamp)
+    g_r_s2r, g_r_cycle = g_r, g_r
+    if c.physics_g_r and not c.veil_in_s2r:
+        def g_r_s2r(r_hat: torch.Tensor, b_hat: torch.Tensor) -> torch.Tensor:
+            return g_r(r_hat, b_hat, veil_grad=False)
+    if c.physics_g_r and not c.veil_in_cycle:
+        def g_r_cycle(r_hat: torch.Tensor, b_hat: torch.Tensor) -> torch.Tensor:
+            return g_r(r_hat, b_hat, veil_grad=False)
+    s2r = translate(o_s, f_s, g_r_s2r, physics=c.physics_g_r, disentangle=c.disentangle, clamp=c.clamp)
     o_tilde_r = s2r.o_tilde.detach() if c.stop_grad_o_tilde_r else s2r.o_tilde
     cycle_s = translate(o_tilde_r, f_r, g_s, disentangle=c.disentangle, clamp=c.clamp)  # Ô_s = R2S(Õ_r)
     r2s = translate(o_r, f_r, g_s, disentangle=c.disentangle, clamp=c.clamp)
-    g_r_cycle = g_r
-    if c.physics_g_r and c.veil_adversarial_only:
-        def g_r_cycle(r_hat: torch.Tensor, b_hat: torch.Tensor) -> torch.Tensor:
-            return g_r(r_hat, b_hat, veil_grad=False)
     cycle_r = translate(r2s.o_tilde, f_s, g_r_cycle, physics=c.physics_g_r, disentangle=c.disentangle,
                         clamp=c.clamp)  # Ô_r = S2R(Õ_s)
     return JointOutputs(
@@ -179,7 +185,12 @@ class GeneratorObjective(nn.Module):
         d_b, d_or, d_os = self._discriminators
         # beyond the paper: F_r on the synthetic pair itself (one more F_r pass, only when weighted)
         b_hat_fr_os = self.f_r(o_s) if self.loss.weights.mse_fr_os > 0 else None
-        extra = {"mom_or": self.moments(out.o_tilde_r, o_r)} if self.moments is not None else {}
+        extra = {}
+        if self.moments is not None:
+            # with veil_learns_from=moments the statistics are those of the veiled background alone
+            fake = (self.g_r.veiled_background(out.b_hat_s) if self.loss.veil_learns_from == "moments"
+                    else out.o_tilde_r)
+            extra["mom_or"] = self.moments(fake, o_r)
         terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os, extra=extra)
         return terms, {f.name: getattr(out, f.name) for f in fields(out)}
 

@@ -124,3 +124,8 @@ class PhysicsRainGenerator(nn.Module):
             transmission, airlight = transmission.detach(), airlight.detach()
         streaked = b_hat + streaks
         return streaks + veil_layer(streaked, transmission, airlight)
+
+    def veiled_background(self, b_hat: torch.Tensor) -> torch.Tensor:
+        """T ⊙ B̂ + (1 − T) ⊙ A (in linear light) without streaks: what the veil alone does to the scene."""
+        transmission, airlight = self.veil(b_hat)
+        return b_hat + veil_layer(b_hat, transmission, airlight)
