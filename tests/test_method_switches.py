@@ -302,3 +302,54 @@ def test_veil_learns_from_routes_the_gradients(source: str, cycle: bool, adversa
         assert (streak > 0) == (term != "mom_or" or source != "moments"), (source, term)
     with pytest.raises(JRGRError, match="veil_learns_from"):
         LossConfig(veil_learns_from="cycle")
+
+
+# ---- moment matching ---------------------------------------------------------------------------------------
+
+
+def test_low_frequency_features_closed_form() -> None:
+    from jrgr_deploy.training.losses import low_frequency_features
+
+    flat = torch.zeros(1, 3, 32, 32)  # grey 0.5 -> linear 0.25 in every channel, no contrast
+    features = low_frequency_features(flat, grid=2)
+    assert features.shape == (1, 16)
+    torch.testing.assert_close(features[0, :12], torch.full((12,), 0.25))
+    assert features[0, 12:].max() < 1e-4
+    red = -torch.ones(1, 3, 32, 32)
+    red[:, 0] = 1.0  # pure red: linear (1, 0, 0)
+    torch.testing.assert_close(low_frequency_features(red, grid=1)[0, :3], torch.tensor([1.0, 0.0, 0.0]))
+    halves = -torch.ones(1, 3, 32, 32)
+    halves[..., :, 16:] = 1.0  # left black, right white: each cell of the 2x2 grid is uniform
+    cells = low_frequency_features(halves, grid=2)[0]
+    torch.testing.assert_close(cells[:4], torch.tensor([0.0, 1.0, 0.0, 1.0]))  # red channel per cell
+    assert cells[12:].max() < 1e-4
+    whole = low_frequency_features(halves, grid=1)[0]
+    torch.testing.assert_close(whole, torch.tensor([0.5, 0.5, 0.5, 0.5]), atol=1e-4, rtol=0)
+
+
+def test_moment_matcher_value_is_the_running_mismatch_and_gradient_follows_it() -> None:
+    from jrgr_deploy.training.losses import MomentMatcher
+
+    matcher = MomentMatcher(grid=1, momentum=0.5)
+    real = torch.zeros(1, 3, 16, 16)  # linear 0.25 per channel
+    fake = torch.full((1, 3, 16, 16), -0.5, requires_grad=True)  # linear 0.0625: darker than the real set
+    value = matcher(fake, real)
+    # three channel means off by 0.1875 each, the contrast feature equal (0 = 0): mean of 4 squared errors
+    assert value.item() == pytest.approx(3 * (0.0625 - 0.25) ** 2 / 4, rel=1e-4)
+    value.backward()
+    assert fake.grad.sum() < 0  # descending the loss brightens the translated image, towards the real mean
+    matcher(torch.zeros(1, 3, 16, 16), real)  # the running means move with momentum 0.5
+    assert matcher.fake_mean[0].item() == pytest.approx(0.5 * 0.0625 + 0.5 * 0.25, rel=1e-4)
+
+
+def test_mom_or_term_enters_g_total() -> None:
+    config = _small("loss.weights.mom_or=5")
+    torch.manual_seed(0)
+    nets = JRGRNets(config)
+    objective = GeneratorObjective(nets, config.loss, Composition.from_config(config))
+    o_s, b_s, o_r = (torch.rand(2, 3, 16, 16) * 2 - 1 for _ in range(3))
+    terms, _ = objective(o_s, b_s, o_r)
+    without = {k: v for k, v in terms.items() if k not in ("mom_or", "g_total")}
+    want = total_loss(without, config.loss) + config.loss.lambda_adv * 5 * terms["mom_or"]
+    torch.testing.assert_close(terms["g_total"], want)
+    assert "mom_or" not in GeneratorObjective(nets, _small().loss)(o_s, b_s, o_r)[0]

@@ -162,16 +162,18 @@ def _real_term(d: Discriminator, real: torch.Tensor, mode: str, r1_gamma: float)
 
 
 def low_frequency_features(image: torch.Tensor, grid: int) -> torch.Tensor:
-    """(N, 3, H, W) image in [-1, 1] -> (N, 2 grid²) statistics a veil changes: per cell of a grid x grid
-    partition, the mean linear luminance (gamma 2, BT.601 weights) and the standard deviation of the luminance
-    area-downsampled 8x (contrast at low frequencies, where streaks hardly count)."""
+    """(N, 3, H, W) image in [-1, 1] -> (N, 4 grid²) statistics a veil changes: per cell of a grid x grid
+    partition, the mean of each linear-light channel (gamma 2; a veil's airlight has a colour) and the standard
+    deviation of the linear luminance (BT.601 weights) area-downsampled 8x (contrast at low frequencies, where
+    streaks hardly count)."""
     linear = ((image + 1.0) * 0.5).clamp(0.0, 1.0).square()
-    luma = (linear * torch.tensor(_LUMA, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)).sum(
+    height, width = linear.shape[-2:]
+    small = F.adaptive_avg_pool2d(linear, (max(grid, height // 8), max(grid, width // 8)))
+    luma = (small * torch.tensor(_LUMA, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)).sum(
         dim=1, keepdim=True)
-    height, width = luma.shape[-2:]
-    small = F.adaptive_avg_pool2d(luma, (max(grid, height // 8), max(grid, width // 8)))
     means = F.adaptive_avg_pool2d(small, grid)
-    spread = (F.adaptive_avg_pool2d(small.square(), grid) - means.square()).clamp_min(1e-10).sqrt()
+    luma_mean = F.adaptive_avg_pool2d(luma, grid)
+    spread = (F.adaptive_avg_pool2d(luma.square(), grid) - luma_mean.square()).clamp_min(1e-10).sqrt()
     return torch.cat([means.flatten(1), spread.flatten(1)], dim=1)
 
 
@@ -189,7 +191,7 @@ class MomentMatcher(torch.nn.Module):
     def __init__(self, grid: int, momentum: float) -> None:
         super().__init__()
         self.grid, self.momentum = grid, momentum
-        size = 2 * grid * grid
+        size = 4 * grid * grid
         self.register_buffer("real_mean", torch.zeros(size))
         self.register_buffer("fake_mean", torch.zeros(size))
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
