@@ -165,8 +165,8 @@ class TermWeights:
     Eq. 5: ``cyc_os``, ``cyc_or``. Eq. 6: ``cyc_b_s``, ``cyc_b_r``. Eq. 7: ``mse_s`` F_s on the pair,
     ``mse_r`` F_r on the pseudo-pair (Õ_r, B_s). Beyond the paper (off by default): ``mse_fr_os``, F_r on
     the synthetic pair itself, ||F_r(O_s) − B_s||² in the MSE group (keeps F_r's synthetic skill and anchors
-    it while it adapts); ``mom_or``, moment matching of Õ_r's low-frequency statistics to O_r's in the
-    adversarial group (``loss.moment_grid``, ``loss.moment_momentum``).
+    it while it adapts); ``mom_or``, moment matching of the physics G_r's veil to the real images'
+    low-frequency statistics, in the adversarial group (``loss.moment_grid``, ``loss.moment_pool``).
     """
 
     adv_b_fs_os: float = 1.0
@@ -208,7 +208,7 @@ class LossConfig:
     clamp_o_tilde: clamp the translated images Õ_r, Õ_s to the image range [-1, 1] (the authors' code does not).
     r1_gamma: R1 gradient penalty (gamma/2 · E||∇D(real)||², Mescheder et al. 2018) on every discriminator's
     real samples; 0 = off.
-    moment_grid, moment_momentum: the ``mom_or`` term's grid of cells and running-mean momentum.
+    moment_grid, moment_pool: the ``mom_or`` term's grid of cells and the number of recent images it matches.
     """
 
     gan_mode: str = "lsgan"
@@ -223,14 +223,14 @@ class LossConfig:
     clamp_o_tilde: bool = False
     r1_gamma: float = 0.0
     moment_grid: int = 4
-    moment_momentum: float = 0.99
+    moment_pool: int = 32
 
     def __post_init__(self) -> None:
         _check_choice("gan_mode", self.gan_mode, GAN_MODES)
         _check_choice("veil_learns_from", self.veil_learns_from, VEIL_SOURCES)
-        if self.moment_grid < 1 or not 0.0 <= self.moment_momentum < 1.0:
-            raise JRGRError(f"need moment_grid >= 1 and moment_momentum in [0, 1), got {self.moment_grid}, "
-                            f"{self.moment_momentum}")
+        if self.moment_grid < 1 or self.moment_pool < 1:
+            raise JRGRError(f"need moment_grid >= 1 and moment_pool >= 1, got {self.moment_grid}, "
+                            f"{self.moment_pool}")
         if self.pool_size < 0:
             raise JRGRError(f"pool_size must be >= 0, got {self.pool_size}")
         if self.r1_gamma < 0:

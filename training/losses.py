@@ -13,7 +13,8 @@ Generator side (all four generators are updated by their sum, Eq. 8):
 - Eq. 8: ``g_total`` = lambda_adv * sum(adv) + lambda_cyc * sum(cyc) + lambda_mse * sum(mse), each term
   also multiplied by its own weight (``loss.weights``, 1 by default; 0 switches a term off).
 - Beyond the paper: ``mse_fr_os`` ||F_r(O_s) - B_s||² (MSE group, weight 0 by default); ``mom_or`` (adversarial
-  group, weight 0 by default), moment matching of Õ_r's low-frequency statistics to O_r's (`MomentMatcher`).
+  group, weight 0 by default), moment matching of the physics G_r's veil to the real images' low-frequency
+  statistics (`MomentMatcher`).
 
 Discriminator side (Eq. 3 and 4 maximised by D):
 - ``d_b`` = 0.5 * (alpha * GAN(D_B(B), real) + sum_k GAN(D_B(fake_k), fake)) / 4: the four background
@@ -168,7 +169,7 @@ def low_frequency_features(image: torch.Tensor, grid: int) -> torch.Tensor:
     streaks hardly count)."""
     linear = ((image + 1.0) * 0.5).clamp(0.0, 1.0).square()
     height, width = linear.shape[-2:]
-    small = F.adaptive_avg_pool2d(linear, (max(grid, height // 8), max(grid, width // 8)))
+    small = F.adaptive_avg_pool2d(linear, (max(2 * grid, height // 8), max(2 * grid, width // 8)))
     luma = (small * torch.tensor(_LUMA, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)).sum(
         dim=1, keepdim=True)
     means = F.adaptive_avg_pool2d(small, grid)
@@ -178,31 +179,39 @@ def low_frequency_features(image: torch.Tensor, grid: int) -> torch.Tensor:
 
 
 class MomentMatcher(torch.nn.Module):
-    """Moment matching of Õ_r to O_r on `low_frequency_features`, beyond the paper (``loss.weights.mom_or``).
+    """Moment matching of the physics G_r's veil to the real images, beyond the paper (``loss.weights.mom_or``).
 
-    Running means (momentum ``loss.moment_momentum``) of the real images' and the translated images'
-    features are kept as buffers (saved with the resume state). The term's VALUE is the population mismatch
-    mean_k (m_fake,k - m_real,k)²; its GRADIENT pushes each translated image's features along that mismatch
-    (2 (m_fake - m_real) · dφ(Õ_r)/dθ), so a batch of one still moves the population towards the real one
-    instead of pulling every image to the average. A fixed-feature discriminator that sees exactly the
-    low-frequency statistics a veil changes, which a 70x70 PatchGAN hardly sees.
+    Keeps ring buffers of the last ``pool_size`` clean backgrounds B_s and real rainy images O_r, area-shrunk to
+    ``thumb_px``² (a veil lives at low frequencies; the buffers travel in the resume state). Each call veils
+    every stored background with the current veil net and returns mean_k (E φ_k(veil(B_s)) − E φ_k(O_r))²
+    over `low_frequency_features` φ: a population-level match, well conditioned even with a training batch of
+    one. A fixed-feature discriminator that sees exactly the statistics a veil changes, which a 70x70 PatchGAN
+    hardly sees; the streaks, which these statistics hardly see, are left to D_Or.
     """
 
-    def __init__(self, grid: int, momentum: float) -> None:
+    def __init__(self, grid: int, pool_size: int, thumb_px: int = 96) -> None:
         super().__init__()
-        self.grid, self.momentum = grid, momentum
-        size = 4 * grid * grid
-        self.register_buffer("real_mean", torch.zeros(size))
-        self.register_buffer("fake_mean", torch.zeros(size))
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        self.grid, self.pool_size, self.thumb_px = grid, pool_size, thumb_px
+        self.register_buffer("clean", torch.zeros(pool_size, 3, thumb_px, thumb_px))
+        self.register_buffer("real", torch.zeros(pool_size, 3, thumb_px, thumb_px))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
 
-    def forward(self, o_tilde_r: torch.Tensor, o_r: torch.Tensor) -> torch.Tensor:
-        fake = low_frequency_features(o_tilde_r, self.grid).mean(dim=0)
-        with torch.no_grad():
-            real = low_frequency_features(o_r, self.grid).mean(dim=0)
-            keep = self.momentum if int(self.steps) > 0 else 0.0  # the first batch starts both averages
-            self.real_mean.mul_(keep).add_((1.0 - keep) * real)
-            self.fake_mean.mul_(keep).add_((1.0 - keep) * fake.detach())
-            self.steps.add_(1)
-        # value: the running mismatch; gradient: through this batch's features only
-        return (fake + (self.fake_mean - fake).detach() - self.real_mean).square().mean()
+    def _push(self, b_s: torch.Tensor, o_r: torch.Tensor) -> None:
+        size = (self.thumb_px, self.thumb_px)
+        clean = F.interpolate(b_s.detach(), size=size, mode="area")
+        real = F.interpolate(o_r.detach(), size=size, mode="area")
+        for k in range(min(len(clean), len(real))):
+            slot = int(self.count) % self.pool_size
+            self.clean[slot] = clean[k]
+            self.real[slot] = real[k]
+            self.count.add_(1)
+
+    def forward(
+        self, veil_image: Callable[[torch.Tensor], torch.Tensor], b_s: torch.Tensor, o_r: torch.Tensor
+    ) -> torch.Tensor:
+        """veil_image: (N, 3, h, w) clean images -> the same veiled (the physics G_r's `veiled_background`)."""
+        self._push(b_s, o_r)
+        filled = min(int(self.count), self.pool_size)
+        fake = veil_image(self.clean[:filled])
+        real = low_frequency_features(self.real[:filled], self.grid).mean(dim=0)
+        return (low_frequency_features(fake, self.grid).mean(dim=0) - real).square().mean()

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from jrgr_deploy.config import JRGRConfig, LossConfig
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.nn.build import DISCRIMINATOR_NETS, GENERATOR_NETS, build_net
 from jrgr_deploy.training.losses import MomentMatcher, d_b_loss, d_image_loss, generator_terms
 
@@ -174,7 +175,11 @@ class GeneratorObjective(nn.Module):
         self._discriminators = (nets.d_b, nets.d_or, nets.d_os)
         self.loss = loss
         self.composition = composition
-        self.moments = MomentMatcher(loss.moment_grid, loss.moment_momentum) if loss.weights.mom_or > 0 else None
+        self.moments = None
+        if loss.weights.mom_or > 0:
+            if not composition.physics_g_r:
+                raise JRGRError("loss.weights.mom_or fits the physics G_r's veil: it needs model.rain_form=physics")
+            self.moments = MomentMatcher(loss.moment_grid, loss.moment_pool)
 
     def forward(
         self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor
@@ -187,10 +192,7 @@ class GeneratorObjective(nn.Module):
         b_hat_fr_os = self.f_r(o_s) if self.loss.weights.mse_fr_os > 0 else None
         extra = {}
         if self.moments is not None:
-            # with veil_learns_from=moments the statistics are those of the veiled background alone
-            fake = (self.g_r.veiled_background(out.b_hat_s) if self.loss.veil_learns_from == "moments"
-                    else out.o_tilde_r)
-            extra["mom_or"] = self.moments(fake, o_r)
+            extra["mom_or"] = self.moments(self.g_r.veiled_background, b_s, o_r)
         terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os, extra=extra)
         return terms, {f.name: getattr(out, f.name) for f in fields(out)}
 

@@ -306,6 +306,16 @@ class _StageBase:
         if not identical and self.ctx.is_main:
             logger.warning("DDP replicas differ at step %d: parameter checksums %s", step, sums)
 
+    def _restore_rng_after_seek(self) -> None:
+        """Restore a resumed run's random generators AFTER its data streams are positioned: creating a
+        DataLoader iterator draws from torch's generator, which the uninterrupted run did before the saved
+        step (at its epoch's start), so restoring first would shift every later draw (the physics G_r's veil
+        noise draws from it)."""
+        saved = getattr(self, "_saved_rng", None)
+        if saved is not None:
+            _restore_rng(*saved)
+            self._saved_rng = None
+
     def _image_path(self, step: int) -> Path:
         return self.run_dir / "images" / f"{self.stage}_step{step:07d}.png"
 
@@ -344,6 +354,7 @@ class _Stage1(_StageBase):
         model = _wrap(net, ctx)
         scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         stream.seek(start)
+        self._restore_rng_after_seek()
         net.train()
         window, self.images_per_s = _WindowStats(), []
         done = start
@@ -387,7 +398,7 @@ class _Stage1(_StageBase):
         load_weights_into(checkpoint, "f_s", net)
         state = _load_matching_state(self.path, checkpoint.step)
         _optimizer_from_state(optimizer, "opt", state.tensors, state.info["opt"])
-        _restore_rng(state.tensors, state.info["rng"])
+        self._saved_rng = (state.tensors, state.info["rng"])
         return int(state.info["step"])
 
 
@@ -442,6 +453,7 @@ class _Stage2(_StageBase):
         real.seek(start)
         if real_clean is not None:
             real_clean.seek(start)
+        self._restore_rng_after_seek()
         nets.train()
         window, self.images_per_s = _WindowStats(), []
         self._pretrained = pretrained
@@ -580,7 +592,7 @@ class _Stage2(_StageBase):
             else:
                 logger.warning("resuming with loss.weights.mom_or > 0 from a state without its running means")
         _optimizer_from_state(opt_d, "opt_d", state.tensors, info["opt_d"])
-        _restore_rng(state.tensors, info["rng"])
+        self._saved_rng = (state.tensors, info["rng"])
         if info.get("world_size", 1) == self.ctx.world_size:
             # History pools are per process (rank 0's were saved); another world size starts them empty.
             for name, pool in pools.items():
