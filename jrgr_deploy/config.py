@@ -251,6 +251,9 @@ class TrainConfig:
     ``ema_decay`` > 0 keeps an exponential moving average of F_r's weights in stage 2; the checkpoint's
     ``f_r`` is that average (what evaluation and export use), the raw weights travel in the resume state.
     GAN training oscillates; the average much less.
+    ``veil_warmup_iters`` > 0 (physics G_r with ``loss.weights.mom_or`` > 0): before joint training starts, the
+    veil net alone is fitted for that many steps to the real images' low-frequency statistics (the
+    moment-matching term), so F_r's first pseudo-pairs already carry a veil like the real one.
     ``init_from``: a checkpoint whose nets start a new run (not a resume): stage 1 takes its F_r (else F_s);
     stage 2 takes every net it holds (F nets count as pre-trained, so the F lr ratios apply) instead of
     ``RUN_DIR/stage1.safetensors``. For continuing a supervised net, or adapting a trained system.
@@ -278,11 +281,14 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "none"
     ema_decay: float = 0.0
+    veil_warmup_iters: int = 0
     init_from: str | None = None
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
         _check_choice("amp", self.amp, AMP_MODES)
+        if self.veil_warmup_iters < 0:
+            raise JRGRError(f"veil_warmup_iters must be >= 0, got {self.veil_warmup_iters}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise JRGRError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.decay_fraction <= 1.0:

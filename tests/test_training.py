@@ -286,3 +286,22 @@ def test_real_clean_feeds_d_b_and_resumes_bit_exactly(dataset, tmp_path) -> None
     empty.mkdir()
     with pytest.raises(JRGRError, match="empty|no image"):
         resolve_sources(small_config(dataset, f"data.real_clean={empty}").data, need_real=True)
+
+
+def test_veil_warmup_fits_the_veil_net_before_joint_training(dataset, tmp_path) -> None:
+    # every joint-training lr is 0 (ratios 0), so only the warm-up (at train.lr) can move a net
+    physics = ("model.rain_form=physics", "model.veil.input_px=16", "model.veil.channels=4", "loss.weights.mom_or=5",
+               "loss.moment_pool=4", "train.stage1_iters=2", "train.stage2_iters=2", "train.g_lr_ratio=0",
+               "train.f_r_lr_ratio=0", "train.f_s_lr_ratio=0", "train.d_lr_ratio=0")
+    train(small_config(dataset, *physics), tmp_path / "plain", progress=False)
+    warm = small_config(dataset, *physics, "train.veil_warmup_iters=4")
+    train(warm, tmp_path / "warm", progress=False)
+    plain = load_checkpoint(tmp_path / "plain" / "stage2.safetensors").state_dicts["g_r"]
+    fitted = load_checkpoint(tmp_path / "warm" / "stage2.safetensors").state_dicts["g_r"]
+    assert all(torch.equal(fitted[k], plain[k]) for k in plain if k.startswith("streak."))
+    assert any(not torch.equal(fitted[k], plain[k]) for k in plain if k.startswith("veil."))
+    records = [r for r in read_log(tmp_path / "warm" / "log.jsonl") if r["stage"] == "veil_warmup"]
+    assert records and records[-1]["step"] == 4 and records[-1]["mom_or"] >= 0
+    with pytest.raises(JRGRError, match="veil_warmup_iters needs"):
+        train(small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=2", "train.veil_warmup_iters=2"),
+              tmp_path / "additive", progress=False)

@@ -181,37 +181,50 @@ def low_frequency_features(image: torch.Tensor, grid: int) -> torch.Tensor:
 class MomentMatcher(torch.nn.Module):
     """Moment matching of the physics G_r's veil to the real images, beyond the paper (``loss.weights.mom_or``).
 
-    Keeps ring buffers of the last ``pool_size`` clean backgrounds B_s and real rainy images O_r, area-shrunk to
-    ``thumb_px``² (a veil lives at low frequencies; the buffers travel in the resume state). Each call veils
-    every stored background with the current veil net and returns mean_k (E φ_k(veil(B_s)) − E φ_k(O_r))²
-    over `low_frequency_features` φ: a population-level match, well conditioned even with a training batch of
-    one. A fixed-feature discriminator that sees exactly the statistics a veil changes, which a 70x70 PatchGAN
-    hardly sees; the streaks, which these statistics hardly see, are left to D_Or.
+    The target is the running average of `low_frequency_features` φ and of φ² over every real rainy image O_r
+    seen so far (a cumulative mean: it settles on the real set's population statistics; φ² makes the spread of
+    veils across images count, not only their average). The clean backgrounds B_s
+    seen so far are kept in a ring buffer of ``pool_size`` thumbnails (area-shrunk to ``thumb_px``²: a veil
+    lives at low frequencies); each call veils a random ``sample`` of them with the current veil net and returns
+    mean_k (E φ_k(veil(B_s)) − m_real,k)². A population-level match that a training batch of one cannot give,
+    and a fixed-feature discriminator that sees exactly the statistics a veil changes, which a 70x70 PatchGAN
+    hardly sees; the streaks, which these statistics hardly see, are left to D_Or. Buffers travel in the resume
+    state.
     """
 
-    def __init__(self, grid: int, pool_size: int, thumb_px: int = 96) -> None:
+    def __init__(self, grid: int, pool_size: int, sample: int = 32, thumb_px: int = 96) -> None:
         super().__init__()
-        self.grid, self.pool_size, self.thumb_px = grid, pool_size, thumb_px
+        self.grid, self.pool_size, self.sample, self.thumb_px = grid, pool_size, sample, thumb_px
         self.register_buffer("clean", torch.zeros(pool_size, 3, thumb_px, thumb_px))
-        self.register_buffer("real", torch.zeros(pool_size, 3, thumb_px, thumb_px))
-        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+        self.register_buffer("clean_count", torch.zeros((), dtype=torch.long))
+        self.register_buffer("real_mean", torch.zeros(2 * 4 * grid * grid))
+        self.register_buffer("real_count", torch.zeros((), dtype=torch.long))
+        self.register_buffer("generator_state", torch.Generator().manual_seed(0).get_state())
 
-    def _push(self, b_s: torch.Tensor, o_r: torch.Tensor) -> None:
+    def _update(self, b_s: torch.Tensor, o_r: torch.Tensor) -> None:
         size = (self.thumb_px, self.thumb_px)
-        clean = F.interpolate(b_s.detach(), size=size, mode="area")
-        real = F.interpolate(o_r.detach(), size=size, mode="area")
-        for k in range(min(len(clean), len(real))):
-            slot = int(self.count) % self.pool_size
-            self.clean[slot] = clean[k]
-            self.real[slot] = real[k]
-            self.count.add_(1)
+        for image in F.interpolate(b_s.detach(), size=size, mode="area"):
+            self.clean[int(self.clean_count) % self.pool_size] = image
+            self.clean_count.add_(1)
+        real = F.interpolate(o_r.detach(), size=size, mode="area")  # the same resolution as the veiled thumbnails
+        for features in self._moments(real):
+            self.real_count.add_(1)
+            self.real_mean.add_((features - self.real_mean) / self.real_count)
 
     def forward(
         self, veil_image: Callable[[torch.Tensor], torch.Tensor], b_s: torch.Tensor, o_r: torch.Tensor
     ) -> torch.Tensor:
         """veil_image: (N, 3, h, w) clean images -> the same veiled (the physics G_r's `veiled_background`)."""
-        self._push(b_s, o_r)
-        filled = min(int(self.count), self.pool_size)
-        fake = veil_image(self.clean[:filled])
-        real = low_frequency_features(self.real[:filled], self.grid).mean(dim=0)
-        return (low_frequency_features(fake, self.grid).mean(dim=0) - real).square().mean()
+        with torch.no_grad():
+            self._update(b_s, o_r)
+        filled = min(int(self.clean_count), self.pool_size)
+        generator = torch.Generator()
+        generator.set_state(self.generator_state)
+        pick = torch.randperm(filled, generator=generator)[: self.sample].to(self.clean.device)
+        self.generator_state.copy_(generator.get_state())
+        fake = veil_image(self.clean[pick])
+        return (self._moments(fake).mean(dim=0) - self.real_mean).square().mean()
+
+    def _moments(self, images: torch.Tensor) -> torch.Tensor:
+        features = low_frequency_features(images, self.grid)
+        return torch.cat([features, features.square()], dim=1)

@@ -439,6 +439,8 @@ class _Stage2(_StageBase):
         if resuming:
             start, pretrained = self._restore(nets, opt_g, opt_d, pools)
             logger.info("resuming stage 2 at step %d/%d from %s", start, total, self.path)
+        elif cfg.veil_warmup_iters:
+            self._warm_up_veil(nets, sources, cfg.lr)
         if start >= total:
             return StageResult(self.stage, self.path, start, total)
         if ctx.is_main:
@@ -503,6 +505,38 @@ class _Stage2(_StageBase):
         if done % cfg.checkpoint_every and done != total:
             self._save(nets, opt_g, opt_d, pools, done, total)  # stopped by max_steps
         return StageResult(self.stage, self.path, done, total, _median(self.images_per_s))
+
+    def _warm_up_veil(self, nets: JRGRNets, sources, lr: float) -> None:
+        """Fit the physics G_r's veil net alone to the real images' low-frequency statistics (`mom_or`) for
+        ``train.veil_warmup_iters`` steps at ``train.lr``, on crops of its own (the training streams are left
+        untouched)."""
+        cfg = self.train_cfg
+        if self.objective.moments is None:
+            raise JRGRError("train.veil_warmup_iters needs model.rain_form=physics and loss.weights.mom_or > 0")
+        from jrgr_deploy.datasets import PairedRainDataset, UnpairedRainDataset
+
+        paired = PairedRainDataset(sources.pairs, crop_size=cfg.crop_size, flip=True, seed=cfg.seed + 3)
+        real = UnpairedRainDataset(sources.real, crop_size=cfg.crop_size, flip=True, seed=cfg.seed + 4)
+        rng = np.random.default_rng([cfg.seed, 0x7E11])
+        veil = nets.g_r.veil
+        optimizer = torch.optim.Adam(veil.parameters(), lr=lr, betas=tuple(cfg.betas))
+        window = _WindowStats()
+        for step in range(1, cfg.veil_warmup_iters + 1):
+            b_s = paired[int(rng.integers(len(paired)))]["b_s"][None].to(self.ctx.device)
+            o_r = real[int(rng.integers(len(real)))]["o_r"][None].to(self.ctx.device)
+            loss = self.objective.moments(nets.g_r.veiled_background, b_s, o_r)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            window.add({"mom_or": loss})
+            if step % cfg.log_every == 0 or step == cfg.veil_warmup_iters:
+                self.log.write({"stage": "veil_warmup", "step": step, "total_steps": cfg.veil_warmup_iters,
+                                **{k: round(v, 6) for k, v in window.means().items()}})
+                window = _WindowStats()
+        nets.zero_grad(set_to_none=True)
+        if self.ctx.is_main:
+            logger.info("veil net fitted to the real images' statistics in %d steps (mom_or %.6f)",
+                        cfg.veil_warmup_iters, float(loss.detach()))
 
     def _init_from(self, nets: JRGRNets) -> bool:
         """Every net `train.init_from` holds starts from its weights (shapes checked per net); True when both
