@@ -330,7 +330,7 @@ def test_low_frequency_features_closed_form() -> None:
 def test_moment_matcher_matches_pools_of_veiled_backgrounds_to_real_images() -> None:
     from jrgr_deploy.training.losses import MomentMatcher, low_frequency_features
 
-    matcher = MomentMatcher(grid=1, pool_size=3, thumb_px=16)
+    matcher = MomentMatcher(grid=1, pool_size=3, sample=3, thumb_px=16)
     real = torch.zeros(2, 3, 32, 32)  # linear 0.25 per channel
     clean = torch.full((2, 3, 32, 32), -0.5)  # linear 0.0625: darker than the real set
     gain = torch.tensor(1.0, requires_grad=True)
@@ -339,14 +339,17 @@ def test_moment_matcher_matches_pools_of_veiled_backgrounds_to_real_images() -> 
         return x * gain
 
     value = matcher(veil_image, clean, real)
-    # three channel means off by 0.1875 each, the contrast feature equal (0 = 0): mean of 4 squared errors
-    assert value.item() == pytest.approx(3 * (0.0625 - 0.25) ** 2 / 4, rel=1e-4)
+    # moments φ and φ²: three channel means off by 0.25 - 0.0625, their squares by 0.0625 - 0.0039, the contrast
+    # feature equal (0 = 0) in both: the mean of 8 squared errors
+    want = (3 * (0.25 - 0.0625) ** 2 + 3 * (0.25**2 - 0.0625**2) ** 2) / 8
+    assert value.item() == pytest.approx(want, rel=1e-4)
     value.backward()
     assert gain.grad > 0  # a smaller gain moves the -0.5 backgrounds towards 0, i.e. towards the real mean
-    # the ring buffers keep the last 3 images: after 2 more calls the oldest clean image is gone
-    matcher(veil_image, torch.zeros(1, 3, 32, 32), real[:1])
-    matcher(veil_image, torch.zeros(1, 3, 32, 32), real[:1])
-    assert int(matcher.count) == 4
+    # the real target is the cumulative mean of every real image seen; the clean ring keeps the last 3
+    matcher(veil_image, torch.zeros(1, 3, 32, 32), torch.ones(1, 3, 32, 32))
+    matcher(veil_image, torch.zeros(1, 3, 32, 32), torch.ones(1, 3, 32, 32))
+    assert int(matcher.clean_count) == 4 and int(matcher.real_count) == 4
+    assert matcher.real_mean[0].item() == pytest.approx((2 * 0.25 + 2 * 1.0) / 4)
     torch.testing.assert_close(low_frequency_features(matcher.clean, 1)[:, 0], torch.tensor([0.25, 0.0625, 0.25]))
 
 
