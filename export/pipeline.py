@@ -17,17 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from jrgr_deploy.artifact import EXPORT_PRECISIONS, ArtifactInfo, artifact_name, write_sidecar
+from jrgr_deploy.artifact import ArtifactInfo, artifact_name, write_sidecar
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.export.accuracy import Gate, accuracy_report, format_table, run_onnx, run_torch
 from jrgr_deploy.export.frame_sets import FrameSet, fit_frame, load_calibration_and_holdout, load_photo_frames
 from jrgr_deploy.export.net_io import NetIO, net_io
 from jrgr_deploy.export.onnx_export import export_fp32_onnx
-from jrgr_deploy.export.precision import SIDECAR_PRECISION, convert_precision, needs_calibration
+from jrgr_deploy.export.precision import convert_precision, needs_calibration
 from jrgr_deploy.export.shapes import ShapePlan, plan_shapes
 from jrgr_deploy.export.tool_versions import tool_versions
 from jrgr_deploy.export.triton_repo import TritonOptions, write_triton_model
 from jrgr_deploy.frames import rgb_to_nchw
+from jrgr_deploy.names import EXPORT_PRECISIONS, SIDECAR_PRECISION
 
 logger = logging.getLogger(__name__)
 

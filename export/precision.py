@@ -23,13 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from jrgr_deploy.artifact import EXPORT_PRECISIONS
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
+from jrgr_deploy.names import EXPORT_PRECISIONS
 
 logger = logging.getLogger(__name__)
 
-# The sidecar's precision field of each export variant (`jrgr_deploy.artifact.EXPORT_PRECISIONS`).
-SIDECAR_PRECISION = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-cpu": "int8"}
 MIN_QDQ_OPSET = 19
 
 

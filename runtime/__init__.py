@@ -8,7 +8,7 @@ Importing this package loads numpy and OpenCV only; onnxruntime / tensorrt / tor
 backend that needs them, when it is constructed. Never imports torch or jrgr_deploy.training.
 """
 
-from jrgr_deploy.runtime.backends import BACKEND_NAMES, Backend, InputContract, backend_for_path, open_backend
+from jrgr_deploy.runtime.backends import Backend, InputContract, backend_for_path, open_backend
 from jrgr_deploy.runtime.deraining import Deraining, default_weights
 from jrgr_deploy.runtime.pipeline import FrameResult, StreamPipeline, StreamReport
 from jrgr_deploy.runtime.processing import FrameProcessor, parse_size
@@ -34,7 +34,6 @@ from jrgr_deploy.runtime.sources import (
 from jrgr_deploy.runtime.stats import LatencyStats, format_table
 
 __all__ = [
-    "BACKEND_NAMES",
     "Backend",
     "CallbackSink",
     "CameraSource",

@@ -38,7 +38,7 @@ class Deraining:
     """F_r behind a backend plus frame processing; `stream`/`run` drive the threaded pipeline.
 
     weights: .onnx / .plan / .engine / .safetensors (None: the packaged default). backend: one of
-    `BACKEND_NAMES` (None: by suffix). infer_size: (width, height) to run the net at, applying the
+    `jrgr_deploy.names.BACKENDS` (None: by suffix). infer_size: (width, height) to run the net at, applying the
     upsampled rain layer to the full frame. side_by_side: outputs are [input | derained].
     """
 

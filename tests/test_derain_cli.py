@@ -222,10 +222,3 @@ def test_exported_artefacts_match_the_pytorch_reference_backend(
     assert main(["rainify", str(rainy_video), "--weights", str(files["g_r"]), "-o", str(rainified),
                  "--no-progress"]) == 0  # fmt: skip
     assert len(read_video(rainified)) == 24
-
-
-def test_cli_backend_choices_are_the_runtime_backends() -> None:
-    from jrgr_deploy.commands.derain import BACKEND_CHOICES
-    from jrgr_deploy.runtime import BACKEND_NAMES
-
-    assert BACKEND_CHOICES == BACKEND_NAMES

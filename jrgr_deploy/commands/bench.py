@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jrgr_deploy.commands.derain import BACKEND_CHOICES
+from jrgr_deploy.names import BACKENDS
 
 DESCRIPTION = """\
 Time one network file on one backend: warm-up calls, then timed calls on a WxH input (padded up to the
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("weights", metavar="ARTEFACT_OR_CKPT",
                         help=".onnx (ONNX Runtime), .plan/.engine (TensorRT) or .safetensors checkpoint (PyTorch)")
-    parser.add_argument("--backend", choices=BACKEND_CHOICES, help="default: from the file's suffix")
+    parser.add_argument("--backend", choices=BACKENDS, help="default: from the file's suffix")
     parser.add_argument("--size", default="1280x720", metavar="WxH", help="frame size (default 1280x720)")
     parser.add_argument("--iters", type=int, default=20, help="timed calls (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up calls (default 3)")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-# = jrgr_deploy.runtime.BACKEND_NAMES (a test checks), spelled out so `jrgr --help` stays cheap.
-BACKEND_CHOICES = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt", "torch")
+from jrgr_deploy.names import BACKENDS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default: the model shipped in the package",
     )
     parser.add_argument(
-        "--backend", choices=BACKEND_CHOICES, help="inference backend (default: from the weights' suffix)"
+        "--backend", choices=BACKENDS, help="inference backend (default: from the weights' suffix)"
     )
     parser.add_argument("--output", "-o", help="output video (.mp4/.avi), image folder, or 'null'")
     parser.add_argument("--side-by-side", action="store_true", help="write [rainy | derained] frames")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jrgr_deploy.commands.derain import BACKEND_CHOICES
+from jrgr_deploy.names import BACKENDS
 
 RAIN_PRESETS = ("light", "medium", "heavy")
 
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=BACKEND_CHOICES,
+        choices=BACKENDS,
         help="inference backend (default: from the weights' suffix)",
     )
     parser.add_argument("--preset", choices=RAIN_PRESETS, default="medium", help="synthetic rain amount")

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.names import BACKENDS
 from jrgr_deploy.runtime.backends.base import Backend, BackendBase, InputContract
 
-BACKEND_NAMES = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt", "torch")
 ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".plan", ".engine")
 CHECKPOINT_SUFFIXES = (".safetensors",)
@@ -56,8 +56,8 @@ def open_backend(
     (torch backend only); `threads` caps CPU threads; `cuda_graph` enables graph replay (tensorrt)."""
     path = Path(path)
     name = backend or backend_for_path(path)
-    if name not in BACKEND_NAMES:
-        raise JRGRError(f"backend '{name}' is not one of {list(BACKEND_NAMES)}")
+    if name not in BACKENDS:
+        raise JRGRError(f"backend '{name}' is not one of {list(BACKENDS)}")
     if not path.exists():
         raise JRGRError(f"weights file '{path}' does not exist")
     suffixes = _BACKEND_SUFFIXES[name]
@@ -81,7 +81,6 @@ def open_backend(
 
 
 __all__ = [
-    "BACKEND_NAMES",
     "Backend",
     "BackendBase",
     "InputContract",
