@@ -108,7 +108,8 @@ def evaluate_checkpoint(
     """`evaluate_removal` of net `net_name` (``f_r`` or ``f_s``) loaded from a checkpoint; the report also
     names the net, the checkpoint, its SHA-256, stage and step."""
     from jrgr_deploy.checkpoint import load_checkpoint, load_net
-    from jrgr_deploy.nn.build import REMOVAL_NETS, size_multiple
+    from jrgr_deploy.names import REMOVAL_NETS
+    from jrgr_deploy.nn.build import size_multiple
 
     if net_name not in REMOVAL_NETS:
         raise JRGRError(f"--net '{net_name}' is not a removal net: expected one of {', '.join(REMOVAL_NETS)}")
