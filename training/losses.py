@@ -48,7 +48,6 @@ GENERATOR_TERMS = ADV_TERMS + CYC_TERMS + MSE_TERMS  # the paper's twelve
 EXTRA_MSE_TERMS = ("mse_fr_os",)  # beyond the paper, in the MSE group, present only when weighted
 EXTRA_ADV_TERMS = ("mom_or",)  # beyond the paper, in the adversarial group, present only when weighted
 _LUMA = (0.299, 0.587, 0.114)
-D_TERMS = ("d_b", "d_b_real", "d_b_fake", "d_or", "d_os")
 
 Logits = torch.Tensor | list[torch.Tensor]
 Discriminator = Callable[[torch.Tensor], Logits]
