@@ -170,13 +170,6 @@ def load_calibration_and_holdout(
     return calib, holdout
 
 
-def load_folder_frames(folder: str | Path, count: int, height: int, width: int) -> FrameSet:
-    """Up to `count` images of `folder` (spread evenly), fitted to height x width."""
-    frames = _Source(folder, "real")
-    indices = _spread(list(range(frames.count)), count)
-    return FrameSet(*frames.read(indices, height, width), source=frames.label)
-
-
 def load_photo_frames(count: int, height: int, width: int) -> FrameSet:
     """Up to `count` of scikit-image's bundled colour photographs (clean, real scenes), fitted to H x W.
 

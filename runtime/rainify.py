@@ -49,7 +49,6 @@ class RainifyProcessor:
         self.fps = fps if fps and fps > 0 else 25.0
         self.side_by_side = side_by_side
         self._sequence = None
-        self.last_rain_params: dict | None = None
 
     def _sequence_for(self, height: int, width: int):  # -> RainSequence
         from jrgr_deploy.rain import RainSequence
@@ -66,7 +65,6 @@ class RainifyProcessor:
         """Clean BGR frame -> Prepared whose batch is the padded synthetic rain layer (1, 3, H', W') RGB."""
         height, width = frame.shape[:2]
         sample = self._sequence_for(height, width).render(frame, index)
-        self.last_rain_params = sample.params
         layer = sample.rain_layer[..., ::-1].transpose(2, 0, 1)[None] * np.float32(2.0)  # BGR->RGB, [-2, 2]
         batch, size = pad_for_contract(np.ascontiguousarray(layer, dtype=np.float32), self.contract)
         return Prepared(frame=frame, batch=np.ascontiguousarray(batch), net_size=size, index=index)

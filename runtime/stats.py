@@ -124,11 +124,6 @@ class LatencyStats:
         """Capture-to-output latencies of the last `window` output frames, oldest first."""
         return self._latency.values()
 
-    @property
-    def stage_ms(self) -> dict[str, np.ndarray]:
-        """Per-stage durations of the last `window` frames, oldest first."""
-        return {stage: series.values() for stage, series in self._stages.items()}
-
     def start(self) -> None:
         self.started_ns = now_ns()
 
