@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     args = parser.parse_args(argv)
 
+    from jrgr_deploy.app.cli import main as jrgr
     from jrgr_deploy.checkpoint import checkpoint_sha256
-    from jrgr_deploy.cli import main as jrgr
 
     args.out.mkdir(parents=True, exist_ok=True)
     final = args.out / "jrgr_tiny.safetensors"

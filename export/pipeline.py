@@ -107,11 +107,11 @@ def _validate(request: ExportRequest) -> None:
         raise JRGRError(f"--val-rainy '{request.val_rainy}' is the calibration source: the frames that judge a "
                         "file's accuracy must be held aside from the ones it was calibrated on")
     if request.fmt == "engine" or (request.fmt == "triton" and request.triton.plan):
-        from jrgr_deploy.export.tensorrt_build import import_tensorrt, query_gpu
+        from jrgr_deploy.runtime.backends.nvidia import import_tensorrt, query_gpu
 
         # Before any ONNX work: an engine needs TensorRT and a GPU on this machine.
-        import_tensorrt()
-        query_gpu()
+        import_tensorrt("building a TensorRT engine")
+        query_gpu(purpose="building a TensorRT engine")
 
 
 def _resolve_weights(weights: Path | None) -> Path:

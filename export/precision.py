@@ -10,7 +10,7 @@ a separate graph, and every one of them runs (and is checked) in ONNX Runtime on
 - ``int8-cpu``: ONNX Runtime's own static quantiser (QDQ, uint8 activations, int8 per-channel weights):
   the INT8 artefact that runs faster than FP32 in ORT on a CPU with VNNI.
 
-ModelOpt is imported lazily; without it -> MissingDependencyError naming the ``quant`` extra.
+ModelOpt is imported lazily; without it -> MissingDependencyError naming the ``export`` extra.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _import_modelopt(what: str) -> tuple[Any, Any]:
         from modelopt.onnx.autocast import convert_to_mixed_precision
         from modelopt.onnx.quantization import quantize
     except ImportError as error:
-        raise MissingDependencyError("modelopt", "quant", what) from error
+        raise MissingDependencyError("modelopt", "export", what) from error
     return convert_to_mixed_precision, quantize
 
 

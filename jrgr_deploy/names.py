@@ -31,6 +31,11 @@ EXPORT_PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu")
 SIDECAR_PRECISION = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-cpu": "int8"}
 SIDECAR_PRECISIONS = ("fp32", "fp16", "int8")
 
+# The two rain models of `jrgr_deploy.rain` (A: synthetic streaks + haze, B: physically based "realistic" rain)
+# and their strengths.
+RAIN_MODELS = ("synthetic", "realistic")
+RAIN_PRESETS = ("light", "medium", "heavy")
+
 __all__ = [
     "BACKENDS",
     "DISCRIMINATORS",
@@ -38,6 +43,8 @@ __all__ = [
     "GENERATORS",
     "NETS",
     "RAIN_LAYER_NETS",
+    "RAIN_MODELS",
+    "RAIN_PRESETS",
     "REMOVAL_NETS",
     "SIDECAR_PRECISION",
     "SIDECAR_PRECISIONS",

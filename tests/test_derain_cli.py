@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_runtime_support import decode_index, export_fixture_net, index_frame, read_video, write_video
+from runtime_fixtures import decode_index, export_fixture_net, index_frame, read_video, write_video
 from tiny_checkpoints import save_tiny_checkpoint
 
-from jrgr_deploy.cli import main
+from jrgr_deploy.app.cli import main
 from jrgr_deploy.runtime import Deraining
 from jrgr_deploy.runtime.sinks import gui_available
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from jrgr_deploy.cli import build_parser
+from jrgr_deploy.app.cli import build_parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-from jrgr_deploy.commands.train import add_arguments, run
+from jrgr_deploy.app.commands.train import add_arguments, run
 from jrgr_deploy.errors import JRGRError
 
 

@@ -49,9 +49,9 @@ def remove_rain(
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             batch = rgb_to_nchw(np.stack([images[i] for i in chunk]))
-            padded, size = pad_to_multiple(batch, multiple)
+            padded, hw = pad_to_multiple(batch, multiple)
             out = net(torch.from_numpy(np.ascontiguousarray(padded)).to(device)).float().cpu().numpy()
-            for i, image in zip(chunk, nchw_to_rgb(unpad(out, size)), strict=True):
+            for i, image in zip(chunk, nchw_to_rgb(unpad(out, hw)), strict=True):
                 results[i] = image
     return results  # type: ignore[return-value]
 

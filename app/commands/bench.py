@@ -34,9 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _flops_per_frame(path: str, shape: tuple[int, ...]) -> float | None:
+    """FLOPs of one frame of an ONNX file (None for other files, or without the `onnx` package)."""
+    import importlib.util
+    import logging
     from pathlib import Path
 
     if Path(path).suffix.lower() != ".onnx":
+        return None
+    if importlib.util.find_spec("onnx") is None:
+        logging.getLogger(__name__).info("FLOPs per frame need the onnx package: pip install 'jrgr-deploy[export]'")
         return None
     from jrgr_deploy.flops import count_flops
 
@@ -48,13 +54,13 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
+    from jrgr_deploy.frames import parse_wh
     from jrgr_deploy.runtime.backends import open_backend
-    from jrgr_deploy.runtime.processing import parse_size
-    from jrgr_deploy.runtime.timing import bench_batch, time_call
+    from jrgr_deploy.runtime.call_latency import bench_batch, time_call
 
-    width, height = parse_size(args.size)
+    width, height = parse_wh(args.size, "--size")
     with open_backend(args.weights, args.backend, net=args.net, threads=args.threads) as backend:
-        batch = bench_batch(backend.input_contract, width, height, args.batch)
+        batch = bench_batch(backend.input_contract, (height, width), args.batch)
         timing = time_call(lambda: backend(batch), warmup=args.warmup, iters=args.iters)
         described = backend.describe()
         result = {
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             "backend": backend.name,
             "device": backend.device,
             "precision": backend.input_contract.precision,
-            "frame_size": [width, height],
+            "frame_wh": [width, height],
             "input_shape": list(batch.shape),
             "threads": args.threads,
             "load_average": [round(v, 2) for v in os.getloadavg()],

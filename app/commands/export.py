@@ -73,7 +73,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--triton-plan", action="store_true",
                         help="serve TensorRT engines built here (platform tensorrt_plan) instead of ONNX")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, needs=needs)
+
+
+def needs(args: argparse.Namespace) -> dict[str, str]:
+    """The checkpoint is read with torch, traced to ONNX and simplified; every file is verified in ONNX
+    Runtime; FP16 / ModelOpt INT8 need ModelOpt."""
+    modules = {"torch": "train", "safetensors": "train", "onnx": "export", "onnxslim": "export",
+               "onnxruntime": "cpu"}
+    if {"fp16", "int8"} & set(args.precision):
+        modules["modelopt"] = "export"
+    return modules
 
 
 def run(args: argparse.Namespace) -> int:

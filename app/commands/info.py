@@ -35,8 +35,8 @@ def _backends() -> dict[str, object]:
         report["onnxruntime"] = "not installed: pip install 'jrgr-deploy[cpu]' (or [gpu])"
     report["tensorrt"] = _version("tensorrt") or "not installed: pip install 'jrgr-deploy[trt]'"
     report["cuda-python"] = _version("cuda-python") or "not installed"
-    report["modelopt"] = _version("nvidia-modelopt") or "not installed: pip install 'jrgr-deploy[quant]'"
-    report["torch"] = _version("torch") or "not installed"
+    report["modelopt"] = _version("nvidia-modelopt") or "not installed: pip install 'jrgr-deploy[export]'"
+    report["torch"] = _version("torch") or "not installed: pip install 'jrgr-deploy[train]'"
     return report
 
 

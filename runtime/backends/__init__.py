@@ -1,4 +1,4 @@
-"""Inference backends behind one protocol (`Backend`), chosen explicitly or by the artefact's suffix.
+"""Inference backends behind one base class (`Backend`), chosen explicitly or by the artefact's suffix.
 
     .onnx                 -> onnxruntime (CPU; onnxruntime-cuda / onnxruntime-trt on request)
     .plan / .engine       -> tensorrt (native)
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.names import BACKENDS
-from jrgr_deploy.runtime.backends.base import Backend, BackendBase, InputContract
+from jrgr_deploy.runtime.backends.base import Backend, InputContract
 
 ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".plan", ".engine")
@@ -51,7 +51,7 @@ def open_backend(
     net: str = "f_r",
     threads: int | None = None,
     cuda_graph: bool = True,
-) -> BackendBase:
+) -> Backend:
     """Load `path` on `backend` (None: chosen by suffix). `net` names the network inside a checkpoint
     (torch backend only); `threads` caps CPU threads; `cuda_graph` enables graph replay (tensorrt)."""
     path = Path(path)
@@ -82,7 +82,6 @@ def open_backend(
 
 __all__ = [
     "Backend",
-    "BackendBase",
     "InputContract",
     "backend_for_path",
     "open_backend",
