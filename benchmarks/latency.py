@@ -330,7 +330,7 @@ def export_artifacts(
     {precision: export accuracy report}). `engine_profile` = (min, opt, max) (H, W): build TensorRT engines
     too (on a GPU machine). Every file is kept whatever its accuracy (this measures, the export gates)."""
     from jrgr_deploy.export.accuracy import Gate
-    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
 
     manifest_path = out_dir / "manifest.json"
     wanted = sorted(set(precisions) | {"fp32"})

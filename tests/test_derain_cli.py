@@ -196,7 +196,7 @@ def test_exported_artefacts_match_the_pytorch_reference_backend(
     """The export helper's real artefacts (tiny preset) through `jrgr derain` / `jrgr rainify` on ONNX
     Runtime; the derained frames equal those of the PyTorch backend on the checkpoint itself."""
     pytest.importorskip("torch")
-    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
 
     checkpoint = save_tiny_checkpoint(tmp_path / "tiny.safetensors")
     result = export_nets(ExportRequest(out_dir=tmp_path / "export", weights=checkpoint, nets=("f_r", "g_r"),

@@ -22,7 +22,7 @@ from jrgr_deploy.artifact import read_sidecar
 from jrgr_deploy.checkpoint import load_net
 from jrgr_deploy.errors import MissingDependencyError
 from jrgr_deploy.export.accuracy import Gate, output_agreement
-from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+from jrgr_deploy.export.exporter import ExportRequest, export_nets
 from jrgr_deploy.export.precision import convert_fp16
 from jrgr_deploy.image_files import write_rgb
 

@@ -16,8 +16,7 @@ from tiny_checkpoints import save_tiny_checkpoint
 
 from jrgr_deploy.artifact import ArtifactInfo, sidecar_path, write_sidecar
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
-from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, pad_to_multiple, unpad
-from jrgr_deploy.frames import parse_hw, parse_wh
+from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, pad_to_multiple, parse_hw, parse_wh, unpad
 from jrgr_deploy.runtime import FrameProcessor, backend_for_path, open_backend
 from jrgr_deploy.runtime.backends.base import physical_core_count
 from jrgr_deploy.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from jrgr_deploy.export.accuracy import DEFAULT_MAX_DROP_DB, DEFAULT_MIN_PSNR_DB, Gate
-    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
     from jrgr_deploy.export.triton_repo import TritonOptions
 
     gate = Gate(
