@@ -1,4 +1,4 @@
-"""TensorRT engine build from a verified ONNX file (TensorRT 10/11 Python API only; DESIGN.md §5).
+"""TensorRT engine build from a verified ONNX file (TensorRT 10/11 Python API only; docs/ARCHITECTURE.md, "Export").
 
 Precision is a property of the ONNX file (FP16 AutoCast / INT8 Q/DQ graphs), so the builder gets no FP16/INT8
 flags and no calibrator (both removed in TensorRT 11). TensorRT 10 needs the network created strongly typed to

@@ -1,4 +1,4 @@
-"""Evaluation of a removal net (F_r or F_s) on whole images against ground truth (DESIGN.md §4).
+"""Evaluation of a removal net (F_r or F_s) on whole images against ground truth (docs/ARCHITECTURE.md, "Metrics").
 
 Whole images, never crops: each image is reflect-padded to the net's size multiple, derained in eval mode,
 and cropped back. Images of equal size are batched together. Scores: PSNR/SSIM on the Y channel (the
