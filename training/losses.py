@@ -1,6 +1,6 @@
 """The JRGR objective, paper Eq. 3-8, one named term each (the logs show every term).
 
-Notation (DESIGN.md §1): O rainy image, B background, R = O - B rain layer; s synthetic, r real.
+Notation (docs/ARCHITECTURE.md, "The method"): O rainy image, B background, R = O - B rain layer; s synthetic, r real.
 `JointOutputs` (see `system.py`) holds the S2R/R2S intermediates the terms use.
 
 Generator side (all four generators are updated by their sum, Eq. 8):

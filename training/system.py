@@ -1,6 +1,6 @@
 """The JRGR system: S2R and R2S modules, both external cycles, the generator and discriminator objectives.
 
-Paper notation (DESIGN.md §1), all tensors (N, 3, H, W) float32; images in [-1, 1], rain layers in
+Paper notation (docs/ARCHITECTURE.md, "The method"), all tensors (N, 3, H, W) float32; images in [-1, 1], rain layers in
 [-2, 2] (no clamp: composition is plain addition, as the authors' code):
 
 - S2R on a synthetic image (disentangle by subtraction, entangle by addition):
