@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def needs(args: argparse.Namespace) -> dict[str, str]:
     """The checkpoint is read with torch, traced to ONNX and simplified; every file is verified in ONNX
     Runtime; FP16 / ModelOpt INT8 need ModelOpt."""
-    modules = {"torch": "train", "safetensors": "train", "onnx": "export", "onnxslim": "export",
+    modules = {"torch": "export", "safetensors": "export", "onnx": "export", "onnxslim": "export",
                "onnxruntime": "cpu"}
     if {"fp16", "int8"} & set(args.precision):
         modules["modelopt"] = "export"
