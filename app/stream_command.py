@@ -20,8 +20,12 @@ if TYPE_CHECKING:
 EXIT_INTERRUPTED = 130
 
 
-def add_stream_arguments(parser: argparse.ArgumentParser, net: str, output: str) -> None:
-    """The options of a command that runs `net` over a stream; `output` says what the frames become."""
+def add_stream_parser(
+    subparsers: argparse._SubParsersAction, command: str, summary: str, description: str, net: str, output: str
+) -> argparse.ArgumentParser:
+    """The parser of a command that runs `net` over a stream, with the shared options; `output` says what the
+    frames become. The command adds its own options to the parser returned."""
+    parser = subparsers.add_parser(command, help=summary, description=description)
     parser.add_argument("source", help="video file, image folder/glob, camera index or stream URL")
     parser.add_argument(
         "--weights",
@@ -44,6 +48,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser, net: str, output: str)
     parser.add_argument("--threads", type=int, help="CPU threads for the backend (default: physical cores)")
     parser.add_argument("--queue-size", type=int, default=4, help="depth of the pipeline queues for files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
 
 
 def model_options(args: argparse.Namespace) -> dict[str, object]:
@@ -103,4 +108,4 @@ def run_stream(pipeline: StreamPipeline, stats_path: str | Path | None, command:
     return 0
 
 
-__all__ = ["EXIT_INTERRUPTED", "add_stream_arguments", "model_options", "run_model", "run_stream"]
+__all__ = ["EXIT_INTERRUPTED", "add_stream_parser", "model_options", "run_model", "run_stream"]

@@ -17,11 +17,11 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
 
+from jrgr_deploy.closing import Closing
 from jrgr_deploy.errors import JRGRError
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def frame_rate(capture: cv2.VideoCapture) -> float | None:
     return float(fps) if fps and 0 < fps < 1000 else None
 
 
-class VideoReader:
+class VideoReader(Closing):
     """Frames of a video file in order: `read()` gives the next (H, W, 3) uint8 BGR frame, None at the end.
 
     Opening checks that the file exists, is a video and that its first frame decodes (errors name the file).
@@ -138,14 +138,6 @@ class VideoReader:
             self._capture = None
         self._first = None
 
-    def __enter__(self) -> VideoReader:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
 
 def count_frames(path: str | Path) -> int:
     """The number of frames of a video file (the frame-count rule: every frame is stepped over once)."""
@@ -199,7 +191,7 @@ class VideoFrames:
         return state
 
 
-class VideoWriter:
+class VideoWriter(Closing):
     """Encode (H, W, 3) uint8 BGR frames into a video file; the codec follows the suffix (`FOURCC_BY_SUFFIX`).
 
     The file opens on the first frame, whose size is the video's; a frame of another size is an error. `fps`
@@ -248,14 +240,6 @@ class VideoWriter:
             self._writer.release()
             self._writer = None
             logger.info("wrote %d frames to %s", self.frames_written, self.path)
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float | None = None) -> Path:

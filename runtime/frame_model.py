@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
+from jrgr_deploy.closing import Closing
 from jrgr_deploy.runtime.backends import Backend, open_backend
 from jrgr_deploy.runtime.pipeline import StreamPipeline, StreamReport
 from jrgr_deploy.runtime.processing import NetProcessor
@@ -25,7 +25,7 @@ SourceLike = str | int | Path | FrameSource | Iterable[np.ndarray]
 OutputLike = str | Path | FrameSink | Sequence[FrameSink] | None
 
 
-class FrameModel:
+class FrameModel(Closing):
     """A net behind a backend plus frame processing; `stream`/`run` drive the threaded pipeline.
 
     weights: .onnx / .plan / .engine / .safetensors (None: the packaged default of `net`). backend: one of
@@ -154,14 +154,6 @@ class FrameModel:
 
     def close(self) -> None:
         self.backend.close()
-
-    def __enter__(self) -> FrameModel:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 __all__ = ["FrameModel", "OutputLike", "SourceLike"]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
 
+from jrgr_deploy.closing import Closing
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.image_files import IMAGE_SUFFIXES, write_bgr
 from jrgr_deploy.video_files import FOURCC_BY_SUFFIX, VIDEO_SUFFIXES, VideoWriter
@@ -27,7 +27,7 @@ class StopStream(Exception):  # noqa: N818 - a signal, not an error
     """Raised by a sink to end the stream early and cleanly (e.g. 'q' pressed in the window)."""
 
 
-class FrameSink:
+class FrameSink(Closing):
     """Base class: `write(index, frame)` and `close()`; context manager."""
 
     name: str = "sink"
@@ -40,14 +40,6 @@ class FrameSink:
 
     def close(self) -> None:
         pass
-
-    def __enter__(self) -> FrameSink:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 class VideoFileSink(FrameSink):

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from jrgr_deploy.app.stream_command import add_stream_arguments
+from jrgr_deploy.app.stream_command import add_stream_parser
 from jrgr_deploy.names import RAIN_PRESETS
+
+DESCRIPTION = """\
+Render real-style rain on clean footage: a synthetic rain layer (model A, temporally coherent) is translated
+by G_r into the real domain and added to each frame (JRGR's S2R module). For making realistic rainy training
+data for downstream detectors. Torch-free. SOURCE and the options are those of 'jrgr derain'.
+"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "rainify",
-        help="add realistic rain to clean footage with G_r",
-        description=(
-            "Render real-style rain on clean footage: a synthetic rain layer (model A, temporally coherent) "
-            "is translated by G_r into the real domain and added to each frame (JRGR's S2R module). "
-            "For making realistic rainy training data for downstream detectors. Torch-free. SOURCE and the "
-            "options are those of 'jrgr derain'."
-        ),
-    )
-    add_stream_arguments(parser, net="G_r", output="rainy")
+    summary = "add realistic rain to clean footage with G_r"
+    parser = add_stream_parser(subparsers, "rainify", summary, DESCRIPTION, net="G_r", output="rainy")
     parser.add_argument("--preset", choices=RAIN_PRESETS, default="medium", help="synthetic rain amount")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic rain")
     parser.set_defaults(func=run)

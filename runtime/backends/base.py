@@ -11,10 +11,10 @@ import abc
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
+from jrgr_deploy.closing import Closing
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import padded_hw
 
@@ -94,7 +94,7 @@ class InputContract:
             )
 
 
-class Backend(abc.ABC):
+class Backend(Closing, abc.ABC):
     """Inference on one network file; ONNX Runtime, TensorRT and PyTorch subclass it.
 
     `backend(batch)` checks `batch` against `input_contract` and that the backend is open, then calls the
@@ -128,17 +128,6 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def _close(self) -> None:
         """Free the session / engine / module (called once, by `close`)."""
-
-    def __enter__(self) -> Backend:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def describe(self) -> str:
         """One line for logs and stats: backend, device, file, precision."""
