@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def needs(args: argparse.Namespace) -> dict[str, str]:
     """The clip is rendered from a photograph scikit-image ships; the default model runs in ONNX Runtime."""
     modules = {"skimage": "demo"}
-    if args.backend in (None, "onnxruntime", "onnxruntime-cuda", "onnxruntime-trt"):
+    if args.backend is None or args.backend.startswith("onnxruntime"):
         modules["onnxruntime"] = "cpu"
     return modules
 

@@ -67,10 +67,9 @@ def open_backend(
             + ("; build an engine with 'jrgr export'" if name == "tensorrt" else "")
         )
     if name.startswith("onnxruntime"):
-        from jrgr_deploy.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+        from jrgr_deploy.runtime.backends.onnxruntime_backend import ORT_BACKEND_DEVICE, OnnxRuntimeBackend
 
-        device = {"onnxruntime": "cpu", "onnxruntime-cuda": "cuda", "onnxruntime-trt": "tensorrt"}[name]
-        return OnnxRuntimeBackend(path, device=device, threads=threads)
+        return OnnxRuntimeBackend(path, device=ORT_BACKEND_DEVICE[name], threads=threads)
     if name == "tensorrt":
         from jrgr_deploy.runtime.backends.tensorrt_backend import TensorRTBackend
 

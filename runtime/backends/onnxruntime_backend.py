@@ -26,6 +26,8 @@ ORT_DEVICES = {
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
+# backend name (`jrgr_deploy.names.BACKENDS`) -> device
+ORT_BACKEND_DEVICE = {"onnxruntime": "cpu", "onnxruntime-cuda": "cuda", "onnxruntime-trt": "tensorrt"}
 
 
 def _import_onnxruntime() -> Any:
@@ -86,7 +88,7 @@ class OnnxRuntimeBackend(Backend):
             raise JRGRError(f"'{self.path}' is described by its sidecar as a '{self.info.kind}', not an ONNX file")
         self.input_contract = contract_from_info(self.info)
         self.device = device
-        self.name = {"cpu": "onnxruntime", "cuda": "onnxruntime-cuda", "tensorrt": "onnxruntime-trt"}[device]
+        self.name = next(name for name, on in ORT_BACKEND_DEVICE.items() if on == device)
         ort = _import_onnxruntime()
         self._ort = ort
 
@@ -178,4 +180,4 @@ class OnnxRuntimeBackend(Backend):
         self._session = None
 
 
-__all__ = ["ORT_DEVICES", "OnnxRuntimeBackend", "contract_from_info"]
+__all__ = ["ORT_BACKEND_DEVICE", "ORT_DEVICES", "OnnxRuntimeBackend", "contract_from_info"]
