@@ -63,12 +63,13 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(read_bgr(path)[..., ::-1])
 
 
-def write_bgr(path: str | Path, image: np.ndarray) -> Path:
+def write_bgr(path: str | Path, image: np.ndarray, png_compression: int | None = None) -> Path:
     """Write an (H,W,3) uint8 BGR image; the format follows the suffix (PNG without one). Creates parent
-    folders."""
+    folders. png_compression: 0-9 (OpenCV's default 1 when None); smaller files, same pixels."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, encoded = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image))
+    params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression] if png_compression is not None else []
+    ok, encoded = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image), params)
     if not ok:
         raise JRGRError(f"could not encode an image for '{path}' (unsupported suffix?)")
     encoded.tofile(str(path))
