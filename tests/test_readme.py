@@ -118,7 +118,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _prepare(line: str, workspace: Path) -> None:
     """What the line needs before it: the README's data set (made by its own recipe when a `-m slow` run skipped
     that line), and the authors' folders Os/ Bs/ Ot/ for the official preset."""
-    if "data/jrgr" in line or "Os/" in line:
+    if ("data/jrgr" in line or "Os/" in line) and not line.startswith("jrgr data synth"):
         if not (workspace / "data" / "jrgr" / "manifest.json").is_file():
             (synth,) = [c for c in _command_lines() if c.startswith("jrgr data synth")]
             assert main([*shlex.split(synth)[1:], *_recipe(synth).append]) == 0
