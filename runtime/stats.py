@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 STAGES = ("capture", "preprocess", "infer", "postprocess", "write")
-STATS_FORMAT_VERSION = 1
+# 2: the run block names the inference size `infer_hw`, [height, width] (was `infer_size`, [width, height]).
+STATS_FORMAT_VERSION = 2
 
 
 def now_ns() -> int:
