@@ -6,7 +6,7 @@
 #
 # Steps (each one says OK / SKIPPED (why) / FAILED and the script goes on with the rest):
 #   1. environment: nvidia-smi, nvcc, OS, Python                          -> RESULTS_DIR/environment.txt
-#   2. install (GPU found): a venv (benchmarks/work/venv-gpu, or $JRGR_GPU_VENV) with `pip install -e '.[gpu,quant]' pytest`
+#   2. install (GPU found): a venv (benchmarks/work/venv-gpu, or $JRGR_GPU_VENV) with `pip install -e '.[gpu,export]' pytest`
 #      plus `[trt]` when TensorRT installs; exactly one of onnxruntime / onnxruntime-gpu is kept (both own
 #      the `onnxruntime` module). No GPU: nothing is installed, the current environment is used as is.
 #      JRGR_GPU_PYTHON=/path/to/python skips the install and uses that interpreter (e.g. an NGC container).
@@ -88,10 +88,10 @@ else
     if [ -x "$PY" ]; then
         "$PY" -m pip install --upgrade pip >> "$LOG" 2>&1
         # torch==2.13.0 from PyPI is the CUDA build on Linux x86-64 (the CPU-only wheel is a different index).
-        if "$PY" -m pip install -e "$REPO[gpu,quant]" pytest >> "$LOG" 2>&1; then
-            record install OK "jrgr-deploy[gpu,quant] into $VENV (log: $LOG)"
+        if "$PY" -m pip install -e "$REPO[gpu,export]" pytest >> "$LOG" 2>&1; then
+            record install OK "jrgr-deploy[gpu,export] into $VENV (log: $LOG)"
         else
-            record install FAILED "pip install -e '.[gpu,quant]' (see $LOG)"
+            record install FAILED "pip install -e '.[gpu,export]' (see $LOG)"
         fi
         if "$PY" -m pip install -e "$REPO[trt]" >> "$LOG" 2>&1; then
             record tensorrt OK "jrgr-deploy[trt] installed"

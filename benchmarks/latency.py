@@ -9,7 +9,7 @@ weights: latency does not depend on weight values) is exported once with `jrgr e
 FP16 (ModelOpt AutoCast), INT8 Q/DQ (ModelOpt) and INT8 for the CPU (ORT quantize_static), calibrated on
 a synthesised rainy clip; the artefacts are cached under benchmarks/work/latency/. Then, per frame size
 (padded up to the net's size multiple, as the runtime pads), every backend is warmed up and timed
-round-robin in one process (`jrgr_deploy.runtime.timing.time_interleaved`), so the ratios hold on a
+round-robin in one process (`jrgr_deploy.runtime.call_latency.time_interleaved`), so the ratios hold on a
 noisy, shared machine. Each row gets the net's FLOPs per frame (`count_flops`) and the achieved GFLOP/s
 as a share of the measured fp32 matrix-multiply peak of the same device (the physical-limit column).
 
@@ -300,14 +300,10 @@ def render_clip_cached(folder: Path, photo: tuple[np.ndarray, str], width: int, 
 
 
 def read_frames(video: Path) -> list[np.ndarray]:
-    """Every frame of `video` (BGR uint8), read by the runtime's own file source (clear errors on bad files)."""
-    from jrgr_deploy.runtime.sources import VideoFileSource
+    """Every frame of `video` (BGR uint8), by the package's one video reader (clear errors on bad files)."""
+    from jrgr_deploy.video_files import read_video
 
-    frames = []
-    with VideoFileSource(video) as source:
-        while (frame := source.read()) is not None:
-            frames.append(frame)
-    return frames
+    return read_video(video)
 
 
 def read_clip(folder: Path, count: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -334,7 +330,7 @@ def export_artifacts(
     {precision: export accuracy report}). `engine_profile` = (min, opt, max) (H, W): build TensorRT engines
     too (on a GPU machine). Every file is kept whatever its accuracy (this measures, the export gates)."""
     from jrgr_deploy.export.accuracy import Gate
-    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
 
     manifest_path = out_dir / "manifest.json"
     wanted = sorted(set(precisions) | {"fp32"})
@@ -510,25 +506,19 @@ def open_spec(spec: BackendSpec, checkpoint: Path, onnx: dict[str, Path], engine
 # -- measuring --------------------------------------------------------------------------------------------
 
 
-def padded_hw(width: int, height: int, multiple: int) -> tuple[int, int]:
-    from jrgr_deploy.frames import padded_size
-
-    return padded_size(height, width, multiple)
-
-
 def measure_preset(preset: str, checkpoint: Path, trained: bool, specs: list[BackendSpec], args: argparse.Namespace,
                    clip: Path | None, calib: Path | None, peak_gflops: dict[str, float]) -> dict[str, Any]:
     from jrgr_deploy.checkpoint import checkpoint_sha256, load_checkpoint
     from jrgr_deploy.flops import count_flops
+    from jrgr_deploy.frames import padded_hw, parse_wh
     from jrgr_deploy.nn.build import size_multiple
-    from jrgr_deploy.runtime.processing import parse_size
-    from jrgr_deploy.runtime.timing import bench_batch, time_interleaved
+    from jrgr_deploy.runtime.call_latency import bench_batch, time_interleaved
 
     loaded = load_checkpoint(checkpoint)
     config = loaded.config
     multiple = int(size_multiple(config, "f_r"))
-    sizes = [parse_size(s) for s in args.sizes]
-    padded = [padded_hw(w, h, multiple) for w, h in sizes]
+    sizes = [parse_wh(s) for s in args.sizes]
+    padded = [padded_hw(h, w, multiple) for w, h in sizes]
     sha = checkpoint_sha256(checkpoint)
     threads = args.threads
     iters, warmup = (args.paper_iters, args.paper_warmup) if preset == "paper" else (args.iters, args.warmup)
@@ -584,7 +574,7 @@ def measure_preset(preset: str, checkpoint: Path, trained: bool, specs: list[Bac
             if not backends:
                 break
             first = next(iter(backends.values()))
-            batch = bench_batch(first.input_contract, width, height)
+            batch = bench_batch(first.input_contract, (height, width))
 
             def call(backend: Any, batch: np.ndarray = batch) -> Any:
                 return backend(batch)
@@ -670,10 +660,11 @@ def evaluate_psnr(backends: dict[str, Any], clip: Path, args: argparse.Namespace
 def measure_infer_size(backends: dict[str, Any], rows: list[dict[str, Any]], clip: Path,
                        args: argparse.Namespace) -> dict[str, Any] | None:
     """Full-resolution vs --infer-size processing (pre + infer + post) on the fastest CPU backend."""
-    from jrgr_deploy.runtime.processing import FrameProcessor, parse_size
-    from jrgr_deploy.runtime.timing import time_interleaved
+    from jrgr_deploy.frames import parse_wh
+    from jrgr_deploy.runtime.call_latency import time_interleaved
+    from jrgr_deploy.runtime.processing import FrameProcessor
 
-    eval_wh = list(parse_size(args.eval_size))
+    eval_wh = list(parse_wh(args.eval_size, "--eval-size"))
     candidates = [r for r in rows if r["frame_wh"] == eval_wh and r["device"] == "cpu" and r["backend"] in backends]
     if not candidates:
         candidates = [r for r in rows if r["device"] == "cpu" and r["backend"] in backends]
@@ -681,8 +672,8 @@ def measure_infer_size(backends: dict[str, Any], rows: list[dict[str, Any]], cli
         return None
     fastest = min(candidates, key=lambda r: (r["frame_wh"] != eval_wh, r["latency_ms"]["p50"]))["backend"]
     backend = backends[fastest]
-    infer_wh = parse_size(args.infer_size)
-    full, small = FrameProcessor(backend), FrameProcessor(backend, infer_size=infer_wh)
+    infer_wh = parse_wh(args.infer_size, "--infer-size")
+    full, small = FrameProcessor(backend), FrameProcessor(backend, infer_hw=(infer_wh[1], infer_wh[0]))
     rainy, clean = read_clip(clip, args.eval_frames)
     frame = rainy[0]
     timings = time_interleaved({"full": lambda: full(frame), "infer": lambda: small(frame)},
@@ -915,8 +906,8 @@ def cpu_peak(threads: int, quick: bool) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     benchmark_logging()
     args = parse_args(argv)
+    from jrgr_deploy.frames import parse_wh
     from jrgr_deploy.runtime.backends.base import physical_core_count
-    from jrgr_deploy.runtime.processing import parse_size
 
     if args.from_json is not None:
         results = json.loads(args.from_json.read_text())
@@ -929,11 +920,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     load_start = os.getloadavg()
 
-    eval_w, eval_h = parse_size(args.eval_size)
+    eval_w, eval_h = parse_wh(args.eval_size, "--eval-size")
     photo = default_photo(args.photo)
     clip = render_clip_cached(args.work / f"clip_{eval_w}x{eval_h}", photo, eval_w, eval_h,
                               max(args.eval_frames, 8) if not args.quick else 3, seed=1)
-    calib_w, calib_h = min(parse_size(s) for s in args.sizes)
+    calib_w, calib_h = min(parse_wh(s, "--sizes") for s in args.sizes)
     calib = render_clip_cached(args.work / f"calib_{calib_w}x{calib_h}", calibration_photo(), calib_w, calib_h,
                                args.calib_frames + 4, seed=2)
     calib_video = calib / "rainy.mp4"

@@ -20,6 +20,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 
+from jrgr_deploy.image_files import write_bgr  # noqa: E402
 from jrgr_deploy.metrics import psnr_y  # noqa: E402
 from jrgr_deploy.rain import MODELS, PRESETS, RainSequence, render_rain  # noqa: E402
 
@@ -82,8 +83,7 @@ def figure(path: Path, preset: str = "medium", width: int = 320) -> None:
             cv2.putText(panel, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
             labelled.append(panel)
         rows.append(np.concatenate(labelled, axis=1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.concatenate(rows, axis=0), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    write_bgr(path, np.concatenate(rows, axis=0), png_compression=9)
 
 
 def main() -> None:

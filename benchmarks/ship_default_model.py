@@ -7,8 +7,9 @@ Writes inference-only checkpoints (generators only: no discriminators, no resume
 `jrgr_tiny.safetensors` (F_s, F_r, G_s, G_r after joint training) and `jrgr_tiny_stage1.safetensors`
 (the supervised stage-1 F_s), then exports F_r and G_r with `jrgr export` to FP32 and the CPU INT8
 (`int8-cpu`, ONNX Runtime's quantiser) calibrated on the data set's real-rain split, verified and gated on its
-realistic validation split. Files that the gate refuses are not shipped (the runtime then uses FP32).
-A summary for the model card goes to `jrgr_deploy/weights/shipped.json`.
+realistic validation split. A reduced precision the gate refuses is not shipped (the runtime then uses FP32)
+and is recorded as refused, with the gate's reason; a refused FP32 file, or an export that fails, fails the
+script (exit 1). A summary for the model card goes to `jrgr_deploy/weights/shipped.json`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from jrgr_deploy.checkpoint import checkpoint_sha256
-    from jrgr_deploy.cli import main as jrgr
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.export.accuracy import Gate
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
 
     args.out.mkdir(parents=True, exist_ok=True)
     final = args.out / "jrgr_tiny.safetensors"
@@ -52,12 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     for stale in args.out.glob("*.onnx*"):
         stale.unlink()
     val = args.data / "val" / "realistic"
-    code = jrgr([
-        "export", "--weights", str(final), "--nets", "f_r", "g_r", "--out", str(args.out),
-        "--precision", "fp32", "int8-cpu", "--calib", str(args.data / "train" / "real" / "rainy"),
-        "--calib-frames", "32", "--val-rainy", str(val / "rainy"), "--val-clean", str(val / "clean"),
-        "--verify-frames", "16", "--json",
-    ])
+    request = ExportRequest(
+        out_dir=args.out, weights=final, nets=("f_r", "g_r"), precisions=("fp32", "int8-cpu"),
+        calib=args.data / "train" / "real" / "rainy", calib_frames=32, val_rainy=val / "rainy",
+        val_clean=val / "clean", verify_frames=16, gate=Gate(),
+    )
+    try:
+        result = export_nets(request)
+    except JRGRError as error:
+        print(f"ship_default_model: the export failed: {error}", file=sys.stderr)
+        return 1
+    print(result.table)
+    refused = [{"net": net, "precision": precision, "reason": reason} for net, precision, reason in result.refused]
     shipped = {
         "source_run": str(args.run),
         "source_stage2": str(stage2),
@@ -65,11 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint_sha256": checkpoint_sha256(final),
         "stage1_sha256": checkpoint_sha256(stage1),
         "files": sorted(p.name for p in args.out.iterdir() if p.is_file() and p.name != "README.md"),
-        "export_exit_code": code,
+        "refused_by_the_gate": refused,
     }
     (args.out / "shipped.json").write_text(json.dumps(shipped, indent=2) + "\n")
     print(json.dumps(shipped, indent=2))
-    return 0 if code in (0, 2) else code
+    refused_fp32 = [row for row in refused if row["precision"] == "fp32"]
+    if refused_fp32:
+        print(f"ship_default_model: the gate refused FP32, nothing usable was shipped: {refused_fp32}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 
 1. A 1280x720 driving-style clip (camera pan + zoom over a photograph, temporally consistent model-B rain:
    `jrgr_deploy.clips`) is rendered once.
-2. Backend-only: the backend alone on the clip's pre-processed frames (`jrgr_deploy.runtime.timing`),
+2. Backend-only: the backend alone on the clip's pre-processed frames (`jrgr_deploy.runtime.call_latency`),
    measured before and after step 3 (the machine is shared; the mean of both is the reference).
 3. End to end: `jrgr derain clip.mp4 --weights W --output out.mp4 --stats S.json` exactly as a user runs it
    (decode, pre-process, infer, post-process, encode in the threaded pipeline). Goal: >= 0.9 x backend-only.
@@ -49,6 +49,7 @@ from machine import benchmark_logging, machine_report  # noqa: E402
 from markdown_sections import publish_section  # noqa: E402
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
+from jrgr_deploy.video_files import write_video  # noqa: E402
 
 logger = logging.getLogger("stream")
 
@@ -121,25 +122,11 @@ def fastest_cpu_artefact(latency_json: Path, width: int, height: int) -> tuple[P
     raise JRGRError(f"'{latency_json}' has no CPU rows of the tiny preset at {width}x{height}; pass --weights")
 
 
-def write_video(frames: list[np.ndarray], path: Path, fps: float) -> Path:
-    """The clip re-encoded with another frame rate in its header (what a camera at `fps` delivers)."""
-    import cv2
-
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise JRGRError(f"OpenCV cannot write '{path}'")
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
-
-
 def backend_only(weights: Path, frames: list[np.ndarray], iters: int, threads: int | None) -> dict[str, Any]:
     """The backend alone on pre-processed clip frames (cycled), after 2 warm-up calls."""
     from jrgr_deploy.runtime.backends import open_backend
+    from jrgr_deploy.runtime.call_latency import time_call
     from jrgr_deploy.runtime.processing import FrameProcessor
-    from jrgr_deploy.runtime.timing import time_call
 
     with open_backend(weights, threads=threads) as backend:
         processor = FrameProcessor(backend)
@@ -388,7 +375,7 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     benchmark_logging()
     args = parse_args(argv)
-    from jrgr_deploy.runtime.processing import parse_size
+    from jrgr_deploy.frames import parse_wh
 
     if args.from_json is not None:
         results = json.loads(args.from_json.read_text())
@@ -398,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     load_start = os.getloadavg()
-    width, height = parse_size(args.size)
+    width, height = parse_wh(args.size, "--size")
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -431,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         # MPEG-4 time bases need a denominator <= 65535: 2 decimals below 300 fps, whole frames above.
         wanted_fps = factor * backend_fps
         camera_fps = round(wanted_fps, 2) if wanted_fps < 300 else float(round(wanted_fps))
-        camera_video = write_video(frames, args.work / f"camera_{factor:g}x.mp4", camera_fps)
+        # The clip re-encoded with another frame rate in its header: what a camera at camera_fps delivers.
+        camera_video = write_video(args.work / f"camera_{factor:g}x.mp4", frames, camera_fps)
         stats, latencies = live_run(weights, camera_video, args.threads, args.work / f"live_{factor:g}x.mp4")
         key = f"{factor:g}x"
         live[key] = {"factor": factor, "camera_fps": round(camera_fps, 3), "stats": stats,

@@ -3,8 +3,9 @@
 Agreement is measured on output tensors mapped to the image scale, v -> (v + 1) * 127.5 (not clipped, not
 rounded): for F nets that is the 0..255 image; for G nets (rain layers in [-2, 2]) it is the same scale, so a
 G-net PSNR says how much the rain added to an image would differ. PSNR = 20 log10(255 / RMSE) (capped at
-`PSNR_CAP_DB` for identical outputs, so the JSON stays finite), SSIM of Wang et al. (DESIGN.md §4) on RGB.
-Deraining quality is PSNR-Y (DESIGN.md §4) of the output against ground truth, averaged in dB.
+`PSNR_CAP_DB` for identical outputs, so the JSON stays finite), SSIM of Wang et al. on RGB (`jrgr_deploy.metrics`).
+Deraining quality is PSNR-Y (the deraining benchmarks' Y channel, `jrgr_deploy.metrics`) of the output against
+ground truth, averaged in dB. Every file is run through the runtime's ONNX Runtime backend.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from jrgr_deploy.artifact import ArtifactInfo
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import nchw_to_rgb
 from jrgr_deploy.metrics import psnr, psnr_y, ssim
@@ -31,24 +33,20 @@ def _image_scale(batch: np.ndarray) -> np.ndarray:
     return (np.asarray(batch, np.float64).transpose(1, 2, 0) + 1.0) * 127.5
 
 
-def run_onnx(path: str | Path, input_name: str, inputs: np.ndarray, batch: int = 1) -> np.ndarray:
-    """Run an ONNX file on the ONNX Runtime CPU provider, `batch` frames at a time.
+def run_artifact(path: Path, info: ArtifactInfo, inputs: np.ndarray) -> np.ndarray:
+    """Run an ONNX file through the runtime's own ONNX Runtime backend (CPU), as `jrgr derain` would: what is
+    verified is what runs, the sidecar `info` it will be written with included (names, contract).
 
-    inputs: (N,3,H,W) float32 -> (N,3,H,W) float32 outputs. For a graph with a fixed batch > 1 the last
-    chunk is padded with copies of the last frame (dropped from the result). Raises JRGRError when ORT
-    cannot load the file.
+    inputs: (N,3,H,W) float32 -> (N,3,H,W) float32 outputs. A graph with a fixed batch B gets chunks of B, the
+    last one padded with copies of the last frame (dropped from the result).
     """
-    import onnxruntime as ort
+    from jrgr_deploy.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
-        raise JRGRError(f"ONNX Runtime cannot load '{path}': {error}") from error
-    count = len(inputs)
-    padded = np.concatenate([inputs, np.repeat(inputs[-1:], (-count) % batch, axis=0)])
-    outputs = [session.run(None, {input_name: padded[i : i + batch]})[0] for i in range(0, len(padded), batch)]
+    with OnnxRuntimeBackend(path, device="cpu", info=info) as backend:
+        batch = backend.input_contract.shape[0] or 1
+        count = len(inputs)
+        padded = np.concatenate([inputs, np.repeat(inputs[-1:], (-count) % batch, axis=0)])
+        outputs = [backend(np.ascontiguousarray(padded[i : i + batch])) for i in range(0, len(padded), batch)]
     return np.concatenate(outputs)[:count].astype(np.float32, copy=False)
 
 

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.image_files import VIDEO_SUFFIXES, is_image_path, list_images, read_rgb
+from jrgr_deploy.image_files import is_image_path, list_images, read_rgb
+from jrgr_deploy.video_files import VIDEO_SUFFIXES, VideoFrames
 
 logger = logging.getLogger(__name__)
 
@@ -45,30 +46,16 @@ def fit_frame(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.ascontiguousarray(image[top : top + height, left : left + width])
 
 
-def _video_frame_count(path: Path) -> tuple[cv2.VideoCapture, int]:
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise JRGRError(f"video '{path}' cannot be opened (unsupported codec or not a video)")
-    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    if count <= 0:
-        capture.release()
-        raise JRGRError(f"video '{path}' reports no frames")
-    return capture, count
-
-
 class _Source:
-    """An indexable list of frames: image paths or a video's frame indices."""
+    """An indexable list of frames: image paths or a video's frames (`jrgr_deploy.video_files.VideoFrames`)."""
 
     def __init__(self, source: str | Path, domain: str) -> None:
         path = Path(source)
-        self.video: Path | None = None
+        self.video: VideoFrames | None = None
         self.images: list[Path] = []
         if path.suffix.lower() in VIDEO_SUFFIXES and not path.is_dir():
-            if not path.is_file():
-                raise JRGRError(f"calibration video '{path}' does not exist")
-            capture, self.count = _video_frame_count(path)
-            capture.release()
-            self.video, self.label = path, f"video {path}"
+            self.video, self.label = VideoFrames(path), f"video {path}"
+            self.count = len(self.video)
             return
         if path.is_file() and is_image_path(path):
             self.images, self.label = [path], f"image {path}"
@@ -83,20 +70,11 @@ class _Source:
 
     def read(self, indices: list[int], height: int, width: int) -> tuple[np.ndarray, list[str]]:
         frames, names = [], []
-        if self.video is not None:
-            capture, _ = _video_frame_count(self.video)
-            try:
-                for index in indices:
-                    capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-                    ok, bgr = capture.read()
-                    if not ok:
-                        raise JRGRError(f"video '{self.video}': frame {index} cannot be decoded")
-                    frames.append(fit_frame(np.ascontiguousarray(bgr[..., ::-1]), height, width))
-                    names.append(f"{self.video.name}#{index:06d}")
-            finally:
-                capture.release()
-        else:
-            for index in indices:
+        for index in indices:
+            if self.video is not None:
+                frames.append(fit_frame(self.video.read_rgb(index), height, width))
+                names.append(f"{self.video.path.name}#{index:06d}")
+            else:
                 frames.append(fit_frame(read_rgb(self.images[index]), height, width))
                 names.append(self.images[index].name)
         return np.stack(frames), names
@@ -168,13 +146,6 @@ def load_calibration_and_holdout(
     holdout_indices = _spread(rest, holdout_count)
     holdout = FrameSet(*frames.read(holdout_indices, height, width), source=f"{frames.label} (held aside)")
     return calib, holdout
-
-
-def load_folder_frames(folder: str | Path, count: int, height: int, width: int) -> FrameSet:
-    """Up to `count` images of `folder` (spread evenly), fitted to height x width."""
-    frames = _Source(folder, "real")
-    indices = _spread(list(range(frames.count)), count)
-    return FrameSet(*frames.read(indices, height, width), source=frames.label)
 
 
 def load_photo_frames(count: int, height: int, width: int) -> FrameSet:

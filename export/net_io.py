@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.names import GENERATORS
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,10 @@ NET_IO: dict[str, NetIO] = {
     "g_s": NetIO("rain_layer", "synthetic_rain_layer", takes_rain_layer=True, calibration_domain="real",
                  layer_source_net="f_r", input_range=(-2.0, 2.0)),
 }
-EXPORTABLE_NETS = tuple(NET_IO)
 
 
 def net_io(name: str) -> NetIO:
     """The graph contract of net `name`; a clear error for anything but f_r, f_s, g_r, g_s."""
     if name not in NET_IO:
-        raise JRGRError(f"net '{name}' cannot be exported: expected one of {', '.join(EXPORTABLE_NETS)}")
+        raise JRGRError(f"net '{name}' cannot be exported: expected one of {', '.join(GENERATORS)}")
     return NET_IO[name]

@@ -1,4 +1,4 @@
-"""Precision conversion of an FP32 ONNX graph, calibrated on real frames (DESIGN.md §5).
+"""Precision conversion of an FP32 ONNX graph, calibrated on real frames (docs/ARCHITECTURE.md, "Export").
 
 In TensorRT 10/11 strongly typed networks, precision is a property of the ONNX file, so every precision is
 a separate graph, and every one of them runs (and is checked) in ONNX Runtime on the CPU:
@@ -6,11 +6,11 @@ a separate graph, and every one of them runs (and is checked) in ONNX Runtime on
 - ``fp16``: ModelOpt AutoCast; the calibration frames decide which nodes stay FP32 (normalisations and
   reductions whose values overflow FP16). I/O stays float32 (`keep_io_types`), so the contract is unchanged.
 - ``int8``: explicit Q/DQ by ModelOpt (entropy or max calibration), the form TensorRT builds INT8 kernels
-  from. ORT's CPU provider runs it, but slower than FP32 (DESIGN.md §5): it is a TensorRT artefact.
+  from. ORT's CPU provider runs it, but slower than FP32 (BENCHMARKS.md, Latency): it is a TensorRT artefact.
 - ``int8-cpu``: ONNX Runtime's own static quantiser (QDQ, uint8 activations, int8 per-channel weights):
   the INT8 artefact that runs faster than FP32 in ORT on a CPU with VNNI.
 
-ModelOpt is imported lazily; without it -> MissingDependencyError naming the ``quant`` extra.
+ModelOpt is imported lazily; without it -> MissingDependencyError naming the ``export`` extra.
 """
 
 from __future__ import annotations
@@ -23,13 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from jrgr_deploy.artifact import EXPORT_PRECISIONS
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
+from jrgr_deploy.names import EXPORT_PRECISIONS
 
 logger = logging.getLogger(__name__)
 
-# The sidecar's precision field of each export variant (`jrgr_deploy.artifact.EXPORT_PRECISIONS`).
-SIDECAR_PRECISION = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-cpu": "int8"}
 MIN_QDQ_OPSET = 19
 
 
@@ -42,7 +40,7 @@ def _import_modelopt(what: str) -> tuple[Any, Any]:
         from modelopt.onnx.autocast import convert_to_mixed_precision
         from modelopt.onnx.quantization import quantize
     except ImportError as error:
-        raise MissingDependencyError("modelopt", "quant", what) from error
+        raise MissingDependencyError("modelopt", "export", what) from error
     return convert_to_mixed_precision, quantize
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.frames import check_size_contract, padded_size
+from jrgr_deploy.frames import check_size_contract, padded_hw
 
 # The frame size the export works at when no --shape is given: 640x360 video, padded up to the contract.
 DEFAULT_FRAME_HW = (360, 640)
@@ -62,7 +62,7 @@ def plan_shapes(
     if shape is None:
         if max_shape is not None or min_shape is not None:
             raise JRGRError("--max-shape / --min-shape need --shape (the optimisation profile's opt shape)")
-        height, width = padded_size(*DEFAULT_FRAME_HW, multiple)
+        height, width = padded_hw(*DEFAULT_FRAME_HW, multiple)
         work = (1, 3, height, width)
         return ShapePlan(work=work, fixed=False, profile_min=work, profile_max=work)
     work = parse_shape(shape, "--shape")

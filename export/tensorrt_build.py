@@ -1,4 +1,4 @@
-"""TensorRT engine build from a verified ONNX file (TensorRT 10/11 Python API only; DESIGN.md §5).
+"""TensorRT engine build from a verified ONNX file (TensorRT 10/11 Python API only; docs/ARCHITECTURE.md, "Export").
 
 Precision is a property of the ONNX file (FP16 AutoCast / INT8 Q/DQ graphs), so the builder gets no FP16/INT8
 flags and no calibrator (both removed in TensorRT 11). TensorRT 10 needs the network created strongly typed to
@@ -8,7 +8,8 @@ the timing cache file is loaded before and saved after every build, so rebuildin
 GPU is fast. An engine only runs on the GPU architecture and TensorRT version it was built with: both are in
 its file name (``f_r.fp16.sm90.trt10.8.plan``) and its sidecar.
 
-`tensorrt` and `cuda-python` are imported lazily; without them -> MissingDependencyError naming ``[trt]``.
+`tensorrt` and `cuda-python` are imported lazily (`jrgr_deploy.runtime.backends.nvidia`, shared with the TensorRT
+backend); without them -> MissingDependencyError naming ``[trt]``.
 """
 
 from __future__ import annotations
@@ -19,43 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from jrgr_deploy.artifact import ArtifactInfo, write_sidecar
-from jrgr_deploy.errors import JRGRError, MissingDependencyError
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.export.shapes import ShapePlan
+from jrgr_deploy.runtime.backends.nvidia import GpuInfo, import_tensorrt, query_gpu
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class GpuInfo:
-    name: str
-    compute_capability: str  # "9.0"
-
-    @property
-    def arch(self) -> str:
-        """``sm90`` for compute capability 9.0."""
-        return "sm" + self.compute_capability.replace(".", "")
-
-
-def import_tensorrt() -> Any:
-    """The `tensorrt` module, or MissingDependencyError naming the [trt] extra."""
-    try:
-        import tensorrt as trt
-    except ImportError as error:
-        raise MissingDependencyError("tensorrt", "trt", "building a TensorRT engine") from error
-    return trt
-
-
-def query_gpu(device: int = 0) -> GpuInfo:
-    """Name and compute capability of CUDA device `device` (cuda-python runtime API)."""
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError as error:
-        raise MissingDependencyError("cuda-python", "trt", "querying the GPU for a TensorRT engine") from error
-    error, props = cudart.cudaGetDeviceProperties(device)
-    if error != cudart.cudaError_t.cudaSuccess:
-        raise JRGRError(f"no usable CUDA GPU {device} for a TensorRT build: {cudart.cudaGetErrorName(error)[1]}")
-    name = props.name.decode(errors="replace").rstrip("\x00") if isinstance(props.name, bytes) else str(props.name)
-    return GpuInfo(name=name, compute_capability=f"{props.major}.{props.minor}")
 
 
 def engine_name(net: str, precision: str, gpu: GpuInfo, tensorrt_version: str) -> str:
@@ -100,8 +69,8 @@ def build_engine(
     The sidecar copies the ONNX file's (checkpoint, contract, accuracy) and adds the profile shapes,
     TensorRT version, GPU name and compute capability. Returns (engine path, engine sidecar info).
     """
-    trt = import_tensorrt()
-    gpu = query_gpu()
+    trt = import_tensorrt("building a TensorRT engine")
+    gpu = query_gpu(purpose="building a TensorRT engine")
     logger_trt = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger_trt)
     flags = 0

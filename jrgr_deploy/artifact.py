@@ -14,13 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.names import EXPORT_PRECISIONS, GENERATORS, SIDECAR_PRECISIONS
 
 SIDECAR_FORMAT_VERSION = 1
-NET_NAMES = ("f_r", "f_s", "g_r", "g_s")
-PRECISIONS = ("fp32", "fp16", "int8")
-# The file variants `jrgr export --precision` writes. Both INT8 variants carry the sidecar precision "int8";
-# its `quantization.variant` tells them apart. The runtime's default-model lookup reads the same names.
-EXPORT_PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu")
 ARTIFACT_KINDS = ("onnx", "engine")
 
 
@@ -62,10 +58,10 @@ class ArtifactInfo:
     def __post_init__(self) -> None:
         if self.kind not in ARTIFACT_KINDS:
             raise JRGRError(f"artefact kind '{self.kind}' is not one of {ARTIFACT_KINDS}")
-        if self.net not in NET_NAMES:
-            raise JRGRError(f"artefact net '{self.net}' is not one of {NET_NAMES}")
-        if self.precision not in PRECISIONS:
-            raise JRGRError(f"artefact precision '{self.precision}' is not one of {PRECISIONS}")
+        if self.net not in GENERATORS:
+            raise JRGRError(f"artefact net '{self.net}' is not one of {GENERATORS}")
+        if self.precision not in SIDECAR_PRECISIONS:
+            raise JRGRError(f"artefact precision '{self.precision}' is not one of {SIDECAR_PRECISIONS}")
         if self.size_multiple < 1:
             raise JRGRError(f"size_multiple must be >= 1, got {self.size_multiple}")
 

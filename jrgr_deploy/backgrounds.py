@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.errors import JRGRError, MissingDependencyError
 from jrgr_deploy.image_files import IMAGE_SUFFIXES, read_rgb
 
 logger = logging.getLogger(__name__)
@@ -55,8 +55,8 @@ def skimage_data_dir() -> Path:
     """The folder of image files inside the installed scikit-image (no network access involved)."""
     try:
         import skimage.data
-    except ImportError as error:  # pragma: no cover - scikit-image is a core dependency
-        raise JRGRError("default backgrounds need scikit-image (pip install scikit-image)") from error
+    except ImportError as error:
+        raise MissingDependencyError("skimage", "train", "the default backgrounds (scikit-image's)") from error
     return Path(skimage.data.__file__).parent
 
 

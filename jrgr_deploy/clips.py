@@ -16,8 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from jrgr_deploy.errors import JRGRError
-
 logger = logging.getLogger(__name__)
 
 
@@ -75,22 +73,18 @@ def render_clip(photo: np.ndarray, out_dir: str | Path, spec: ClipSpec = ClipSpe
     """
     from jrgr_deploy.image_files import write_rgb
     from jrgr_deploy.rain import RainSequence
+    from jrgr_deploy.video_files import VideoWriter
 
     out_dir = Path(out_dir)
     clean_dir = out_dir / "clean"
     clean_dir.mkdir(parents=True, exist_ok=True)
     video_path = out_dir / "rainy.mp4"
-    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), spec.fps, (spec.width, spec.height))
-    if not writer.isOpened():
-        raise JRGRError(f"OpenCV could not open a video writer for '{video_path}' (codec mp4v)")
     rain = RainSequence(spec.rain_model, spec.rain_preset, spec.seed, spec.height, spec.width, fps=spec.fps)
-    try:
+    with VideoWriter(video_path, fps=spec.fps) as writer:
         for index, clean in enumerate(camera_path(photo, spec)):
             sample = rain.render(clean, index)
-            writer.write(np.ascontiguousarray(sample.rainy[..., ::-1]))
+            writer.write(sample.rainy[..., ::-1])
             write_rgb(clean_dir / f"{index:06d}.png", clean)
-    finally:
-        writer.release()
     logger.info("rendered %d frames of %dx%d rain to %s", spec.n_frames, spec.width, spec.height, video_path)
     return RenderedClip(video_path, clean_dir, spec.n_frames, spec.fps)
 

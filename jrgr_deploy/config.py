@@ -1,7 +1,7 @@
 """Configuration of a JRGR run: frozen dataclasses, presets as data, strict YAML/JSON loading.
 
 A config is a tree ``JRGRConfig(preset, model, loss, train, data)``; each constructor (network, loss,
-trainer) receives only its own sub-config. Presets (DESIGN.md §1):
+trainer) receives only its own sub-config. Presets (docs/ARCHITECTURE.md, "The method"):
 
 - ``paper``: the paper's text. U-Nets for all four generators, alpha 4, lambda_adv 10, lambda_cyc 1,
   lambda_mse 10, batch 16, 256x256 crops, 100 + 200 epochs.
@@ -47,7 +47,7 @@ class NetConfig:
     base_channels: width of the first level; doubles per level up to ``max_channels``.
     convs_per_level: extra 3x3 conv blocks at every U-Net level (0 = pix2pix exactly).
     residual: output = input - predicted layer, last layer zero-initialised (the net starts as the
-    identity: DESIGN.md §1, measured note). Otherwise the net predicts its output directly.
+    identity: docs/ARCHITECTURE.md, "The method"). Otherwise the net predicts its output directly.
     out_activation: applied to the predicted layer (residual) or to the output (not residual).
     """
 

@@ -1,8 +1,8 @@
 """Torch data sets for JRGR training and evaluation: paired synthetic rain and unpaired real rain.
 
 Every item holds float32 tensors of shape (3, H, W), RGB, values in [-1, 1] (the nets' contract,
-DESIGN.md §5): `PairedRainDataset` gives `o_s` (rainy) and `b_s` (clean), `UnpairedRainDataset` gives
-`o_r` (real rainy image or video frame); both add `name`.
+docs/ARCHITECTURE.md, "Contracts"): `PairedRainDataset` gives `o_s` (rainy) and `b_s` (clean),
+`UnpairedRainDataset` gives `o_r` (real rainy image or video frame); both add `name`.
 
 Augmentation is a random crop and a random horizontal flip drawn from a generator seeded by
 (seed, epoch, index), so an item is the same whatever the DataLoader's worker count or order; call
@@ -12,7 +12,6 @@ upscaled), so no pixel is resampled and the rain streaks keep their width.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,9 @@ from torch.utils.data import Dataset
 
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import rgb_to_nchw
-from jrgr_deploy.image_files import VIDEO_SUFFIXES, list_images, read_rgb
+from jrgr_deploy.image_files import list_images, read_rgb
 from jrgr_deploy.pairing import match_pairs, resolve_root
+from jrgr_deploy.video_files import VIDEO_SUFFIXES, VideoFrames
 
 
 def _check_crop_size(crop_size: int | None) -> None:
@@ -128,64 +128,11 @@ class PairedRainDataset(_AugmentedDataset):
         return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "name": rainy_path.name}
 
 
-class _VideoFrames:
-    """Random access to the frames of a video file, opened lazily once per process (DataLoader workers)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        capture = self._open()
-        try:
-            # CAP_PROP_FRAME_COUNT is an estimate from the container; counting by grab() is exact and
-            # costs no decode.
-            count = 0
-            while capture.grab():
-                count += 1
-        finally:
-            capture.release()
-        if count == 0:
-            raise JRGRError(f"video file '{path}' holds no decodable frames")
-        self.count = count
-        self._capture: cv2.VideoCapture | None = None
-        self._inherited: list[cv2.VideoCapture] = []
-        self._pid = -1
-        self._next = 0
-
-    def _open(self) -> cv2.VideoCapture:
-        capture = cv2.VideoCapture(str(self.path))
-        if not capture.isOpened():
-            capture.release()
-            raise JRGRError(f"cannot open video file '{self.path}' (missing, not a video, or no decoder)")
-        return capture
-
-    def read_rgb(self, index: int) -> np.ndarray:
-        """Frame `index` as (H,W,3) uint8 RGB; sequential reads avoid seeking."""
-        if self._capture is None or self._pid != os.getpid():
-            if self._capture is not None:
-                # Inherited through fork (a DataLoader worker): destroying it here would tear down the
-                # parent's decoder threads, which do not exist in this process, and can deadlock.
-                # Keep it alive, unused, and open a capture of our own.
-                self._inherited.append(self._capture)
-            self._capture, self._pid, self._next = self._open(), os.getpid(), 0
-        if index != self._next:
-            self._capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, frame = self._capture.read()
-        if not ok or frame is None:
-            self._next = -1
-            raise JRGRError(f"could not decode frame {index} of video file '{self.path}'")
-        self._next = index + 1
-        return np.ascontiguousarray(frame[..., ::-1])
-
-    def __getstate__(self) -> dict[str, object]:
-        # A cv2.VideoCapture cannot be pickled to a worker process; each worker reopens the file.
-        state = dict(self.__dict__)
-        state["_capture"], state["_pid"], state["_inherited"] = None, -1, []
-        return state
-
-
 class UnpairedRainDataset(_AugmentedDataset):
     """Real rainy images without ground truth -> {"o_r": (3,H,W) float32 RGB in [-1, 1], "name": str}.
 
-    `source` is a folder of images, a video file (frames `frame_step` apart, decoded lazily), or a list of
+    `source` is a folder of images, a video file (frames `frame_step` apart, decoded lazily,
+    `jrgr_deploy.video_files.VideoFrames`), or a list of
     image paths. Raises JRGRError for an empty folder, or a video that cannot be opened (naming it).
     """
 
@@ -200,14 +147,12 @@ class UnpairedRainDataset(_AugmentedDataset):
         super().__init__(crop_size, flip, seed)
         if frame_step < 1:
             raise JRGRError(f"frame step must be >= 1, got {frame_step}")
-        self.video: _VideoFrames | None = None
+        self.video: VideoFrames | None = None
         self.images: list[Path] = []
         if isinstance(source, (str, Path)):
             path = Path(source)
             if path.suffix.lower() in VIDEO_SUFFIXES and not path.is_dir():
-                if not path.is_file():
-                    raise JRGRError(f"video file '{path}' does not exist")
-                self.video = _VideoFrames(path)
+                self.video = VideoFrames(path)
                 self.frame_indices = list(range(0, self.video.count, frame_step))
             elif path.is_file():
                 raise JRGRError(

@@ -1,8 +1,12 @@
 """Conversion between camera frames and the networks' tensor contract (numpy only, no torch).
 
-The contract of every exported net (DESIGN.md §5): NCHW float32, RGB, values in [-1, 1], H and W a
-multiple of the U-Net's 2**depth. Frames from OpenCV are HWC uint8 BGR; images read by
+The contract of every exported net (docs/ARCHITECTURE.md, "Contracts"): NCHW float32, RGB, values in
+[-1, 1], H and W a multiple of the U-Net's 2**depth. Frames from OpenCV are HWC uint8 BGR; images read by
 `jrgr_deploy.image_files` are HWC uint8 RGB.
+
+Sizes: inside the package a size is (H, W), named `*_hw`, the order of numpy's shapes. Only the command
+line speaks WIDTHxHEIGHT (how cameras and video tools write sizes): `parse_wh` reads it, and its callers
+turn it into (H, W) at once.
 """
 
 from __future__ import annotations
@@ -72,7 +76,26 @@ def nchw_to_bgr(batch: np.ndarray) -> np.ndarray:
     return _from_nchw(batch, _BGR)
 
 
-def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
+def parse_wh(text: str, what: str = "size") -> tuple[int, int]:
+    """'640x360' (WIDTHxHEIGHT, the command line's order) -> (640, 360) = (width, height); a clear error
+    naming `what` otherwise."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise JRGRError(f"{what} '{text}' is not WIDTHxHEIGHT (e.g. 640x360)") from None
+    if width < 1 or height < 1:
+        raise JRGRError(f"{what} '{text}' must be positive (WIDTHxHEIGHT, e.g. 640x360)")
+    return width, height
+
+
+def parse_hw(text: str, what: str = "size") -> tuple[int, int]:
+    """'640x360' (WIDTHxHEIGHT, as typed) -> (360, 640) = (height, width), the order used inside."""
+    width, height = parse_wh(text, what)
+    return height, width
+
+
+def padded_hw(height: int, width: int, multiple: int) -> tuple[int, int]:
     """The smallest (H, W) >= (height, width) that are both multiples of `multiple`."""
     if multiple < 1:
         raise JRGRError(f"size multiple must be >= 1, got {multiple}")
@@ -87,7 +110,7 @@ def pad_to_multiple(batch: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple
     falls back to symmetric-edge replication, which reflect cannot do.
     """
     height, width = batch.shape[-2:]
-    target_h, target_w = padded_size(height, width, multiple)
+    target_h, target_w = padded_hw(height, width, multiple)
     pad_h, pad_w = target_h - height, target_w - width
     if pad_h == 0 and pad_w == 0:
         return batch, (height, width)
@@ -96,16 +119,16 @@ def pad_to_multiple(batch: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple
     return padded, (height, width)
 
 
-def unpad(batch: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def unpad(batch: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Crop an (N,C,H',W') batch back to the (H, W) that `pad_to_multiple` returned."""
-    height, width = size
+    height, width = hw
     return batch[..., :height, :width]
 
 
 def check_size_contract(height: int, width: int, multiple: int, what: str = "input") -> None:
     """Raise a clear error when (height, width) breaks the multiple-of-2**depth contract."""
     if height % multiple or width % multiple:
-        good_h, good_w = padded_size(height, width, multiple)
+        good_h, good_w = padded_hw(height, width, multiple)
         raise JRGRError(
             f"{what} size {height}x{width} (HxW) breaks the contract: H and W must be multiples of "
             f"{multiple} (2**depth of the U-Net); nearest valid size is {good_h}x{good_w}"

@@ -1,4 +1,8 @@
-"""Reading and writing image files with errors that name the file (OpenCV, no torch)."""
+"""Reading and writing image files with errors that name the file (OpenCV, no torch).
+
+The one place images are decoded and encoded: data sets, export calibration, the runtime's image sources and
+sinks, the demo and the benchmarks all come here. Video files have theirs: `jrgr_deploy.video_files`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import numpy as np
 from jrgr_deploy.errors import JRGRError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 
 
 def is_image_path(path: Path) -> bool:
@@ -31,8 +34,8 @@ def list_images(folder: str | Path) -> list[Path]:
     return images
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as (H,W,3) uint8 RGB; grey images are expanded, alpha is dropped.
+def read_bgr(path: str | Path) -> np.ndarray:
+    """Read an image file as (H,W,3) uint8 BGR (OpenCV's order); grey images are expanded, alpha is dropped.
 
     16-bit images are scaled to 8 bits. Raises JRGRError naming the file when it is missing or is
     not a decodable image.
@@ -52,15 +55,27 @@ def read_rgb(path: str | Path) -> np.ndarray:
         return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))
     if image.shape[2] == 4:
         image = image[..., :3]
-    return np.ascontiguousarray(image[..., ::-1])
+    return np.ascontiguousarray(image)
 
 
-def write_rgb(path: str | Path, image: np.ndarray) -> Path:
-    """Write an (H,W,3) uint8 RGB image; the format follows the suffix. Creates parent folders."""
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as (H,W,3) uint8 RGB (see `read_bgr`)."""
+    return np.ascontiguousarray(read_bgr(path)[..., ::-1])
+
+
+def write_bgr(path: str | Path, image: np.ndarray, png_compression: int | None = None) -> Path:
+    """Write an (H,W,3) uint8 BGR image; the format follows the suffix (PNG without one). Creates parent
+    folders. png_compression: 0-9 (OpenCV's default 1 when None); smaller files, same pixels."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, encoded = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image[..., ::-1]))
+    params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression] if png_compression is not None else []
+    ok, encoded = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image), params)
     if not ok:
         raise JRGRError(f"could not encode an image for '{path}' (unsupported suffix?)")
     encoded.tofile(str(path))
     return path
+
+
+def write_rgb(path: str | Path, image: np.ndarray) -> Path:
+    """Write an (H,W,3) uint8 RGB image (see `write_bgr`)."""
+    return write_bgr(path, image[..., ::-1])

@@ -1,4 +1,4 @@
-"""Image quality metrics, labelled by convention (DESIGN.md §4). numpy + OpenCV only.
+"""Image quality metrics, labelled by convention (docs/ARCHITECTURE.md, "Metrics"). numpy + OpenCV only.
 
 - Y channel, the deraining benchmark convention (MPRNet / Restormer scripts):
   Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 on 0..255 RGB, kept in float (not rounded).

@@ -8,10 +8,12 @@ Importing this package loads numpy and OpenCV only; onnxruntime / tensorrt / tor
 backend that needs them, when it is constructed. Never imports torch or jrgr_deploy.training.
 """
 
-from jrgr_deploy.runtime.backends import BACKEND_NAMES, Backend, InputContract, backend_for_path, open_backend
+from jrgr_deploy.runtime.backends import Backend, InputContract, backend_for_path, open_backend
 from jrgr_deploy.runtime.deraining import Deraining, default_weights
+from jrgr_deploy.runtime.frame_model import FrameModel
 from jrgr_deploy.runtime.pipeline import FrameResult, StreamPipeline, StreamReport
-from jrgr_deploy.runtime.processing import FrameProcessor, parse_size
+from jrgr_deploy.runtime.processing import FrameProcessor
+from jrgr_deploy.runtime.rainify import Rainifying
 from jrgr_deploy.runtime.sinks import (
     CallbackSink,
     FrameSink,
@@ -34,11 +36,11 @@ from jrgr_deploy.runtime.sources import (
 from jrgr_deploy.runtime.stats import LatencyStats, format_table
 
 __all__ = [
-    "BACKEND_NAMES",
     "Backend",
     "CallbackSink",
     "CameraSource",
     "Deraining",
+    "FrameModel",
     "FrameProcessor",
     "FrameResult",
     "FrameSink",
@@ -49,6 +51,7 @@ __all__ = [
     "IterableSource",
     "LatencyStats",
     "NullSink",
+    "Rainifying",
     "SourceReadError",
     "StreamPipeline",
     "StreamReport",
@@ -62,5 +65,4 @@ __all__ = [
     "open_backend",
     "open_sink",
     "open_source",
-    "parse_size",
 ]

@@ -145,7 +145,8 @@ class StreamPipeline:
     queue_size: depth of the bounded queues for files (live sources keep one frame in the in-queue).
     reconnect_backoff_s: (first, max) delay between reconnect attempts of a failed live source;
     reconnect_timeout_s: give up (error) when a live source stays down this long.
-    progress: show a tqdm bar (frames, live fps / latency / drops). run_info: metadata for the stats.
+    progress: show a tqdm bar (frames, live fps / latency / drops) labelled `progress_label`. run_info:
+    metadata for the stats.
     """
 
     def __init__(
@@ -158,6 +159,7 @@ class StreamPipeline:
         reconnect_backoff_s: tuple[float, float] = (0.1, 5.0),
         reconnect_timeout_s: float = 60.0,
         progress: bool = False,
+        progress_label: str = "frames",
         run_info: dict[str, Any] | None = None,
     ) -> None:
         self.source = source
@@ -167,6 +169,7 @@ class StreamPipeline:
         self.reconnect_backoff_s = reconnect_backoff_s
         self.reconnect_timeout_s = reconnect_timeout_s
         self.progress = progress
+        self.progress_label = progress_label
         self.run_info = dict(run_info or {})
         self.stats = LatencyStats()
         self.report: StreamReport | None = None
@@ -292,7 +295,7 @@ class StreamPipeline:
         from tqdm import tqdm
 
         total = None if live else self.source.frame_count
-        self._bar = tqdm(total=total, unit="frame", desc="derain", dynamic_ncols=True, leave=True)
+        self._bar = tqdm(total=total, unit="frame", desc=self.progress_label, dynamic_ncols=True, leave=True)
 
     def _start(self) -> tuple[FrameQueue, threading.Thread, bool]:
         # One pipeline may run more than once (a file is re-read from its start): fresh state each time.
@@ -303,6 +306,7 @@ class StreamPipeline:
         self.report = None
         try:
             self.source.open()
+            self.processor.begin(self.source.fps)
             for sink in self.sinks:
                 sink.begin(self.source.fps)
         except BaseException:

@@ -1,15 +1,21 @@
-"""Frame processing around a backend: camera frame -> network tensor -> derained camera frame.
+"""Frame processing around a backend: camera frame -> network tensor -> output camera frame.
 
-    preprocess:  (H, W, 3) uint8 BGR -> [resize to --infer-size] -> reflect-pad to the contract
-                 -> (1, 3, H', W') float32 RGB in [-1, 1]
-    infer:       backend(batch) = B̂ = F_r(O)
+Two processors share the stages the streaming pipeline places on its threads:
+
+    preprocess:  (H, W, 3) uint8 BGR frame -> the net's input at the inference size, reflect-padded to the
+                 contract -> (1, 3, H', W') float32 RGB
+    infer:       backend(batch)
     postprocess: unpad -> (H, W, 3) uint8 BGR [| side by side with the input]
 
-With an inference size below the frame size the net sees a downscaled frame; what is upsampled back
-is not the derained image but the rain layer R̂ = O − F_r(O) (the disentanglement of JRGR, paper
-Eq. 1: O = B + R), subtracted from the full-resolution frame: B̂_full = O_full − up(R̂_small). Rain
-streaks are smooth and low-frequency enough to survive the resampling, while the background keeps all
-its full-resolution detail (a downscaled-then-upscaled B̂ would be blurred).
+- `FrameProcessor` (F_r, deraining): the input is the frame O in [-1, 1]; the output is B̂ = F_r(O).
+- `runtime.rainify.RainifyProcessor` (G_r): the input is a synthetic rain layer R_s, the output G_r(R_s) is
+  added to the frame.
+
+With an inference size below the frame size (`infer_hw`) the net sees a downscaled input, and what is
+upsampled back is always a rain layer: for deraining R̂ = O − F_r(O) (the disentanglement of JRGR, paper
+Eq. 1: O = B + R), subtracted from the full-resolution frame, B̂_full = O_full − up(R̂_small); for rain
+generation G_r(R_s), added to it. Rain is smooth and low-frequency enough to survive the resampling, while
+the background keeps all its full-resolution detail (a downscaled-then-upscaled B̂ would be blurred).
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ import cv2
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, pad_to_multiple, padded_size, unpad
-from jrgr_deploy.runtime.backends.base import BackendBase, InputContract
+from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, unpad
+from jrgr_deploy.runtime.backends.base import Backend, InputContract
 
 
 @dataclass
@@ -30,18 +36,20 @@ class Prepared:
     """A frame on its way through the net.
 
     `frame`: the (H, W, 3) uint8 BGR input as captured; `batch`: the padded (1, 3, H', W') float32 RGB
-    tensor in [-1, 1] fed to the backend; `net_size`: the (h, w) of the frame as the net sees it
-    (before padding: the frame size, or the inference size); `index`: capture index.
+    tensor fed to the backend; `net_hw`: the (h, w) of the net's input before padding (the frame size, or
+    the inference size); `index`: capture index.
     """
 
     frame: np.ndarray
     batch: np.ndarray
-    net_size: tuple[int, int]
+    net_hw: tuple[int, int]
     index: int = 0
 
 
 class Processor(Protocol):
-    """The three stages the streaming pipeline places on its threads."""
+    """The stages the streaming pipeline places on its threads; `begin` gets the source's frame rate."""
+
+    def begin(self, fps: float | None) -> None: ...
 
     def preprocess(self, frame: np.ndarray, index: int) -> Prepared: ...
 
@@ -50,118 +58,130 @@ class Processor(Protocol):
     def postprocess(self, prepared: Prepared, output: np.ndarray) -> np.ndarray: ...
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'640x360' -> (640, 360) = (width, height); a clear error otherwise."""
-    parts = text.lower().replace("×", "x").split("x")
-    try:
-        width, height = (int(p) for p in parts)
-    except ValueError:
-        raise JRGRError(f"size '{text}' is not WIDTHxHEIGHT (e.g. 640x360)") from None
-    if width < 1 or height < 1:
-        raise JRGRError(f"size '{text}' must be positive (WIDTHxHEIGHT, e.g. 640x360)")
-    return width, height
-
-
 def pad_for_contract(batch: np.ndarray, contract: InputContract) -> tuple[np.ndarray, tuple[int, int]]:
-    """Reflect-pad (bottom/right) an (N, 3, h, w) batch so the backend accepts it.
+    """Reflect-pad (bottom/right) an (N, 3, h, w) batch to `contract.input_hw` so the backend accepts it.
 
-    Dynamic contracts: up to the next multiple of `size_multiple`. Fixed-size contracts: up to the
-    fixed size, which must not be smaller than the batch (else the caller must use an inference size).
-    Returns the padded batch and (h, w) for `unpad`.
+    Returns the padded batch and (h, w) for `unpad`. Padding larger than the image falls back to
+    symmetric-edge replication, which reflect cannot do.
     """
-    fixed = contract.fixed_hw
     height, width = batch.shape[-2:]
-    if fixed is None:
-        return pad_to_multiple(batch, contract.size_multiple)
-    if height > fixed[0] or width > fixed[1]:
-        raise JRGRError(
-            f"frame {width}x{height} (WxH) is larger than the model's fixed input {fixed[1]}x{fixed[0]}; "
-            f"pass --infer-size {fixed[1]}x{fixed[0]} (or smaller) to run it at that size"
-        )
-    pad_h, pad_w = fixed[0] - height, fixed[1] - width
+    target_h, target_w = contract.input_hw((height, width))
+    pad_h, pad_w = target_h - height, target_w - width
     if pad_h == 0 and pad_w == 0:
         return batch, (height, width)
     mode = "reflect" if pad_h < height and pad_w < width else "symmetric"
     return np.pad(batch, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode=mode), (height, width)
 
 
-class FrameProcessor:
-    """Derain BGR frames with `backend` (F_r): see the module docstring for the stages.
+def resize_hw(image: np.ndarray, hw: tuple[int, int] | None) -> np.ndarray:
+    """`image` (h, w, C) shrunk to `hw` with INTER_AREA (it averages: thin streaks do not alias); unchanged
+    when `hw` is None or already its size."""
+    if hw is None or hw == image.shape[:2]:
+        return image
+    return cv2.resize(image, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
 
-    infer_size: (width, height) to run the net at (rain-layer upsampling), or None for full
-    resolution. side_by_side: postprocess returns [input | derained] (2W wide) instead.
+
+def layer_to_frame(layer: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
+    """A (3, h, w) RGB rain layer in units of the [-1, 1] image scale -> (H, W, 3) BGR float32 in 0..255
+    units, upsampled (INTER_LINEAR) to `frame_hw` when the net ran at a lower size."""
+    layer_bgr = np.ascontiguousarray(layer[::-1].transpose(1, 2, 0), dtype=np.float32)
+    if layer_bgr.shape[:2] != frame_hw:
+        layer_bgr = cv2.resize(layer_bgr, (frame_hw[1], frame_hw[0]), interpolation=cv2.INTER_LINEAR)
+    layer_bgr *= np.float32(127.5)
+    return layer_bgr
+
+
+def add_to_frame(frame: np.ndarray, layer_bgr: np.ndarray, sign: float = 1.0) -> np.ndarray:
+    """frame ± layer (0..255 units, see `layer_to_frame`), clipped and rounded to uint8 BGR."""
+    out = frame.astype(np.float32)
+    out += np.float32(sign) * layer_bgr
+    np.clip(out, 0.0, 255.0, out=out)
+    return np.rint(out).astype(np.uint8)
+
+
+def check_frame(frame: np.ndarray) -> None:
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise JRGRError(f"expected an HxWx3 uint8 BGR frame, got {frame.dtype} {frame.shape}")
+
+
+class NetProcessor:
+    """What both processors share: the backend, the inference size, side by side, the synchronous call.
+
+    infer_hw: (height, width) to run the net at (rain-layer upsampling), or None for full resolution.
+    side_by_side: postprocess returns [input | output] (2W wide).
     """
 
-    def __init__(
-        self,
-        backend: BackendBase,
-        infer_size: tuple[int, int] | None = None,
-        side_by_side: bool = False,
-    ) -> None:
+    def __init__(self, backend: Backend, infer_hw: tuple[int, int] | None = None, side_by_side: bool = False) -> None:
+        if infer_hw is not None and (infer_hw[0] < 1 or infer_hw[1] < 1):
+            raise JRGRError(f"inference size {infer_hw[1]}x{infer_hw[0]} (WxH) must be positive")
         self.backend = backend
         self.contract = backend.input_contract
-        self.infer_size = infer_size
+        self.infer_hw = infer_hw
         self.side_by_side = side_by_side
 
-    def net_input_size(self, height: int, width: int) -> tuple[int, int]:
-        """(H', W') of the padded tensor the backend will see for a frame of (height, width)."""
-        h, w = (self.infer_size[1], self.infer_size[0]) if self.infer_size else (height, width)
-        fixed = self.contract.fixed_hw
-        return fixed if fixed is not None else padded_size(h, w, self.contract.size_multiple)
+    def begin(self, fps: float | None) -> None:
+        """Called once the source is open, with its frame rate (None if unknown)."""
 
-    def preprocess(self, frame: np.ndarray, index: int = 0) -> Prepared:
-        """(H, W, 3) uint8 BGR -> Prepared with a padded (1, 3, H', W') float32 RGB batch in [-1, 1]."""
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise JRGRError(f"expected an HxWx3 uint8 BGR frame, got {frame.dtype} {frame.shape}")
-        small = frame
-        if self.infer_size is not None and self.infer_size != (frame.shape[1], frame.shape[0]):
-            # INTER_AREA averages: no aliasing of thin streaks when shrinking.
-            small = cv2.resize(frame, self.infer_size, interpolation=cv2.INTER_AREA)
-        net_size = (small.shape[0], small.shape[1])
-        target_h, target_w = self.net_input_size(frame.shape[0], frame.shape[1])
-        pad_h, pad_w = target_h - net_size[0], target_w - net_size[1]
-        if 0 <= pad_h < net_size[0] and 0 <= pad_w < net_size[1]:
-            # Pad the uint8 frame (a quarter of the bytes of the float tensor); BORDER_REFLECT_101 is
-            # numpy's "reflect", so this equals pad_to_multiple(bgr_to_nchw(frame)).
-            if pad_h or pad_w:
-                small = cv2.copyMakeBorder(small, 0, pad_h, 0, pad_w, cv2.BORDER_REFLECT_101)
-            return Prepared(frame=frame, batch=bgr_to_nchw(small), net_size=net_size, index=index)
-        batch, net_size = pad_for_contract(bgr_to_nchw(small), self.contract)
-        return Prepared(frame=frame, batch=np.ascontiguousarray(batch), net_size=net_size, index=index)
+    def net_input_hw(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
+        """(H', W') of the padded tensor the backend will see for a frame of `frame_hw`."""
+        return self.contract.input_hw(self.infer_hw or frame_hw)
+
+    def preprocess(self, frame: np.ndarray, index: int = 0) -> Prepared:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def postprocess(self, prepared: Prepared, output: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def infer(self, prepared: Prepared) -> np.ndarray:
         """The backend's (1, 3, H', W') float32 output for the prepared batch."""
         return self.backend(prepared.batch)
 
-    def postprocess(self, prepared: Prepared, output: np.ndarray) -> np.ndarray:
-        """Backend output -> (H, W, 3) uint8 BGR derained frame (or [input | derained], 2W wide)."""
-        restored = unpad(output, prepared.net_size)
-        frame = prepared.frame
-        height, width = frame.shape[:2]
-        if prepared.net_size == (height, width):
-            derained = nchw_to_bgr(restored)[0]
-        else:
-            derained = self._apply_rain_layer(prepared, restored)
-        if self.side_by_side:
-            return np.hstack((frame, derained))
-        return derained
+    def _finish(self, frame: np.ndarray, result: np.ndarray) -> np.ndarray:
+        return np.hstack((frame, result)) if self.side_by_side else result
 
-    def _apply_rain_layer(self, prepared: Prepared, restored: np.ndarray) -> np.ndarray:
-        """B̂_full = O_full − up(O_small − F_r(O_small)), in 0..255 units, BGR."""
-        frame = prepared.frame
-        height, width = frame.shape[:2]
-        rain_small = unpad(prepared.batch, prepared.net_size)[0] - restored[0]  # (3, h, w) RGB, [-2, 2]
-        rain_hwc = np.ascontiguousarray(rain_small[::-1].transpose(1, 2, 0))  # (h, w, 3) BGR
-        rain_full = cv2.resize(rain_hwc, (width, height), interpolation=cv2.INTER_LINEAR)
-        out = frame.astype(np.float32)
-        out -= rain_full * 127.5  # [-1, 1] image units -> 0..255 units
-        np.clip(out, 0.0, 255.0, out=out)
-        return np.rint(out).astype(np.uint8)
-
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """Derain one (H, W, 3) uint8 BGR frame synchronously (no pipeline)."""
-        prepared = self.preprocess(frame)
+    def __call__(self, frame: np.ndarray, index: int = 0) -> np.ndarray:
+        """Process one (H, W, 3) uint8 BGR frame synchronously (no pipeline)."""
+        prepared = self.preprocess(frame, index)
         return self.postprocess(prepared, self.infer(prepared))
 
 
-__all__ = ["FrameProcessor", "Prepared", "Processor", "pad_for_contract", "parse_size"]
+class FrameProcessor(NetProcessor):
+    """Derain BGR frames with `backend` (F_r): see the module docstring for the stages."""
+
+    def preprocess(self, frame: np.ndarray, index: int = 0) -> Prepared:
+        """(H, W, 3) uint8 BGR -> Prepared with a padded (1, 3, H', W') float32 RGB batch in [-1, 1]."""
+        check_frame(frame)
+        small = resize_hw(frame, self.infer_hw)
+        net_hw = small.shape[:2]
+        target_h, target_w = self.contract.input_hw(net_hw)
+        pad_h, pad_w = target_h - net_hw[0], target_w - net_hw[1]
+        if pad_h < net_hw[0] and pad_w < net_hw[1]:
+            # Pad the uint8 frame (a quarter of the bytes of the float tensor); BORDER_REFLECT_101 is
+            # numpy's "reflect", so this equals pad_for_contract(bgr_to_nchw(frame)).
+            if pad_h or pad_w:
+                small = cv2.copyMakeBorder(small, 0, pad_h, 0, pad_w, cv2.BORDER_REFLECT_101)
+            return Prepared(frame=frame, batch=bgr_to_nchw(small), net_hw=net_hw, index=index)
+        batch, net_hw = pad_for_contract(bgr_to_nchw(small), self.contract)
+        return Prepared(frame=frame, batch=np.ascontiguousarray(batch), net_hw=net_hw, index=index)
+
+    def postprocess(self, prepared: Prepared, output: np.ndarray) -> np.ndarray:
+        """Backend output -> (H, W, 3) uint8 BGR derained frame (or [input | derained], 2W wide)."""
+        restored = unpad(output, prepared.net_hw)
+        frame = prepared.frame
+        if prepared.net_hw == frame.shape[:2]:
+            return self._finish(frame, nchw_to_bgr(restored)[0])
+        # B̂_full = O_full − up(O_small − F_r(O_small))
+        rain_small = unpad(prepared.batch, prepared.net_hw)[0] - restored[0]  # (3, h, w) RGB, [-2, 2]
+        return self._finish(frame, add_to_frame(frame, layer_to_frame(rain_small, frame.shape[:2]), sign=-1.0))
+
+
+__all__ = [
+    "FrameProcessor",
+    "NetProcessor",
+    "Prepared",
+    "Processor",
+    "add_to_frame",
+    "layer_to_frame",
+    "pad_for_contract",
+    "resize_hw",
+]

@@ -10,25 +10,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 import cv2
 import numpy as np
 
+from jrgr_deploy.closing import Closing
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.image_files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from jrgr_deploy.image_files import IMAGE_SUFFIXES, write_bgr
+from jrgr_deploy.video_files import FOURCC_BY_SUFFIX, VIDEO_SUFFIXES, VideoWriter
 
 logger = logging.getLogger(__name__)
 
-# FourCC per container; mp4v/MJPG are the codecs OpenCV's bundled FFmpeg always writes.
-FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
 class StopStream(Exception):  # noqa: N818 - a signal, not an error
     """Raised by a sink to end the stream early and cleanly (e.g. 'q' pressed in the window)."""
 
 
-class FrameSink:
+class FrameSink(Closing):
     """Base class: `write(index, frame)` and `close()`; context manager."""
 
     name: str = "sink"
@@ -42,69 +41,35 @@ class FrameSink:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> FrameSink:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
 
 class VideoFileSink(FrameSink):
-    """Encode frames into a video file; the writer opens on the first frame (its size fixes the video's).
-
-    fps: the source's frame rate (default 25). A frame of another size than the first is an error.
-    """
+    """Encode frames into a video file (`jrgr_deploy.video_files.VideoWriter`: codec by suffix, the first
+    frame's size is the video's). fps: the source's frame rate unless given (default 25)."""
 
     def __init__(self, path: str | Path, fps: float | None = None, fourcc: str | None = None) -> None:
-        self.path = Path(path)
+        self._video = VideoWriter(path, fps=fps, fourcc=fourcc)
+        self.path = self._video.path
         self.name = str(self.path)
-        suffix = self.path.suffix.lower()
-        if fourcc is None:
-            if suffix not in FOURCC_BY_SUFFIX:
-                raise JRGRError(
-                    f"output video '{self.path}': unsupported suffix '{suffix}'; "
-                    f"use one of {sorted(FOURCC_BY_SUFFIX)}"
-                )
-            fourcc = FOURCC_BY_SUFFIX[suffix]
-        self.fourcc = fourcc
         self._explicit_fps = fps if fps and fps > 0 else None
-        self.fps = self._explicit_fps or 25.0
-        self._writer: cv2.VideoWriter | None = None
-        self._size: tuple[int, int] | None = None
-        self.frames_written = 0
-        if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def fps(self) -> float:
+        return self._video.fps
+
+    @property
+    def frames_written(self) -> int:
+        return self._video.frames_written
 
     def begin(self, fps: float | None) -> None:
         """The output keeps the source's frame rate unless one was given explicitly."""
         if self._explicit_fps is None and fps and fps > 0:
-            self.fps = fps
+            self._video.fps = fps
 
     def write(self, index: int, frame: np.ndarray) -> None:
-        height, width = frame.shape[:2]
-        if self._writer is None:
-            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (width, height))
-            if not writer.isOpened():
-                raise JRGRError(
-                    f"cannot write video '{self.path}' ({self.fourcc}, {width}x{height} @ {self.fps:g} fps): "
-                    "OpenCV/FFmpeg refused it (folder not writable, or codec unavailable)"
-                )
-            self._writer, self._size = writer, (width, height)
-        elif (width, height) != self._size:
-            raise JRGRError(
-                f"frame {index} is {width}x{height} but the output video '{self.path}' is "
-                f"{self._size[0]}x{self._size[1]}: a video holds one frame size (write to an image folder instead)"
-            )
-        self._writer.write(frame)
-        self.frames_written += 1
+        self._video.write(frame, index)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            logger.info("wrote %d frames to %s", self.frames_written, self.path)
+        self._video.close()
 
 
 class ImageFolderSink(FrameSink):
@@ -122,11 +87,7 @@ class ImageFolderSink(FrameSink):
         self.frames_written = 0
 
     def write(self, index: int, frame: np.ndarray) -> None:
-        path = self.folder / f"{index:06d}{self.suffix}"
-        ok, encoded = cv2.imencode(self.suffix, frame)
-        if not ok:
-            raise JRGRError(f"could not encode frame {index} as '{self.suffix}'")
-        encoded.tofile(str(path))
+        write_bgr(self.folder / f"{index:06d}{self.suffix}", frame)
         self.frames_written += 1
 
 

@@ -21,13 +21,12 @@ import cv2
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.image_files import IMAGE_SUFFIXES, is_image_path, list_images
+from jrgr_deploy.image_files import IMAGE_SUFFIXES, is_image_path, list_images, read_bgr
+from jrgr_deploy.video_files import DEFAULT_FPS, VideoReader, VideoReadError, frame_rate
 
 logger = logging.getLogger(__name__)
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
-DEFAULT_FPS = 25.0
-TEXT_FOURCCS = (b"ansi", b"tty\x00")
 
 
 class SourceReadError(JRGRError):
@@ -113,7 +112,7 @@ def _check_frame(frame: np.ndarray, name: str) -> np.ndarray:
 
 
 class VideoFileSource(FrameSource):
-    """A video file through OpenCV's FFmpeg backend.
+    """A video file (`jrgr_deploy.video_files.VideoReader`: its frame-count rule says when a file is truncated).
 
     realtime=True replays the file as a live camera would deliver it: frames are released at the
     file's frame rate (the pipeline then drops frames it cannot keep up with), which simulates a
@@ -125,8 +124,7 @@ class VideoFileSource(FrameSource):
         self.path = Path(path)
         self.name = str(self.path)
         self.live = realtime
-        self._capture: cv2.VideoCapture | None = None
-        self._first: np.ndarray | None = None
+        self._reader: VideoReader | None = None
         self._t0 = 0.0
 
     @property
@@ -134,63 +132,29 @@ class VideoFileSource(FrameSource):
         return False  # a truncated file stays truncated, even when replayed as a live camera
 
     def _open(self) -> None:
-        if not self.path.is_file():
-            raise JRGRError(f"video file '{self.path}' does not exist")
-        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
-        if not capture.isOpened():
-            capture.release()
-            raise JRGRError(
-                f"'{self.path}' is not a readable video file (OpenCV/FFmpeg cannot open it: not a video, "
-                "or truncated/corrupt); expected e.g. .mp4/.avi/.mkv"
-            )
-        fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little", signed=False)
-        if fourcc in TEXT_FOURCCS:
-            # FFmpeg's tty demuxer "plays" any text file as ANSI art: that is never what the user meant.
-            capture.release()
-            raise JRGRError(
-                f"'{self.path}' is not a readable video file (FFmpeg sees text, codec '{fourcc.decode()}'); "
-                "expected e.g. .mp4/.avi/.mkv"
-            )
-        ok, frame = capture.read()
-        if not ok or frame is None:
-            capture.release()
-            raise JRGRError(f"'{self.path}' opens as a video but no frame can be decoded (corrupt file?)")
-        self._capture = capture
-        self._first = frame
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and 0 < fps < 1000 else None
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.frame_count = count if count > 0 else None
+        self._reader = VideoReader(self.path)
+        self.fps = self._reader.fps
+        self.frame_count = self._reader.stated_frames
         self._t0 = time.monotonic()
 
     def _read(self) -> np.ndarray | None:
-        assert self._capture is not None
+        assert self._reader is not None
         if self.live:
             # Release frame i at t0 + i/fps, like a camera that keeps running whoever is listening.
             due = self._t0 + self.frames_read / (self.fps or DEFAULT_FPS)
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        if self._first is not None:
-            frame, self._first = self._first, None
-            return _check_frame(frame, self.name)
-        ok, frame = self._capture.read()
-        if ok and frame is not None:
-            return _check_frame(frame, self.name)
-        expected = self.frame_count
-        # The container's frame count can be an estimate (duration x fps): allow a little slack.
-        if expected is not None and self.frames_read < expected * 0.98 - 1:
-            raise SourceReadError(
-                f"'{self.path}' ended after {self.frames_read} of {expected} frames: the file is truncated "
-                "or corrupt"
-            )
-        return None
+        try:
+            frame = self._reader.read()
+        except VideoReadError as error:
+            raise SourceReadError(str(error)) from error
+        return None if frame is None else _check_frame(frame, self.name)
 
     def _close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
-        self._first = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
 
 class _LiveCaptureSource(FrameSource):
@@ -241,8 +205,7 @@ class CameraSource(_LiveCaptureSource):
             capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self._size[1])
         if self._want_fps:
             capture.set(cv2.CAP_PROP_FPS, self._want_fps)
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and 0 < fps < 1000 else None
+        self.fps = frame_rate(capture)
         self._capture = capture
 
 
@@ -269,8 +232,7 @@ class StreamSource(_LiveCaptureSource):
             capture.release()
             raise JRGRError(f"stream '{self.url}' cannot be opened (unreachable, wrong URL, or not a video)")
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and 0 < fps < 1000 else None
+        self.fps = frame_rate(capture)
         self._capture = capture
 
 
@@ -296,11 +258,10 @@ class ImageFilesSource(FrameSource):
             return None
         path = self.paths[self._next]
         self._next += 1
-        data = np.fromfile(str(path), dtype=np.uint8)
-        frame = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if frame is None:
-            raise SourceReadError(f"'{path}' is not a readable image file")
-        return _check_frame(frame, str(path))
+        try:
+            return read_bgr(path)
+        except JRGRError as error:
+            raise SourceReadError(str(error)) from error
 
 
 class IterableSource(FrameSource):

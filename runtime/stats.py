@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 STAGES = ("capture", "preprocess", "infer", "postprocess", "write")
-STATS_FORMAT_VERSION = 1
+# 2: the run block names the inference size `infer_hw`, [height, width] (was `infer_size`, [width, height]).
+STATS_FORMAT_VERSION = 2
 
 
 def now_ns() -> int:
@@ -123,11 +124,6 @@ class LatencyStats:
     def latency_ms(self) -> np.ndarray:
         """Capture-to-output latencies of the last `window` output frames, oldest first."""
         return self._latency.values()
-
-    @property
-    def stage_ms(self) -> dict[str, np.ndarray]:
-        """Per-stage durations of the last `window` frames, oldest first."""
-        return {stage: series.values() for stage, series in self._stages.items()}
 
     def start(self) -> None:
         self.started_ns = now_ns()

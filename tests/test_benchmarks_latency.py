@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from benchmark_scripts import load_benchmark
 
-from jrgr_deploy.cli import main as jrgr_main
+from jrgr_deploy.app.cli import main as jrgr_main
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.runtime.backends.base import InputContract
-from jrgr_deploy.runtime.timing import bench_batch, bench_input_hw, time_call, time_interleaved
+from jrgr_deploy.runtime.call_latency import bench_batch, time_call, time_interleaved
 
 
 def test_time_interleaved_runs_round_robin_after_warmup() -> None:
@@ -30,14 +30,14 @@ def test_time_interleaved_runs_round_robin_after_warmup() -> None:
 
 def test_bench_batch_pads_to_the_contract() -> None:
     dynamic = InputContract("rainy", "clean", 16, (None, 3, None, None))
-    batch = bench_batch(dynamic, 1280, 720)
+    batch = bench_batch(dynamic, (720, 1280))
     assert batch.shape == (1, 3, 720, 1280) and batch.dtype == np.float32
     assert batch.min() >= -1 and batch.max() <= 1
-    assert bench_input_hw(dynamic, 1920, 1080) == (1088, 1920)
+    assert dynamic.input_hw((1080, 1920)) == (1088, 1920)
     fixed = InputContract("rainy", "clean", 16, (2, 3, 368, 640))
-    assert bench_batch(fixed, 640, 360).shape == (2, 3, 368, 640)
+    assert bench_batch(fixed, (360, 640)).shape == (2, 3, 368, 640)
     with pytest.raises(JRGRError, match="larger than the model's fixed input"):
-        bench_input_hw(fixed, 1280, 720)
+        bench_batch(fixed, (720, 1280))
 
 
 def test_replace_section_keeps_the_other_sections(tmp_path: Path) -> None:

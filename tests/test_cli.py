@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from jrgr_deploy.cli import COMMAND_MODULES, main
+from jrgr_deploy.app.cli import COMMAND_MODULES, main
 
 EXPECTED = {"train", "eval", "export", "derain", "rainify", "data", "bench", "info", "demo"}
 
@@ -21,7 +21,7 @@ def test_help_lists_subcommands(capsys):
 
 def test_python_dash_m_and_cheap_import():
     code = (
-        "import sys, jrgr_deploy, jrgr_deploy.cli;"
+        "import sys, jrgr_deploy, jrgr_deploy.app.cli;"
         "heavy = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'cv2', 'skimage') if m in sys.modules];"
         "print(heavy)"
     )

@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_runtime_support import decode_index, export_fixture_net, index_frame, read_video, write_video
+from runtime_fixtures import decode_index, export_fixture_net, index_frame, read_video, write_video
 from tiny_checkpoints import save_tiny_checkpoint
 
-from jrgr_deploy.cli import main
+from jrgr_deploy.app.cli import main
 from jrgr_deploy.runtime import Deraining
 from jrgr_deploy.runtime.sinks import gui_available
 
@@ -190,13 +190,38 @@ def test_rainify_with_identity_g_r_reproduces_the_synthetic_rain(nets: dict[str,
         assert np.abs(got.astype(int) - decoded[i]).mean() > 0.5  # rain was added
 
 
+def test_rainify_has_derains_options_infer_size_live_and_stats(nets: dict[str, Path], tmp_path: Path) -> None:
+    """The same pipeline as derain: at --infer-size, G_r runs on the shrunk rain layer and its output is upsampled
+    (identity G_r: the synthetic rain, smoothed); --live replays the file as a camera; --stats has the run."""
+    from jrgr_deploy.rain import RainSequence
+
+    clean = [index_frame(i, 64, 96) for i in range(6)]
+    video = write_video(tmp_path / "clean.avi", clean, fps=10)
+    decoded = read_video(video)
+    out, stats_path = tmp_path / "small", tmp_path / "stats.json"
+    code = main(["rainify", str(video), "--weights", str(nets["g_r_identity"]), "--preset", "heavy", "--seed", "3",
+                 "--infer-size", "48x32", "--live", "--stats", str(stats_path), "-o", str(out), "--no-progress"])
+    assert code == 0
+    stats = json.loads(stats_path.read_text())
+    assert stats["run"]["command"] == "rainify" and stats["run"]["live"] is True
+    assert stats["run"]["infer_hw"] == [32, 48] and stats["run"]["rain"]["preset"] == "heavy"
+    got = [cv2.imread(str(p)) for p in sorted(out.glob("*.png"))]
+    assert 0 < len(got) <= 6 and got[0].shape == (64, 96, 3)
+    rain = RainSequence("synthetic", "heavy", seed=3, height=64, width=96, fps=10, channel_order="bgr")
+    full = rain.render(decoded[0], 0).rainy.astype(int)
+    added_full = np.abs(full - decoded[0]).mean()
+    added_small = np.abs(got[0].astype(int) - decoded[0]).mean()
+    assert added_small > 0.2 * added_full  # the rain is there, at full frame size ...
+    assert np.abs(got[0].astype(int) - full).mean() < added_full  # ... and close to the full-resolution result
+
+
 def test_exported_artefacts_match_the_pytorch_reference_backend(
     rainy_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The export helper's real artefacts (tiny preset) through `jrgr derain` / `jrgr rainify` on ONNX
     Runtime; the derained frames equal those of the PyTorch backend on the checkpoint itself."""
     pytest.importorskip("torch")
-    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
 
     checkpoint = save_tiny_checkpoint(tmp_path / "tiny.safetensors")
     result = export_nets(ExportRequest(out_dir=tmp_path / "export", weights=checkpoint, nets=("f_r", "g_r"),
@@ -222,10 +247,3 @@ def test_exported_artefacts_match_the_pytorch_reference_backend(
     assert main(["rainify", str(rainy_video), "--weights", str(files["g_r"]), "-o", str(rainified),
                  "--no-progress"]) == 0  # fmt: skip
     assert len(read_video(rainified)) == 24
-
-
-def test_cli_backend_choices_are_the_runtime_backends() -> None:
-    from jrgr_deploy.commands.derain import BACKEND_CHOICES
-    from jrgr_deploy.runtime import BACKEND_NAMES
-
-    assert BACKEND_CHOICES == BACKEND_NAMES

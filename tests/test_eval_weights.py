@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from jrgr_deploy.app.cli import main
 from jrgr_deploy.checkpoint import save_checkpoint
-from jrgr_deploy.cli import main
 from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.image_files import write_rgb

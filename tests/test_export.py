@@ -17,18 +17,18 @@ import pytest
 import torch
 from tiny_checkpoints import save_tiny_checkpoint
 
+from jrgr_deploy.app.cli import main
 from jrgr_deploy.artifact import read_sidecar
 from jrgr_deploy.checkpoint import load_net
-from jrgr_deploy.cli import main
 from jrgr_deploy.errors import MissingDependencyError
 from jrgr_deploy.export.accuracy import Gate, output_agreement
-from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+from jrgr_deploy.export.exporter import ExportRequest, export_nets
 from jrgr_deploy.export.precision import convert_fp16
 from jrgr_deploy.image_files import write_rgb
 
 requires_modelopt = pytest.mark.skipif(
     importlib.util.find_spec("modelopt") is None,
-    reason="FP16/INT8 export needs the [quant] extra (NVIDIA ModelOpt): pip install 'jrgr-deploy[quant]'",
+    reason="FP16/INT8 export needs the [export] extra (NVIDIA ModelOpt): pip install 'jrgr-deploy[export]'",
 )
 
 SMALL = "1x3x64x96"
@@ -260,7 +260,7 @@ def test_json_stdout_stays_clean_while_calibrating(assets, tmp_path, capsys):
     assert [f["precision"] for f in report["files"]] == ["int8", "int8-cpu"]
 
 
-def test_missing_modelopt_names_the_quant_extra(tmp_path, monkeypatch):
+def test_missing_modelopt_names_the_export_extra(tmp_path, monkeypatch):
     src = tmp_path / "f_r.onnx"
     onnx.save(onnx.helper.make_model(onnx.helper.make_graph(
         [onnx.helper.make_node("Identity", ["rainy"], ["clean"])], "g",
@@ -270,5 +270,5 @@ def test_missing_modelopt_names_the_quant_extra(tmp_path, monkeypatch):
     for module in ("modelopt", "modelopt.onnx", "modelopt.onnx.autocast", "modelopt.onnx.quantization"):
         monkeypatch.setitem(sys.modules, module, None)  # what an environment without ModelOpt looks like
     frames = np.zeros((1, 3, 16, 16), np.float32)
-    with pytest.raises(MissingDependencyError, match=r"jrgr-deploy\[quant\]"):
+    with pytest.raises(MissingDependencyError, match=r"jrgr-deploy\[export\]"):
         convert_fp16(src, tmp_path / "f_r.fp16.onnx", "rainy", frames)

@@ -13,12 +13,13 @@ from tiny_checkpoints import save_tiny_checkpoint
 
 from jrgr_deploy.artifact import ArtifactInfo, read_sidecar
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
+from jrgr_deploy.export.exporter import ExportRequest, export_nets
 from jrgr_deploy.export.frame_sets import fit_frame, load_calibration_and_holdout
-from jrgr_deploy.export.pipeline import ExportRequest, export_nets
 from jrgr_deploy.export.shapes import plan_shapes
-from jrgr_deploy.export.tensorrt_build import GpuInfo, engine_name
+from jrgr_deploy.export.tensorrt_build import engine_name
 from jrgr_deploy.export.triton_repo import TritonOptions, config_pbtxt, model_name, write_triton_model
 from jrgr_deploy.image_files import write_rgb
+from jrgr_deploy.runtime.backends.nvidia import GpuInfo
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 

@@ -1,4 +1,4 @@
-"""Frame <-> tensor conversion and the pad/unpad contract (DESIGN.md §5)."""
+"""Frame <-> tensor conversion and the pad/unpad contract (docs/ARCHITECTURE.md, "Contracts")."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from jrgr_deploy.frames import (
     nchw_to_bgr,
     nchw_to_rgb,
     pad_to_multiple,
-    padded_size,
+    padded_hw,
     rgb_to_nchw,
     unpad,
 )
@@ -45,7 +45,7 @@ def test_pad_unpad(size):
     batch = rng.standard_normal((2, 3, *size)).astype(np.float32)
     padded, original = pad_to_multiple(batch, 16)
     assert padded.shape[-2] % 16 == 0 and padded.shape[-1] % 16 == 0
-    assert padded.shape[-2:] == padded_size(*size, 16)
+    assert padded.shape[-2:] == padded_hw(*size, 16)
     np.testing.assert_array_equal(unpad(padded, original), batch)
 
 

@@ -1,4 +1,4 @@
-"""Metrics against hand-computed values and scikit-image's Wang-settings SSIM (DESIGN.md §4)."""
+"""Metrics against hand-computed values and scikit-image's Wang-settings SSIM (docs/ARCHITECTURE.md, "Metrics")."""
 
 import math
 

@@ -10,7 +10,8 @@ import torch
 
 from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.nn.build import NET_NAMES, build_net, size_multiple
+from jrgr_deploy.names import NETS
+from jrgr_deploy.nn.build import build_net, size_multiple
 
 
 def _small_official() -> JRGRConfig:
@@ -33,7 +34,7 @@ def _perturb(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("preset", ["tiny", "official-small"])
-@pytest.mark.parametrize("name", NET_NAMES)
+@pytest.mark.parametrize("name", NETS)
 def test_shapes(preset: str, name: str) -> None:
     config = JRGRConfig.from_preset("tiny") if preset == "tiny" else _small_official()
     net = build_net(config, name).eval()

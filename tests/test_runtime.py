@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from test_runtime_support import export_fixture_net, index_frame
+from runtime_fixtures import export_fixture_net, index_frame
 from tiny_checkpoints import save_tiny_checkpoint
 
 from jrgr_deploy.artifact import ArtifactInfo, sidecar_path, write_sidecar
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
-from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, pad_to_multiple, unpad
-from jrgr_deploy.runtime import FrameProcessor, backend_for_path, open_backend, parse_size
+from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, pad_to_multiple, parse_hw, parse_wh, unpad
+from jrgr_deploy.runtime import FrameProcessor, backend_for_path, open_backend
 from jrgr_deploy.runtime.backends.base import physical_core_count
 from jrgr_deploy.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from jrgr_deploy.runtime.backends.tensorrt_backend import check_engine_compatibility
@@ -146,7 +146,7 @@ def test_processing_pads_infers_and_unpads_like_direct_inference(nets: dict[str,
     with open_backend(nets["tiny"]) as backend:
         processor = FrameProcessor(backend)
         prepared = processor.preprocess(frame)
-        assert prepared.batch.shape == (1, 3, 92, 152) and prepared.net_size == (90, 150)
+        assert prepared.batch.shape == (1, 3, 92, 152) and prepared.net_hw == (90, 150)
         out = processor(frame)
         assert out.shape == frame.shape and out.dtype == np.uint8
         np.testing.assert_array_equal(out, expected)
@@ -160,7 +160,7 @@ def test_processing_pads_infers_and_unpads_like_direct_inference(nets: dict[str,
 def test_infer_size_subtracts_the_upsampled_rain_layer(nets: dict[str, Path]) -> None:
     frame = index_frame(3, height=90, width=150)
     with open_backend(nets["offset"]) as backend:  # F(x) = x − 0.1: the rain layer is 0.1 everywhere
-        processor = FrameProcessor(backend, infer_size=(40, 24))
+        processor = FrameProcessor(backend, infer_hw=(24, 40))
         prepared = processor.preprocess(frame)
         assert prepared.batch.shape == (1, 3, 24, 40)
         out = processor(frame)
@@ -169,7 +169,7 @@ def test_infer_size_subtracts_the_upsampled_rain_layer(nets: dict[str, Path]) ->
     expected = np.clip(np.rint(frame.astype(np.float32) - 12.75), 0, 255).astype(np.uint8)
     assert np.abs(out.astype(int) - expected).max() <= 1
     with open_backend(nets["identity"]) as backend:  # no rain found: the frame comes back untouched
-        np.testing.assert_array_equal(FrameProcessor(backend, infer_size=(40, 24))(frame), frame)
+        np.testing.assert_array_equal(FrameProcessor(backend, infer_hw=(24, 40))(frame), frame)
 
 
 def test_fixed_shape_models_pad_up_or_ask_for_infer_size(nets: dict[str, Path]) -> None:
@@ -180,15 +180,15 @@ def test_fixed_shape_models_pad_up_or_ask_for_infer_size(nets: dict[str, Path]) 
         assert out.shape == (90, 150, 3)
         with pytest.raises(JRGRError, match="--infer-size 160x96"):
             processor(index_frame(1, height=120, width=200))
-        assert FrameProcessor(backend, infer_size=(160, 96))(index_frame(1, 120, 200)).shape == (120, 200, 3)
+        assert FrameProcessor(backend, infer_hw=(96, 160))(index_frame(1, 120, 200)).shape == (120, 200, 3)
 
 
-def test_parse_size() -> None:
-    assert parse_size("640x360") == (640, 360)
-    assert parse_size("320X180") == (320, 180)
+def test_sizes_are_wh_at_the_command_line_and_hw_inside() -> None:
+    assert parse_wh("640x360") == (640, 360)
+    assert parse_hw("320X180") == (180, 320)
     for bad in ("640", "axb", "0x10", "640x360x3"):
-        with pytest.raises(JRGRError, match="WIDTHxHEIGHT"):
-            parse_size(bad)
+        with pytest.raises(JRGRError, match="--infer-size '.*' .*WIDTHxHEIGHT"):
+            parse_hw(bad, "--infer-size")
 
 
 def test_physical_core_count_is_sane() -> None:

@@ -35,7 +35,7 @@ def _frames() -> list[np.ndarray]:
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_TENSORRT, reason="TensorRT is not installed (pip install 'jrgr-deploy[trt]' on a GPU)")
 def test_tensorrt_backend_agrees_with_onnxruntime_cpu(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
 
     result = export_nets(ExportRequest(out_dir=tmp_path, weights=tiny_checkpoint, nets=("f_r",), fmt="engine",
                                        shape="1x3x96x160", max_shape="1x3x128x192"))  # fmt: skip
@@ -51,7 +51,7 @@ def test_tensorrt_backend_agrees_with_onnxruntime_cpu(tiny_checkpoint: Path, tmp
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_ORT_CUDA, reason="onnxruntime-gpu with CUDA is not installed")
 def test_onnxruntime_cuda_agrees_with_cpu(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
 
     result = export_nets(ExportRequest(out_dir=tmp_path, weights=tiny_checkpoint, nets=("f_r",), verify_frames=1))
     onnx_file = result.files[0].path

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_runtime_support import (
+from runtime_fixtures import (
     SlowBackend,
     decode_index,
     export_fixture_net,

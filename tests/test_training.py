@@ -184,7 +184,7 @@ def test_missing_real_data(dataset, tmp_path) -> None:
 
 
 def test_cli_train_and_module_entry(dataset, tmp_path) -> None:
-    from jrgr_deploy.cli import main
+    from jrgr_deploy.app.cli import main
 
     out = tmp_path / "run"
     code = main(["train", "--config", "tiny", "--data", str(dataset), "--out", str(out), "--stage", "1",
@@ -199,7 +199,7 @@ def test_cli_train_and_module_entry(dataset, tmp_path) -> None:
 
 
 def test_print_config_round_trips(tmp_path, capsys) -> None:
-    from jrgr_deploy.cli import main
+    from jrgr_deploy.app.cli import main
 
     assert main(["train", "--config", "official", "--set", "train.batch_size=4", "--print-config"]) == 0
     path = tmp_path / "run.yaml"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-GENERATORS = ("f_s", "f_r", "g_s", "g_r")
+from jrgr_deploy.names import GENERATORS
 
 
 def perturbed_tiny_nets(names: tuple[str, ...] = GENERATORS, seed: int = 0, scale: float = 0.05):

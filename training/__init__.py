@@ -1,4 +1,4 @@
-"""jrgr_deploy.training: the JRGR system and its optimisation (DESIGN.md §1).
+"""jrgr_deploy.training: the JRGR system and its optimisation (docs/ARCHITECTURE.md, "The method").
 
 - `system`: S2R/R2S modules, both external cycles, generator/discriminator objectives (one forward each).
 - `losses`: Eq. 3-8 as named terms; `pool`: history pools; `schedule`: per-net lrs, constant + linear decay.

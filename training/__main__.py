@@ -7,8 +7,8 @@ import argparse
 import logging
 import sys
 
-from jrgr_deploy.commands.train import add_arguments, run
-from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.app.commands.train import add_arguments, needs, run
+from jrgr_deploy.errors import JRGRError, require
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        require(needs(args), "python -m jrgr_deploy.training")
         return run(args)
     except JRGRError as error:
         print(f"jrgr train: error: {error}", file=sys.stderr)

@@ -70,7 +70,8 @@ def resolve_sources(data: DataConfig, need_real: bool) -> DataSources:
 
 
 def _images_or_video(spec: str) -> list[Path] | Path:
-    from jrgr_deploy.image_files import VIDEO_SUFFIXES, list_images
+    from jrgr_deploy.image_files import list_images
+    from jrgr_deploy.video_files import VIDEO_SUFFIXES
 
     path = Path(spec)
     return path if path.suffix.lower() in VIDEO_SUFFIXES else list_images(path)

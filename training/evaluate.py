@@ -1,4 +1,4 @@
-"""Evaluation of a removal net (F_r or F_s) on whole images against ground truth (DESIGN.md §4).
+"""Evaluation of a removal net (F_r or F_s) on whole images against ground truth (docs/ARCHITECTURE.md, "Metrics").
 
 Whole images, never crops: each image is reflect-padded to the net's size multiple, derained in eval mode,
 and cropped back. Images of equal size are batched together. Scores: PSNR/SSIM on the Y channel (the
@@ -49,9 +49,9 @@ def remove_rain(
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             batch = rgb_to_nchw(np.stack([images[i] for i in chunk]))
-            padded, size = pad_to_multiple(batch, multiple)
+            padded, hw = pad_to_multiple(batch, multiple)
             out = net(torch.from_numpy(np.ascontiguousarray(padded)).to(device)).float().cpu().numpy()
-            for i, image in zip(chunk, nchw_to_rgb(unpad(out, size)), strict=True):
+            for i, image in zip(chunk, nchw_to_rgb(unpad(out, hw)), strict=True):
                 results[i] = image
     return results  # type: ignore[return-value]
 
@@ -108,7 +108,8 @@ def evaluate_checkpoint(
     """`evaluate_removal` of net `net_name` (``f_r`` or ``f_s``) loaded from a checkpoint; the report also
     names the net, the checkpoint, its SHA-256, stage and step."""
     from jrgr_deploy.checkpoint import load_checkpoint, load_net
-    from jrgr_deploy.nn.build import REMOVAL_NETS, size_multiple
+    from jrgr_deploy.names import REMOVAL_NETS
+    from jrgr_deploy.nn.build import size_multiple
 
     if net_name not in REMOVAL_NETS:
         raise JRGRError(f"--net '{net_name}' is not a removal net: expected one of {', '.join(REMOVAL_NETS)}")

@@ -1,6 +1,6 @@
 """The JRGR objective, paper Eq. 3-8, one named term each (the logs show every term).
 
-Notation (DESIGN.md §1): O rainy image, B background, R = O - B rain layer; s synthetic, r real.
+Notation (docs/ARCHITECTURE.md, "The method"): O rainy image, B background, R = O - B rain layer; s synthetic, r real.
 `JointOutputs` (see `system.py`) holds the S2R/R2S intermediates the terms use.
 
 Generator side (all four generators are updated by their sum, Eq. 8):
@@ -48,7 +48,6 @@ GENERATOR_TERMS = ADV_TERMS + CYC_TERMS + MSE_TERMS  # the paper's twelve
 EXTRA_MSE_TERMS = ("mse_fr_os",)  # beyond the paper, in the MSE group, present only when weighted
 EXTRA_ADV_TERMS = ("mom_or",)  # beyond the paper, in the adversarial group, present only when weighted
 _LUMA = (0.299, 0.587, 0.114)
-D_TERMS = ("d_b", "d_b_real", "d_b_fake", "d_or", "d_os")
 
 Logits = torch.Tensor | list[torch.Tensor]
 Discriminator = Callable[[torch.Tensor], Logits]

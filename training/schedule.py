@@ -1,4 +1,4 @@
-"""Learning-rate schedule and optimisers (DESIGN.md §1).
+"""Learning-rate schedule and optimisers (docs/ARCHITECTURE.md, "The method").
 
 Each stage keeps its base lr for the first ``1 - decay_fraction`` of its iterations, then decays
 linearly to 0 at the last iteration (the authors' 100 constant + 100 decaying epochs is

@@ -1,6 +1,6 @@
 """The JRGR system: S2R and R2S modules, both external cycles, the generator and discriminator objectives.
 
-Paper notation (DESIGN.md §1), all tensors (N, 3, H, W) float32; images in [-1, 1], rain layers in
+Paper notation (docs/ARCHITECTURE.md, "The method"), all tensors (N, 3, H, W) float32; images in [-1, 1], rain layers in
 [-2, 2] (no clamp: composition is plain addition, as the authors' code):
 
 - S2R on a synthetic image (disentangle by subtraction, entangle by addition):
@@ -27,7 +27,8 @@ from torch import nn
 
 from jrgr_deploy.config import JRGRConfig, LossConfig
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.nn.build import DISCRIMINATOR_NETS, GENERATOR_NETS, build_net
+from jrgr_deploy.names import DISCRIMINATORS, GENERATORS
+from jrgr_deploy.nn.build import build_net
 from jrgr_deploy.training.losses import MomentMatcher, d_b_loss, d_image_loss, generator_terms
 
 Net = Callable[[torch.Tensor], torch.Tensor]
@@ -159,7 +160,7 @@ class JRGRNets(nn.Module):
         self.d_os = build_net(config, "d_os")
 
     def named_nets(self) -> dict[str, nn.Module]:
-        return {name: getattr(self, name) for name in GENERATOR_NETS + DISCRIMINATOR_NETS}
+        return {name: getattr(self, name) for name in GENERATORS + DISCRIMINATORS}
 
 
 class GeneratorObjective(nn.Module):

@@ -49,7 +49,8 @@ from jrgr_deploy.checkpoint import (
 )
 from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.nn.build import DISCRIMINATOR_NETS, GENERATOR_NETS, build_net
+from jrgr_deploy.names import DISCRIMINATORS, GENERATORS
+from jrgr_deploy.nn.build import build_net
 from jrgr_deploy.training.data import (
     BatchStream,
     make_paired_dataset,
@@ -428,8 +429,8 @@ class _Stage2(_StageBase):
         if not resuming:
             pretrained = self._init_from(nets) if cfg.init_from else self._load_stage1(nets)
         lrs = stage2_lrs(cfg, pretrained)
-        opt_g = make_adam({n: named[n] for n in GENERATOR_NETS}, lrs, cfg)
-        opt_d = make_adam({n: named[n] for n in DISCRIMINATOR_NETS}, lrs, cfg)
+        opt_g = make_adam({n: named[n] for n in GENERATORS}, lrs, cfg)
+        opt_d = make_adam({n: named[n] for n in DISCRIMINATORS}, lrs, cfg)
         pools = {name: ImagePool(self.config.loss.pool_size, seed=cfg.seed * 1000 + ctx.rank * 10 + k)
                  for k, name in enumerate(POOL_NAMES)}
         # EMA of F_r's weights (train.ema_decay > 0): starts as F_r; saved as the checkpoint's f_r, while the raw

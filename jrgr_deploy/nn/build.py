@@ -18,20 +18,15 @@ from torch import nn
 
 from jrgr_deploy.config import JRGRConfig, NetConfig
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.names import DISCRIMINATORS, GENERATORS, NETS, RAIN_LAYER_NETS, REMOVAL_NETS
 from jrgr_deploy.nn.patchgan import MultiScaleDiscriminator, PatchDiscriminator
 from jrgr_deploy.nn.resnet import RESNET_SIZE_MULTIPLE, ResnetGenerator
 from jrgr_deploy.nn.unet import UNet
 
-REMOVAL_NETS = ("f_s", "f_r")
-GENERATION_NETS = ("g_s", "g_r")
-GENERATOR_NETS = REMOVAL_NETS + GENERATION_NETS
-DISCRIMINATOR_NETS = ("d_b", "d_or", "d_os")
-NET_NAMES = GENERATOR_NETS + DISCRIMINATOR_NETS
-
 
 def _check_name(name: str) -> None:
-    if name not in NET_NAMES:
-        raise JRGRError(f"unknown network '{name}': expected one of {', '.join(NET_NAMES)}")
+    if name not in NETS:
+        raise JRGRError(f"unknown network '{name}': expected one of {', '.join(NETS)}")
 
 
 def net_config(config: JRGRConfig, name: str) -> NetConfig:
@@ -39,9 +34,9 @@ def net_config(config: JRGRConfig, name: str) -> NetConfig:
     _check_name(name)
     if name in REMOVAL_NETS:
         return config.model.removal
-    if name in GENERATION_NETS:
+    if name in RAIN_LAYER_NETS:
         return config.model.generation
-    raise JRGRError(f"'{name}' is a discriminator; expected one of {', '.join(GENERATOR_NETS)}")
+    raise JRGRError(f"'{name}' is a discriminator; expected one of {', '.join(GENERATORS)}")
 
 
 def build_generator(net: NetConfig, name: str = "net") -> nn.Module:
@@ -51,9 +46,9 @@ def build_generator(net: NetConfig, name: str = "net") -> nn.Module:
 
 
 def build_net(config: JRGRConfig, name: str) -> nn.Module:
-    """A freshly initialised network `name` (one of NET_NAMES) for `config`."""
+    """A freshly initialised network `name` (one of `jrgr_deploy.names.NETS`) for `config`."""
     _check_name(name)
-    if name in DISCRIMINATOR_NETS:
+    if name in DISCRIMINATORS:
         if config.model.discriminator.scales > 1:
             return MultiScaleDiscriminator(config.model.discriminator)
         return PatchDiscriminator(config.model.discriminator)

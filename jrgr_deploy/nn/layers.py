@@ -50,7 +50,7 @@ class OutputHead(nn.Module):
     """Turns the body's last features into the net's output.
 
     residual=True: y = x - act(layer), where the last conv is zero-initialised so the untrained net is the
-    identity (DESIGN.md §1). residual=False: y = act(layer).
+    identity (docs/ARCHITECTURE.md, "The method"). residual=False: y = act(layer).
     """
 
     def __init__(self, residual: bool, activation: str) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.names import RAIN_MODELS, RAIN_PRESETS
 from jrgr_deploy.rain.depth import check_depth
 from jrgr_deploy.rain.physical import RealisticRain
 from jrgr_deploy.rain.sample import RainSample, check_channel_order, check_image, finish_sample, jsonable, luma_weights
 from jrgr_deploy.rain.streaks import SyntheticRain
 
-MODELS = ("synthetic", "realistic")
-PRESETS = ("light", "medium", "heavy")
+MODELS = RAIN_MODELS
+PRESETS = RAIN_PRESETS
 
 
 def _check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:

@@ -1,4 +1,4 @@
-"""Inference backends behind one protocol (`Backend`), chosen explicitly or by the artefact's suffix.
+"""Inference backends behind one base class (`Backend`), chosen explicitly or by the artefact's suffix.
 
     .onnx                 -> onnxruntime (CPU; onnxruntime-cuda / onnxruntime-trt on request)
     .plan / .engine       -> tensorrt (native)
@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.runtime.backends.base import Backend, BackendBase, InputContract
+from jrgr_deploy.names import BACKENDS
+from jrgr_deploy.runtime.backends.base import Backend, InputContract
 
-BACKEND_NAMES = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt", "torch")
 ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".plan", ".engine")
 CHECKPOINT_SUFFIXES = (".safetensors",)
@@ -51,13 +51,13 @@ def open_backend(
     net: str = "f_r",
     threads: int | None = None,
     cuda_graph: bool = True,
-) -> BackendBase:
+) -> Backend:
     """Load `path` on `backend` (None: chosen by suffix). `net` names the network inside a checkpoint
     (torch backend only); `threads` caps CPU threads; `cuda_graph` enables graph replay (tensorrt)."""
     path = Path(path)
     name = backend or backend_for_path(path)
-    if name not in BACKEND_NAMES:
-        raise JRGRError(f"backend '{name}' is not one of {list(BACKEND_NAMES)}")
+    if name not in BACKENDS:
+        raise JRGRError(f"backend '{name}' is not one of {list(BACKENDS)}")
     if not path.exists():
         raise JRGRError(f"weights file '{path}' does not exist")
     suffixes = _BACKEND_SUFFIXES[name]
@@ -67,10 +67,9 @@ def open_backend(
             + ("; build an engine with 'jrgr export'" if name == "tensorrt" else "")
         )
     if name.startswith("onnxruntime"):
-        from jrgr_deploy.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+        from jrgr_deploy.runtime.backends.onnxruntime_backend import ORT_BACKEND_DEVICE, OnnxRuntimeBackend
 
-        device = {"onnxruntime": "cpu", "onnxruntime-cuda": "cuda", "onnxruntime-trt": "tensorrt"}[name]
-        return OnnxRuntimeBackend(path, device=device, threads=threads)
+        return OnnxRuntimeBackend(path, device=ORT_BACKEND_DEVICE[name], threads=threads)
     if name == "tensorrt":
         from jrgr_deploy.runtime.backends.tensorrt_backend import TensorRTBackend
 
@@ -81,9 +80,7 @@ def open_backend(
 
 
 __all__ = [
-    "BACKEND_NAMES",
     "Backend",
-    "BackendBase",
     "InputContract",
     "backend_for_path",
     "open_backend",

@@ -1,4 +1,4 @@
-"""The one protocol every inference backend follows, and the input contract it exposes.
+"""The base class every inference backend derives from, and the input contract it exposes.
 
 A backend maps a batch of rainy images to a batch of outputs with the same shape:
 `(N, 3, H, W) float32 RGB in [-1, 1]` -> `(N, 3, H, W) float32 RGB in [-1, 1]` (for F_r the derained
@@ -7,15 +7,16 @@ background B̂ = F_r(O); for G_r the real-style rain layer). H and W must satisf
 
 from __future__ import annotations
 
+import abc
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from jrgr_deploy.closing import Closing
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.frames import padded_hw
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,21 @@ class InputContract:
     def dynamic(self) -> bool:
         return self.fixed_hw is None
 
+    def input_hw(self, hw: tuple[int, int]) -> tuple[int, int]:
+        """(H', W') of the tensor this backend takes for an image of (H, W): padded up to the next multiple of
+        `size_multiple`, or the fixed size (which must not be smaller than the image: then run the net at a
+        lower --infer-size)."""
+        height, width = hw
+        fixed = self.fixed_hw
+        if fixed is None:
+            return padded_hw(height, width, self.size_multiple)
+        if height > fixed[0] or width > fixed[1]:
+            raise JRGRError(
+                f"frame {width}x{height} (WxH) is larger than the model's fixed input {fixed[1]}x{fixed[0]}; "
+                f"pass --infer-size {fixed[1]}x{fixed[0]} (or smaller) to run it at that size"
+            )
+        return fixed
+
     def check(self, batch: np.ndarray, what: str = "batch") -> None:
         """Raise a clear JRGRError when `batch` breaks the contract (shape, dtype, size multiple, range)."""
         if batch.ndim != 4 or batch.shape[1] != 3:
@@ -78,46 +94,40 @@ class InputContract:
             )
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """Inference on one network file. Implementations: ONNX Runtime, TensorRT, PyTorch."""
+class Backend(Closing, abc.ABC):
+    """Inference on one network file; ONNX Runtime, TensorRT and PyTorch subclass it.
 
-    name: str
-    device: str
-    input_contract: InputContract
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 in [-1, 1] -> (N, 3, H, W) float32 (H, W as in `input_contract`)."""
-        ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> Backend: ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-
-class BackendBase:
-    """Context-manager plumbing shared by the implementations (`close()` is idempotent there)."""
+    `backend(batch)` checks `batch` against `input_contract` and that the backend is open, then calls the
+    subclass's `_infer`, which only runs the net (the runner pattern: the check lives once, here).
+    Context manager; `close()` is idempotent and calls the subclass's `_close`.
+    """
 
     name: str = "backend"
     device: str = "cpu"
     input_contract: InputContract
     path: Path
+    _closed: bool = False
 
-    def __enter__(self) -> BackendBase:
-        return self
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 3, H, W) float32 in [-1, 1] (H, W as `input_contract` allows) -> (N, 3, H, W) float32."""
+        if self._closed:
+            raise JRGRError(f"backend {self.name} on '{self.path}' is closed")
+        self.input_contract.check(batch)
+        return self._infer(batch)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    @abc.abstractmethod
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run the net on a batch that satisfies the contract; return float32 of the same shape."""
 
-    def close(self) -> None:  # pragma: no cover - overridden
-        pass
+    def close(self) -> None:
+        """Release the session / engine / module (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    @abc.abstractmethod
+    def _close(self) -> None:
+        """Free the session / engine / module (called once, by `close`)."""
 
     def describe(self) -> str:
         """One line for logs and stats: backend, device, file, precision."""

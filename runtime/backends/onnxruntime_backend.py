@@ -16,7 +16,7 @@ import numpy as np
 
 from jrgr_deploy.artifact import ArtifactInfo, read_sidecar
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
-from jrgr_deploy.runtime.backends.base import BackendBase, InputContract, physical_core_count
+from jrgr_deploy.runtime.backends.base import Backend, InputContract, physical_core_count
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ ORT_DEVICES = {
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
+# backend name (`jrgr_deploy.names.BACKENDS`) -> device
+ORT_BACKEND_DEVICE = {"onnxruntime": "cpu", "onnxruntime-cuda": "cuda", "onnxruntime-trt": "tensorrt"}
 
 
 def _import_onnxruntime() -> Any:
@@ -58,7 +60,7 @@ def _shape_string(name: str, shape: list[int]) -> str:
     return f"{name}:" + "x".join(str(int(d)) for d in shape)
 
 
-class OnnxRuntimeBackend(BackendBase):
+class OnnxRuntimeBackend(Backend):
     """Run an exported ONNX file (with its sidecar) in ONNX Runtime.
 
     device: "cpu" (default), "cuda" (CUDA EP) or "tensorrt" (TensorRT EP, engines cached beside the
@@ -86,7 +88,7 @@ class OnnxRuntimeBackend(BackendBase):
             raise JRGRError(f"'{self.path}' is described by its sidecar as a '{self.info.kind}', not an ONNX file")
         self.input_contract = contract_from_info(self.info)
         self.device = device
-        self.name = {"cpu": "onnxruntime", "cuda": "onnxruntime-cuda", "tensorrt": "onnxruntime-trt"}[device]
+        self.name = next(name for name, on in ORT_BACKEND_DEVICE.items() if on == device)
         ort = _import_onnxruntime()
         self._ort = ort
 
@@ -159,11 +161,7 @@ class OnnxRuntimeBackend(BackendBase):
                 f"input '{contract.input_name}' and output '{contract.output_name}'"
             )
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 in [-1, 1] -> (N, 3, H, W) float32."""
-        if self._session is None:
-            raise JRGRError(f"backend {self.name} on '{self.path}' is closed")
-        self.input_contract.check(batch)
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
         feed = np.ascontiguousarray(batch, dtype=self._input_dtype)
         if self._binding is None:
             (out,) = self._session.run(self._output_names, {self.input_contract.input_name: feed})
@@ -177,9 +175,9 @@ class OnnxRuntimeBackend(BackendBase):
             out = binding.copy_outputs_to_cpu()[0]
         return np.asarray(out, dtype=np.float32)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._binding = None
         self._session = None
 
 
-__all__ = ["ORT_DEVICES", "OnnxRuntimeBackend", "contract_from_info"]
+__all__ = ["ORT_BACKEND_DEVICE", "ORT_DEVICES", "OnnxRuntimeBackend", "contract_from_info"]

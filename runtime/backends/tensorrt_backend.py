@@ -20,53 +20,13 @@ from typing import Any
 import numpy as np
 
 from jrgr_deploy.artifact import ArtifactInfo, read_sidecar
-from jrgr_deploy.errors import JRGRError, MissingDependencyError
-from jrgr_deploy.runtime.backends.base import BackendBase, InputContract
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.runtime.backends.base import Backend, InputContract
+from jrgr_deploy.runtime.backends.nvidia import cuda_check as _check
+from jrgr_deploy.runtime.backends.nvidia import import_cudart, import_tensorrt, normalise_capability, query_gpu
 from jrgr_deploy.runtime.backends.onnxruntime_backend import contract_from_info
 
 logger = logging.getLogger(__name__)
-
-
-def _import_tensorrt() -> tuple[Any, Any]:
-    try:
-        import tensorrt as trt
-    except ImportError as error:
-        raise MissingDependencyError("tensorrt", "trt", "the TensorRT backend") from error
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        try:  # cuda-python < 12.6 exposed the runtime bindings as `cuda.cudart`
-            from cuda import cudart  # type: ignore[no-redef]
-        except ImportError as error:
-            raise MissingDependencyError("cuda-python", "trt", "the TensorRT backend") from error
-    return trt, cudart
-
-
-def _check(cudart: Any, result: Any, what: str) -> Any:
-    """cuda-python calls return (error, *values); raise on error, return the value(s)."""
-    if isinstance(result, tuple):
-        error, values = result[0], result[1:]
-    else:
-        error, values = result, ()
-    if error != cudart.cudaError_t.cudaSuccess:
-        _, name = cudart.cudaGetErrorName(error)
-        raise JRGRError(f"CUDA call {what} failed: {name.decode() if isinstance(name, bytes) else name}")
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else values
-
-
-def _normalise_capability(value: str | None) -> str | None:
-    """'8.6', 'sm_86', 'sm86', '86' -> '8.6'."""
-    if not value:
-        return None
-    digits = "".join(ch for ch in str(value) if ch.isdigit())
-    if "." in str(value):
-        major, minor = str(value).split(".", 1)
-        return f"{''.join(c for c in major if c.isdigit())}.{''.join(c for c in minor if c.isdigit())}"
-    if len(digits) < 2:
-        return digits or None
-    return f"{digits[:-1]}.{digits[-1]}"
 
 
 def check_engine_compatibility(
@@ -87,8 +47,8 @@ def check_engine_compatibility(
                 f"engine '{path}' was built with TensorRT {built_version}, this machine has TensorRT "
                 f"{tensorrt_version}; rebuild it here from the ONNX file with 'jrgr export'"
             )
-    built_cc = _normalise_capability(info.compute_capability)
-    if built_cc and built_cc != _normalise_capability(capability):
+    built_cc = normalise_capability(info.compute_capability)
+    if built_cc and built_cc != normalise_capability(capability):
         raise JRGRError(
             f"engine '{path}' was built for a GPU of compute capability {built_cc} "
             f"({info.gpu_name or 'unknown GPU'}), this GPU is {gpu_name} with compute capability "
@@ -115,7 +75,7 @@ class _PinnedBuffer:
             self.device_ptr = None
 
 
-class TensorRTBackend(BackendBase):
+class TensorRTBackend(Backend):
     """Run a serialised TensorRT engine (`.plan` / `.engine`) described by its sidecar.
 
     Buffers are allocated once for the largest shape the engine accepts (the optimisation profile's
@@ -136,7 +96,8 @@ class TensorRTBackend(BackendBase):
         self.info = info if info is not None else read_sidecar(self.path)
         if self.info.kind != "engine":
             raise JRGRError(f"'{self.path}' is described by its sidecar as '{self.info.kind}', not an engine")
-        trt, cudart = _import_tensorrt()
+        trt = import_tensorrt("the TensorRT backend")
+        cudart = import_cudart("the TensorRT backend")
         self._trt, self._cudart = trt, cudart
         self._buffers: dict[str, _PinnedBuffer] = {}
         self._stream = None
@@ -147,11 +108,8 @@ class TensorRTBackend(BackendBase):
         self._engine = None
 
         _check(cudart, cudart.cudaSetDevice(device_id), "cudaSetDevice")
-        props = _check(cudart, cudart.cudaGetDeviceProperties(device_id), "cudaGetDeviceProperties")
-        gpu_name = props.name.decode(errors="replace").rstrip("\x00") if isinstance(props.name, bytes) else str(
-            props.name
-        )
-        capability = f"{props.major}.{props.minor}"
+        gpu = query_gpu(device_id, "the TensorRT backend", cudart)
+        gpu_name, capability = gpu.name, gpu.compute_capability
         check_engine_compatibility(self.info, self.path, trt.__version__, capability, gpu_name)
 
         self._logger = trt.Logger(trt.Logger.WARNING)
@@ -172,7 +130,7 @@ class TensorRTBackend(BackendBase):
             self._stream = _check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
             self._allocate()
         except BaseException:
-            self.close()
+            self._close()
             raise
         logger.info("loaded TensorRT engine %s on %s (sm %s)", self.path, gpu_name, capability)
 
@@ -259,11 +217,7 @@ class TensorRTBackend(BackendBase):
             self._graph_shape = shape
         _check(cudart, cudart.cudaGraphLaunch(self._graph_exec, stream), "cudaGraphLaunch")
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 in [-1, 1] -> (N, 3, H, W) float32, through the engine."""
-        if self._context is None:
-            raise JRGRError(f"TensorRT backend on '{self.path}' is closed")
-        self.input_contract.check(batch)
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
         cudart, stream = self._cudart, self._stream
         shape = tuple(int(d) for d in batch.shape)
         if self._graph_shape != shape and not self._context.set_input_shape(self._input_name, shape):
@@ -290,8 +244,8 @@ class TensorRTBackend(BackendBase):
         # Copy out of the pinned buffer: the next call overwrites it.
         return out_buf.host[:count_out].reshape(out_shape).copy()
 
-    def close(self) -> None:
-        """Free the CUDA graph, buffers and stream (idempotent)."""
+    def _close(self) -> None:
+        """Free the CUDA graph, buffers and stream."""
         self._release_graph()
         for buffer in self._buffers.values():
             buffer.free()

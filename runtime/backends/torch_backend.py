@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.runtime.backends.base import BackendBase, InputContract
+from jrgr_deploy.errors import JRGRError, MissingDependencyError
+from jrgr_deploy.runtime.backends.base import Backend, InputContract
 
 logger = logging.getLogger(__name__)
 
 
-class TorchBackend(BackendBase):
+class TorchBackend(Backend):
     """Network `net` (f_r by default; f_s, g_r, g_s also live in a JRGR checkpoint) in eval mode.
 
     device: "cpu" or "cuda". `threads` sets torch's intra-op threads (default: torch's own choice).
@@ -36,9 +36,8 @@ class TorchBackend(BackendBase):
         try:
             import torch
         except ImportError as error:
-            raise JRGRError(
-                "backend 'torch' needs PyTorch, which is not installed (pip install torch==2.13.0); "
-                "the exported ONNX/TensorRT artefacts run without it"
+            raise MissingDependencyError(
+                "torch", "train", "backend 'torch' (the exported ONNX/TensorRT artefacts run without it)"
             ) from error
         from jrgr_deploy.checkpoint import load_checkpoint, load_net
         from jrgr_deploy.nn.build import size_multiple
@@ -63,18 +62,14 @@ class TorchBackend(BackendBase):
         )
         logger.info("loaded %s from %s on %s", net, self.path, device)
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 3, H, W) float32 in [-1, 1] -> (N, 3, H, W) float32."""
-        if self._module is None:
-            raise JRGRError(f"torch backend on '{self.path}' is closed")
-        self.input_contract.check(batch)
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
             out = self._module(tensor)
             return out.float().cpu().numpy()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._module = None
 
 

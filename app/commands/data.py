@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jrgr_deploy.names import RAIN_PRESETS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="build an offline JRGR data set, or show what a data root holds")
@@ -35,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument(
         "--preset",
         default="medium",
-        choices=("light", "medium", "heavy", "mix"),
+        choices=(*RAIN_PRESETS, "mix"),
         help="rain strength; 'mix' draws one per image (default medium)",
     )
     synth.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
@@ -47,12 +49,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     synth.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     synth.add_argument("--no-preview", action="store_true", help="skip preview.png")
-    synth.set_defaults(func=run_synth)
+    synth.set_defaults(func=run_synth, needs=needs_synth)
 
     show = actions.add_parser("show", help="show which layout a data-set root has and how many images it holds")
     show.add_argument("root", type=Path, help="data-set root folder")
     show.add_argument("--split", default="train", help="split to look at (default train)")
     show.set_defaults(func=run_show)
+
+
+def needs_synth(args: argparse.Namespace) -> dict[str, str]:
+    """scikit-image's photographs are the default backgrounds; matplotlib draws preview.png."""
+    modules = {} if args.backgrounds is not None else {"skimage": "train"}
+    if not args.no_preview:
+        modules["matplotlib"] = "train"
+    return modules
 
 
 def run_synth(args: argparse.Namespace) -> int:

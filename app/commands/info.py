@@ -34,9 +34,9 @@ def _backends() -> dict[str, object]:
     else:
         report["onnxruntime"] = "not installed: pip install 'jrgr-deploy[cpu]' (or [gpu])"
     report["tensorrt"] = _version("tensorrt") or "not installed: pip install 'jrgr-deploy[trt]'"
-    report["cuda-python"] = _version("cuda-python") or "not installed"
-    report["modelopt"] = _version("nvidia-modelopt") or "not installed: pip install 'jrgr-deploy[quant]'"
-    report["torch"] = _version("torch") or "not installed"
+    report["cuda-python"] = _version("cuda-python") or "not installed: pip install 'jrgr-deploy[trt]' (or [gpu])"
+    report["modelopt"] = _version("nvidia-modelopt") or "not installed: pip install 'jrgr-deploy[export]'"
+    report["torch"] = _version("torch") or "not installed: pip install 'jrgr-deploy[train]'"
     return report
 
 

@@ -1,7 +1,9 @@
-"""The `jrgr` command line: one sub-command per module in `jrgr_deploy.commands`.
+"""The `jrgr` command line: one sub-command per module in `jrgr_deploy.app.commands`.
 
 Each command module is cheap to import (argparse only at module level) and exposes
-`register(subparsers)`, which adds its parser and sets `func` to a `run(args) -> int` callable.
+`register(subparsers)`, which adds its parser and sets `func` to a `run(args) -> int` callable and, when the
+command needs optional packages, `needs` to a `needs(args) -> {module: extra}` callable: they are checked before
+the command starts, and a missing one is reported with the extra that installs it (exit 2).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from jrgr_deploy import __version__
-from jrgr_deploy.commands import bench, data, demo, derain, evaluate, export, info, rainify, train
-from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.app.commands import bench, data, demo, derain, evaluate, export, info, rainify, train
+from jrgr_deploy.errors import JRGRError, missing_dependency, require
 
 # Listed explicitly, in the order `jrgr --help` shows them.
 COMMAND_MODULES = (train, evaluate, export, derain, rainify, data, bench, info, demo)
@@ -43,7 +45,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        needs = getattr(args, "needs", None)
+        if needs is not None:
+            require(needs(args), f"jrgr {args.command}")
+        try:
+            return int(args.func(args) or 0)
+        except ModuleNotFoundError as error:
+            # An optional package a path of the command needs that `needs` does not list (e.g. a backend).
+            missing = missing_dependency(error, f"jrgr {args.command}")
+            if missing is None:
+                raise
+            raise missing from error
     except JRGRError as error:
         print(f"jrgr {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Latency measurement of inference calls: warm-up, timed calls, percentiles and throughput.
+"""Latency of single inference calls: warm-up, timed calls, percentiles and throughput.
 
 The one timing routine behind `jrgr bench` and `benchmarks/latency.py` (percentiles come from
 `stats.summarise_ms`, the same summary the streaming pipeline reports). A call must be synchronous:
@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.frames import padded_size
 from jrgr_deploy.runtime.backends.base import InputContract
 from jrgr_deploy.runtime.stats import summarise_ms
 
 
 @dataclass
-class Timing:
+class CallLatency:
     """The timed calls of one candidate: per-call latencies in ms (warm-up excluded)."""
 
     latencies_ms: list[float] = field(default_factory=list)
@@ -48,27 +47,15 @@ class Timing:
         }
 
 
-def bench_input_hw(contract: InputContract, width: int, height: int) -> tuple[int, int]:
-    """(H, W) of the tensor a backend sees for a `width` x `height` frame: padded up to the size multiple,
-    or the model's fixed size (which must not be smaller than the frame)."""
-    fixed = contract.fixed_hw
-    if fixed is None:
-        return padded_size(height, width, contract.size_multiple)
-    if height > fixed[0] or width > fixed[1]:
-        raise JRGRError(
-            f"size {width}x{height} (WxH) is larger than the model's fixed input {fixed[1]}x{fixed[0]}"
-        )
-    return fixed
-
-
-def bench_batch(contract: InputContract, width: int, height: int, batch: int = 1, seed: int = 0) -> np.ndarray:
-    """A (batch, 3, H, W) float32 tensor in [-1, 1] with (H, W) from `bench_input_hw` (uniform noise:
-    the nets' cost does not depend on the pixel values). A model with a fixed batch gets that batch."""
+def bench_batch(contract: InputContract, frame_hw: tuple[int, int], batch: int = 1, seed: int = 0) -> np.ndarray:
+    """A (batch, 3, H', W') float32 tensor in [-1, 1], (H', W') = what the backend sees for a frame of
+    `frame_hw` (`InputContract.input_hw`: padded up, or the fixed size). Uniform noise: the nets' cost does not
+    depend on the pixel values. A model with a fixed batch gets that batch."""
     if batch < 1:
         raise JRGRError(f"batch must be >= 1, got {batch}")
     if contract.shape[0] is not None:
         batch = int(contract.shape[0])
-    h, w = bench_input_hw(contract, width, height)
+    h, w = contract.input_hw(frame_hw)
     rng = np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, size=(batch, 3, h, w)).astype(np.float32)
 
@@ -86,7 +73,7 @@ def _timed(call: Callable[[], Any]) -> float:
     return (time.perf_counter_ns() - start) / 1e6
 
 
-def time_call(call: Callable[[], Any], warmup: int = 2, iters: int = 10) -> Timing:
+def time_call(call: Callable[[], Any], warmup: int = 2, iters: int = 10) -> CallLatency:
     """Run `call` `warmup` times untimed, then `iters` times timed."""
     return time_interleaved({"call": call}, warmup, iters)["call"]
 
@@ -96,10 +83,10 @@ def time_interleaved(
     warmup: int = 2,
     iters: int = 10,
     on_round: Callable[[int], None] | None = None,
-) -> dict[str, Timing]:
+) -> dict[str, CallLatency]:
     """Warm every call up, then time them round-robin, `iters` rounds; `on_round(i)` after each round."""
     _check_counts(warmup, iters)
-    timings = {name: Timing(warmup=warmup) for name in calls}
+    timings = {name: CallLatency(warmup=warmup) for name in calls}
     for call in calls.values():
         for _ in range(warmup):
             call()
@@ -111,4 +98,4 @@ def time_interleaved(
     return timings
 
 
-__all__ = ["Timing", "bench_batch", "bench_input_hw", "time_call", "time_interleaved"]
+__all__ = ["CallLatency", "bench_batch", "time_call", "time_interleaved"]

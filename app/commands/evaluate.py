@@ -30,7 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="removal net of the checkpoint to run (default f_r, the real-rain remover)")
     parser.add_argument("--device", default="cpu", help="torch device for --weights (cpu, cuda, cuda:1)")
     parser.add_argument("--batch-size", type=int, default=4, help="images per forward pass (same-size images)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, needs=needs)
+
+
+def needs(args: argparse.Namespace) -> dict[str, str]:
+    """Scoring the rainy input is numpy + OpenCV; running a checkpoint's net needs torch."""
+    return {"torch": "train", "safetensors": "train"} if args.weights is not None else {}
 
 
 def _score_rainy_input(args: argparse.Namespace, pairs: list) -> dict:

@@ -46,7 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "RUN_DIR/stage2.safetensors (all seven nets), log.jsonl and sample grids.",
     )
     add_arguments(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, needs=needs)
+
+
+def needs(args: argparse.Namespace) -> dict[str, str]:
+    """Training runs on torch, writes safetensors checkpoints and a YAML config."""
+    return {"torch": "train", "safetensors": "train", "yaml": "train"}
 
 
 def resolve_config(args: argparse.Namespace):

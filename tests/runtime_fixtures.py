@@ -1,5 +1,5 @@
-"""Shared builders for the runtime tests (no tests here): fixture ONNX nets with sidecars, test videos
-whose frames carry their index, and a backend wrapper that is slower than the camera."""
+"""Shared builders for the runtime tests: fixture ONNX nets with sidecars, test videos whose frames carry
+their index, and a backend wrapper that is slower than the camera."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import time
 import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from jrgr_deploy import video_files
 from jrgr_deploy.artifact import ArtifactInfo, write_sidecar
-from jrgr_deploy.runtime.backends.base import BackendBase
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.runtime.backends.base import Backend
 
 BLOCK = 12  # pixels per bit of the frame-index code
 BITS = 8
@@ -104,33 +105,22 @@ def decode_index(frame: np.ndarray) -> int:
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 20.0) -> Path:
-    """Encode BGR frames with OpenCV: mp4v for .mp4, MJPG for .avi."""
-    fourcc = "mp4v" if path.suffix == ".mp4" else "MJPG"
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
-    assert writer.isOpened(), f"OpenCV cannot write {path}"
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
+    """Encode BGR frames with the package's writer: mp4v for .mp4, MJPG for .avi."""
+    return video_files.write_video(path, frames, fps)
 
 
 def read_video(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
+    """Every frame of a video, BGR; a video with no decodable frame is an empty list."""
+    try:
+        return video_files.read_video(path)
+    except JRGRError:
+        return []
 
 
-class SlowBackend(BackendBase):
+class SlowBackend(Backend):
     """A real backend made slower by a fixed delay per call (a stand-in for a big net / slow device)."""
 
-    def __init__(self, inner: BackendBase, delay_s: float) -> None:
+    def __init__(self, inner: Backend, delay_s: float) -> None:
         self.inner = inner
         self.delay_s = delay_s
         self.name = f"slow-{inner.name}"
@@ -139,10 +129,10 @@ class SlowBackend(BackendBase):
         self.input_contract = inner.input_contract
         self.calls = 0
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
         self.calls += 1
         time.sleep(self.delay_s)
         return self.inner(batch)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.inner.close()

@@ -1,13 +1,15 @@
 """`jrgr export` end to end: checkpoint -> FP32 ONNX -> precision variants -> verified artefacts + sidecars.
 
 For each net: frames are loaded (calibration + held-aside, disjoint), the FP32 graph is exported into a
-private temporary folder, every requested precision is derived from it and run in ONNX Runtime on the
-held-aside frames against the FP32 PyTorch net, and only files that pass the accuracy gate are moved into the
-output folder (ONNX files, TensorRT plans, or a Triton model repository), each with its sidecar JSON.
+private temporary folder, every requested precision is derived from it and run through the runtime's ONNX
+Runtime backend (with the sidecar it will be written with: what is verified is what runs) on the held-aside
+frames against the FP32 PyTorch net, and only files that pass the accuracy gate are moved into the output
+folder (ONNX files, TensorRT plans, or a Triton model repository), each with its sidecar JSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -17,17 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from jrgr_deploy.artifact import EXPORT_PRECISIONS, ArtifactInfo, artifact_name, write_sidecar
+from jrgr_deploy.artifact import ArtifactInfo, artifact_name, write_sidecar
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.export.accuracy import Gate, accuracy_report, format_table, run_onnx, run_torch
+from jrgr_deploy.export.accuracy import Gate, accuracy_report, format_table, run_artifact, run_torch
 from jrgr_deploy.export.frame_sets import FrameSet, fit_frame, load_calibration_and_holdout, load_photo_frames
 from jrgr_deploy.export.net_io import NetIO, net_io
 from jrgr_deploy.export.onnx_export import export_fp32_onnx
-from jrgr_deploy.export.precision import SIDECAR_PRECISION, convert_precision, needs_calibration
+from jrgr_deploy.export.precision import convert_precision, needs_calibration
 from jrgr_deploy.export.shapes import ShapePlan, plan_shapes
 from jrgr_deploy.export.tool_versions import tool_versions
 from jrgr_deploy.export.triton_repo import TritonOptions, write_triton_model
 from jrgr_deploy.frames import rgb_to_nchw
+from jrgr_deploy.names import EXPORT_PRECISIONS, SIDECAR_PRECISION
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +109,11 @@ def _validate(request: ExportRequest) -> None:
         raise JRGRError(f"--val-rainy '{request.val_rainy}' is the calibration source: the frames that judge a "
                         "file's accuracy must be held aside from the ones it was calibrated on")
     if request.fmt == "engine" or (request.fmt == "triton" and request.triton.plan):
-        from jrgr_deploy.export.tensorrt_build import import_tensorrt, query_gpu
+        from jrgr_deploy.runtime.backends.nvidia import import_tensorrt, query_gpu
 
         # Before any ONNX work: an engine needs TensorRT and a GPU on this machine.
-        import_tensorrt()
-        query_gpu()
+        import_tensorrt("building a TensorRT engine")
+        query_gpu(purpose="building a TensorRT engine")
 
 
 def _resolve_weights(weights: Path | None) -> Path:
@@ -237,7 +240,6 @@ def _export_one(
     net = load_net(checkpoint, name)
     frames = _net_frames(request, io, _NetInputs(checkpoint, name, io), plan)
     reference = run_torch(net, frames.holdout)
-    batch = plan.work[0] if plan.fixed else 1
     with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=out_dir) as tmp:
         fp32_path = Path(tmp) / artifact_name(name, "fp32")
         export_fp32_onnx(net, fp32_path, io, _fixed_batch_example(frames.holdout, plan), fixed=plan.fixed,
@@ -249,7 +251,14 @@ def _export_one(
                 quantization = convert_precision(precision, fp32_path, candidate, io.input_name,
                                                  frames.calibration, request.calib_method)
                 quantization["calibration_source"] = frames.calibration_source
-            outputs = run_onnx(candidate, io.input_name, frames.holdout, batch=batch)
+            info = ArtifactInfo(
+                kind="onnx", net=name, precision=SIDECAR_PRECISION[precision], input_name=io.input_name,
+                output_name=io.output_name, size_multiple=multiple, input_shape=plan.input_shape(),
+                preset=checkpoint.config.preset, source_checkpoint_sha256=checkpoint.sha256,
+                opset=request.opset, quantization={"variant": precision, **quantization}, tool_versions=versions,
+                value_range=io.input_range,
+            )
+            outputs = run_artifact(candidate, info, frames.holdout)
             report = accuracy_report(reference, outputs, frames.holdout_source, clean=frames.clean,
                                      reference_on_clean=reference if frames.clean is not None else None,
                                      candidate_on_clean=outputs if frames.clean is not None else None)
@@ -264,13 +273,7 @@ def _export_one(
                 logger.error("refusing to write %s: %s", candidate.name, reason)
                 result.refused.append((name, precision, reason))
                 continue
-            info = ArtifactInfo(
-                kind="onnx", net=name, precision=SIDECAR_PRECISION[precision], input_name=io.input_name,
-                output_name=io.output_name, size_multiple=multiple, input_shape=plan.input_shape(),
-                preset=checkpoint.config.preset, source_checkpoint_sha256=checkpoint.sha256,
-                opset=request.opset, quantization={"variant": precision, **quantization}, tool_versions=versions,
-                accuracy=report, value_range=io.input_range,
-            )
+            info = dataclasses.replace(info, accuracy=report)
             result.files.extend(_deliver(request, candidate, info, plan, out_dir))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jrgr_deploy.commands.derain import BACKEND_CHOICES
+from jrgr_deploy.names import BACKENDS
 
 DESCRIPTION = """\
 Time one network file on one backend: warm-up calls, then timed calls on a WxH input (padded up to the
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("weights", metavar="ARTEFACT_OR_CKPT",
                         help=".onnx (ONNX Runtime), .plan/.engine (TensorRT) or .safetensors checkpoint (PyTorch)")
-    parser.add_argument("--backend", choices=BACKEND_CHOICES, help="default: from the file's suffix")
+    parser.add_argument("--backend", choices=BACKENDS, help="default: from the file's suffix")
     parser.add_argument("--size", default="1280x720", metavar="WxH", help="frame size (default 1280x720)")
     parser.add_argument("--iters", type=int, default=20, help="timed calls (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up calls (default 3)")
@@ -34,9 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _flops_per_frame(path: str, shape: tuple[int, ...]) -> float | None:
+    """FLOPs of one frame of an ONNX file (None for other files, or without the `onnx` package)."""
+    import importlib.util
+    import logging
     from pathlib import Path
 
     if Path(path).suffix.lower() != ".onnx":
+        return None
+    if importlib.util.find_spec("onnx") is None:
+        logging.getLogger(__name__).info("FLOPs per frame need the onnx package: pip install 'jrgr-deploy[export]'")
         return None
     from jrgr_deploy.flops import count_flops
 
@@ -48,13 +54,13 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
+    from jrgr_deploy.frames import parse_wh
     from jrgr_deploy.runtime.backends import open_backend
-    from jrgr_deploy.runtime.processing import parse_size
-    from jrgr_deploy.runtime.timing import bench_batch, time_call
+    from jrgr_deploy.runtime.call_latency import bench_batch, time_call
 
-    width, height = parse_size(args.size)
+    width, height = parse_wh(args.size, "--size")
     with open_backend(args.weights, args.backend, net=args.net, threads=args.threads) as backend:
-        batch = bench_batch(backend.input_contract, width, height, args.batch)
+        batch = bench_batch(backend.input_contract, (height, width), args.batch)
         timing = time_call(lambda: backend(batch), warmup=args.warmup, iters=args.iters)
         described = backend.describe()
         result = {
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             "backend": backend.name,
             "device": backend.device,
             "precision": backend.input_contract.precision,
-            "frame_size": [width, height],
+            "frame_wh": [width, height],
             "input_shape": list(batch.shape),
             "threads": args.threads,
             "load_average": [round(v, 2) for v in os.getloadavg()],

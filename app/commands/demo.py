@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jrgr_deploy.names import BACKENDS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -13,18 +15,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out)")
     parser.add_argument("--weights", type=Path, default=None, help="F_r artefact (default: the packaged model)")
-    parser.add_argument("--backend", default=None, help="backend name (default: by the artefact's suffix)")
+    parser.add_argument("--backend", choices=BACKENDS, default=None, help="backend (default: by the artefact's suffix)")
     parser.add_argument("--frames", type=int, default=48, help="clip length in frames (default 48)")
     parser.add_argument("--size", default="1280x720", help="clip size WxH (default 1280x720)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, needs=needs)
+
+
+def needs(args: argparse.Namespace) -> dict[str, str]:
+    """The clip is rendered from a photograph scikit-image ships; the default model runs in ONNX Runtime."""
+    modules = {"skimage": "demo"}
+    if args.backend is None or args.backend.startswith("onnxruntime"):
+        modules["onnxruntime"] = "cpu"
+    return modules
 
 
 def run(args: argparse.Namespace) -> int:
-    from jrgr_deploy.demo import run_demo
-    from jrgr_deploy.runtime.processing import parse_size
+    from jrgr_deploy.app.demo import run_demo
+    from jrgr_deploy.frames import parse_wh
 
-    width, height = parse_size(args.size)
+    width, height = parse_wh(args.size, "--size")
     run_demo(args.out, weights=args.weights, backend=args.backend, n_frames=args.frames, width=width,
              height=height, seed=args.seed)
     return 0

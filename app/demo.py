@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.image_files import write_bgr
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def _frames_figure(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]], indice
                 ]
             )
         )
-    cv2.imwrite(str(path), np.vstack(grid_rows))
+    write_bgr(path, np.vstack(grid_rows))
 
 
 def run_demo(

@@ -73,14 +73,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--triton-plan", action="store_true",
                         help="serve TensorRT engines built here (platform tensorrt_plan) instead of ONNX")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, needs=needs)
+
+
+def needs(args: argparse.Namespace) -> dict[str, str]:
+    """The checkpoint is read with torch, traced to ONNX and simplified; every file is verified in ONNX
+    Runtime; FP16 / ModelOpt INT8 need ModelOpt."""
+    modules = {"torch": "export", "safetensors": "export", "onnx": "export", "onnxslim": "export",
+               "onnxruntime": "cpu"}
+    if {"fp16", "int8"} & set(args.precision):
+        modules["modelopt"] = "export"
+    return modules
 
 
 def run(args: argparse.Namespace) -> int:
     import logging
 
     from jrgr_deploy.export.accuracy import DEFAULT_MAX_DROP_DB, DEFAULT_MIN_PSNR_DB, Gate
-    from jrgr_deploy.export.pipeline import ExportRequest, export_nets
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
     from jrgr_deploy.export.triton_repo import TritonOptions
 
     gate = Gate(

@@ -1,0 +1,26 @@
+"""`jrgr derain`: derain a camera, RTSP/HTTP stream, video file or image folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from jrgr_deploy.app.stream_command import add_stream_parser
+
+DESCRIPTION = """\
+Derain SOURCE with F_r in a threaded capture -> infer -> write pipeline and report latency. SOURCE: a video
+file, an image folder or glob ('frames/*.png'), a camera index (0) or an rtsp:// / http:// URL. Cameras and
+URLs are live: the newest frame is processed and older ones are dropped (counted); files never drop a frame.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    summary = "derain a camera, RTSP/HTTP stream, video file or image folder"
+    parser = add_stream_parser(subparsers, "derain", summary, DESCRIPTION, net="F_r", output="derained")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from jrgr_deploy.app.stream_command import run_model
+    from jrgr_deploy.runtime.deraining import Deraining
+
+    return run_model(Deraining, args)

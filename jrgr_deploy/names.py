@@ -1,0 +1,51 @@
+"""The project's vocabulary in one place: net names, their groups, backends and precisions.
+
+Plain tuples and one dict, no imports: the CLI builds its `--help` choices from here without loading
+torch, onnxruntime or anything else. Every other module takes these names from here.
+
+Nets, by their names in the paper (docs/ARCHITECTURE.md, "The method"):
+
+- removal nets F: ``f_s``, ``f_r`` map a rainy image O to its background B (synthetic / real rain);
+- rain-layer nets G: ``g_s``, ``g_r`` map a rain layer R = O - B to the same rain in the other domain's
+  style (``g_r``: into the real domain, ``g_s``: into the synthetic one);
+- discriminators D: ``d_b`` (clean backgrounds), ``d_or`` (real rainy images), ``d_os`` (synthetic ones).
+
+F and G together are the generator group (one optimiser, one step); the D nets the discriminator group.
+The generators are also the nets `jrgr export` writes and an artefact's sidecar may name.
+"""
+
+from __future__ import annotations
+
+REMOVAL_NETS = ("f_s", "f_r")
+RAIN_LAYER_NETS = ("g_s", "g_r")
+GENERATORS = REMOVAL_NETS + RAIN_LAYER_NETS
+DISCRIMINATORS = ("d_b", "d_or", "d_os")
+NETS = GENERATORS + DISCRIMINATORS
+
+# Inference backends (`jrgr derain --backend`); the default is chosen by the artefact's suffix.
+BACKENDS = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-trt", "tensorrt", "torch")
+
+# What `jrgr export --precision` writes (one file each). Both INT8 variants record the sidecar precision
+# "int8"; the sidecar's `quantization.variant` tells them apart.
+EXPORT_PRECISIONS = ("fp32", "fp16", "int8", "int8-cpu")
+SIDECAR_PRECISION = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-cpu": "int8"}
+SIDECAR_PRECISIONS = ("fp32", "fp16", "int8")
+
+# The two rain models of `jrgr_deploy.rain` (A: synthetic streaks + haze, B: physically based "realistic" rain)
+# and their strengths.
+RAIN_MODELS = ("synthetic", "realistic")
+RAIN_PRESETS = ("light", "medium", "heavy")
+
+__all__ = [
+    "BACKENDS",
+    "DISCRIMINATORS",
+    "EXPORT_PRECISIONS",
+    "GENERATORS",
+    "NETS",
+    "RAIN_LAYER_NETS",
+    "RAIN_MODELS",
+    "RAIN_PRESETS",
+    "REMOVAL_NETS",
+    "SIDECAR_PRECISION",
+    "SIDECAR_PRECISIONS",
+]

@@ -1,0 +1,159 @@
+"""A net on frames, for embedding and for the commands: one synchronous call, a stream, a whole run.
+
+`FrameModel` holds a backend and the processor that turns camera frames into the net's input and its output
+back into frames; `stream`/`run` drive the threaded `StreamPipeline`. `Deraining` (F_r, `jrgr derain`) and
+`Rainifying` (G_r, `jrgr rainify`) are its two kinds, so both commands run on the same pipeline with the same
+options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jrgr_deploy.closing import Closing
+from jrgr_deploy.runtime.backends import Backend, open_backend
+from jrgr_deploy.runtime.pipeline import StreamPipeline, StreamReport
+from jrgr_deploy.runtime.processing import NetProcessor
+from jrgr_deploy.runtime.sinks import FrameSink, WindowSink, open_sink
+from jrgr_deploy.runtime.sources import FrameSource, open_source
+
+SourceLike = str | int | Path | FrameSource | Iterable[np.ndarray]
+OutputLike = str | Path | FrameSink | Sequence[FrameSink] | None
+
+
+class FrameModel(Closing):
+    """A net behind a backend plus frame processing; `stream`/`run` drive the threaded pipeline.
+
+    weights: .onnx / .plan / .engine / .safetensors (None: the packaged default of `net`). backend: one of
+    `jrgr_deploy.names.BACKENDS` (None: by suffix; "torch" without weights: the packaged checkpoint).
+    infer_hw: (height, width) to run the net at, the rain layer being resampled to the frame's size.
+    side_by_side: outputs are [input | output]. threads: CPU threads of the backend. backend_instance: an
+    already open backend (embedding, tests) instead of weights.
+    """
+
+    command = "frames"  # names the progress bar and the window
+    net = "f_r"  # the net of a checkpoint, for the torch backend
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        backend: str | None = None,
+        infer_hw: tuple[int, int] | None = None,
+        side_by_side: bool = False,
+        threads: int | None = None,
+        backend_instance: Backend | None = None,
+    ) -> None:
+        if backend_instance is not None:
+            self.backend = backend_instance
+            self.weights = Path(getattr(backend_instance, "path", "<backend>"))
+        else:
+            if weights is None:
+                from jrgr_deploy.default_model import default_checkpoint
+
+                weights = default_checkpoint() if backend == "torch" else self.default_weights()
+            self.weights = Path(weights)
+            self.backend = open_backend(self.weights, backend, net=self.net, threads=threads)
+        try:
+            self.processor = self._processor(infer_hw, side_by_side)
+        except BaseException:
+            self.backend.close()
+            raise
+        self.last_report: StreamReport | None = None
+
+    @staticmethod
+    def default_weights() -> Path:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _processor(self, infer_hw: tuple[int, int] | None, side_by_side: bool) -> NetProcessor:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """One (H, W, 3) uint8 BGR frame -> (H, W, 3) uint8 BGR (synchronous, no threads)."""
+        return self.processor(frame)
+
+    def run_info(self) -> dict[str, Any]:
+        infer_hw = self.processor.infer_hw
+        return {
+            "command": self.command,
+            "backend": self.backend.name,
+            "device": self.backend.device,
+            "weights": str(self.weights),
+            "precision": self.backend.input_contract.precision,
+            "infer_hw": list(infer_hw) if infer_hw else None,
+            "side_by_side": self.processor.side_by_side,
+        }
+
+    def pipeline(
+        self,
+        source: SourceLike,
+        sinks: Sequence[FrameSink] = (),
+        live: bool = False,
+        progress: bool = False,
+        **options: Any,
+    ) -> StreamPipeline:
+        """A ready-to-run StreamPipeline from this model to `sinks`."""
+        return StreamPipeline(
+            open_source(source, live=live),
+            self.processor,
+            sinks,
+            progress=progress,
+            progress_label=self.command,
+            run_info=self.run_info(),
+            **options,
+        )
+
+    def stream(self, source: SourceLike, live: bool = False, **options: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (input frame, output frame), both uint8 BGR, as they come out of the pipeline.
+
+        Files are processed completely and in order; live sources (camera, URL, live=True) yield the
+        newest frame the backend could keep up with. Statistics are in `last_report` afterwards.
+        """
+        pipeline = self.pipeline(source, live=live, **options)
+        results = pipeline.results()
+        try:
+            for result in results:
+                yield result.frame, result.output
+        finally:
+            results.close()  # stops capture and joins its thread now, also when the caller breaks early
+            self.last_report = pipeline.report
+
+    def run(
+        self,
+        source: SourceLike,
+        output: OutputLike = None,
+        live: bool = False,
+        show: bool = False,
+        progress: bool = False,
+        **options: Any,
+    ) -> StreamReport:
+        """Process `source` into `output` (video file, image folder, 'null', sink(s)); returns the report."""
+        sinks = self.make_sinks(output, show, title=f"jrgr {self.command}")
+        pipeline = self.pipeline(source, sinks, live=live, progress=progress, **options)
+        try:
+            return pipeline.run()
+        finally:
+            self.last_report = pipeline.report
+
+    @staticmethod
+    def make_sinks(output: OutputLike, show: bool, title: str = "jrgr") -> list[FrameSink]:
+        """Sinks from an output argument (and a window when `show`); a bad output fails here, early."""
+        sinks: list[FrameSink] = []
+        if show:
+            sinks.append(WindowSink(title))
+        if isinstance(output, FrameSink):
+            sinks.append(output)
+        elif isinstance(output, str | Path):
+            sinks.append(open_sink(output))
+        elif output is not None:
+            sinks.extend(output)
+        return sinks
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+__all__ = ["FrameModel", "OutputLike", "SourceLike"]
