@@ -248,8 +248,9 @@ class TrainConfig:
     set ``lr`` for that scale). ``batch_size`` is the global batch (split evenly over DDP processes).
     ``num_threads`` > 0 sets torch's intra-op threads per process (0 = torch's default); on a CPU shared with
     other jobs, 1 thread can be many times faster than 2 contended ones.
-    ``ema_decay`` > 0 keeps an exponential moving average of F_r's weights in stage 2; the checkpoint's
-    ``f_r`` is that average (what evaluation and export use), the raw weights travel in the resume state.
+    ``ema_decay`` > 0 keeps an exponential moving average of the removal net's weights (stage 1's net, stage 2's
+    F_r); the checkpoint's net is that average (what evaluation and export use), the raw weights travel in the
+    resume state.
     GAN training oscillates; the average much less.
     ``veil_warmup_iters`` > 0 (physics G_r with ``loss.weights.mom_or`` > 0): before joint training starts, the
     veil net alone is fitted for that many steps to the real images' low-frequency statistics (the

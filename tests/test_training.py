@@ -305,3 +305,18 @@ def test_veil_warmup_fits_the_veil_net_before_joint_training(dataset, tmp_path) 
     with pytest.raises(JRGRError, match="veil_warmup_iters needs"):
         train(small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=2", "train.veil_warmup_iters=2"),
               tmp_path / "additive", progress=False)
+
+
+def test_stage1_ema_holds_the_average_and_resumes_bit_exactly(dataset, tmp_path) -> None:
+    config = small_config(dataset, "train.stage1_iters=4", "train.checkpoint_every=100", "train.ema_decay=0.5")
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    train(config, straight, stages=("stage1",), progress=False)
+    train(config, pieces, stages=("stage1",), max_steps=2, progress=False)
+    train(config, pieces, stages=("stage1",), resume=True, progress=False)
+    a, b = load_checkpoint(straight / "stage1.safetensors"), load_checkpoint(pieces / "stage1.safetensors")
+    for key, value in a.state_dicts["f_s"].items():
+        assert torch.equal(value, b.state_dicts["f_s"][key]), key
+        assert torch.equal(value, a.state_dicts["f_r"][key]), key
+    state = load_train_state(state_path(straight / "stage1.safetensors"))
+    raw = {k[len("raw_f_s."):]: v for k, v in state.tensors.items() if k.startswith("raw_f_s.")}
+    assert any(not torch.equal(raw[k], a.state_dicts["f_s"][k]) for k in raw)

@@ -337,6 +337,7 @@ class _Stage1(_StageBase):
         net = build_net(self.config, "f_s").to(ctx.device)
         optimizer = make_adam({"f_s": net}, {"f_s": cfg.lr}, cfg)
         start = 0
+        self.ema = None
         if resume and self.path.exists():
             start = self._restore(net, optimizer)
             logger.info("resuming stage 1 at step %d/%d from %s", start, total, self.path)
@@ -348,6 +349,8 @@ class _Stage1(_StageBase):
             if ctx.is_main:
                 logger.info("stage 1 starts from %s of %s (%s, step %d)", source, checkpoint.path, checkpoint.stage,
                             checkpoint.step)
+        if cfg.ema_decay > 0 and self.ema is None:  # a new run: the average starts at the initial weights
+            self.ema = _ParameterEMA(net, cfg.ema_decay)
         if start >= total:
             return StageResult(self.stage, self.path, start, total)
         if ctx.is_main:
@@ -368,6 +371,8 @@ class _Stage1(_StageBase):
                 loss = F.mse_loss(b_hat_s.float(), b_s)
             optimizer.zero_grad(set_to_none=True)
             _backward_step(loss, optimizer, scaler)
+            if self.ema is not None:
+                self.ema.update(net)
             window.add({"mse": loss})
             done = step + 1
             if done % cfg.log_every == 0 or done == total:
@@ -385,11 +390,15 @@ class _Stage1(_StageBase):
         if self.ctx.is_main:
             tensors, opt_info = _optimizer_to_state(optimizer, "opt")
             rng_tensors, rng_info = _rng_state()
-            state = TrainState({**tensors, **rng_tensors},
+            saved, raw_tensors = net, {}
+            if self.ema is not None:  # the checkpoint holds the average; Adam's raw weights travel in the state
+                saved = self.ema.module
+                raw_tensors = {f"raw_f_s.{k}": v for k, v in net.state_dict().items()}
+            state = TrainState({**tensors, **rng_tensors, **raw_tensors},
                                {"stage": self.stage, "step": step, "total_steps": total, "opt": opt_info,
-                                "rng": rng_info})
+                                "rng": rng_info, "ema_decay": self.train_cfg.ema_decay})
             # Stage 1 trains one net; the authors load it into both removal nets.
-            save_checkpoint(self.path, config=self.config, nets={"f_s": net, "f_r": net}, stage=self.stage,
+            save_checkpoint(self.path, config=self.config, nets={"f_s": saved, "f_r": saved}, stage=self.stage,
                             step=step, train_state=state)
         barrier(self.ctx)
 
@@ -398,6 +407,12 @@ class _Stage1(_StageBase):
         _check_same_model(checkpoint.config, self.config, self.path)
         load_weights_into(checkpoint, "f_s", net)
         state = _load_matching_state(self.path, checkpoint.step)
+        if self.train_cfg.ema_decay > 0:
+            raw = {k[len("raw_f_s."):]: v for k, v in state.tensors.items() if k.startswith("raw_f_s.")}
+            if not raw:
+                raise JRGRError(f"cannot resume '{self.path}' with train.ema_decay > 0: it was saved without an EMA")
+            self.ema = _ParameterEMA(net, self.train_cfg.ema_decay)  # the checkpoint's net is the average
+            net.load_state_dict(raw)
         _optimizer_from_state(optimizer, "opt", state.tensors, state.info["opt"])
         self._saved_rng = (state.tensors, state.info["rng"])
         return int(state.info["step"])
