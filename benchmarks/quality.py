@@ -200,23 +200,20 @@ def prepare_oracle_clean(work: Work, backgrounds: Path | None, manifest: dict[st
 
 
 def _evaluate(weights: Path | None, pairs: list[tuple[Path, Path]]) -> dict[str, float]:
-    """Mean scores of F_r of a checkpoint (a stage-1 file holds the same net as f_s and f_r), or of the rainy
-    input itself when `weights` is None."""
-    from jrgr_deploy.training.evaluate import evaluate_checkpoint, evaluate_removal
+    """Mean scores of F_r of a checkpoint, or of the rainy input itself when `weights` is None."""
+    from jrgr_deploy.training.evaluate import evaluate_removal
+    from jrgr_deploy.training.tracing import score_checkpoint
 
-    report = evaluate_removal(lambda x: x, pairs, multiple=1) if weights is None else evaluate_checkpoint(
-        weights, "f_r", pairs)
-    return {m: round(float(report[m]), 4) for m in METRICS}
+    if weights is None:
+        report = evaluate_removal(lambda x: x, pairs, multiple=1)
+        return {m: round(float(report[m]), 4) for m in METRICS}
+    return score_checkpoint(weights, pairs)
 
 
 def _checkpoint_step(path: Path) -> int:
     from jrgr_deploy.checkpoint import load_checkpoint
 
     return load_checkpoint(path).step if path.is_file() else 0
-
-
-def snapshot_path(run_dir: Path, step: int) -> Path:
-    return run_dir / "snapshots" / f"step{step:06d}.safetensors"
 
 
 def _task_config(plan: Plan, work: Work, seed: int, row: str):
@@ -247,47 +244,23 @@ def run_task(plan: Plan, work_root: str, seed: int, row: str) -> dict[str, Any]:
     """Train (or resume) one (seed, row) and trace it on val/realistic; returns its trace. Idempotent."""
     import torch
 
-    from jrgr_deploy.training.trainer import STAGE1_FILE, STAGE2_FILE, train
+    from jrgr_deploy.training.tracing import even_marks, train_traced
+    from jrgr_deploy.training.trainer import STAGE1_FILE, train
 
     torch.set_num_threads(1)
     work = Work(Path(work_root))
     config = _task_config(plan, work, seed, row)
     run_dir = work.run(seed, row)
-    start = time.perf_counter()
     if row in ("supervised", "oracle"):
         if _checkpoint_step(run_dir / STAGE1_FILE) < plan.stage1_iters:
+            start = time.perf_counter()
             train(config, run_dir, stages=("stage1",), resume=True, progress=False)
             _add_seconds(run_dir, time.perf_counter() - start)
         return {"seed": seed, "row": row}
-    method = METHODS[row]
-    stage, file_name = ("stage1", STAGE1_FILE) if method.kind == "continued" else ("stage2", STAGE2_FILE)
-    val_pairs = work.pairs("val/realistic")
-    trace_path = run_dir / "val_trajectory.json"
-    trace: list[dict[str, Any]] = json.loads(trace_path.read_text()) if trace_path.is_file() else []
-
-    def record(step: int, weights: Path) -> None:
-        if any(point["step"] == step for point in trace):
-            return
-        point = {"step": step, **_evaluate(weights, val_pairs)}
-        trace.append(point)
-        trace.sort(key=lambda p: p["step"])
-        trace_path.parent.mkdir(parents=True, exist_ok=True)
-        trace_path.write_text(json.dumps(trace, indent=1) + "\n")
-        logger.info("seed %d %s: val/realistic PSNR-Y %.2f dB at step %d", seed, row, point["psnr_y"], step)
-
-    record(0, work.run(seed, "supervised") / STAGE1_FILE)
-    marks = sorted({round(plan.iters * (k + 1) / plan.val_points) for k in range(plan.val_points)})
-    for mark in marks:
-        done = _checkpoint_step(run_dir / file_name)
-        if done < mark:
-            sliced = time.perf_counter()
-            train(config, run_dir, stages=(stage,), resume=True, max_steps=mark - done, progress=False)
-            _add_seconds(run_dir, time.perf_counter() - sliced)
-        snapshot = snapshot_path(run_dir, mark)
-        if not snapshot.is_file():
-            snapshot.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(run_dir / file_name, snapshot)
-        record(mark, snapshot)
+    stage = "stage1" if METHODS[row].kind == "continued" else "stage2"
+    trace = train_traced(config, run_dir, stage, work.pairs("val/realistic"), even_marks(plan.iters, plan.val_points),
+                         work.run(seed, "supervised") / STAGE1_FILE,
+                         on_slice=lambda _step, seconds: _add_seconds(run_dir, seconds))
     return {"seed": seed, "row": row, "trace": trace}
 
 
@@ -324,12 +297,6 @@ def _worker_logging() -> None:
 # ---- scores and the table -----------------------------------------------------------------------------------
 
 
-def val_selected_step(trace: list[dict[str, Any]]) -> int:
-    """The traced step whose F_r scored best on val/realistic (PSNR-Y); step 0 (the starting net) is not a
-    candidate. The same rule for every method; never the test split."""
-    return max((p for p in trace if p["step"] > 0), key=lambda p: p["psnr_y"])["step"]
-
-
 def _test_scores(work: Work, weights: Path | None, cache_key: str) -> dict[str, dict[str, float]]:
     """Scores on both test splits, cached in WORK/test_scores.json under `cache_key`."""
     cache_path = work.root / "test_scores.json"
@@ -359,6 +326,7 @@ def gap_share(value: float, supervised: float, oracle: float) -> float | None:
 
 def build_table(plan: Plan, work: Work, seeds: list[int], methods: list[str]) -> dict[str, Any]:
     """Mean ± sd over seeds of every row; methods at their val-selected and their last step."""
+    from jrgr_deploy.training.tracing import snapshot_path, val_selected_step
     from jrgr_deploy.training.trainer import STAGE1_FILE
 
     table: dict[str, Any] = {"input": _aggregate([_test_scores(work, None, "input")])}
@@ -618,6 +586,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["notes"] = args.note
     results_dir = Path(args.results)
     name = "quality_quick" if args.quick else "quality"
+    from jrgr_deploy.training.tracing import snapshot_path
+
     columns = {"supervised": work.run(seeds[0], "supervised") / "stage1.safetensors"}
     for method in methods:
         step = results["table"][f"{method}@val"]["selected_steps"][0]

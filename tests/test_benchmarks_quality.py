@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from benchmark_scripts import load_benchmark
 
+from jrgr_deploy.training.tracing import even_marks, select_not_worse, val_selected_step
+
 
 def test_gap_share_selection_and_collapse_report() -> None:
     quality = load_benchmark("quality")
@@ -20,9 +22,12 @@ def test_gap_share_selection_and_collapse_report() -> None:
     assert quality.gap_share(30.0, 28.0, 28.0) is None
     trace = [{"step": 0, "psnr_y": 25.0}, {"step": 10, "psnr_y": 24.5}, {"step": 20, "psnr_y": 26.0},
              {"step": 30, "psnr_y": 25.8}]
-    assert quality.val_selected_step(trace) == 20
-    # step 0 (the starting net) is never selected, even when it is the best
-    assert quality.val_selected_step([{"step": 0, "psnr_y": 30.0}, *trace[1:]]) == 20
+    assert val_selected_step(trace) == 20 and select_not_worse(trace) == 20
+    # step 0 (the starting net) is never selected, even when it is the best ...
+    assert val_selected_step([{"step": 0, "psnr_y": 30.0}, *trace[1:]]) == 20
+    # ... but the never-worse rule then keeps it
+    assert select_not_worse([{"step": 0, "psnr_y": 30.0}, *trace[1:]]) == 0
+    assert even_marks(10, 2) == [5, 10] and even_marks(3, 5) == [1, 2, 3]
     report = quality.collapse_report(trace)
     assert report["worst_drop_below_start_db"] == pytest.approx(0.5)
     assert report["last_below_best_db"] == pytest.approx(0.2)
@@ -62,7 +67,7 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     for method in methods:
         trace = results["val_trajectories"][method]["0"]
         assert [p["step"] for p in trace] == [0, plan["iters"] // 2, plan["iters"]]
-        assert table[f"{method}@val"]["selected_steps"] == [quality.val_selected_step(trace)]
+        assert table[f"{method}@val"]["selected_steps"] == [val_selected_step(trace)]
     assert set(results["goals"]) and all("met" in g for g in results["goals"].values())
 
     # The oracle's ground truth is the exact clean patch of each unpaired model-B image.

@@ -1,0 +1,109 @@
+"""Training traced on a validation set: slices of training, a snapshot and a val score after each.
+
+Used by the quality benchmark and by `jrgr adapt`. Each slice is a resumed call of `train` (bit-exact: the
+trainer's resume restores weights, optimiser moments, pools and the data order), so a traced run equals an
+uninterrupted one, and an interrupted trace continues where it stopped: snapshots and scores are kept in
+``RUN_DIR/snapshots/`` and ``RUN_DIR/val_trajectory.json``.
+
+Selection rule (the same for every row of a benchmark): the traced step with the best val PSNR-Y, never
+step 0 (the starting net); `select_not_worse` also falls back to the start when no step beats it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from jrgr_deploy.config import JRGRConfig
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
+TRACE_FILE = "val_trajectory.json"
+
+
+def snapshot_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / "snapshots" / f"step{step:06d}.safetensors"
+
+
+def score_checkpoint(weights: Path, pairs: Sequence[tuple[Path, Path]], net: str = "f_r") -> dict[str, float]:
+    """Mean scores of a checkpoint's removal net on (rainy, clean) pairs (a stage-1 file holds one net as both
+    f_s and f_r)."""
+    from jrgr_deploy.training.evaluate import evaluate_checkpoint
+
+    report = evaluate_checkpoint(weights, net, pairs)
+    return {m: round(float(report[m]), 4) for m in METRICS}
+
+
+def read_trace(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / TRACE_FILE
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def train_traced(
+    config: JRGRConfig,
+    run_dir: str | Path,
+    stage: str,
+    val_pairs: Sequence[tuple[Path, Path]],
+    marks: Sequence[int],
+    start_weights: Path,
+    on_slice: Callable[[int, float], None] | None = None,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Train `stage` ("stage1" or "stage2") of `config` in `run_dir` up to each step of `marks`, snapshotting
+    and scoring F_r on `val_pairs` after each; `start_weights` is scored as step 0. Returns the trace
+    (``[{"step", "psnr_y", ...}]`` sorted by step). `on_slice(step, seconds)` is called after each slice."""
+    from jrgr_deploy.checkpoint import load_checkpoint
+    from jrgr_deploy.training.trainer import STAGE1_FILE, STAGE2_FILE, train
+
+    run_dir = Path(run_dir)
+    file_name = STAGE1_FILE if stage == "stage1" else STAGE2_FILE
+    trace = read_trace(run_dir)
+
+    def record(step: int, weights: Path) -> None:
+        if any(point["step"] == step for point in trace):
+            return
+        point = {"step": step, **score_checkpoint(weights, val_pairs)}
+        trace.append(point)
+        trace.sort(key=lambda p: p["step"])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / TRACE_FILE).write_text(json.dumps(trace, indent=1) + "\n")
+        logger.info("%s: val PSNR-Y %.2f dB at step %d", run_dir.name, point["psnr_y"], step)
+
+    record(0, start_weights)
+    for mark in sorted(set(marks)):
+        current = run_dir / file_name
+        done = load_checkpoint(current).step if current.is_file() else 0
+        if done < mark:
+            began = time.perf_counter()
+            train(config, run_dir, stages=(stage,), resume=True, max_steps=mark - done, progress=progress)
+            if on_slice is not None:
+                on_slice(mark, time.perf_counter() - began)
+        snapshot = snapshot_path(run_dir, mark)
+        if not snapshot.is_file():
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(current, snapshot)
+        record(mark, snapshot)
+    return trace
+
+
+def even_marks(total: int, points: int) -> list[int]:
+    """`points` steps spread evenly over 1..total, ending at total."""
+    return sorted({max(1, round(total * (k + 1) / points)) for k in range(points)})
+
+
+def val_selected_step(trace: Sequence[dict[str, Any]]) -> int:
+    """The traced step whose F_r scored best on val (PSNR-Y); step 0 (the starting net) is not a candidate."""
+    return max((p for p in trace if p["step"] > 0), key=lambda p: p["psnr_y"])["step"]
+
+
+def select_not_worse(trace: Sequence[dict[str, Any]]) -> int:
+    """The val-selected step, or 0 (keep the starting net) when no traced step beats the start on val."""
+    start = next((p["psnr_y"] for p in trace if p["step"] == 0), float("-inf"))
+    best = val_selected_step(trace)
+    return best if next(p["psnr_y"] for p in trace if p["step"] == best) > start else 0
