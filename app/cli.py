@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 
 from jrgr_deploy import __version__
-from jrgr_deploy.app.commands import bench, data, demo, derain, evaluate, export, info, rainify, train
+from jrgr_deploy.app.commands import adapt, bench, data, demo, derain, evaluate, export, info, rainify, train
 from jrgr_deploy.errors import JRGRError, missing_dependency, require
 
 # Listed explicitly, in the order `jrgr --help` shows them.
-COMMAND_MODULES = (train, evaluate, export, derain, rainify, data, bench, info, demo)
+COMMAND_MODULES = (train, adapt, evaluate, export, derain, rainify, data, bench, info, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,7 +84,7 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert (results_dir / "quality_quick_curves.png").is_file()
     text = markdown.read_text()
     assert "latency table kept" in text and "OLD-QUALITY-BODY" not in text.split("## Latency")[0]
-    assert "| supervised, continued (MSE only, same iterations), val-selected step |" in text
+    assert f"| {quality.row_label('supervised_continued@val')} | 1 |" in text
 
     # Re-running finds every step done: no retraining, same numbers.
     stage2 = work / "seed0" / "jrgr_paper" / "stage2.safetensors"

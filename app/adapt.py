@@ -1,0 +1,357 @@
+"""`jrgr adapt`: one command from a camera's rainy footage to a derain model for that camera.
+
+    FOOTAGE (video, image folder, camera index or URL)  -> frames of the real domain O_r
+    DRY footage of the same camera (optional)           -> synthetic pairs (model-A rain on dry frames) and the
+                                                           real domain's clean images for D_B (`data.real_clean`)
+    otherwise clean photographs (bundled or --clean)    -> synthetic pairs
+    held-out clean images + model-B rain                -> a proxy validation set WITH ground truth
+    joint training (stage 2) from the shipped checkpoint, within the time budget, traced on the proxy validation
+    -> the snapshot picked by the never-worse rule (best proxy-val PSNR-Y, or the starting net if none beats it)
+    -> OUT/f_r.onnx + sidecar, OUT/before_after.png, the `jrgr derain` line to run.
+
+Nothing needs ground truth from the camera. Everything is kept under OUT/work: running the same command again
+after Ctrl-C resumes (the frames and data are not rebuilt; training continues from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jrgr_deploy.errors import JRGRError
+
+logger = logging.getLogger(__name__)
+
+MIN_FRAMES = 50
+VAL_IMAGES = 16
+PAIRS = 400
+PATCH_PX = 384  # clean photographs are cut into patches of this size (the scale the default model trained at)
+
+
+@dataclass(frozen=True)
+class AdaptRequest:
+    """What `jrgr adapt` was asked (see `jrgr adapt --help`)."""
+
+    footage: str
+    out_dir: Path
+    dry: str | None = None
+    minutes: float = 20.0
+    weights: Path | None = None
+    clean_photos: Path | None = None
+    frame_width: int = 640
+    max_frames: int = 300
+    record_seconds: float = 60.0
+    val_points: int = 6
+    seed: int = 0
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AdaptResult:
+    onnx: Path
+    sheet: Path
+    selected_step: int
+    start_psnr_y: float
+    selected_psnr_y: float
+    iterations: int
+    derain_command: str
+
+
+# ---- frames ----------------------------------------------------------------------------------------------
+
+
+def _resize_to_width(frame: np.ndarray, width: int) -> np.ndarray:
+    import cv2
+
+    height, current = frame.shape[:2]
+    if current <= width:
+        return frame
+    new_h = max(16, int(round(height * width / current / 2)) * 2)
+    return cv2.resize(frame, (width, new_h), interpolation=cv2.INTER_AREA)
+
+
+def collect_frames(spec: str, max_frames: int, width: int, record_seconds: float, what: str) -> list[np.ndarray]:
+    """Up to `max_frames` RGB frames of a video / image folder (spread evenly over it) or of a camera / stream
+    (recorded for `record_seconds`), shrunk to at most `width` pixels wide. Unreadable frames are skipped."""
+    import cv2
+
+    from jrgr_deploy.runtime.sources import SourceReadError, open_source
+
+    source = open_source(spec)
+    frames: list[np.ndarray] = []
+    with source.open():
+        if source.live:
+            logger.info("recording %s for %.0f s", what, record_seconds)
+            deadline = time.monotonic() + record_seconds
+            while time.monotonic() < deadline:
+                frame = source.read()
+                if frame is not None:
+                    frames.append(frame)
+        else:
+            while True:
+                try:
+                    frame = source.read()
+                except SourceReadError as error:
+                    logger.warning("%s: stopped reading at frame %d: %s", what, len(frames), error)
+                    break
+                if frame is None:
+                    break
+                frames.append(frame)
+    if len(frames) > max_frames:
+        keep = np.linspace(0, len(frames) - 1, max_frames).round().astype(int)
+        frames = [frames[i] for i in keep]
+    return [cv2.cvtColor(_resize_to_width(f, width), cv2.COLOR_BGR2RGB) for f in frames]
+
+
+# ---- data ------------------------------------------------------------------------------------------------
+
+
+def _write_images(folder: Path, images: list[np.ndarray], names: list[str] | None = None) -> None:
+    from jrgr_deploy.image_files import write_rgb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images):
+        write_rgb(folder / (names[index] if names else f"{index:05d}.png"), image)
+
+
+def _clean_sources(request: AdaptRequest, dry: list[np.ndarray] | None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(images for synthetic pairs, images for the proxy validation): held-out dry frames, or disjoint
+    photographs' patches."""
+    rng = np.random.default_rng([request.seed, 0xADA])
+    if dry is not None:
+        order = rng.permutation(len(dry))
+        val = [dry[i] for i in order[:VAL_IMAGES]]
+        train = [dry[i] for i in order[VAL_IMAGES:]]
+        return train, val
+    from jrgr_deploy.backgrounds import load_backgrounds, random_patch
+
+    photos = load_backgrounds(request.clean_photos, max_short_side=4 * PATCH_PX)
+    if len(photos) < 2:
+        raise JRGRError("need at least 2 clean photographs (one kept for the proxy validation); got "
+                        f"{len(photos)} in '{request.clean_photos}'")
+    order = rng.permutation(len(photos))
+    val_photos = [photos[order[0]]]
+    train_photos = [photos[i] for i in order[1:]]
+    patch = min(PATCH_PX, *(min(p.image.shape[:2]) for p in photos))
+    val = [random_patch(val_photos[0].image, patch, rng)[0] for _ in range(VAL_IMAGES)]
+    train = [random_patch(train_photos[k % len(train_photos)].image, patch, rng)[0] for k in range(PAIRS)]
+    return train, val
+
+
+def prepare_data(request: AdaptRequest, work: Path) -> dict[str, Any]:
+    """Frames, synthetic pairs and the proxy validation set under `work` (skipped when already complete)."""
+    from jrgr_deploy.rain import render_rain
+
+    done = work / "data.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    footage = collect_frames(request.footage, request.max_frames, request.frame_width, request.record_seconds,
+                             "footage")
+    if len(footage) < MIN_FRAMES:
+        raise JRGRError(f"footage '{request.footage}' gave {len(footage)} usable frames; adaptation needs at least "
+                        f"{MIN_FRAMES} (a longer clip, a folder with more images, or a longer --record-seconds)")
+    dry = None
+    if request.dry is not None:
+        dry = collect_frames(request.dry, request.max_frames, request.frame_width, request.record_seconds,
+                             "dry footage")
+        if len(dry) < VAL_IMAGES + MIN_FRAMES // 2:
+            raise JRGRError(f"dry footage '{request.dry}' gave {len(dry)} usable frames; need at least "
+                            f"{VAL_IMAGES + MIN_FRAMES // 2}")
+    staging = work / "staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    _write_images(staging / "footage", footage)
+    if dry is not None:
+        _write_images(staging / "dry", dry)
+    train_clean, val_clean = _clean_sources(request, dry)
+    rng = np.random.default_rng([request.seed, 0xDA7A])
+    rainy, clean = [], []
+    for k in range(PAIRS):
+        image = train_clean[k % len(train_clean)]
+        preset = str(rng.choice(("light", "medium", "heavy")))
+        rainy.append(render_rain(image, "synthetic", preset, int(rng.integers(2**31 - 1))).rainy)
+        clean.append(image)
+    _write_images(staging / "pairs" / "rainy", rainy)
+    _write_images(staging / "pairs" / "clean", clean)
+    val_rainy = [render_rain(image, "realistic", str(rng.choice(("light", "medium", "heavy"))),
+                             int(rng.integers(2**31 - 1))).rainy for image in val_clean]
+    _write_images(staging / "val" / "rainy", val_rainy)
+    _write_images(staging / "val" / "clean", val_clean)
+    for name in ("footage", "dry", "pairs", "val"):
+        target = work / name
+        shutil.rmtree(target, ignore_errors=True)
+        if (staging / name).exists():
+            (staging / name).rename(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    info = {"footage_frames": len(footage), "dry_frames": len(dry) if dry is not None else 0,
+            "pairs": PAIRS, "val": len(val_clean),
+            "clean_source": "dry footage" if dry is not None else str(request.clean_photos or "bundled photographs"),
+            "frame_hw": list(footage[0].shape[:2])}
+    done.write_text(json.dumps(info, indent=1) + "\n")
+    return info
+
+
+# ---- training -------------------------------------------------------------------------------------------
+
+
+def _config(request: AdaptRequest, work: Path, weights: Path, iterations: int, checkpoint_every: int):
+    from jrgr_deploy.checkpoint import load_checkpoint
+
+    base = load_checkpoint(weights).config
+    overrides = [
+        "data.root=null", f"data.paired_rainy={json.dumps(str(work / 'pairs' / 'rainy'))}",
+        f"data.paired_clean={json.dumps(str(work / 'pairs' / 'clean'))}",
+        f"data.real={json.dumps(str(work / 'footage'))}",
+        f"data.real_clean={json.dumps(str(work / 'dry')) if request.dry is not None else 'null'}",
+        f"train.init_from={json.dumps(str(weights))}", f"train.stage2_iters={iterations}",
+        f"train.checkpoint_every={checkpoint_every}", "train.image_every=0", "train.log_every=10",
+        f"train.seed={request.seed}", "train.veil_warmup_iters=0", "train.device=cpu",
+        *request.overrides,
+    ]
+    return base.with_overrides(overrides)
+
+
+def plan_iterations(request: AdaptRequest, work: Path, weights: Path, seconds_left: float) -> dict[str, Any]:
+    """Iterations that fit the budget, from the time of a few real steps and of one validation pass."""
+    from jrgr_deploy.training.tracing import score_checkpoint
+    from jrgr_deploy.training.trainer import train
+
+    plan_path = work / "plan.json"
+    if plan_path.is_file():
+        return json.loads(plan_path.read_text())
+    probe = work / "timing_probe"
+    shutil.rmtree(probe, ignore_errors=True)
+    steps = 10
+    config = _config(request, work, weights, steps, steps)
+    result = train(config, probe, stages=("stage2",), progress=False)
+    step_s = config.train.batch_size / result.stages[0].images_per_s
+    began = time.perf_counter()
+    score_checkpoint(weights, _val_pairs(work))
+    eval_s = time.perf_counter() - began
+    shutil.rmtree(probe, ignore_errors=True)
+    # the export and the sheet take about two validation passes
+    training_s = seconds_left - (request.val_points + 3) * eval_s - 2 * steps * step_s
+    iterations = int(training_s / step_s)
+    if iterations < request.val_points * 10:
+        need = (request.val_points * 10 * step_s + (request.val_points + 3) * eval_s) / 60
+        raise JRGRError(f"--minutes {request.minutes:g} leaves time for {max(0, iterations)} training steps "
+                        f"({step_s:.2f} s each) and the {request.val_points} validations; give at least "
+                        f"--minutes {math.ceil(need + (time.perf_counter() - began) / 60 + 1)}")
+    plan = {"iterations": iterations, "step_s": round(step_s, 3), "eval_s": round(eval_s, 2),
+            "request": {k: str(v) for k, v in asdict(request).items()}}
+    plan_path.write_text(json.dumps(plan, indent=1) + "\n")
+    return plan
+
+
+def _val_pairs(work: Path) -> list[tuple[Path, Path]]:
+    from jrgr_deploy.pairing import match_pairs
+
+    return match_pairs(work / "val" / "rainy", work / "val" / "clean")
+
+
+# ---- results -------------------------------------------------------------------------------------------
+
+
+def before_after_sheet(path: Path, footage: Path, nets: dict[str, Path], rows: int = 4) -> Path:
+    """Rainy footage frames beside each net's output (fixed, evenly spaced frames: no picking by result)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from jrgr_deploy.checkpoint import load_checkpoint, load_net
+    from jrgr_deploy.image_files import list_images, read_rgb
+    from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.training.evaluate import remove_rain
+
+    files = list_images(footage)
+    picks = [files[i] for i in np.linspace(0, len(files) - 1, rows).round().astype(int)]
+    rainy = [read_rgb(p) for p in picks]
+    columns: list[tuple[str, list[np.ndarray]]] = [("rainy footage", rainy)]
+    for label, weights in nets.items():
+        checkpoint = load_checkpoint(weights)
+        net = load_net(checkpoint, "f_r")
+        columns.append((label, remove_rain(net, rainy, multiple=size_multiple(checkpoint.config, "f_r"))))
+    height, width = rainy[0].shape[:2]
+    figure = Figure(figsize=(3.2 * len(columns), 3.2 * height / width * rows + 0.4), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, len(columns), squeeze=False)
+    for row in range(rows):
+        for column, (label, images) in enumerate(columns):
+            axis = axes[row][column]
+            axis.imshow(images[row])
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(label, fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def adapt(request: AdaptRequest) -> AdaptResult:
+    """The whole job; see the module docstring. Raises JRGRError on bad input (the CLI exits 2)."""
+    from jrgr_deploy.default_model import default_checkpoint
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
+    from jrgr_deploy.training.tracing import even_marks, select_not_worse, snapshot_path, train_traced
+
+    began = time.monotonic()
+    if request.minutes <= 0:
+        raise JRGRError(f"--minutes must be positive, got {request.minutes:g}")
+    out = request.out_dir
+    if out.exists() and not out.is_dir():
+        raise JRGRError(f"--out '{out}' exists and is not a folder")
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    weights = Path(request.weights) if request.weights else default_checkpoint()
+    _check_same_request(work, request)
+    info = prepare_data(request, work)
+    logger.info("data ready: %s", info)
+    plan = plan_iterations(request, work, weights, request.minutes * 60 - (time.monotonic() - began))
+    iterations = plan["iterations"]
+    marks = even_marks(iterations, request.val_points)
+    config = _config(request, work, weights, iterations, marks[0])
+    run_dir = work / "run"
+    trace = train_traced(config, run_dir, "stage2", _val_pairs(work), marks, weights, progress=True)
+    step = select_not_worse(trace)
+    selected = weights if step == 0 else snapshot_path(run_dir, step)
+    scores = {p["step"]: p["psnr_y"] for p in trace}
+    if step == 0:
+        logger.warning("no adapted snapshot beat the starting model on the proxy validation: keeping it")
+    export_dir = work / "export"
+    shutil.rmtree(export_dir, ignore_errors=True)
+    val = work / "val"
+    export_nets(ExportRequest(out_dir=export_dir, weights=selected, nets=("f_r",), precisions=("fp32",),
+                              calib=work / "footage", val_rainy=val / "rainy", val_clean=val / "clean"))
+    for produced in export_dir.iterdir():
+        shutil.copy(produced, out / produced.name)
+    sheet = before_after_sheet(out / "before_after.png", work / "footage",
+                               {"before: starting model": weights, f"after: adapted (step {step})": selected})
+    height, width = info["frame_hw"]
+    command = (f"jrgr derain {request.footage} --weights {out / 'f_r.onnx'} --infer-size {width}x{height}")
+    (out / "adapt.json").write_text(json.dumps({
+        "footage": request.footage, "dry": request.dry, "weights_start": str(weights), "selected_step": step,
+        "val_trajectory": trace, "plan": plan, "data": info, "derain_command": command,
+    }, indent=1) + "\n")
+    return AdaptResult(onnx=out / "f_r.onnx", sheet=sheet, selected_step=step, start_psnr_y=scores[0],
+                       selected_psnr_y=scores[step], iterations=iterations, derain_command=command)
+
+
+def _check_same_request(work: Path, request: AdaptRequest) -> None:
+    """A resumed adaptation must be the same job: refuse another footage / dry footage in the same folder."""
+    plan_path = work / "plan.json"
+    if not plan_path.is_file():
+        return
+    saved = json.loads(plan_path.read_text())["request"]
+    for key in ("footage", "dry"):
+        if saved.get(key) != str(getattr(request, key)):
+            raise JRGRError(f"'{work.parent}' holds an adaptation of {key} '{saved.get(key)}', not "
+                            f"'{getattr(request, key)}': choose another --out (or delete that folder)")

@@ -1,0 +1,83 @@
+"""`jrgr adapt`: bad input is a clear error (exit 2) before any training; a tiny adaptation end to end (slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_checkpoints import save_tiny_checkpoint
+
+from jrgr_deploy.app.cli import main
+from jrgr_deploy.image_files import write_rgb
+
+
+def _frames(folder: Path, count: int, height: int = 96, width: int = 160) -> Path:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    for k in range(count):
+        streaks = (rng.random((height, width, 1)) < 0.02) * 120
+        write_rgb(folder / f"{k:04d}.png", np.clip(base.astype(int) + streaks, 0, 255).astype(np.uint8))
+    return folder
+
+
+def test_missing_footage_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    code = main(["adapt", str(tmp_path / "nowhere.mp4"), "--out", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nowhere.mp4" in err and "does not exist" in err and "Traceback" not in err
+
+
+def test_too_few_frames_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    footage = _frames(tmp_path / "few", 12)
+    code = main(["adapt", str(footage), "--out", str(tmp_path / "out"), "--weights",
+                 str(save_tiny_checkpoint(tmp_path / "start.safetensors"))])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "12 usable frames" in err and "at least 50" in err
+
+
+def test_bad_budget_and_options(tmp_path: Path, capsys) -> None:
+    footage = _frames(tmp_path / "footage", 60)
+    assert main(["adapt", str(footage), "--out", str(tmp_path / "a"), "--minutes", "0"]) == 2
+    assert "--minutes must be positive" in capsys.readouterr().err
+    assert main(["adapt", str(footage), "--out", str(tmp_path / "b"), "--frame-width", "8"]) == 2
+    assert "--frame-width must be at least 16" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["adapt", str(footage), "--out", str(tmp_path / "file")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_budget_too_short_for_one_evaluation(tmp_path: Path, capsys) -> None:
+    footage = _frames(tmp_path / "footage", 60)
+    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+    code = main(["adapt", str(footage), "--out", str(tmp_path / "out"), "--weights", str(weights),
+                 "--minutes", "0.05", "--frame-width", "160"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "leaves time for" in err and "give at least --minutes" in err
+    # the prepared data are kept: a second call with a bigger budget does not rebuild them
+    assert json.loads((tmp_path / "out" / "work" / "data.json").read_text())["footage_frames"] == 60
+
+
+@pytest.mark.slow
+def test_tiny_adaptation_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
+    footage = _frames(tmp_path / "footage", 60)
+    dry = _frames(tmp_path / "dry", 60)
+    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+    argv = ["adapt", str(footage), "--dry", str(dry), "--out", str(tmp_path / "out"), "--weights", str(weights),
+            "--minutes", "3", "--frame-width", "160"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    out = tmp_path / "out"
+    for name in ("f_r.onnx", "f_r.onnx.json", "before_after.png", "adapt.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "adapt.json").read_text())
+    trace = {p["step"]: p["psnr_y"] for p in report["val_trajectory"]}
+    # never worse than the starting model on the proxy validation
+    assert trace[report["selected_step"]] >= trace[0]
+    assert f"--weights {out / 'f_r.onnx'}" in printed and "jrgr derain" in printed
+    # the same command again finds everything done and gives the same selection
+    assert main(argv) == 0
+    assert json.loads((out / "adapt.json").read_text())["selected_step"] == report["selected_step"]
