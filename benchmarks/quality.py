@@ -103,10 +103,10 @@ class Plan:
     data_seed: int = 0
     stage1_iters: int = 4000
     stage1_batch: int = 4
-    iters: int = 3000  # every method's iterations after stage 1
+    iters: int = 2000  # every method's iterations after stage 1
     batch: int = 1  # every method's batch
     crop_size: int = 192
-    val_points: int = 12  # val evaluations per method run (plus one at step 0)
+    val_points: int = 8  # val evaluations per method run (plus one at step 0)
     figure_rows: int = 4
 
     def base_overrides(self, seed: int) -> list[str]:
