@@ -66,8 +66,9 @@ def test_tiny_adaptation_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     footage = _frames(tmp_path / "footage", 60)
     dry = _frames(tmp_path / "dry", 60)
     weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+    # small crops and batches keep a joint step short on a loaded 2-core machine
     argv = ["adapt", str(footage), "--dry", str(dry), "--out", str(tmp_path / "out"), "--weights", str(weights),
-            "--minutes", "3", "--frame-width", "160"]
+            "--minutes", "6", "--frame-width", "160", "--set", "train.crop_size=64", "--set", "train.batch_size=2"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     out = tmp_path / "out"
