@@ -1,0 +1,139 @@
+"""Train the default model shipped in `jrgr_deploy/weights/`: JRGR+ with REAL rain as the real domain.
+
+    python benchmarks/train_default_model.py --backgrounds ../shared/data/backgrounds \\
+        --real-rain ../shared/data/real-rain          # resumable; then benchmarks/ship_default_model.py
+
+- Synthetic pairs, proxy validation and proxy test: the quality benchmark's data set (`benchmarks/quality.py`,
+  the same four photograph parts, model-A pairs on the synthetic part), so the proxy test photographs are
+  never trained on and the shipped F_r is scored on the benchmark's own test split.
+- Real domain O_r: the real rainy photographs (Wei et al., CVPR 2019), minus ``--holdout`` of them kept for the
+  model card's before/after sheet (a seeded choice, listed in the results).
+- Stage 1: supervised on the model-A pairs (the quality benchmark's recipe; its seed-0 net is reused when the
+  benchmark's work folder holds it). Stage 2: the benchmark's `jrgr_plus` method, ``--iters`` joint steps,
+  traced on the proxy validation (model B on validation photographs); the val-selected snapshot is the model.
+
+Writes WORK/default_model.json (command, data, trace, the selected checkpoint) — the ship script reads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+logger = logging.getLogger("train_default_model")
+DEFAULT_REAL_RAIN = REPO.parent / "shared" / "data" / "real-rain"
+
+
+def split_real_rain(folder: Path, holdout: int, seed: int, out: Path) -> dict[str, list[str]]:
+    """Copy the real rainy photographs into OUT/train and OUT/holdout (a seeded choice of `holdout` files)."""
+    import numpy as np
+
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.image_files import list_images
+
+    if not folder.is_dir():
+        raise JRGRError(f"real-rain folder '{folder}' does not exist: pass --real-rain DIR (the project uses "
+                        "../shared/data/real-rain, 98 real rainy photographs of Wei et al., CVPR 2019)")
+    files = list_images(folder)
+    if len(files) <= holdout + 8:
+        raise JRGRError(f"'{folder}' holds {len(files)} images; need more than --holdout {holdout} + 8")
+    order = np.random.default_rng(seed).permutation(len(files))
+    parts = {"holdout": sorted(files[i].name for i in order[:holdout]),
+             "train": sorted(files[i].name for i in order[holdout:])}
+    for part, names in parts.items():
+        target = out / part
+        if target.is_dir() and sorted(p.name for p in target.iterdir()) == names:
+            continue
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for name in names:
+            shutil.copy(folder / name, target / name)
+    return parts
+
+
+def main(argv: list[str] | None = None) -> int:
+    import quality
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backgrounds", default=str(quality.DEFAULT_BACKGROUNDS),
+                        help="clean photographs (default ../shared/data/backgrounds)")
+    parser.add_argument("--real-rain", default=str(DEFAULT_REAL_RAIN),
+                        help="real rainy photographs (default ../shared/data/real-rain)")
+    parser.add_argument("--work", default=str(HERE / "work" / "default_model"), help="runs and data")
+    parser.add_argument("--quality-work", default=str(HERE / "work" / "quality"),
+                        help="the quality benchmark's work folder (data set and seed-0 supervised net are reused)")
+    parser.add_argument("--iters", type=int, default=6000, help="joint iterations (default 6000)")
+    parser.add_argument("--val-points", type=int, default=12, help="proxy validations along the way (default 12)")
+    parser.add_argument("--holdout", type=int, default=18, help="real photographs kept out of training (default 18)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    from machine import benchmark_logging
+
+    benchmark_logging(quiet=())
+    import torch
+
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.training.tracing import even_marks, train_traced, val_selected_step
+    from jrgr_deploy.training.trainer import STAGE1_FILE
+
+    torch.set_num_threads(1)
+    try:
+        plan = quality.Plan()
+        bench = quality.Work(Path(args.quality_work))
+        backgrounds = Path(args.backgrounds)
+        if not backgrounds.is_dir():
+            raise JRGRError(f"backgrounds folder '{backgrounds}' does not exist: pass --backgrounds DIR")
+        manifest = quality.prepare_data(bench, backgrounds, plan)
+        work = Path(args.work)
+        work.mkdir(parents=True, exist_ok=True)
+        real = split_real_rain(Path(args.real_rain), args.holdout, args.seed, work / "real_rain")
+        # stage 1: the benchmark's supervised net of this seed (trained here when the benchmark has none yet)
+        quality.run_task(plan, str(bench.root), args.seed, "supervised")
+        stage1 = bench.run(args.seed, "supervised") / STAGE1_FILE
+        data = bench.data
+        overrides = [
+            *plan.base_overrides(args.seed), f"data.paired_rainy={data / 'train/synthetic/rainy'}",
+            f"data.paired_clean={data / 'train/synthetic/clean'}", f"data.real={work / 'real_rain' / 'train'}",
+            f"train.stage2_iters={args.iters}", f"train.batch_size={plan.batch}",
+            f"train.checkpoint_every={args.iters // args.val_points}", f"train.init_from={stage1}",
+            *quality.METHODS["jrgr_plus"].overrides,
+        ]
+        from jrgr_deploy.config import JRGRConfig
+
+        config = JRGRConfig.from_preset("tiny").with_overrides(overrides)
+        run_dir = work / "jrgr_plus"
+        trace = train_traced(config, run_dir, "stage2", bench.pairs("val/realistic"),
+                             even_marks(args.iters, args.val_points), stage1)
+    except JRGRError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    step = val_selected_step(trace)
+    from jrgr_deploy.training.tracing import snapshot_path
+
+    result = {
+        "command": "python benchmarks/train_default_model.py" + "".join(f" {a}" for a in (argv or sys.argv[1:])),
+        "recipe": "jrgr_plus", "overrides": overrides, "iters": args.iters,
+        "real_rain": {"folder": str(args.real_rain), **real},
+        "backgrounds": {k: v for k, v in manifest["backgrounds"].items()},
+        "stage1": str(stage1), "val_trajectory": trace, "selected_step": step,
+        "checkpoint": str(snapshot_path(run_dir, step)), "collapse": quality.collapse_report(trace),
+    }
+    (work / "default_model.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"selected step {step}: {result['checkpoint']}; val PSNR-Y "
+          f"{[(p['step'], p['psnr_y']) for p in trace]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
