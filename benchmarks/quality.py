@@ -45,6 +45,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from jrgr_deploy.config import PLUS_SWITCHES  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
@@ -73,8 +75,7 @@ class Method:
 # teaches F_r what a clean real background looks like), F_r at the full lr with an EMA of its weights, and F_r
 # anchored on the synthetic pairs. The continued control runs its F at the same lr with the same EMA, so that
 # the only difference is what joint training adds.
-PLUS = ("model.discriminator.norm=none", "model.discriminator.spectral_norm=true", "model.discriminator.scales=3",
-        "train.f_r_lr_ratio=1.0", "train.ema_decay=0.99", "loss.weights.mse_fr_os=1", "loss.weights.adv_b_fr_or=4")
+PLUS = PLUS_SWITCHES  # the `plus` preset's switches
 VEIL = ("model.rain_form=physics", "loss.stop_grad_o_tilde_r=true", "loss.veil_learns_from=moments",
         "loss.weights.adv_or=10", "loss.weights.mom_or=100", "train.veil_warmup_iters=2000")
 METHODS: dict[str, Method] = {

@@ -9,6 +9,7 @@ trainer) receives only its own sub-config. Presets (docs/ARCHITECTURE.md, "The m
   BatchNorm, Tanh, not residual) for F_s/F_r; CycleGAN ResNet-9 (BatchNorm, Tanh) for G_s/G_r; LSGAN;
   weights MSE/GAN/cycle 40/4/40; history pools of 50.
 - ``tiny``: narrow residual U-Nets (depth 4, 16 channels) for a 2-core CPU (tests, demos, CPU proxies).
+- ``plus``: ``tiny`` with the JRGR+ switches beyond the paper (`PLUS_SWITCHES`), 192² crops, batch 1.
 
 Loading is strict: an unknown key is an error naming the key and its section; values are type-checked.
 No ``eval``: overrides (``train.batch_size=8``) are parsed as YAML scalars.
@@ -26,7 +27,7 @@ from typing import Any
 
 from jrgr_deploy.errors import JRGRError
 
-PRESETS = ("paper", "official", "tiny")
+PRESETS = ("paper", "official", "tiny", "plus")
 NET_ARCHS = ("unet", "resnet")
 NORMS = ("batch", "instance", "none")
 OUT_ACTIVATIONS = ("tanh", "none")
@@ -552,4 +553,19 @@ def _tiny() -> JRGRConfig:
     )
 
 
-_PRESET_BUILDERS = {"paper": _paper, "official": _official, "tiny": _tiny}
+# JRGR+ (beyond the paper; the quality benchmark's best measured variant and the default model's recipe):
+# discriminators that see global contrast (3 scales, spectral norm, no instance norm), D_B's verdict on F_r(O_r)
+# weighted 4x, F_r at the full lr with an EMA of its weights, F_r anchored on the synthetic pairs.
+PLUS_SWITCHES = (
+    "model.discriminator.norm=none", "model.discriminator.spectral_norm=true", "model.discriminator.scales=3",
+    "train.f_r_lr_ratio=1.0", "train.ema_decay=0.99", "loss.weights.mse_fr_os=1", "loss.weights.adv_b_fr_or=4",
+)
+
+
+def _plus() -> JRGRConfig:
+    """`tiny` with the JRGR+ switches, 192² crops and batch 1 (what the default model was trained with)."""
+    config = _tiny().with_overrides([*PLUS_SWITCHES, "train.crop_size=192", "train.batch_size=1"])
+    return replace(config, preset="plus")
+
+
+_PRESET_BUILDERS = {"paper": _paper, "official": _official, "tiny": _tiny, "plus": _plus}

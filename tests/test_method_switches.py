@@ -367,3 +367,11 @@ def test_mom_or_term_enters_g_total_and_needs_the_physics_form() -> None:
     additive = _small("loss.weights.mom_or=5")
     with pytest.raises(JRGRError, match="rain_form=physics"):
         GeneratorObjective(JRGRNets(additive), additive.loss, Composition.from_config(additive))
+
+
+def test_crop_too_small_for_the_discriminators_is_a_clear_error(tmp_path) -> None:
+    from jrgr_deploy.training.trainer import train
+
+    config = _small("model.discriminator.n_layers=3", "model.discriminator.scales=3", "train.crop_size=64")
+    with pytest.raises(JRGRError, match="crop_size=64 is too small .* at least 96"):
+        train(config, tmp_path, stages=("stage2",), progress=False)

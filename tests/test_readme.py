@@ -51,6 +51,10 @@ TINY: dict[str, Recipe] = {
     "jrgr data show": Recipe(),
     "jrgr train --config tiny --data data/jrgr --out runs/tiny --resume": Recipe(tuple(TINY_TRAIN)),
     "jrgr train --config tiny": Recipe(tuple(TINY_TRAIN)),
+    # the plus preset's 3-scale discriminators need crops of at least 96 pixels
+    "jrgr train --config plus": Recipe((*TINY_TRAIN, "--set", "train.crop_size=96")),
+    "jrgr adapt": Recipe(("--minutes", "6", "--frame-width", "96", "--max-frames", "60", "--set",
+                          "train.crop_size=32", "--set", "train.batch_size=2"), slow=True),
     "jrgr train --config official": Recipe(("--set", "train.batch_size=2", "--set", "train.stage1_iters=1",
                                             "--set", "train.stage2_iters=1", "--set", "train.crop_size=128",
                                             "--no-progress"), slow=True),
@@ -101,7 +105,16 @@ def test_readme_has_the_two_setup_commands() -> None:
 
 def test_readme_lists_every_command_family() -> None:
     commands = {shlex.split(line)[1] for line in _command_lines() if line.startswith("jrgr ")}
-    assert {"train", "eval", "export", "derain", "rainify", "data", "bench", "info"} <= commands
+    assert {"train", "adapt", "eval", "export", "derain", "rainify", "data", "bench", "info"} <= commands
+
+
+def test_adapt_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["adapt", "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--dry", "--minutes", "--out", "--record-seconds"):
+        assert option in text
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +125,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frames = [rng.integers(0, 256, (96, 160, 3), np.uint8) for _ in range(5)]
     write_video(folder / "drive.mp4", frames, fps=10)
     write_video(folder / "clean_drive.mp4", frames, fps=10)
+    # a fixed camera's footage for the camera recipes: 60 frames of one scene, with and without streaks
+    scene = rng.integers(0, 256, (96, 160, 3), np.uint8)
+    rain = [np.clip(scene + (rng.random((96, 160, 1)) < 0.02) * 120, 0, 255).astype(np.uint8) for _ in range(60)]
+    write_video(folder / "cam_rain.mp4", rain, fps=10)
+    write_video(folder / "cam_dry.mp4", [scene] * 60, fps=10)
     return folder
 
 
@@ -133,7 +151,9 @@ def _check_outputs(line: str, workspace: Path) -> None:
     """The files a recipe promises exist and hold what they should."""
     if line.startswith("jrgr data synth"):
         assert (workspace / "data/jrgr/manifest.json").is_file()
-    elif line.startswith("jrgr train --config tiny") or line.startswith("torchrun"):
+    elif line.startswith("jrgr adapt"):
+        assert (workspace / "cam1" / "f_r.onnx").is_file() and (workspace / "cam1" / "before_after.png").is_file()
+    elif line.startswith(("jrgr train --config tiny", "jrgr train --config plus")) or line.startswith("torchrun"):
         out = Path(shlex.split(line)[shlex.split(line).index("--out") + 1])
         assert (workspace / out / "stage2.safetensors").is_file() and (workspace / out / "log.jsonl").is_file()
     elif " --json f_r.json" in line:

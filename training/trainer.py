@@ -426,6 +426,7 @@ class _Stage2(_StageBase):
 
     def run(self, resume: bool, max_steps: int | None) -> StageResult:
         cfg, ctx = self.train_cfg, self.ctx
+        _check_crop_fits_discriminators(self.config)
         sources = resolve_sources(self.config.data, need_real=True)
         paired = BatchStream(make_paired_dataset(sources, cfg), cfg.batch_size, ctx.rank, ctx.world_size,
                              cfg.seed, cfg.num_workers, "paired synthetic")
@@ -698,6 +699,15 @@ def _backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler)
 def _median(values: list[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return float(np.median(finite)) if finite else math.nan
+
+
+def _check_crop_fits_discriminators(config: JRGRConfig) -> None:
+    """A PatchGAN of n layers needs about 3 * 2**n pixels at its coarsest scale: say so before training starts."""
+    d = config.model.discriminator
+    need = 3 * 2**d.n_layers * 2 ** (d.scales - 1)
+    if config.train.crop_size < need:
+        raise JRGRError(f"train.crop_size={config.train.crop_size} is too small for the discriminators "
+                        f"(n_layers={d.n_layers}, scales={d.scales}): need crops of at least {need} pixels")
 
 
 def _model_section(net_name: str) -> str:
