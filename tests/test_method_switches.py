@@ -375,3 +375,20 @@ def test_crop_too_small_for_the_discriminators_is_a_clear_error(tmp_path) -> Non
     config = _small("model.discriminator.n_layers=3", "model.discriminator.scales=3", "train.crop_size=64")
     with pytest.raises(JRGRError, match="crop_size=64 is too small .* at least 96"):
         train(config, tmp_path, stages=("stage2",), progress=False)
+
+
+@pytest.mark.parametrize("norm", ["none", "instance", "batch"])
+def test_logits_of_each_equal_separate_calls(norm: str) -> None:
+    """Batching D_B's four inputs into one call changes no logit (BatchNorm discriminators are called apart)."""
+    from jrgr_deploy.training.losses import logits_of_each
+
+    torch.manual_seed(0)
+    for scales in (1, 3):
+        config = DiscriminatorConfig(base_channels=4, n_layers=2, norm=norm, scales=scales, spectral_norm=True)
+        d = (MultiScaleDiscriminator if scales > 1 else PatchDiscriminator)(config).eval()
+        images = [torch.rand(2, 3, 64, 64) for _ in range(4)]
+        joint = logits_of_each(d, images)
+        for image, got in zip(images, joint, strict=True):
+            want = d(image)
+            for a, b in zip(want if scales > 1 else [want], got if scales > 1 else [got], strict=True):
+                torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
