@@ -6,8 +6,9 @@
 - Synthetic pairs, proxy validation and proxy test: the quality benchmark's data set (`benchmarks/quality.py`,
   the same four photograph parts, model-A pairs on the synthetic part), so the proxy test photographs are
   never trained on and the shipped F_r is scored on the benchmark's own test split.
-- Real domain O_r: the real rainy photographs (Wei et al., CVPR 2019), minus ``--holdout`` of them kept for the
-  model card's before/after sheet (a seeded choice, listed in the results).
+- Real domain O_r: the real rainy photographs (Wei et al., CVPR 2019), minus about ``--holdout`` of them kept for
+  the model card's before/after sheet (a seeded choice of photographs with their near-duplicates — the set holds
+  some photographs twice — listed in the results).
 - Stage 1: supervised on the model-A pairs (the quality benchmark's recipe; its seed-0 net is reused when the
   benchmark's work folder holds it). Stage 2: the benchmark's `jrgr_plus` method, ``--iters`` joint steps,
   traced on the proxy validation (model B on validation photographs); the val-selected snapshot is the model.
@@ -35,8 +36,38 @@ logger = logging.getLogger("train_default_model")
 DEFAULT_REAL_RAIN = REPO.parent / "shared" / "data" / "real-rain"
 
 
+def duplicate_groups(files: list[Path], threshold: float = 0.95) -> list[list[Path]]:
+    """Files grouped with their near-duplicates (the real-rain set holds some photographs twice, at two sizes):
+    correlation of normalised 32x32 grey thumbnails above `threshold` joins two files."""
+    import cv2
+    import numpy as np
+
+    thumbs = []
+    for path in files:
+        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        small = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float64).ravel()
+        thumbs.append((small - small.mean()) / (small.std() + 1e-6))
+    matrix = np.stack(thumbs)
+    similar = matrix @ matrix.T / matrix.shape[1] > threshold
+    parent = list(range(len(files)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(similar), strict=True):
+        parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[Path]] = {}
+    for index, path in enumerate(files):
+        groups.setdefault(root(index), []).append(path)
+    return sorted(groups.values(), key=lambda group: group[0].name)
+
+
 def split_real_rain(folder: Path, holdout: int, seed: int, out: Path) -> dict[str, list[str]]:
-    """Copy the real rainy photographs into OUT/train and OUT/holdout (a seeded choice of `holdout` files)."""
+    """Copy the real rainy photographs into OUT/train and OUT/holdout: a seeded choice of about `holdout` files,
+    near-duplicates kept on the same side (a held-out photograph is never trained on at another size)."""
     import numpy as np
 
     from jrgr_deploy.errors import JRGRError
@@ -48,9 +79,14 @@ def split_real_rain(folder: Path, holdout: int, seed: int, out: Path) -> dict[st
     files = list_images(folder)
     if len(files) <= holdout + 8:
         raise JRGRError(f"'{folder}' holds {len(files)} images; need more than --holdout {holdout} + 8")
-    order = np.random.default_rng(seed).permutation(len(files))
-    parts = {"holdout": sorted(files[i].name for i in order[:holdout]),
-             "train": sorted(files[i].name for i in order[holdout:])}
+    groups = duplicate_groups(files)
+    held: list[Path] = []
+    for index in np.random.default_rng(seed).permutation(len(groups)):
+        if len(held) >= holdout:
+            break
+        held += groups[index]
+    held_names = {p.name for p in held}
+    parts = {"holdout": sorted(held_names), "train": sorted(p.name for p in files if p.name not in held_names)}
     for part, names in parts.items():
         target = out / part
         if target.is_dir() and sorted(p.name for p in target.iterdir()) == names:

@@ -1,0 +1,128 @@
+"""Before/after sheet on real rainy photographs (no ground truth): the rainy photograph beside each model's F_r.
+
+    python benchmarks/real_rain_sheet.py --photos benchmarks/work/default_model/real_rain/holdout \\
+        --model "previous (v1)=OLD.safetensors" --model "v2=jrgr_deploy/weights/jrgr_tiny.safetensors" \\
+        --out benchmarks/results/real_rain_sheet.png
+
+Every photograph of the folder, in name order (no picking by result), shrunk so its longer side is
+``--max-side`` pixels (the scale the models are meant to run at); each model derains it whole. Columns: rainy,
+then one per ``--model NAME=CHECKPOINT``. Also reports two no-reference measures per model — the mean absolute
+change it makes and the mean local contrast of its output — in a JSON beside the PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def _shrink(image: np.ndarray, max_side: int) -> np.ndarray:
+    import cv2
+
+    height, width = image.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+
+
+def _local_contrast(image: np.ndarray) -> float:
+    """Mean standard deviation of the luminance in 16x16 blocks (a veil lowers it)."""
+    import cv2
+
+    from jrgr_deploy.metrics import rgb_to_y
+
+    y = rgb_to_y(image).astype(np.float64)
+    mean = cv2.blur(y, (16, 16))
+    sq = cv2.blur(y * y, (16, 16))
+    return float(np.sqrt(np.maximum(sq - mean * mean, 0)).mean())
+
+
+def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, columns_per_row: int = 3) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from jrgr_deploy.checkpoint import load_checkpoint, load_net
+    from jrgr_deploy.image_files import list_images, read_rgb
+    from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.training.evaluate import remove_rain
+
+    files = list_images(photos)
+    rainy = [_shrink(read_rgb(p), max_side) for p in files]
+    panels: list[tuple[str, list[np.ndarray]]] = [("rainy (real)", rainy)]
+    for name, weights in models.items():
+        checkpoint = load_checkpoint(weights)
+        net_name = "f_r" if "f_r" in checkpoint.net_names else "f_s"  # a supervised checkpoint may hold f_s only
+        net = load_net(checkpoint, net_name)
+        panels.append((name, remove_rain(net, rainy, multiple=size_multiple(checkpoint.config, net_name),
+                                         batch_size=1)))
+    report = {"photos": [p.name for p in files], "max_side": max_side, "models": {}}
+    for name, images in panels[1:]:
+        report["models"][name] = {
+            "mean_abs_change": round(float(np.mean([np.abs(a.astype(int) - b).mean() for a, b in
+                                                    zip(images, rainy, strict=True)])), 3),
+            "local_contrast": round(float(np.mean([_local_contrast(a) for a in images])), 3),
+        }
+    report["rainy_local_contrast"] = round(float(np.mean([_local_contrast(a) for a in rainy])), 3)
+    groups = [list(range(k, min(k + columns_per_row, len(files)))) for k in range(0, len(files), columns_per_row)]
+    figure = Figure(figsize=(2.1 * len(panels) * columns_per_row, 1.6 * len(groups) + 0.4), dpi=80,
+                    layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(groups), len(panels) * columns_per_row, squeeze=False)
+    for row, group in enumerate(groups):
+        for slot in range(columns_per_row):
+            for column, (label, images) in enumerate(panels):
+                axis = axes[row][slot * len(panels) + column]
+                axis.set_xticks([])
+                axis.set_yticks([])
+                if slot >= len(group):
+                    axis.set_axis_off()
+                    continue
+                axis.imshow(images[group[slot]])
+                if row == 0:
+                    axis.set_title(label, fontsize=8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    if out.stat().st_size > 1_400_000:
+        from PIL import Image
+
+        Image.open(out).convert("RGB").quantize(256).save(out, optimize=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=Path, required=True, help="folder of real rainy photographs")
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=CHECKPOINT",
+                        help="a column: its label and checkpoint (repeatable)")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "real_rain_sheet.png")
+    parser.add_argument("--max-side", type=int, default=512, help="longer side of each photograph (default 512)")
+    args = parser.parse_args(argv)
+    models = {}
+    for item in args.model:
+        name, sep, path = item.partition("=")
+        if not sep or not Path(path).is_file():
+            print(f"error: --model '{item}' must be NAME=CHECKPOINT with an existing file", file=sys.stderr)
+            return 2
+        models[name] = Path(path)
+    if not args.photos.is_dir():
+        print(f"error: --photos '{args.photos}' is not a folder", file=sys.stderr)
+        return 2
+    report = make_sheet(args.photos, models, args.out, args.max_side)
+    print(json.dumps(report["models"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
