@@ -5,7 +5,7 @@ import sys
 
 from jrgr_deploy.app.cli import COMMAND_MODULES, main
 
-EXPECTED = {"train", "eval", "export", "derain", "rainify", "data", "bench", "info", "demo"}
+EXPECTED = {"train", "adapt", "eval", "export", "derain", "rainify", "data", "bench", "info", "demo"}
 
 
 def test_help_lists_subcommands(capsys):
