@@ -106,6 +106,7 @@ class Plan:
     stage1_iters: int = 4000
     stage1_batch: int = 4
     iters: int = 2000  # every method's iterations after stage 1
+    stage1_seed: int | None = None  # None: each seed trains its own stage 1; else every seed starts from this one's
     batch: int = 1  # every method's batch
     crop_size: int = 192
     val_points: int = 8  # val evaluations per method run (plus one at step 0)
@@ -136,6 +137,10 @@ class Work:
 
     def run(self, seed: int, row: str) -> Path:
         return self.root / f"seed{seed}" / row
+
+    def stage1(self, plan: Plan, seed: int, row: str = "supervised") -> Path:
+        """The stage-1 net (`supervised` or `oracle`) that `seed`'s methods start from and are compared with."""
+        return self.run(seed if plan.stage1_seed is None else plan.stage1_seed, row) / "stage1.safetensors"
 
     def pairs(self, part: str) -> list[tuple[Path, Path]]:
         from jrgr_deploy.pairing import match_pairs
@@ -248,7 +253,7 @@ def _task_config(plan: Plan, work: Work, seed: int, row: str):
                      f"train.batch_size={plan.stage1_batch}", f"train.checkpoint_every={plan.stage1_iters}"]
     else:
         method = METHODS[row]
-        init = work.run(seed, "supervised") / "stage1.safetensors"
+        init = work.stage1(plan, seed)
         stage_iters = "stage1_iters" if method.kind == "continued" else "stage2_iters"
         overrides = [*base, *synthetic, f"train.{stage_iters}={plan.iters}", f"train.batch_size={plan.batch}",
                      f"train.checkpoint_every={plan.iters}", f"train.init_from={init}", *method.overrides]
@@ -274,7 +279,7 @@ def run_task(plan: Plan, work_root: str, seed: int, row: str) -> dict[str, Any]:
         return {"seed": seed, "row": row}
     stage = "stage1" if METHODS[row].kind == "continued" else "stage2"
     trace = train_traced(config, run_dir, stage, work.pairs("val/realistic"), even_marks(plan.iters, plan.val_points),
-                         work.run(seed, "supervised") / STAGE1_FILE,
+                         work.stage1(plan, seed),
                          on_slice=lambda _step, seconds: _add_seconds(run_dir, seconds))
     return {"seed": seed, "row": row, "trace": trace}
 
@@ -288,6 +293,11 @@ def _add_seconds(run_dir: Path, seconds: float) -> None:
 def _wall_s(run_dir: Path) -> float:
     path = run_dir / "wall_s.json"
     return json.loads(path.read_text())["wall_s"] if path.is_file() else 0.0
+
+
+def stage1_seeds(plan: Plan, seeds: list[int]) -> list[int]:
+    """The seeds whose stage 1 is trained: every seed's, or only the shared one."""
+    return seeds if plan.stage1_seed is None else [plan.stage1_seed]
 
 
 def method_seeds(method: str, seeds: list[int]) -> list[int]:
@@ -348,12 +358,11 @@ def gap_share(value: float, supervised: float, oracle: float) -> float | None:
 def build_table(plan: Plan, work: Work, seeds: list[int], methods: list[str]) -> dict[str, Any]:
     """Mean ± sd over seeds of every row; methods at their val-selected and their last step."""
     from jrgr_deploy.training.tracing import snapshot_path, val_selected_step
-    from jrgr_deploy.training.trainer import STAGE1_FILE
 
     table: dict[str, Any] = {"input": _aggregate([_test_scores(work, None, "input")])}
     for row in ("supervised", "oracle"):
-        table[row] = _aggregate([_test_scores(work, work.run(s, row) / STAGE1_FILE, f"seed{s}/{row}")
-                                 for s in seeds])
+        table[row] = _aggregate([_test_scores(work, work.stage1(plan, s, row), f"seed{s}/{row}")
+                                 for s in stage1_seeds(plan, seeds)])
     traces: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for method in methods:
         traces[method] = {}
@@ -508,7 +517,12 @@ def markdown_section(results: dict[str, Any]) -> str:
         "Paper Table 1 analogue on an offline proxy. Clean photographs (`../shared/data/backgrounds`: Urban100, "
         "BSD68, Sun-Hays80 — see that folder's README) are split by photograph into a synthetic part (model-A "
         "rain, paired), a real part (model-B rain, unpaired), a validation part no training split uses and a "
-        "test part. Every method starts from the same seed's supervised net and runs the same iterations, batch, "
+        "test part. "
+        + ("Every method starts from the same seed's supervised net" if plan["stage1_seed"] is None else
+           f"Stage 1 (supervised, oracle) is trained once (seed {plan['stage1_seed']}); every method starts from "
+           "that supervised net with each seed of its own, so the ± measures the methods' seeds, not stage 1's; "
+           "every method")
+        + " runs the same iterations, batch, "
         "crops and lr schedule; every method is read at its val-selected step (best val PSNR-Y, the same rule "
         "for all) and at its last step. Mean ± sd over seeds "
         f"{', '.join(map(str, seeds))}; whole test images, nets in eval mode. Gap share = (row − supervised) / "
@@ -564,6 +578,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     plan = QUICK if args.quick else Plan()
     if args.iters:
         plan = replace(plan, iters=args.iters)
+    if args.val_points:
+        plan = replace(plan, val_points=args.val_points)
+    if args.shared_stage1 is not None:
+        plan = replace(plan, stage1_seed=args.shared_stage1)
     work = Work(Path(args.work))
     work.root.mkdir(parents=True, exist_ok=True)
     methods = args.methods or list(METHODS)
@@ -585,7 +603,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     logger.info("data ready in %s: photographs %s", work.data,
                 {k: len(v) for k, v in manifest["backgrounds"].items() if isinstance(v, list)})
 
-    _run_tasks(plan, work, [(s, row) for s in seeds for row in ("supervised", "oracle")], args.jobs)
+    _run_tasks(plan, work, [(s, row) for s in stage1_seeds(plan, seeds) for row in ("supervised", "oracle")],
+               args.jobs)
     _run_tasks(plan, work, [(s, m) for m in methods for s in method_seeds(m, seeds)], args.jobs)
 
     results: dict[str, Any] = {"benchmark": "quality", "plan": asdict(plan), "seeds": seeds, "methods": methods}
@@ -596,11 +615,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            for m, by_seed in results["val_trajectories"].items()}
     results["configs"] = {m: list(METHODS[m].overrides) for m in methods}
     results["backgrounds"] = {k: v for k, v in manifest["backgrounds"].items()}
-    results["wall_min"] = (sum(_wall_s(work.run(s, r)) for s in seeds for r in ("supervised", "oracle"))
+    results["wall_min"] = (sum(_wall_s(work.run(s, r)) for s in stage1_seeds(plan, seeds)
+                               for r in ("supervised", "oracle"))
                            + sum(_wall_s(work.run(s, m)) for m in methods for s in method_seeds(m, seeds))) / 60
     command = "python benchmarks/quality.py" + (" --quick" if args.quick else
                                                 f" --backgrounds {args.backgrounds_text}")
     command += f" --seeds {' '.join(map(str, seeds))}" + (f" --iters {args.iters}" if args.iters else "")
+    command += f" --val-points {args.val_points}" if args.val_points else ""
+    command += f" --shared-stage1 {args.shared_stage1}" if args.shared_stage1 is not None else ""
     if args.methods:
         command += " --methods " + " ".join(args.methods)
     if args.best:
@@ -611,11 +633,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     name = "quality_quick" if args.quick else "quality"
     from jrgr_deploy.training.tracing import snapshot_path
 
-    columns = {"supervised": work.run(seeds[0], "supervised") / "stage1.safetensors"}
+    columns = {"supervised": work.stage1(plan, seeds[0])}
     for method in methods:
         step = results["table"][f"{method}@val"]["selected_steps"][0]
         columns[f"{method} (step {step})"] = snapshot_path(work.run(seeds[0], method), step)
-    columns["oracle"] = work.run(seeds[0], "oracle") / "stage1.safetensors"
+    columns["oracle"] = work.stage1(plan, seeds[0], "oracle")
     figure = draw_figure(results_dir / f"{name}.png", work, columns, plan.figure_rows)
     curves = draw_curves(results_dir / f"{name}_curves.png", results)
     results["figure"] = os.path.relpath(figure, REPO) if figure.is_relative_to(REPO) else str(figure)
@@ -643,6 +665,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=None, help=f"rows to train (default all: {', '.join(METHODS)})")
     parser.add_argument("--best", default=None, help="the method the goals are checked on")
     parser.add_argument("--iters", type=int, default=0, help="override every method's iterations")
+    parser.add_argument("--val-points", type=int, default=0, help="override the val evaluations per method run")
+    parser.add_argument("--shared-stage1", type=int, default=None, metavar="SEED",
+                        help="train stage 1 (supervised, oracle) once, with SEED, and start every seed's methods "
+                        "from it: the spread then measures the methods' own seeds, not stage 1's")
     parser.add_argument("--jobs", type=int, default=1, help="trainings at once (one torch thread each)")
     parser.add_argument("--note", action="append", default=[], help="a paragraph for BENCHMARKS.md (repeatable)")
     args = parser.parse_args(argv)

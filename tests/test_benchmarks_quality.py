@@ -101,3 +101,20 @@ def test_missing_backgrounds_is_a_clear_error(tmp_path: Path, capsys) -> None:
                          "--results", str(tmp_path / "r"), "--markdown", ""])
     assert code == 2
     assert "backgrounds folder" in capsys.readouterr().err
+
+
+def test_shared_stage1_starts_every_seed_from_one_net(tmp_path: Path) -> None:
+    """`--shared-stage1 S`: stage 1 is trained for seed S only; every seed's methods start from, and are compared
+    with, that net (the config's init_from says so)."""
+    from dataclasses import replace
+
+    quality = load_benchmark("quality")
+    work = quality.Work(tmp_path)
+    own, shared = quality.QUICK, replace(quality.QUICK, stage1_seed=0)
+    assert quality.stage1_seeds(own, [0, 1, 2]) == [0, 1, 2]
+    assert quality.stage1_seeds(shared, [0, 1, 2]) == [0]
+    assert work.stage1(own, 2) == tmp_path / "seed2" / "supervised" / "stage1.safetensors"
+    assert work.stage1(shared, 2, "oracle") == tmp_path / "seed0" / "oracle" / "stage1.safetensors"
+    config = quality._task_config(shared, work, 2, "jrgr_plus")
+    assert Path(config.train.init_from) == tmp_path / "seed0" / "supervised" / "stage1.safetensors"
+    assert config.train.seed == 2
