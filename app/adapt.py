@@ -51,6 +51,7 @@ class AdaptRequest:
     record_seconds: float = 60.0
     val_points: int = 6
     seed: int = 0
+    iterations: int | None = None  # a fixed number of training steps instead of fitting --minutes (benchmarks)
     overrides: tuple[str, ...] = ()
 
 
@@ -226,6 +227,10 @@ def plan_iterations(request: AdaptRequest, work: Path, weights: Path, seconds_le
     plan_path = work / "plan.json"
     if plan_path.is_file():
         return json.loads(plan_path.read_text())
+    if request.iterations is not None:
+        plan = {"iterations": request.iterations, "request": {k: str(v) for k, v in asdict(request).items()}}
+        plan_path.write_text(json.dumps(plan, indent=1) + "\n")
+        return plan
     probe = work / "timing_probe"
     shutil.rmtree(probe, ignore_errors=True)
     steps = 10
@@ -306,6 +311,9 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     began = time.monotonic()
     if request.minutes <= 0:
         raise JRGRError(f"--minutes must be positive, got {request.minutes:g}")
+    if request.iterations is not None and request.iterations < request.val_points:
+        raise JRGRError(f"--iterations must be at least {request.val_points} (one step per validation), got "
+                        f"{request.iterations}")
     out = request.out_dir
     if out.exists() and not out.is_dir():
         raise JRGRError(f"--out '{out}' exists and is not a folder")

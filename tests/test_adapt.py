@@ -42,6 +42,8 @@ def test_bad_budget_and_options(tmp_path: Path, capsys) -> None:
     footage = _frames(tmp_path / "footage", 60)
     assert main(["adapt", str(footage), "--out", str(tmp_path / "a"), "--minutes", "0"]) == 2
     assert "--minutes must be positive" in capsys.readouterr().err
+    assert main(["adapt", str(footage), "--out", str(tmp_path / "i"), "--iterations", "2"]) == 2
+    assert "--iterations must be at least 6" in capsys.readouterr().err
     assert main(["adapt", str(footage), "--out", str(tmp_path / "b"), "--frame-width", "8"]) == 2
     assert "--frame-width must be at least 16" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")

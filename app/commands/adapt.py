@@ -20,6 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="dry-weather footage of the same camera: synthetic pairs are rendered on it and D_B "
                         "sees its clean scenes (video, folder, camera or URL)")
     parser.add_argument("--minutes", type=float, default=20.0, help="time budget in minutes (default 20)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="train exactly this many steps instead of fitting --minutes (equal budgets in "
+                        "benchmarks on a shared machine)")
     parser.add_argument("--weights", type=Path, default=None,
                         help="checkpoint to start from (default: the shipped JRGR checkpoint)")
     parser.add_argument("--clean", type=Path, default=None, dest="clean_photos",
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     result = adapt(AdaptRequest(
         footage=args.footage, out_dir=args.out, dry=args.dry, minutes=args.minutes, weights=args.weights,
         clean_photos=args.clean_photos, frame_width=args.frame_width, max_frames=args.max_frames,
-        record_seconds=args.record_seconds, overrides=tuple(args.overrides),
+        record_seconds=args.record_seconds, overrides=tuple(args.overrides), iterations=args.iterations,
     ))
     state = "adapted" if result.selected_step else "kept the starting model (no snapshot beat it)"
     print(f"{state}: proxy-val PSNR-Y {result.start_psnr_y:.2f} -> {result.selected_psnr_y:.2f} dB "
