@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage2", type=Path, default=None,
                         help="joint-training checkpoint to ship (default RUN/stage2.safetensors; e.g. a "
                              "validation-selected snapshot)")
+    parser.add_argument("--stage1", type=Path, default=None,
+                        help="the supervised stage-1 checkpoint (default RUN/stage1.safetensors)")
     parser.add_argument("--out", type=Path, default=WEIGHTS)
     args = parser.parse_args(argv)
 
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     stage1 = args.out / "jrgr_tiny_stage1.safetensors"
     stage2 = args.stage2 or args.run / "stage2.safetensors"
     strip_checkpoint(stage2, final, ("f_s", "f_r", "g_s", "g_r"))
-    strip_checkpoint(args.run / "stage1.safetensors", stage1, ("f_s",))
+    strip_checkpoint(args.stage1 or args.run / "stage1.safetensors", stage1, ("f_s",))
     for stale in args.out.glob("*.onnx*"):
         stale.unlink()
     val = args.data / "val" / "realistic"

@@ -1,0 +1,49 @@
+"""`benchmarks/camera_adapt.py` on tiny settings: the clip, its adaptation / test split, every row through the
+real `jrgr adapt`, the goals and the markdown (slow: three adaptations)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from benchmark_scripts import load_benchmark
+from tiny_checkpoints import save_tiny_checkpoint
+
+BACKGROUNDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "backgrounds"
+
+
+def test_paper_switches_undo_the_shipped_recipe() -> None:
+    from jrgr_deploy.config import PLUS_SWITCHES, JRGRConfig
+
+    camera_adapt = load_benchmark("camera_adapt")
+    undo = camera_adapt.paper_switches()
+    assert [s.split("=")[0] for s in undo] == [s.split("=")[0] for s in PLUS_SWITCHES]
+    plus_then_paper = JRGRConfig.from_preset("plus").with_overrides(undo)
+    tiny = JRGRConfig.from_preset("tiny")
+    assert plus_then_paper.model.discriminator == tiny.model.discriminator
+    assert plus_then_paper.loss.weights == tiny.loss.weights
+    assert plus_then_paper.train.ema_decay == tiny.train.ema_decay
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BACKGROUNDS.is_dir(), reason=f"needs the offline photographs in {BACKGROUNDS}")
+def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
+    camera_adapt = load_benchmark("camera_adapt")
+    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text("# Benchmarks\n\n## Camera adaptation\n\nOLD\n")
+    argv = ["--work", str(tmp_path / "work"), "--results", str(tmp_path / "results"), "--markdown", str(markdown),
+            "--weights", str(weights), "--iterations", "6", "--val-points", "2", "--size", "160x96",
+            "--frames", "66", "--adapt-frames", "54", "--dry-frames", "44", "--backgrounds", str(BACKGROUNDS)]
+    assert camera_adapt.main(argv) == 0
+    results = json.loads((tmp_path / "results" / "camera_adapt.json").read_text())
+    assert list(results["rows"]) == ["input", "shipped", *camera_adapt.ROWS]
+    # adaptation saw only the first frames; the test frames are the rest
+    assert len(list((tmp_path / "work" / "footage").iterdir())) == 54
+    assert len(list((tmp_path / "work" / "test" / "clean").iterdir())) == 12
+    for name in camera_adapt.ROWS:
+        row = results["rows"][name]
+        assert 5 < row["psnr_y"] < 60 and 5 < row["last"]["psnr_y"] < 60
+        assert [p["step"] for p in row["proxy_val"]] == [0, 3, 6]
+    assert "OLD" not in markdown.read_text() and "| `jrgr adapt --dry`" in markdown.read_text()
