@@ -25,7 +25,7 @@ import numpy as np
 from jrgr_deploy.errors import JRGRError
 
 _SSIM_SIGMA = 1.5
-_SSIM_RADIUS = 5  # int(3.5 * sigma + 0.5): scikit-image's truncation, giving the 11x11 window
+SSIM_RADIUS = 5  # int(3.5 * sigma + 0.5): scikit-image's truncation, giving the 11x11 window
 _SSIM_C1 = (0.01 * 255.0) ** 2
 _SSIM_C2 = (0.03 * 255.0) ** 2
 
@@ -54,23 +54,29 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 20.0 * math.log10(255.0 / math.sqrt(mse))
 
 
-def _ssim_single_channel(a: np.ndarray, b: np.ndarray) -> float:
+def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The per-pixel SSIM of two (H,W) float64 arrays on the 0..255 scale, over the pixels whose 11x11 window lies
+    inside the image: an (H-10, W-10) array (pixel (i, j) of it is pixel (i+5, j+5) of the images)."""
     height, width = a.shape
-    if min(height, width) < 2 * _SSIM_RADIUS + 1:
+    if min(height, width) < 2 * SSIM_RADIUS + 1:
         raise JRGRError(f"SSIM needs images of at least 11x11 pixels, got {height}x{width}")
 
     def blur(x: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(x, (2 * _SSIM_RADIUS + 1,) * 2, _SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
+        return cv2.GaussianBlur(x, (2 * SSIM_RADIUS + 1,) * 2, _SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
 
     mu_a, mu_b = blur(a), blur(b)
     var_a = blur(a * a) - mu_a * mu_a
     var_b = blur(b * b) - mu_b * mu_b
     cov = blur(a * b) - mu_a * mu_b
-    ssim_map = ((2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
+    per_pixel = ((2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
         (mu_a * mu_a + mu_b * mu_b + _SSIM_C1) * (var_a + var_b + _SSIM_C2)
     )
-    r = _SSIM_RADIUS
-    return float(ssim_map[r:-r, r:-r].mean())
+    r = SSIM_RADIUS
+    return per_pixel[r:-r, r:-r]
+
+
+def _ssim_single_channel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(ssim_map(a, b).mean())
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
