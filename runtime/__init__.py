@@ -34,6 +34,7 @@ from jrgr_deploy.runtime.sources import (
     open_source,
 )
 from jrgr_deploy.runtime.stats import LatencyStats, format_table
+from jrgr_deploy.runtime.temporal import TemporalSettings, TemporalStabiliser
 
 __all__ = [
     "Backend",
@@ -56,6 +57,8 @@ __all__ = [
     "StreamPipeline",
     "StreamReport",
     "StreamSource",
+    "TemporalSettings",
+    "TemporalStabiliser",
     "VideoFileSink",
     "VideoFileSource",
     "WindowSink",

@@ -7,14 +7,20 @@
         for frame, result in derain.stream("rtsp://cam"):  # (input, derained) pairs, live source
             ...
         report = derain.run("drive.mp4", output="drive_derained.mp4")
+
+    with Deraining(temporal=True) as derain:              # + the causal temporal stabiliser (runtime/temporal.py)
+        ...
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from jrgr_deploy.runtime.backends import Backend
 from jrgr_deploy.runtime.frame_model import FrameModel
 from jrgr_deploy.runtime.processing import FrameProcessor, NetProcessor
+from jrgr_deploy.runtime.temporal import TemporalSettings, TemporalStabiliser, make_stabiliser
 
 
 def default_weights() -> Path:
@@ -28,17 +34,46 @@ class Deraining(FrameModel):
     """F_r behind a backend plus frame processing (see `FrameModel` for the arguments and methods).
 
     weights None: the packaged F_r (`default_weights`), or its checkpoint with backend "torch".
+    temporal: True (default settings), a `TemporalSettings` or a `TemporalStabiliser` to stabilise the output
+    over time (causal; frames must come in order: `stream`/`run` restart it per stream and after a reconnect,
+    `reset()` restarts it for direct calls).
     """
 
     command = "derain"
     net = "f_r"
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        backend: str | None = None,
+        infer_hw: tuple[int, int] | None = None,
+        side_by_side: bool = False,
+        threads: int | None = None,
+        backend_instance: Backend | None = None,
+        temporal: bool | TemporalSettings | TemporalStabiliser | None = None,
+    ) -> None:
+        self._stabiliser = make_stabiliser(temporal)  # a bad value fails before the model loads
+        super().__init__(weights, backend, infer_hw, side_by_side, threads, backend_instance)
 
     @staticmethod
     def default_weights() -> Path:
         return default_weights()
 
     def _processor(self, infer_hw: tuple[int, int] | None, side_by_side: bool) -> NetProcessor:
-        return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side)
+        return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=self._stabiliser)
+
+    @property
+    def temporal(self) -> TemporalStabiliser | None:
+        return self._stabiliser
+
+    def reset(self) -> None:
+        """Forget the temporal state: direct calls `derain(frame)` after this start a new video."""
+        if self._stabiliser is not None:
+            self._stabiliser.reset()
+
+    def run_info(self) -> dict[str, Any]:
+        return {**super().run_info(),
+                "temporal": self._stabiliser.settings.as_dict() if self._stabiliser is not None else None}
 
 
 __all__ = ["Deraining", "default_weights"]

@@ -137,6 +137,7 @@ class _Item:
     timing: FrameTiming
     prepared: Prepared | None = None
     output: np.ndarray | None = None
+    epoch: int = 0  # connection epoch of the source (it grows on every reconnect)
 
 
 class StreamPipeline:
@@ -178,6 +179,7 @@ class StreamPipeline:
         self._end_reason = "end of stream"
         self._bar: Any = None
         self._bar_updated = 0.0
+        self._epoch_seen: int | None = None
 
     # -- capture ---------------------------------------------------------------------------------
     def _reconnect(self, error: SourceReadError) -> bool:
@@ -209,6 +211,7 @@ class StreamPipeline:
 
     def _capture_loop(self, in_queue: FrameQueue, live: bool) -> None:
         index = 0
+        epoch = 0  # +1 on every reconnect: frames of a new epoch start temporal state afresh
         try:
             while not self._stop.is_set():
                 start = now_ns()
@@ -219,13 +222,14 @@ class StreamPipeline:
                         raise
                     if not self._reconnect(error):
                         break
+                    epoch += 1
                     continue
                 if frame is None:
                     break
                 captured = now_ns()
                 timing = FrameTiming(index, captured, {"capture": captured - start})
                 self.stats.captured(timing)
-                item = _Item(frame, timing)
+                item = _Item(frame, timing, epoch=epoch)
                 if live:
                     if in_queue.put_drop_oldest(item) is not None:
                         self.stats.frames_dropped += 1
@@ -249,6 +253,10 @@ class StreamPipeline:
             start = now_ns()
             item.prepared = self.processor.preprocess(item.frame, timing.index)
             timing.add("preprocess", start)
+        # Frames reach this stage in order (dropped ones never do): the first of the stream and the first of each
+        # new connection epoch tell the processor's temporal state to start afresh.
+        item.prepared.restart = item.epoch != self._epoch_seen
+        self._epoch_seen = item.epoch
         start = now_ns()
         item.output = self.processor.infer(item.prepared)
         timing.add("infer", start)
@@ -257,7 +265,12 @@ class StreamPipeline:
         start = now_ns()
         assert item.prepared is not None and item.output is not None
         result = self.processor.postprocess(item.prepared, item.output)
-        item.timing.add("postprocess", start)
+        end = now_ns()
+        # sub-stages the processor timed inside postprocess (the temporal filter) are rows of their own
+        inner = item.prepared.stage_ns
+        item.timing.add("postprocess", start + sum(inner.values()), end)
+        for stage, duration in inner.items():
+            item.timing.add(stage, 0, duration)
         item.output = None  # the raw tensor is no longer needed: free it early
         return result
 
@@ -304,6 +317,7 @@ class StreamPipeline:
         self._end_reason = "end of stream"
         self.stats = LatencyStats()
         self.report = None
+        self._epoch_seen = None
         try:
             self.source.open()
             self.processor.begin(self.source.fps)

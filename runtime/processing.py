@@ -5,7 +5,8 @@ Two processors share the stages the streaming pipeline places on its threads:
     preprocess:  (H, W, 3) uint8 BGR frame -> the net's input at the inference size, reflect-padded to the
                  contract -> (1, 3, H', W') float32 RGB
     infer:       backend(batch)
-    postprocess: unpad -> (H, W, 3) uint8 BGR [| side by side with the input]
+    postprocess: unpad -> [F_r with a temporal stabiliser: its luma correction] -> (H, W, 3) uint8 BGR
+                 [| side by side with the input]
 
 - `FrameProcessor` (F_r, deraining): the input is the frame O in [-1, 1]; the output is B̂ = F_r(O).
 - `runtime.rainify.RainifyProcessor` (G_r): the input is a synthetic rain layer R_s, the output G_r(R_s) is
@@ -16,11 +17,15 @@ upsampled back is always a rain layer: for deraining R̂ = O − F_r(O) (the dis
 Eq. 1: O = B + R), subtracted from the full-resolution frame, B̂_full = O_full − up(R̂_small); for rain
 generation G_r(R_s), added to it. Rain is smooth and low-frequency enough to survive the resampling, while
 the background keeps all its full-resolution detail (a downscaled-then-upscaled B̂ would be blurred).
+
+With a temporal stabiliser (`runtime/temporal.py`), its luma correction is added to the derained frame
+while it is still float, before rounding to uint8 (no second quantisation); its time is the "temporal"
+stage of the latency table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
@@ -29,6 +34,8 @@ import numpy as np
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, unpad
 from jrgr_deploy.runtime.backends.base import Backend, InputContract
+from jrgr_deploy.runtime.stats import now_ns
+from jrgr_deploy.runtime.temporal import LUMA_BGR, TemporalStabiliser
 
 
 @dataclass
@@ -37,13 +44,17 @@ class Prepared:
 
     `frame`: the (H, W, 3) uint8 BGR input as captured; `batch`: the padded (1, 3, H', W') float32 RGB
     tensor fed to the backend; `net_hw`: the (h, w) of the net's input before padding (the frame size, or
-    the inference size); `index`: capture index.
+    the inference size); `index`: capture index. `restart`: the first frame of a stream or after a reconnect
+    (temporal state must not carry over; set by the pipeline). `stage_ns`: time spent in named sub-stages of
+    postprocess (e.g. "temporal"), which the pipeline reports as stages of their own.
     """
 
     frame: np.ndarray
     batch: np.ndarray
     net_hw: tuple[int, int]
     index: int = 0
+    restart: bool = False
+    stage_ns: dict[str, int] = field(default_factory=dict)
 
 
 class Processor(Protocol):
@@ -91,12 +102,22 @@ def layer_to_frame(layer: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
     return layer_bgr
 
 
-def add_to_frame(frame: np.ndarray, layer_bgr: np.ndarray, sign: float = 1.0) -> np.ndarray:
-    """frame ± layer (0..255 units, see `layer_to_frame`), clipped and rounded to uint8 BGR."""
+def blend(frame: np.ndarray, layer_bgr: np.ndarray, sign: float = 1.0) -> np.ndarray:
+    """frame ± layer (0..255 units, see `layer_to_frame`) as (H, W, 3) float32 BGR, before rounding."""
     out = frame.astype(np.float32)
     out += np.float32(sign) * layer_bgr
-    np.clip(out, 0.0, 255.0, out=out)
-    return np.rint(out).astype(np.uint8)
+    return out
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """A float image on the 0..255 scale, clipped (in place) and rounded to uint8."""
+    np.clip(image, 0.0, 255.0, out=image)
+    return np.rint(image).astype(np.uint8)
+
+
+def add_to_frame(frame: np.ndarray, layer_bgr: np.ndarray, sign: float = 1.0) -> np.ndarray:
+    """frame ± layer (0..255 units, see `layer_to_frame`), clipped and rounded to uint8 BGR."""
+    return to_uint8(blend(frame, layer_bgr, sign))
 
 
 def check_frame(frame: np.ndarray) -> None:
@@ -146,7 +167,20 @@ class NetProcessor:
 
 
 class FrameProcessor(NetProcessor):
-    """Derain BGR frames with `backend` (F_r): see the module docstring for the stages."""
+    """Derain BGR frames with `backend` (F_r): see the module docstring for the stages.
+
+    temporal: a stabiliser fed every derained frame in order (None: frames are independent).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        infer_hw: tuple[int, int] | None = None,
+        side_by_side: bool = False,
+        temporal: TemporalStabiliser | None = None,
+    ) -> None:
+        super().__init__(backend, infer_hw=infer_hw, side_by_side=side_by_side)
+        self.temporal = temporal
 
     def preprocess(self, frame: np.ndarray, index: int = 0) -> Prepared:
         """(H, W, 3) uint8 BGR -> Prepared with a padded (1, 3, H', W') float32 RGB batch in [-1, 1]."""
@@ -169,10 +203,33 @@ class FrameProcessor(NetProcessor):
         restored = unpad(output, prepared.net_hw)
         frame = prepared.frame
         if prepared.net_hw == frame.shape[:2]:
+            if self.temporal is not None:
+                restored = self._stabilise_nchw(prepared, restored)
             return self._finish(frame, nchw_to_bgr(restored)[0])
         # B̂_full = O_full − up(O_small − F_r(O_small))
         rain_small = unpad(prepared.batch, prepared.net_hw)[0] - restored[0]  # (3, h, w) RGB, [-2, 2]
-        return self._finish(frame, add_to_frame(frame, layer_to_frame(rain_small, frame.shape[:2]), sign=-1.0))
+        derained = blend(frame, layer_to_frame(rain_small, frame.shape[:2]), sign=-1.0)
+        if self.temporal is not None:
+            start = now_ns()
+            delta = self.temporal.correction(cv2.transform(derained, LUMA_BGR[None, :]), restart=prepared.restart)
+            if delta is not None:
+                derained += delta[..., None]
+            prepared.stage_ns["temporal"] = now_ns() - start
+        return self._finish(frame, to_uint8(derained))
+
+    def _stabilise_nchw(self, prepared: Prepared, restored: np.ndarray) -> np.ndarray:
+        """(1, 3, H, W) RGB in [-1, 1] -> the same plus the stabiliser's luma correction on every channel."""
+        assert self.temporal is not None
+        start = now_ns()
+        # luma on the 0..255 scale straight from the RGB planes: 127.5 (w . rgb + 1), the weights summing to 1
+        luma = np.tensordot(LUMA_BGR[::-1] * np.float32(127.5), restored[0], axes=1)
+        luma += np.float32(127.5)
+        delta = self.temporal.correction(luma, restart=prepared.restart)
+        if delta is not None:
+            delta *= np.float32(1.0 / 127.5)
+            restored = restored + delta
+        prepared.stage_ns["temporal"] = now_ns() - start
+        return restored
 
 
 __all__ = [
@@ -181,7 +238,9 @@ __all__ = [
     "Prepared",
     "Processor",
     "add_to_frame",
+    "blend",
     "layer_to_frame",
     "pad_for_contract",
     "resize_hw",
+    "to_uint8",
 ]

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-STAGES = ("capture", "preprocess", "infer", "postprocess", "write")
+STAGES = ("capture", "preprocess", "infer", "postprocess", "temporal", "write")
+# Stages that only some runs have (`jrgr derain --temporal`): left out of the summary when no frame went through.
+OPTIONAL_STAGES = ("temporal",)
 # 2: the run block names the inference size `infer_hw`, [height, width] (was `infer_size`, [width, height]).
 STATS_FORMAT_VERSION = 2
 
@@ -192,7 +194,8 @@ class LatencyStats:
             "throughput_fps": round(fps, 3) if fps is not None else None,
             "backend_busy_fraction": busy,
             "capture_to_output_ms": self._latency.summary(),
-            "stages_ms": {stage: series.summary() for stage, series in self._stages.items()},
+            "stages_ms": {stage: series.summary() for stage, series in self._stages.items()
+                          if series.count or stage not in OPTIONAL_STAGES},
             # percentiles are over at most this many of the latest frames (count/mean/max over all)
             "percentile_window_frames": self.window,
         }
@@ -210,7 +213,7 @@ def format_table(summary: dict[str, Any]) -> str:
     def cell(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}"
 
-    rows = [(stage, summary["stages_ms"][stage]) for stage in STAGES]
+    rows = [(stage, summary["stages_ms"][stage]) for stage in STAGES if stage in summary["stages_ms"]]
     rows.append(("capture->output", summary["capture_to_output_ms"]))
     lines = [f"{'stage (ms)':<16}{'mean':>9}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}"]
     for name, row in rows:
@@ -231,4 +234,4 @@ def format_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["STAGES", "FrameTiming", "LatencyStats", "format_table", "now_ns", "summarise_ms"]
+__all__ = ["OPTIONAL_STAGES", "STAGES", "FrameTiming", "LatencyStats", "format_table", "now_ns", "summarise_ms"]

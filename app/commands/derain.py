@@ -16,6 +16,12 @@ URLs are live: the newest frame is processed and older ones are dropped (counted
 def register(subparsers: argparse._SubParsersAction) -> None:
     summary = "derain a camera, RTSP/HTTP stream, video file or image folder"
     parser = add_stream_parser(subparsers, "derain", summary, DESCRIPTION, net="F_r", output="derained")
+    parser.add_argument(
+        "--temporal",
+        action="store_true",
+        help="stabilise the output over time (causal motion-adaptive filter: less flicker on fixed and moving "
+        "cameras; restarts on a scene cut or a reconnect)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -23,4 +29,4 @@ def run(args: argparse.Namespace) -> int:
     from jrgr_deploy.app.stream_command import run_model
     from jrgr_deploy.runtime.deraining import Deraining
 
-    return run_model(Deraining, args)
+    return run_model(Deraining, args, temporal=args.temporal)
