@@ -1,11 +1,20 @@
-"""`jrgr eval`: PSNR/SSIM (Y channel and RGB) of rainy inputs or of a removal net against ground truth."""
+"""`jrgr eval`: PSNR/SSIM (Y channel and RGB) of rainy inputs or of a removal net against ground truth; on clips
+(video files, or frame folders with --temporal) the temporal scores too: residual flicker and moving-region
+PSNR/SSIM-Y (`jrgr_deploy.temporal_metrics`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from jrgr_deploy.runtime.sources import FrameSource
 
 logger = logging.getLogger(__name__)
 
@@ -13,13 +22,25 @@ logger = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
-        help="PSNR/SSIM (Y and RGB) of rainy images, or of a removal net's output, against ground truth",
-        description="Without --weights, scores the rainy input itself (the 'no deraining' row). With --weights, "
-        "runs the removal net --net of that checkpoint over whole images (padded to its size multiple, eval "
-        "mode) and scores its output.",
+        help="PSNR/SSIM (Y and RGB) of rainy images, or of a removal net's output, against ground truth; "
+        "flicker and moving-region scores of clips",
+        description="Without --weights, scores the images given as --rainy themselves (the rainy input: the 'no "
+        "deraining' row; or any restored output). With --weights, runs the removal net --net of that checkpoint "
+        "over whole images (padded to its size multiple, eval mode) and scores its output. When --rainy or "
+        "--clean is a video file, or with --temporal, both are scored as clips (frames in order; two folders are "
+        "matched by name): PSNR/SSIM-Y per frame, residual flicker (mean |change between consecutive frames of "
+        "(restored - clean)| on Y, 0-255) and PSNR/SSIM-Y on the moving region (pixels whose clean Y changes "
+        "by more than --motion-threshold levels from the previous frame).",
     )
-    parser.add_argument("--rainy", required=True, type=Path, help="folder of rainy images")
-    parser.add_argument("--clean", required=True, type=Path, help="folder of clean ground truth (matched by name)")
+    parser.add_argument("--rainy", required=True, type=Path,
+                        help="folder of rainy (or restored) images, or a video file")
+    parser.add_argument("--clean", required=True, type=Path,
+                        help="folder of clean ground truth (matched by name), or a video file")
+    parser.add_argument("--temporal", action="store_true",
+                        help="score two frame folders as clips, with the temporal scores (automatic for videos)")
+    parser.add_argument("--motion-threshold", type=float, default=None, metavar="LEVELS",
+                        help="clips: the moving region is where the clean Y changes by more than this (0-255 "
+                             "levels; default 8)")
     parser.add_argument("--json", type=Path, default=None, help="write means and per-image rows here")
     parser.add_argument(
         "--weights", type=Path, default=None,
@@ -56,14 +77,79 @@ def _score_rainy_input(args: argparse.Namespace, pairs: list) -> dict:
     return {"n": len(rows), "net": "none (rainy input)", **mean_scores(scores), "images": rows}
 
 
-def run(args: argparse.Namespace) -> int:
-    from jrgr_deploy.pairing import match_pairs
+def _frames_rgb(source: FrameSource) -> Iterator[np.ndarray]:
+    with source:
+        while (frame := source.read()) is not None:
+            yield frame[..., ::-1]
 
-    pairs = match_pairs(args.rainy, args.clean)
+
+def _clip_sources(restored: Path, clean: Path) -> tuple[FrameSource, FrameSource]:
+    """The two clips as frame sources: two folders name-matched (sorted by name), else each in its own order."""
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.runtime.sources import ImageFilesSource, VideoFileSource, open_source
+
+    if restored.is_dir() and clean.is_dir():
+        from jrgr_deploy.pairing import match_pairs
+
+        pairs = match_pairs(restored, clean)
+        return (ImageFilesSource([r for r, _ in pairs], f"image folder '{restored}'"),
+                ImageFilesSource([c for _, c in pairs], f"image folder '{clean}'"))
+    sources = []
+    for path in (restored, clean):
+        if not path.exists():
+            raise JRGRError(f"'{path}' does not exist: expected a video file or a folder of frames")
+        source = open_source(path)
+        if not isinstance(source, VideoFileSource | ImageFilesSource):
+            raise JRGRError(f"'{path}' is not a video file or a folder of frames")
+        sources.append(source)
+    return sources[0], sources[1]
+
+
+def _score_clips(args: argparse.Namespace) -> dict:
+    from tqdm import tqdm
+
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.temporal_metrics import MOTION_THRESHOLD_Y, TemporalScorer
+
+    if args.weights is not None:
+        raise JRGRError(
+            "--weights scores still images; to score a model on a clip, derain it first (jrgr derain CLIP "
+            "--output FRAMES_DIR, with or without --temporal) and eval that output against the clean clip"
+        )
+    scorer = TemporalScorer(MOTION_THRESHOLD_Y if args.motion_threshold is None else args.motion_threshold)
+    restored_source, clean_source = _clip_sources(args.rainy, args.clean)
+    clean_frames = _frames_rgb(clean_source)
+    for restored in tqdm(_frames_rgb(restored_source), desc="eval", unit="frame", total=restored_source.frame_count):
+        clean = next(clean_frames, None)
+        if clean is None:
+            raise JRGRError(f"'{args.rainy}' has more frames than '{args.clean}' ({scorer.frames})")
+        if restored.shape != clean.shape:
+            raise JRGRError(f"frame {scorer.frames}: '{args.rainy}' is {restored.shape[1]}x{restored.shape[0]} but "
+                            f"'{args.clean}' is {clean.shape[1]}x{clean.shape[0]} (WxH)")
+        scorer.add(restored, clean)
+    if next(clean_frames, None) is not None:
+        raise JRGRError(f"'{args.clean}' has more frames than '{args.rainy}' ({scorer.frames})")
+    scores = scorer.result()
+    print(f"clip: {scores.summary()}")
+    return {"n": scores.frames, "net": "none (the clip as given)", "restored": str(args.rainy),
+            "clean": str(args.clean), **scores.as_dict()}
+
+
+def run(args: argparse.Namespace) -> int:
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.image_files import VIDEO_SUFFIXES
+
+    if args.motion_threshold is not None and not args.motion_threshold >= 0:
+        raise JRGRError(f"--motion-threshold must be >= 0 (Y levels), got {args.motion_threshold}")
     if str(args.weights) in ("default", "default-stage1"):
         from jrgr_deploy.default_model import default_checkpoint
 
         args.weights = default_checkpoint(stage1=str(args.weights) == "default-stage1")
+    if args.temporal or any(path.suffix.lower() in VIDEO_SUFFIXES for path in (args.rainy, args.clean)):
+        return _write_json(args, _score_clips(args))
+    from jrgr_deploy.pairing import match_pairs
+
+    pairs = match_pairs(args.rainy, args.clean)
     if args.weights is None:
         report = _score_rainy_input(args, pairs)
     else:
@@ -75,6 +161,10 @@ def run(args: argparse.Namespace) -> int:
         f"{report['net']}: n={report['n']}  PSNR-Y {report['psnr_y']:.2f} dB  SSIM-Y {report['ssim_y']:.4f}  "
         f"PSNR-RGB {report['psnr_rgb']:.2f} dB  SSIM-RGB {report['ssim_rgb']:.4f}"
     )
+    return _write_json(args, report)
+
+
+def _write_json(args: argparse.Namespace, report: dict) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
