@@ -1,0 +1,97 @@
+"""benchmarks/temporal.py: its clips are deterministic and move as described, and a smoke run (160x96 clips made from
+scikit-image photographs standing in for the Urban100/BSD68 folders) writes the JSON, the plot and the section."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from benchmark_scripts import load_benchmark
+
+from jrgr_deploy.errors import JRGRError
+
+
+@pytest.fixture(scope="module")
+def backgrounds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The backgrounds folder's layout (urban100/, bsd68/) with photographs scikit-image ships."""
+    folder = tmp_path_factory.mktemp("backgrounds")
+    temporal = load_benchmark("temporal")
+    people = temporal.PEOPLE_FOLDER
+    for relative, name in ((temporal.FIXED_PHOTO, "coffee"), (temporal.MOVING_PHOTO, "astronaut"),
+                           (f"{people}/a.jpg", "chelsea"), (f"{people}/b.jpg", "rocket")):
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), getattr(skimage.data, name)()[..., ::-1])
+    return folder
+
+
+def test_clips_are_deterministic_and_move_as_described(backgrounds: Path) -> None:
+    temporal = load_benchmark("temporal")
+    street = skimage.data.coffee()
+    _, _, people = temporal.background_paths(backgrounds)
+    first = list(temporal.people_clip(street, people, 96, 64, 6, 24.0, seed=1))
+    again = list(temporal.people_clip(street, people, 96, 64, 6, 24.0, seed=1))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    still = temporal.cover(street, 96, 64)
+    # figures cover part of the street and move; the rest of the street never changes
+    changed = np.any(np.stack([np.any(f != still, axis=2) for f in first]), axis=0)
+    assert 0.02 < changed.mean() < 0.6
+    assert not np.array_equal(first[0], first[-1])
+    dash = list(temporal.dashcam_clip(skimage.data.astronaut(), 96, 64, 6, 24.0))
+    assert all(frame.shape == (64, 96, 3) for frame in dash)
+    assert np.abs(dash[-1].astype(float) - dash[0]).mean() > 5  # the whole view moves (zooms)
+    mask = temporal.person_mask(40, 14)
+    assert mask[20, 7] == 1.0 and mask[0, 0] == 0.0 and mask.shape == (40, 14)
+
+
+def test_baselines_match_their_definitions() -> None:
+    temporal = load_benchmark("temporal")
+    frames = [np.full((2, 2, 3), v, np.uint8) for v in (10, 50, 20, 40, 30)]
+    # windows t-2..t+2 clipped at the ends: [10,50,20], [10,50,20,40], all five, [50,20,40,30], [20,40,30]
+    assert [int(f[0, 0, 0]) for f in temporal.median5(frames)] == [20, 30, 30, 35, 30]
+    recursive = [int(f[0, 0, 0]) for f in temporal.recursive_filter(frames, alpha=0.5)]
+    assert recursive == [10, 30, 25, 32, 31]  # 0.5 S + 0.5 frame, rounded half to even
+
+
+def test_missing_backgrounds_say_where_the_data_comes_from(tmp_path: Path) -> None:
+    temporal = load_benchmark("temporal")
+    with pytest.raises(JRGRError, match="does not exist.*Urban100.*BSD68"):
+        temporal.background_paths(tmp_path / "nowhere")
+    (tmp_path / "urban100").mkdir()
+    with pytest.raises(JRGRError, match="img_070.jpg' is missing.*Urban100"):
+        temporal.background_paths(tmp_path)
+
+
+def test_temporal_quick_smoke(backgrounds: Path, tmp_path: Path) -> None:
+    temporal = load_benchmark("temporal")
+    markdown = tmp_path / "BENCHMARKS.md"
+    assert temporal.main(["--quick", "--backgrounds", str(backgrounds), "--out", str(tmp_path),
+                          "--work", str(tmp_path / "work"), "--markdown", str(markdown)]) == 0
+    results = json.loads((tmp_path / "temporal.json").read_text())
+    quality, cost = results["quality"], results["cost"]
+    assert quality["spec"]["width"] == 160 and quality["model"]["sha256"] and quality["machine"]["cores"]
+    for clip in quality["clips"].values():
+        assert set(clip["rows"]) == set(temporal.METHODS)
+        for row in clip["rows"].values():
+            assert row["frames"] == 8 and len(row["flicker_per_pair"]) == 7 and row["flicker_y"] > 0
+    assert quality["clips"]["moving"]["stabiliser"]["camera_moved_frames"] > 0
+    for clip in cost["clips"].values():
+        assert clip["alone"]["temporal_ms"]["count"] == 2  # 3 frames, the first one restarts
+        assert clip["pipeline"]["temporal"]["stages_ms"]["temporal"]["count"] == 3
+        assert "--temporal" in clip["pipeline"]["temporal"]["command"]
+    text = markdown.read_text()
+    assert "## Temporal stability" in text and "#### Goals" in text and "flicker" in text
+    assert (tmp_path / "temporal.png").read_bytes()[:4] == b"\x89PNG"
+    # one part re-measured keeps the other; the section can be rewritten from the results file alone
+    assert temporal.main(["--quick", "--only", "quality", "--backgrounds", str(backgrounds), "--out", str(tmp_path),
+                          "--work", str(tmp_path / "work"), "--markdown", "none"]) == 0
+    assert json.loads((tmp_path / "temporal.json").read_text())["cost"] == cost
+    markdown.write_text("# Benchmarks\n")
+    (tmp_path / "temporal.png").unlink()
+    assert temporal.main(["--from-json", str(tmp_path / "temporal.json"), "--out", str(tmp_path),
+                          "--markdown", str(markdown)]) == 0
+    assert "## Temporal stability" in markdown.read_text() and (tmp_path / "temporal.png").is_file()
