@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import benchmark_logging, machine_report, matmul_peak_gflops  # noqa: E402
-from markdown_sections import publish_section  # noqa: E402
+from markdown_sections import add_output_arguments, publish_section, resolve_markdown  # noqa: E402
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
 
@@ -124,13 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="photograph for the clip (default: a Debian wallpaper under benchmarks/work/backgrounds, "
                              "else scikit-image's coffee)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for every backend (default: cores)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder (default benchmarks/results)")
-    parser.add_argument("--name", default="latency", help="results file stem (default latency)")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="cache of checkpoints/artefacts/clips")
-    parser.add_argument("--markdown", type=Path, default=None,
-                        help="BENCHMARKS.md to update (default: the repository's, except with --quick); 'none' skips")
-    parser.add_argument("--from-json", type=Path, default=None, metavar="LATENCY.json",
-                        help="measure nothing: redraw the plot and rewrite the Markdown section from a results file")
+    add_output_arguments(parser, "latency", DEFAULT_OUT, DEFAULT_WORK)
     parser.add_argument("--quick", action="store_true",
                         help="CI smoke run: tiny preset, one small size, 2 iterations, torch + ORT FP32, random "
                              "weights unless --weights")
@@ -145,10 +139,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.eval_size, args.infer_size, args.eval_frames = args.sizes[0], "80x48", min(args.eval_frames, 2)
         args.calib_frames = min(args.calib_frames, 2)
         args.random_weights = args.random_weights or not args.weights  # CI: never pick up local training runs
-    if args.markdown is None:
-        args.markdown = None if args.quick else DEFAULT_MARKDOWN
-    elif str(args.markdown).lower() == "none":
-        args.markdown = None
+    resolve_markdown(args, DEFAULT_MARKDOWN)
     return args
 
 

@@ -1,15 +1,17 @@
 """Rewrite one `## Heading` section of BENCHMARKS.md and leave the others alone.
 
-Each benchmark script owns a section (Quality, Latency, Streaming, GPU) and replaces only its body, so
-scripts run at different times (and by different people) do not overwrite each other's tables.
+Each benchmark script owns a section (Quality, Latency, Streaming, Temporal stability, GPU) and replaces only its
+body, so scripts run at different times (and by different people) do not overwrite each other's tables. The
+measuring scripts share their output options (`add_output_arguments`, `resolve_markdown`).
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
-SECTIONS = ("Quality", "Latency", "Streaming", "GPU")
+SECTIONS = ("Quality", "Latency", "Streaming", "Temporal stability", "GPU")
 TITLE = "# Benchmarks"
 PLACEHOLDER = "_Not run yet._"
 
@@ -50,3 +52,23 @@ def publish_section(markdown_path: Path | None, heading: str, png_path: Path, bo
         png_ref = png_path
     replace_section(markdown_path, heading, body_for_png(str(png_ref)))
     print(f"updated the {heading} section of {markdown_path}")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, name: str, out: Path, work: Path) -> None:
+    """The options every measuring script shares: --out, --name, --work, --markdown, --from-json."""
+    parser.add_argument("--out", type=Path, default=out, help=f"results folder (default {out.parent.name}/{out.name})")
+    parser.add_argument("--name", default=name, help=f"results file stem (default {name})")
+    parser.add_argument("--work", type=Path, default=work, help="cache of what the script renders or exports")
+    parser.add_argument("--markdown", type=Path, default=None,
+                        help="BENCHMARKS.md to update (default: the repository's, except with --quick); 'none' skips")
+    parser.add_argument("--from-json", type=Path, default=None, metavar=f"{name.upper()}.json",
+                        help="measure nothing: redraw the plot and rewrite the Markdown section from a results file")
+
+
+def resolve_markdown(args: argparse.Namespace, default: Path) -> None:
+    """--markdown after parsing: unset -> `default` (None with --quick: smoke runs leave BENCHMARKS.md alone);
+    'none' -> None."""
+    if args.markdown is None:
+        args.markdown = None if args.quick else default
+    elif str(args.markdown).lower() == "none":
+        args.markdown = None

@@ -46,7 +46,7 @@ from latency import (  # noqa: E402
     render_clip_cached,
 )
 from machine import benchmark_logging, machine_report  # noqa: E402
-from markdown_sections import publish_section  # noqa: E402
+from markdown_sections import add_output_arguments, publish_section, resolve_markdown  # noqa: E402
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
 from jrgr_deploy.video_files import write_video  # noqa: E402
@@ -75,23 +75,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--soak", type=float, default=0.0, metavar="MINUTES", help="live soak length (0: none)")
     parser.add_argument("--threads", type=int, default=None, help="backend CPU threads (default: physical cores)")
     parser.add_argument("--photo", type=Path, default=None, help="photograph for the clip")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--name", default="stream", help="results file stem (default stream)")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    parser.add_argument("--markdown", type=Path, default=None,
-                        help="BENCHMARKS.md to update (default: the repository's, except with --quick); 'none' skips")
-    parser.add_argument("--from-json", type=Path, default=None, metavar="STREAM.json",
-                        help="measure nothing: rewrite the Markdown section (and the plot) from a results file")
+    add_output_arguments(parser, "stream", DEFAULT_OUT, DEFAULT_WORK)
     parser.add_argument("--quick", action="store_true", help="CI smoke run: tiny random net, 160x96, 6 frames")
     args = parser.parse_args(argv)
     if args.quick:
         args.size = "160x96" if args.size == "1280x720" else args.size
         args.frames, args.backend_iters = min(args.frames, 6), min(args.backend_iters, 2)
         args.soak = min(args.soak, 0.05) if args.soak else 0.0
-    if args.markdown is None:
-        args.markdown = None if args.quick else DEFAULT_MARKDOWN
-    elif str(args.markdown).lower() == "none":
-        args.markdown = None
+    resolve_markdown(args, DEFAULT_MARKDOWN)
     return args
 
 
@@ -142,12 +133,15 @@ def backend_only(weights: Path, frames: list[np.ndarray], iters: int, threads: i
     return summary
 
 
-def end_to_end(weights: Path, video: Path, work: Path, threads: int | None) -> dict[str, Any]:
-    """`jrgr derain` on the clip into an mp4, as a user runs it; returns its --stats JSON."""
-    stats_path = work / "e2e_stats.json"
+def end_to_end(weights: Path, video: Path, work: Path, threads: int | None, output: str | None = None,
+               options: tuple[str, ...] = (), stem: str = "e2e") -> dict[str, Any]:
+    """`jrgr derain` on the clip into an mp4 (or `output`), as a user runs it, with extra `options`; returns its
+    --stats JSON (plus the command and the process's wall time)."""
+    stats_path = work / f"{stem}_stats.json"
     stats_path.unlink(missing_ok=True)
     command = [str(Path(sys.executable).with_name("jrgr")), "derain", str(video), "--weights", str(weights),
-               "--output", str(work / "e2e_derained.mp4"), "--stats", str(stats_path), "--no-progress"]
+               "--output", output or str(work / f"{stem}_derained.mp4"), "--stats", str(stats_path), "--no-progress",
+               *options]
     if not Path(command[0]).is_file():
         command[:1] = [sys.executable, "-m", "jrgr_deploy"]
     if threads:

@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -47,7 +46,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import rel  # noqa: E402
 from machine import benchmark_logging, machine_report  # noqa: E402
-from markdown_sections import publish_section  # noqa: E402
+from markdown_sections import add_output_arguments, publish_section, resolve_markdown  # noqa: E402
+from stream import end_to_end, write_video  # noqa: E402
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
 
@@ -97,13 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="frame size for the cost (default 1280x720, the goal's)")
     parser.add_argument("--only", choices=("quality", "cost"), default=None,
                         help="measure one part and keep the other from the existing results JSON")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--name", default="temporal", help="results file stem (default temporal)")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    parser.add_argument("--markdown", type=Path, default=None,
-                        help="BENCHMARKS.md to update (default: the repository's, except with --quick); 'none' skips")
-    parser.add_argument("--from-json", type=Path, default=None, metavar="TEMPORAL.json",
-                        help="measure nothing: rewrite the Markdown section and the plot from a results file")
+    add_output_arguments(parser, "temporal", DEFAULT_OUT, DEFAULT_WORK)
     parser.add_argument("--quick", action="store_true",
                         help="CI smoke run: 160x96 clips of 8 frames, cost on 3 frames of 320x192")
     args = parser.parse_args(argv)
@@ -113,10 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.cost_size = "320x192" if args.cost_size == "1280x720" else args.cost_size
     if args.frames < 3:
         raise JRGRError(f"--frames must be at least 3 (flicker needs consecutive frames), got {args.frames}")
-    if args.markdown is None:
-        args.markdown = None if args.quick else DEFAULT_MARKDOWN
-    elif str(args.markdown).lower() == "none":
-        args.markdown = None
+    resolve_markdown(args, DEFAULT_MARKDOWN)
     return args
 
 
@@ -359,30 +350,9 @@ def stage_alone(weights: Path, frames: list[np.ndarray]) -> dict[str, Any]:
             "stabiliser": counters}
 
 
-def jrgr_derain(video: Path, weights: Path, work: Path, temporal: bool) -> dict[str, Any]:
-    """`jrgr derain VIDEO --output null --stats` as a user runs it; its --stats JSON plus the command."""
-    stats_path = work / f"stats_{video.stem}_{'temporal' if temporal else 'per_frame'}.json"
-    stats_path.unlink(missing_ok=True)
-    command = [str(Path(sys.executable).with_name("jrgr")), "derain", str(video), "--weights", str(weights),
-               "--output", "null", "--stats", str(stats_path), "--no-progress"] + (["--temporal"] if temporal else [])
-    if not Path(command[0]).is_file():
-        command[:1] = [sys.executable, "-m", "jrgr_deploy"]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise JRGRError(f"'{' '.join(command)}' failed ({done.returncode}): {done.stderr.strip()[-800:]}")
-    stats = json.loads(stats_path.read_text())
-    return {"command": "jrgr " + " ".join(shlex.quote(c) for c in command[1:]),
-            "throughput_fps": stats["throughput_fps"], "stages_ms": stats["stages_ms"],
-            "capture_to_output_ms": stats["capture_to_output_ms"], "frames_out": stats["frames_out"]}
-
-
-def write_video(frames: list[np.ndarray], path: Path, fps: float) -> Path:
-    from jrgr_deploy.runtime.sinks import VideoFileSink
-
-    with VideoFileSink(path, fps=fps) as sink:
-        for index, frame in enumerate(frames):
-            sink.write(index, frame)
-    return path
+def _pipeline_row(stats: dict[str, Any]) -> dict[str, Any]:
+    keys = ("command", "throughput_fps", "stages_ms", "capture_to_output_ms", "frames_out")
+    return {key: stats[key] for key in keys}
 
 
 def measure_cost(args: argparse.Namespace, weights: Path, clips: dict[str, Path]) -> dict[str, Any]:
@@ -395,11 +365,11 @@ def measure_cost(args: argparse.Namespace, weights: Path, clips: dict[str, Path]
         frames = cost_frames(folder, args.cost_frames, size_wh)
         alone = stage_alone(weights, frames)
         video = write_video(frames, args.work / f"cost_{name}_{size_wh[0]}x{size_wh[1]}.mp4", args.fps)
-        with_filter = jrgr_derain(video, weights, args.work, temporal=True)
-        without = jrgr_derain(video, weights, args.work, temporal=False)
+        with_filter = end_to_end(weights, video, args.work, None, "null", ("--temporal",), f"cost_{name}_temporal")
+        without = end_to_end(weights, video, args.work, None, "null", (), f"cost_{name}_per_frame")
         result["clips"][name] = {
             "alone": alone,
-            "pipeline": {"temporal": with_filter, "per_frame": without,
+            "pipeline": {"temporal": _pipeline_row(with_filter), "per_frame": _pipeline_row(without),
                          "fps_ratio": round(with_filter["throughput_fps"] / without["throughput_fps"], 3)},
         }
         logger.info("cost %s: stage alone p50 %.2f ms (infer p50 %.0f ms); in the pipeline p50 %.2f ms", name,
