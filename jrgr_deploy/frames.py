@@ -42,10 +42,13 @@ def _to_nchw(images: np.ndarray, order: tuple[int, int, int]) -> np.ndarray:
     return out
 
 
-def _from_nchw(batch: np.ndarray, order: tuple[int, int, int]) -> np.ndarray:
+def _from_nchw(batch: np.ndarray, order: tuple[int, int, int], offset: np.ndarray | None = None) -> np.ndarray:
     if batch.ndim != 4 or batch.shape[1] != 3:
         raise JRGRError(f"expected an Nx3xHxW batch, got shape {batch.shape}")
-    scaled = np.asarray(batch, dtype=np.float32) + np.float32(1.0)
+    shift = np.float32(1.0)
+    if offset is not None:  # folded into the +1 below: one pass over the planes either way
+        shift = np.add(offset, np.float32(1.0), dtype=np.float32)
+    scaled = np.asarray(batch, dtype=np.float32) + shift
     scaled *= np.float32(127.5)
     np.clip(scaled, 0.0, 255.0, out=scaled)
     np.rint(scaled, out=scaled)
@@ -71,9 +74,10 @@ def nchw_to_rgb(batch: np.ndarray) -> np.ndarray:
     return _from_nchw(batch, _RGB)
 
 
-def nchw_to_bgr(batch: np.ndarray) -> np.ndarray:
-    """(N,3,H,W) float RGB in [-1, 1] -> (N,H,W,3) uint8 BGR for OpenCV."""
-    return _from_nchw(batch, _BGR)
+def nchw_to_bgr(batch: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+    """(N,3,H,W) float RGB in [-1, 1] -> (N,H,W,3) uint8 BGR for OpenCV. offset: an (H, W) array in [-1, 1] units
+    added to every channel before rounding (the temporal filter's luma correction)."""
+    return _from_nchw(batch, _BGR, offset)
 
 
 def parse_wh(text: str, what: str = "size") -> tuple[int, int]:

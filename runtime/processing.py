@@ -181,6 +181,7 @@ class FrameProcessor(NetProcessor):
     ) -> None:
         super().__init__(backend, infer_hw=infer_hw, side_by_side=side_by_side)
         self.temporal = temporal
+        self._luma: np.ndarray | None = None  # the temporal filter's luma input, kept between frames
 
     def preprocess(self, frame: np.ndarray, index: int = 0) -> Prepared:
         """(H, W, 3) uint8 BGR -> Prepared with a padded (1, 3, H', W') float32 RGB batch in [-1, 1]."""
@@ -203,9 +204,8 @@ class FrameProcessor(NetProcessor):
         restored = unpad(output, prepared.net_hw)
         frame = prepared.frame
         if prepared.net_hw == frame.shape[:2]:
-            if self.temporal is not None:
-                restored = self._stabilise_nchw(prepared, restored)
-            return self._finish(frame, nchw_to_bgr(restored)[0])
+            offset = self._temporal_offset(prepared, restored) if self.temporal is not None else None
+            return self._finish(frame, nchw_to_bgr(restored, offset)[0])
         # B̂_full = O_full − up(O_small − F_r(O_small))
         rain_small = unpad(prepared.batch, prepared.net_hw)[0] - restored[0]  # (3, h, w) RGB, [-2, 2]
         derained = blend(frame, layer_to_frame(rain_small, frame.shape[:2]), sign=-1.0)
@@ -217,19 +217,24 @@ class FrameProcessor(NetProcessor):
             prepared.stage_ns["temporal"] = now_ns() - start
         return self._finish(frame, to_uint8(derained))
 
-    def _stabilise_nchw(self, prepared: Prepared, restored: np.ndarray) -> np.ndarray:
-        """(1, 3, H, W) RGB in [-1, 1] -> the same plus the stabiliser's luma correction on every channel."""
+    def _temporal_offset(self, prepared: Prepared, restored: np.ndarray) -> np.ndarray | None:
+        """The stabiliser's luma correction for a (1, 3, H, W) RGB [-1, 1] output, in [-1, 1] units (added to every
+        channel as the output is rounded), or None."""
         assert self.temporal is not None
         start = now_ns()
-        # luma on the 0..255 scale straight from the RGB planes: 127.5 (w . rgb + 1), the weights summing to 1
-        luma = np.tensordot(LUMA_BGR[::-1] * np.float32(127.5), restored[0], axes=1)
-        luma += np.float32(127.5)
-        delta = self.temporal.correction(luma, restart=prepared.restart)
+        # luma in 0..255 levels straight from the RGB planes: 127.5 (w . rgb + 1), the weights summing to 1 (the
+        # + 127.5 is left to the stabiliser, which needs it only at its tracking resolution)
+        red, green, blue = restored[0]
+        (w_blue, w_green, w_red) = (float(w) * 127.5 for w in LUMA_BGR)
+        if self._luma is None or self._luma.shape != red.shape:
+            self._luma = np.empty(red.shape, np.float32)
+        luma = cv2.addWeighted(red, w_red, green, w_green, 0.0, dst=self._luma)
+        cv2.scaleAdd(blue, w_blue, luma, dst=luma)
+        delta = self.temporal.correction(luma, restart=prepared.restart, offset=127.5)
         if delta is not None:
-            delta *= np.float32(1.0 / 127.5)
-            restored = restored + delta
+            cv2.multiply(delta, 1.0 / 127.5, dst=delta)  # levels -> [-1, 1] units
         prepared.stage_ns["temporal"] = now_ns() - start
-        return restored
+        return delta
 
 
 __all__ = [
