@@ -18,9 +18,10 @@
    (centred: 2 frames of look-ahead, not causal); a plain recursive filter (no motion adaptation). Scores from
    `jrgr_deploy.temporal_metrics`: residual flicker, PSNR-Y, SSIM-Y, moving-region PSNR-Y / SSIM-Y.
 3. Cost of the stabiliser per 1280x720 frame, on both clips' frames upscaled to 1280x720: (a) alone: the pipeline's
-   own "temporal" stage (luma, camera motion, filter, correction) timed around each frame's postprocess, frames
-   in order, interleaved with the backend's inference on the same frames (the ratio to inference holds on a
-   shared machine); (b) in the streaming pipeline: `jrgr derain CLIP.mp4 --temporal --stats` on a 1280x720 video,
+   own "temporal" stage (luma, camera motion, filter, correction) timed around each frame's postprocess, and what
+   it adds to postprocess in all (the same output postprocessed without it, paired), frames in order, interleaved
+   with the backend's inference on the same frames (the ratio to inference holds on a shared machine); (b) in the
+   streaming pipeline: `jrgr derain CLIP.mp4 --temporal --stats` on a 1280x720 video,
    the "temporal" row of its latency table, and its throughput against the same command without --temporal.
    The goal is judged on (a); (b) shows what a user sees while the backend's threads share the cores.
 
@@ -319,33 +320,38 @@ def cost_frames(folder: Path, count: int, size_wh: tuple[int, int]) -> list[np.n
 
 
 def stage_alone(weights: Path, frames: list[np.ndarray]) -> dict[str, Any]:
-    """The "temporal" stage as the pipeline times it, frame by frame in order, each frame's inference between
-    two of them (so both see the same load); the first frame (a restart: nothing to filter) is left out."""
+    """The stabiliser's cost frame by frame, in order, each frame's inference between two of them (so all see the
+    same load): the "temporal" stage as the pipeline times it, and what it adds to postprocessing in all (the
+    same output postprocessed with and without the stabiliser, paired per frame). The first frame (a restart:
+    nothing to filter) is left out."""
     from jrgr_deploy.runtime.backends import open_backend
     from jrgr_deploy.runtime.processing import FrameProcessor
     from jrgr_deploy.runtime.stats import now_ns, summarise_ms
     from jrgr_deploy.runtime.temporal import TemporalStabiliser
 
-    temporal_ms, infer_ms, post_ms = [], [], []
+    temporal_ms, added_ms, infer_ms, plain_ms = [], [], [], []
     with open_backend(weights) as backend:
-        processor = FrameProcessor(backend, temporal=TemporalStabiliser())
+        stabilised, plain = FrameProcessor(backend, temporal=TemporalStabiliser()), FrameProcessor(backend)
         for index, frame in enumerate(frames):
-            prepared = processor.preprocess(frame, index)
+            prepared = stabilised.preprocess(frame, index)
             prepared.restart = index == 0
             start = now_ns()
             output = backend(prepared.batch)
-            middle = now_ns()
-            processor.postprocess(prepared, output)
-            end = now_ns()
+            inferred = now_ns()
+            stabilised.postprocess(prepared, output)
+            with_filter = now_ns()
+            plain.postprocess(plain.preprocess(frame, index), output)
+            without = now_ns() - with_filter
             if index == 0:
                 continue
-            temporal_ns = prepared.stage_ns["temporal"]
-            temporal_ms.append(temporal_ns / 1e6)
-            infer_ms.append((middle - start) / 1e6)
-            post_ms.append((end - middle - temporal_ns) / 1e6)
-        counters = processor.temporal.counters()
+            temporal_ms.append(prepared.stage_ns["temporal"] / 1e6)
+            added_ms.append((with_filter - inferred - without) / 1e6)
+            infer_ms.append((inferred - start) / 1e6)
+            plain_ms.append(without / 1e6)
+        counters = stabilised.temporal.counters()
     temporal, infer = summarise_ms(temporal_ms), summarise_ms(infer_ms)
-    return {"temporal_ms": temporal, "infer_ms": infer, "postprocess_without_temporal_ms": summarise_ms(post_ms),
+    return {"temporal_ms": temporal, "added_to_postprocess_ms": summarise_ms(added_ms), "infer_ms": infer,
+            "postprocess_without_temporal_ms": summarise_ms(plain_ms),
             "temporal_over_infer_p50": round(temporal["p50"] / infer["p50"], 4) if temporal["count"] else None,
             "stabiliser": counters}
 
@@ -410,11 +416,13 @@ def goals(results: dict[str, Any]) -> list[str]:
                              f"{_verdict(moving_delta >= -0.2)}.")
     cost = results.get("cost")
     if cost:
-        worst = max(clip["alone"]["temporal_ms"]["p50"] for clip in cost["clips"].values())
+        worst = max(max(clip["alone"]["temporal_ms"]["p50"], clip["alone"]["added_to_postprocess_ms"]["p50"])
+                    for clip in cost["clips"].values())
         if cost["frame_wh"] != [1280, 720]:
             lines.append(f"- Cost: measured at {cost['frame_wh'][0]}×{cost['frame_wh'][1]}, not the goal's 1280×720.")
-        lines.append(f"- Cost per {cost['frame_wh'][0]}×{cost['frame_wh'][1]} frame (the stage alone, p50, worst "
-                     f"clip): **{worst:.2f} ms** (goal ≤ 5 ms) — {_verdict(worst <= 5.0)}.")
+        lines.append(f"- Cost per {cost['frame_wh'][0]}×{cost['frame_wh'][1]} frame (p50 of the stage alone or of what "
+                     f"it adds to postprocess, whichever is larger, worst clip): **{worst:.2f} ms** (goal ≤ 5 ms) — "
+                     f"{_verdict(worst <= 5.0)}.")
     return lines
 
 
@@ -462,19 +470,23 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
     cost = results.get("cost")
     if cost:
         lines += [_part_header(cost, "Cost"), "",
-                  "| clip | stage alone p50 / p95 ms | backend infer p50 ms | stage / infer | in the pipeline "
-                  "p50 ms | `jrgr derain` fps with / without `--temporal` |", "|---|---:|---:|---:|---:|---:|"]
+                  "| clip | stage alone p50 / p95 ms | added to postprocess p50 ms | backend infer p50 ms | stage / "
+                  "infer | in the pipeline p50 ms | `jrgr derain` fps with / without `--temporal` |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for name, clip in cost["clips"].items():
             alone, pipe = clip["alone"], clip["pipeline"]
             lines.append(
                 f"| {name} camera | {alone['temporal_ms']['p50']:.2f} / {alone['temporal_ms']['p95']:.2f} | "
+                f"{alone['added_to_postprocess_ms']['p50']:.2f} | "
                 f"{alone['infer_ms']['p50']:.0f} | {alone['temporal_over_infer_p50']:.3f} | "
                 f"{pipe['temporal']['stages_ms']['temporal']['p50']:.2f} | "
                 f"{pipe['temporal']['throughput_fps']:.2f} / {pipe['per_frame']['throughput_fps']:.2f} |")
         lines += ["", f"{cost['frames_per_clip']} frames per clip at {cost['frame_wh'][0]}×{cost['frame_wh'][1]} (the "
                   "clips' frames upscaled). *Stage alone*: the pipeline's \"temporal\" stage (luma, camera motion, "
                   "filter, correction) timed around each frame's postprocess in order, each frame's inference "
-                  "between two of them; *in the pipeline*: the \"temporal\" row of `jrgr derain CLIP.mp4 --temporal "
+                  "between two of them; *added to postprocess*: postprocess with the stabiliser minus the same "
+                  "output postprocessed without it (the stage plus adding the correction while rounding); *in the "
+                  "pipeline*: the \"temporal\" row of `jrgr derain CLIP.mp4 --temporal "
                   "--output null --stats` (the backend's threads share the cores meanwhile). Example command: "
                   f"`{next(iter(cost['clips'].values()))['pipeline']['temporal']['command']}`.", ""]
     lines += ["#### Goals", "", *results["goals"], "", f"![temporal stability]({png_name})", ""]

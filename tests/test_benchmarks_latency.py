@@ -49,7 +49,7 @@ def test_replace_section_keeps_the_other_sections(tmp_path: Path) -> None:
     text = path.read_text()
     assert "quality table" in text and "second" in text and "first" not in text
     assert [line for line in text.splitlines() if line.startswith("## ")] == [
-        "## Quality", "## Latency", "## Streaming", "## GPU"]
+        "## Quality", "## Latency", "## Streaming", "## Temporal stability", "## GPU"]
 
 
 def test_latency_quick_smoke(tmp_path: Path) -> None:
