@@ -48,9 +48,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import rel  # noqa: E402
 from machine import benchmark_logging, machine_report  # noqa: E402
 from markdown_sections import add_output_arguments, publish_section, resolve_markdown  # noqa: E402
-from stream import end_to_end, write_video  # noqa: E402
+from stream import end_to_end  # noqa: E402
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
+from jrgr_deploy.video_files import write_video  # noqa: E402
 
 logger = logging.getLogger("temporal")
 
@@ -362,15 +363,15 @@ def _pipeline_row(stats: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_cost(args: argparse.Namespace, weights: Path, clips: dict[str, Path]) -> dict[str, Any]:
-    from jrgr_deploy.runtime.processing import parse_size
+    from jrgr_deploy.frames import parse_wh
 
-    size_wh = parse_size(args.cost_size)
+    size_wh = parse_wh(args.cost_size, "--cost-size")
     load_start = os.getloadavg()
     result: dict[str, Any] = {"frame_wh": list(size_wh), "frames_per_clip": args.cost_frames, "clips": {}}
     for name, folder in clips.items():
         frames = cost_frames(folder, args.cost_frames, size_wh)
         alone = stage_alone(weights, frames)
-        video = write_video(frames, args.work / f"cost_{name}_{size_wh[0]}x{size_wh[1]}.mp4", args.fps)
+        video = write_video(args.work / f"cost_{name}_{size_wh[0]}x{size_wh[1]}.mp4", frames, args.fps)
         with_filter = end_to_end(weights, video, args.work, None, "null", ("--temporal",), f"cost_{name}_temporal")
         without = end_to_end(weights, video, args.work, None, "null", (), f"cost_{name}_per_frame")
         result["clips"][name] = {
@@ -555,11 +556,11 @@ def main(argv: list[str] | None = None) -> int:
         write_outputs(results, args)
         return 0
     from jrgr_deploy.checkpoint import checkpoint_sha256
+    from jrgr_deploy.frames import parse_wh
     from jrgr_deploy.runtime.deraining import default_weights
-    from jrgr_deploy.runtime.processing import parse_size
     from jrgr_deploy.temporal_metrics import MOTION_THRESHOLD_Y
 
-    width, height = parse_size(args.size)
+    width, height = parse_wh(args.size, "--size")
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.weights or default_weights()

@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jrgr_deploy.runtime.backends import Backend
 from jrgr_deploy.runtime.frame_model import FrameModel
 from jrgr_deploy.runtime.processing import FrameProcessor, NetProcessor
 from jrgr_deploy.runtime.temporal import TemporalSettings, TemporalStabiliser, make_stabiliser
@@ -46,14 +45,12 @@ class Deraining(FrameModel):
         self,
         weights: str | Path | None = None,
         backend: str | None = None,
-        infer_hw: tuple[int, int] | None = None,
-        side_by_side: bool = False,
-        threads: int | None = None,
-        backend_instance: Backend | None = None,
+        *,
         temporal: bool | TemporalSettings | TemporalStabiliser | None = None,
+        **options: Any,
     ) -> None:
         self._stabiliser = make_stabiliser(temporal)  # a bad value fails before the model loads
-        super().__init__(weights, backend, infer_hw, side_by_side, threads, backend_instance)
+        super().__init__(weights, backend, **options)
 
     @staticmethod
     def default_weights() -> Path:

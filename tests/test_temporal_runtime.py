@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
-from test_runtime_support import write_video
+from runtime_fixtures import write_video
 
-from jrgr_deploy.cli import main
+from jrgr_deploy.app.cli import main
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.rain import RainSequence
 from jrgr_deploy.runtime import CallbackSink, Deraining, FrameSource, SourceReadError

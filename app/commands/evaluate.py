@@ -137,7 +137,7 @@ def _score_clips(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from jrgr_deploy.errors import JRGRError
-    from jrgr_deploy.image_files import VIDEO_SUFFIXES
+    from jrgr_deploy.video_files import is_video_path
 
     if args.motion_threshold is not None and not args.motion_threshold >= 0:
         raise JRGRError(f"--motion-threshold must be >= 0 (Y levels), got {args.motion_threshold}")
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         from jrgr_deploy.default_model import default_checkpoint
 
         args.weights = default_checkpoint(stage1=str(args.weights) == "default-stage1")
-    if args.temporal or any(path.suffix.lower() in VIDEO_SUFFIXES for path in (args.rainy, args.clean)):
+    if args.temporal or any(is_video_path(path) for path in (args.rainy, args.clean)):
         return _write_json(args, _score_clips(args))
     from jrgr_deploy.pairing import match_pairs
 
