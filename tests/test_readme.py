@@ -11,6 +11,7 @@ too, and the main job (`jrgr demo`) on a short clip.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shlex
 import shutil
@@ -158,6 +159,9 @@ def _check_outputs(line: str, workspace: Path) -> None:
         assert (workspace / out / "stage2.safetensors").is_file() and (workspace / out / "log.jsonl").is_file()
     elif " --json f_r.json" in line:
         assert (workspace / "f_r.json").stat().st_size > 0
+    elif line.startswith("jrgr eval --rainy drive_steady.mp4"):
+        scores = json.loads((workspace / "steady_scores.json").read_text())
+        assert scores["n"] == 5 and scores["flicker_y"] >= 0 and "moving_psnr_y" in scores
     elif line.startswith("jrgr export") and "--format triton" in line:
         assert (workspace / "triton_repo" / "jrgr_f_r" / "config.pbtxt").is_file()
     elif line.startswith("jrgr export") and "--format" not in line:
@@ -168,6 +172,9 @@ def _check_outputs(line: str, workspace: Path) -> None:
         frames = read_video(workspace / out)
         width = 320 if "--side-by-side" in line else 160
         assert len(frames) == 5 and frames[0].shape == (96, width, 3)
+        if "--temporal" in line:  # the stabiliser ran: its own row in the latency statistics
+            stats = json.loads((workspace / "steady.json").read_text())
+            assert stats["stages_ms"]["temporal"]["count"] == 5 and stats["run"]["temporal"]["strength"] > 0
     elif line.startswith("jrgr rainify"):
         assert [f.shape for f in read_video(workspace / "rainy_drive.mp4")] == [(96, 320, 3)] * 5
 
