@@ -81,6 +81,7 @@ def test_temporal_quick_smoke(backgrounds: Path, tmp_path: Path) -> None:
     assert quality["clips"]["moving"]["stabiliser"]["camera_moved_frames"] > 0
     for clip in cost["clips"].values():
         assert clip["alone"]["temporal_ms"]["count"] == 2  # 3 frames, the first one restarts
+        assert clip["alone"]["added_to_postprocess_cpu_ms"]["count"] == 2 and clip["alone"]["infer_ms"]["count"] == 2
         assert clip["pipeline"]["temporal"]["stages_ms"]["temporal"]["count"] == 3
         assert "--temporal" in clip["pipeline"]["temporal"]["command"]
     text = markdown.read_text()
@@ -95,3 +96,13 @@ def test_temporal_quick_smoke(backgrounds: Path, tmp_path: Path) -> None:
     assert temporal.main(["--from-json", str(tmp_path / "temporal.json"), "--out", str(tmp_path),
                           "--markdown", str(markdown)]) == 0
     assert "## Temporal stability" in markdown.read_text() and (tmp_path / "temporal.png").is_file()
+    # the stabiliser alone, the rainy frame standing in for the net's output: no inference, no pipeline runs
+    quality = json.loads((tmp_path / "temporal.json").read_text())["quality"]
+    assert temporal.main(["--quick", "--only", "cost", "--cost-without-net", "--backgrounds", str(backgrounds),
+                          "--out", str(tmp_path), "--work", str(tmp_path / "work"), "--markdown", str(markdown)]) == 0
+    results = json.loads((tmp_path / "temporal.json").read_text())
+    assert results["quality"] == quality
+    for clip in results["cost"]["clips"].values():
+        assert set(clip) == {"alone"} and clip["alone"]["infer_ms"] is None and not clip["alone"]["net"]
+        assert clip["alone"]["temporal_ms"]["count"] == clip["alone"]["added_to_postprocess_cpu_ms"]["count"] == 2
+    assert "--cost-without-net" in markdown.read_text() and "CPU time" in markdown.read_text()
