@@ -432,6 +432,9 @@ def goals(results: dict[str, Any]) -> list[str]:
                 lines.append(f"- {camera}: moving-region PSNR-Y {stabilised['moving_psnr_y']:.2f} dB vs per-frame "
                              f"{per_frame['moving_psnr_y']:.2f} dB (**{moving_delta:+.2f} dB**; goal ≥ −0.2 dB) — "
                              f"{_verdict(moving_delta >= -0.2)}.")
+    else:
+        lines.append("- Fixed and moving camera: the clips' scores are not in this results file "
+                     "(`python benchmarks/temporal.py --only quality` measures them and keeps the cost).")
     cost = results.get("cost")
     if cost:
         worst = max(max(clip["alone"]["temporal_ms"]["p50"], clip["alone"]["added_to_postprocess_ms"]["p50"])
@@ -524,7 +527,9 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
                   + (f". Example command: `{pipe['temporal']['command']}`." if pipe else
                      ". Measured with `--cost-without-net`: the rainy frame stands in for the net's output (the "
                      "stabiliser's work is the same), so there is no inference column and no pipeline run."), ""]
-    lines += ["#### Goals", "", *results["goals"], "", f"![temporal stability]({png_name})", ""]
+    lines += ["#### Goals", "", *results["goals"], ""]
+    if quality:  # the plot is of the clips' scores
+        lines += [f"![temporal stability]({png_name})", ""]
     return "\n".join(lines)
 
 
