@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       "last": score(adapted["last"], clips["test"]), "proxy_val": adapted["proxy_val"]}
     checkpoint = load_checkpoint(weights)
     command = (f"python benchmarks/camera_adapt.py --backgrounds {args.backgrounds_text} --iterations "
-               f"{args.iterations}" + (" --stage1 STAGE1" if args.stage1 else "")
+               f"{args.iterations}" + (f" --stage1 {args.stage1}" if args.stage1 else "")
                + (f" --weights {args.weights}" if args.weights else ""))
     return {"benchmark": "camera_adapt", "command": command, "rows": rows, "machine": machine_report(),
             "start_weights": {"path": str(weights), "stage": checkpoint.stage, "step": checkpoint.step},
@@ -201,8 +201,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {row['label']} | {row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {step} | {last} |")
     lines += ["", *(f"- {'MET' if g['met'] else 'NOT MET'}: {goal} ({g['value']})"
                     for goal, g in results["goals"].items())]
-    if results.get("notes"):
-        lines += ["", *results["notes"]]
+    for note in results.get("notes", []):
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
