@@ -31,6 +31,7 @@ from jrgr_deploy.export.tool_versions import tool_versions
 from jrgr_deploy.export.triton_repo import TritonOptions, write_triton_model
 from jrgr_deploy.frames import rgb_to_nchw
 from jrgr_deploy.names import EXPORT_PRECISIONS, SIDECAR_PRECISION
+from jrgr_deploy.output_files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +214,9 @@ def export_nets(request: ExportRequest) -> ExportResult:
     _validate(request)
     from jrgr_deploy.checkpoint import load_checkpoint
     from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.output_files import ensure_folder
+
+    out_dir = ensure_folder(request.out_dir, "export folder (--out)")  # said before the long work, not after
 
     checkpoint = load_checkpoint(_resolve_weights(request.weights))
     for name in request.nets:
@@ -220,8 +224,6 @@ def export_nets(request: ExportRequest) -> ExportResult:
             raise JRGRError(
                 f"checkpoint '{checkpoint.path}' has no net '{name}'; it holds {', '.join(checkpoint.net_names)}"
             )
-    out_dir = Path(request.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = ExportResult()
     versions = tool_versions()
     for name in request.nets:
@@ -290,7 +292,8 @@ def _deliver(
         logger.info("wrote Triton model %s", model_dir)
         return [ExportedFile(info.net, variant, model_dir, served)]
     onnx_path = out_dir / candidate.name
-    shutil.copyfile(candidate, onnx_path)
+    with atomic_write(onnx_path) as tmp:  # never a half-copied model under its name
+        shutil.copyfile(candidate, tmp)
     write_sidecar(onnx_path, info)
     logger.info("wrote %s (+ sidecar)", onnx_path)
     files = [ExportedFile(info.net, variant, onnx_path, info)]

@@ -112,11 +112,11 @@ def sidecar_path(artifact: str | Path) -> Path:
 
 def write_sidecar(artifact: str | Path, info: ArtifactInfo) -> Path:
     """Write the sidecar of `artifact` atomically (temp file + rename) and return its path."""
+    from jrgr_deploy.output_files import write_text_atomic
+    from jrgr_deploy.redaction import redact_data
+
     path = sidecar_path(artifact)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(info.to_dict(), indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(redact_data(info.to_dict()), indent=2, sort_keys=True) + "\n")
 
 
 def read_sidecar(artifact: str | Path) -> ArtifactInfo:

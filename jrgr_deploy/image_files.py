@@ -65,14 +65,18 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 def write_bgr(path: str | Path, image: np.ndarray, png_compression: int | None = None) -> Path:
     """Write an (H,W,3) uint8 BGR image; the format follows the suffix (PNG without one). Creates parent
-    folders. png_compression: 0-9 (OpenCV's default 1 when None); smaller files, same pixels."""
+    folders. png_compression: 0-9 (OpenCV's default 1 when None); smaller files, same pixels. The file is
+    written under a temporary name and renamed: a crash never leaves half an image under `path`."""
+    from jrgr_deploy.output_files import atomic_write, ensure_folder
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path.parent, f"folder of image '{path}'", writable=False)
     params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression] if png_compression is not None else []
     ok, encoded = cv2.imencode(path.suffix or ".png", np.ascontiguousarray(image), params)
     if not ok:
         raise JRGRError(f"could not encode an image for '{path}' (unsupported suffix?)")
-    encoded.tofile(str(path))
+    with atomic_write(path, durable=False) as tmp:
+        encoded.tofile(str(tmp))
     return path
 
 
