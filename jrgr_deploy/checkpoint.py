@@ -1,26 +1,29 @@
-"""JRGR checkpoints: one `.safetensors` file of weights that describes itself; never pickle.
+"""JRGR checkpoints: one `.safetensors` file that describes itself and checks itself; never pickle.
 
-Weights file ``<name>.safetensors``: every tensor of every saved net, keyed ``<net>.<state-dict key>``
-(e.g. ``f_r.enc.0.0.weight``). Its safetensors metadata (str -> str) holds:
+A checkpoint ``<name>.safetensors`` holds every tensor of every saved net, keyed ``<net>.<state-dict key>``
+(e.g. ``f_r.enc.0.0.weight``), and — when written by the trainer — its resume state (optimisers, history
+pools, RNG states, EMA and moment buffers) under the reserved key prefix ``__state__.``, so that one rename
+publishes weights and state together: a kill at any moment leaves either the previous checkpoint or the new
+one, complete (`jrgr_deploy.output_files.PartialFile`). Loading weights ignores the state. Its safetensors
+metadata (str -> str) holds:
 
-- ``format_version``: ``CHECKPOINT_FORMAT_VERSION``; loading refuses another version, naming both;
-- ``format``: ``jrgr-checkpoint``;
+- ``format``: ``jrgr-checkpoint``; ``format_version``: ``CHECKPOINT_FORMAT_VERSION`` (2). Version 1 files
+  (no checksums, resume state in a second file ``<name>.state.safetensors``) still load; another version is
+  refused, naming both;
 - ``config``: the run's `JRGRConfig` as JSON (so the nets can be rebuilt without any other file);
-- ``stage``: ``stage1`` | ``stage2``; ``step``: the training step; ``nets``: JSON list of net names.
+- ``stage``: ``stage1`` | ``stage2``; ``step``: the training step; ``nets``: JSON list of net names;
+- ``tensor_sha256``: JSON object, the SHA-256 of every tensor's bytes (weights and state), checked on load:
+  corrupted bytes are an error naming the file and the tensor, never weights that load;
+- ``state``: the resume state's non-tensor part as JSON (only with a resume state).
 
-Resume state (optimisers, history pools, RNG states, step counters) lies beside it in
-``<name>.state.safetensors``: tensors in the file, everything else as JSON in its metadata under
-``state``. Both files are written atomically (temporary file in the same folder, then rename).
-`torch.load` is used nowhere.
+Non-finite values (NaN/inf) are refused on save and on load. `torch.load` is used nowhere.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +33,14 @@ from torch import nn
 
 from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.output_files import PartialFile, ensure_parent
 
 CHECKPOINT_FORMAT = "jrgr-checkpoint"
-CHECKPOINT_FORMAT_VERSION = "1"
-TRAIN_STATE_FORMAT = "jrgr-train-state"
+# 2: resume state inside the file (``__state__.`` keys, ``state`` metadata) and per-tensor SHA-256 checksums.
+CHECKPOINT_FORMAT_VERSION = "2"
+READABLE_VERSIONS = ("1", CHECKPOINT_FORMAT_VERSION)
+TRAIN_STATE_FORMAT = "jrgr-train-state"  # the version-1 resume-state file beside the weights
+STATE_PREFIX = "__state__."
 STAGES = ("stage1", "stage2")
 
 
@@ -50,6 +57,13 @@ class Checkpoint:
     sha256: str
     metadata: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def has_train_state(self) -> bool:
+        """Whether the file holds a resume state (a version-1 file: whether its state file lies beside it)."""
+        if "state" in self.metadata:
+            return True
+        return self.metadata.get("format_version") == "1" and state_path(self.path).is_file()
+
 
 @dataclass(frozen=True)
 class TrainState:
@@ -60,7 +74,8 @@ class TrainState:
 
 
 def state_path(path: str | Path) -> Path:
-    """``run/stage2.safetensors`` -> ``run/stage2.state.safetensors``."""
+    """Where a version-1 checkpoint kept its resume state: ``run/stage2.safetensors`` ->
+    ``run/stage2.state.safetensors`` (version 2 keeps it inside the checkpoint)."""
     path = Path(path)
     return path.with_name(path.name.removesuffix(".safetensors") + ".state.safetensors")
 
@@ -74,29 +89,39 @@ def checkpoint_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        # mkstemp makes the file private (0600); a checkpoint gets the permissions of any file the user writes.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def tensor_sha256(tensor: torch.Tensor) -> str:
+    """Hex SHA-256 of a CPU tensor's bytes as safetensors stores them (row-major, little-endian)."""
+    flat = tensor.detach().reshape(-1)
+    if not flat.is_contiguous():
+        flat = flat.contiguous()
+    return hashlib.sha256(flat.view(torch.uint8).numpy().data).hexdigest()
 
 
 def _plain_tensor(tensor: torch.Tensor) -> torch.Tensor:
     # safetensors refuses shared storage and non-contiguous views: give each tensor its own memory.
     return tensor.detach().to("cpu").contiguous().clone()
+
+
+def _non_finite(tensors: Mapping[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding NaN or inf, else None."""
+    for key, value in tensors.items():
+        if value.is_floating_point() and value.numel() and not bool(torch.isfinite(value).all()):
+            return key
+    return None
+
+
+def _save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write one safetensors file through a temporary name and one rename (see `output_files.PartialFile`)."""
+    from safetensors.torch import save_file
+
+    ensure_parent(path, "checkpoint")
+    partial = PartialFile(path)
+    try:
+        save_file(tensors, str(partial.path), metadata=metadata)
+        partial.publish()
+    except BaseException:
+        partial.discard()
+        raise
 
 
 def save_checkpoint(
@@ -108,7 +133,11 @@ def save_checkpoint(
     step: int,
     train_state: TrainState | None = None,
 ) -> Path:
-    """Write the nets' weights (+ the resume state beside them when given), atomically. Returns `path`."""
+    """Write the nets' weights (+ the resume state, in the same file) atomically. Returns `path`.
+
+    Refuses (JRGRError) weights or state holding NaN/inf: a checkpoint that was good is never replaced by a
+    broken one. A version-1 state file beside `path` is removed once the new file is in place.
+    """
     if stage not in STAGES:
         raise JRGRError(f"stage '{stage}' is not one of {', '.join(STAGES)}")
     if not nets:
@@ -128,14 +157,28 @@ def save_checkpoint(
         "nets": json.dumps(list(nets)),
     }
     if train_state is not None:
-        save_train_state(state_path(path), train_state)
-    _atomic_save(tensors, path, metadata)
+        tensors.update({STATE_PREFIX + key: _plain_tensor(value) for key, value in train_state.tensors.items()})
+        metadata["state"] = json.dumps(train_state.info)
+    bad = _non_finite(tensors)
+    if bad is not None:
+        raise JRGRError(
+            f"refusing to write checkpoint '{path}' at step {step}: tensor '{bad.removeprefix(STATE_PREFIX)}' holds "
+            "NaN or inf values (the training diverged); the previous checkpoint is kept"
+        )
+    metadata["tensor_sha256"] = json.dumps({key: tensor_sha256(value) for key, value in tensors.items()})
+    _save(path, tensors, metadata)
+    legacy = state_path(path)
+    if legacy.is_file():  # a run begun by a version-1 writer: its separate state is now stale
+        legacy.unlink()
     return path
 
 
-def _open_safetensors(path: Path, what: str) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+def _read_safetensors(
+    path: Path, what: str, keep: Any = None
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Metadata and the tensors whose key `keep(key)` accepts (all when None) of a safetensors file; a clear
+    JRGRError naming the file when it is missing or unreadable."""
+    from safetensors import SafetensorError, safe_open
 
     if not path.exists():
         raise JRGRError(f"{what} '{path}' does not exist")
@@ -144,7 +187,7 @@ def _open_safetensors(path: Path, what: str) -> tuple[dict[str, str], dict[str, 
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})
-        tensors = load_file(str(path))
+            tensors = {key: handle.get_tensor(key) for key in handle.keys() if keep is None or keep(key)}
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise JRGRError(
             f"{what} '{path}' is not a readable .safetensors file (truncated or corrupt?): {error}"
@@ -152,26 +195,59 @@ def _open_safetensors(path: Path, what: str) -> tuple[dict[str, str], dict[str, 
     return metadata, tensors
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a weights file written by `save_checkpoint`; clear JRGRError on anything wrong with it."""
-    path = Path(path)
-    metadata, tensors = _open_safetensors(path, "checkpoint")
+def _verify(path: Path, what: str, metadata: dict[str, str], tensors: Mapping[str, torch.Tensor]) -> None:
+    """Check `tensors` against the file's recorded checksums (version 2) and for NaN/inf (every version)."""
+    recorded = metadata.get("tensor_sha256")
+    if recorded is not None:
+        try:
+            sums = json.loads(recorded)
+        except ValueError:
+            raise JRGRError(f"{what} '{path}' has a broken tensor_sha256 entry in its metadata") from None
+        for key, value in tensors.items():
+            expected = sums.get(key)
+            if expected is None:
+                raise JRGRError(f"{what} '{path}': tensor '{key}' has no recorded checksum (the file was altered)")
+            if tensor_sha256(value) != expected:
+                raise JRGRError(
+                    f"{what} '{path}' is corrupt: the bytes of tensor '{key.removeprefix(STATE_PREFIX)}' do not "
+                    "match their recorded SHA-256 (damaged on disk or in transfer); use another copy or an "
+                    "earlier checkpoint"
+                )
+    bad = _non_finite(tensors)
+    if bad is not None:
+        raise JRGRError(
+            f"{what} '{path}': tensor '{bad.removeprefix(STATE_PREFIX)}' holds NaN or inf values; a checkpoint "
+            "with non-finite weights cannot be used"
+        )
+
+
+def _check_format(path: Path, metadata: dict[str, str]) -> str:
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise JRGRError(
             f"'{path}' is a safetensors file but not a JRGR checkpoint (no format={CHECKPOINT_FORMAT} metadata)"
         )
     version = metadata.get("format_version")
-    if version != CHECKPOINT_FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise JRGRError(
-            f"checkpoint '{path}' has format_version {version}, this jrgr-deploy reads version "
-            f"{CHECKPOINT_FORMAT_VERSION}"
+            f"checkpoint '{path}' has format_version {version}, this jrgr-deploy reads versions "
+            f"{' and '.join(READABLE_VERSIONS)}"
         )
+    return version
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read the weights of a file written by `save_checkpoint` (its resume state is not read); a clear
+    JRGRError on anything wrong with it: unreadable, not a checkpoint, corrupted bytes, NaN/inf."""
+    path = Path(path)
+    metadata, tensors = _read_safetensors(path, "checkpoint", keep=lambda key: not key.startswith(STATE_PREFIX))
+    _check_format(path, metadata)
     try:
         config = JRGRConfig.from_json(metadata["config"])
         net_names = tuple(json.loads(metadata["nets"]))
         stage, step = metadata["stage"], int(metadata["step"])
     except (KeyError, ValueError, JRGRError) as error:
         raise JRGRError(f"checkpoint '{path}' has broken metadata: {error}") from None
+    _verify(path, "checkpoint", metadata, tensors)
     state_dicts: dict[str, dict[str, torch.Tensor]] = {name: {} for name in net_names}
     for key, value in tensors.items():
         name, _, sub = key.partition(".")
@@ -220,28 +296,51 @@ def load_net(path: str | Path | Checkpoint, name: str) -> nn.Module:
     return net.eval()
 
 
-def save_train_state(path: str | Path, state: TrainState) -> Path:
-    """Write resume state atomically: tensors as tensors, `info` as JSON metadata."""
-    path = Path(path)
-    tensors = {key: _plain_tensor(value) for key, value in state.tensors.items()}
-    metadata = {
-        "format": TRAIN_STATE_FORMAT,
-        "format_version": CHECKPOINT_FORMAT_VERSION,
-        "state": json.dumps(state.info),
-    }
-    _atomic_save(tensors, path, metadata)
-    return path
-
-
 def load_train_state(path: str | Path) -> TrainState:
+    """The resume state of checkpoint `path`: inside it (version 2), or in the version-1 state file beside it
+    (`path` may also name that file). Checked like the weights; a clear JRGRError when there is none."""
     path = Path(path)
-    metadata, tensors = _open_safetensors(path, "training state")
+    if path.name.endswith(".state.safetensors") and not path.exists():
+        path = path.with_name(path.name.removesuffix(".state.safetensors") + ".safetensors")
+    metadata, tensors = _read_safetensors(path, "checkpoint", keep=lambda key: key.startswith(STATE_PREFIX))
+    if metadata.get("format") == TRAIN_STATE_FORMAT:  # a version-1 state file itself
+        return _load_legacy_state(path)
+    version = _check_format(path, metadata)
+    if version == "1":
+        return _load_legacy_state(state_path(path))
+    if "state" not in metadata:
+        raise JRGRError(f"checkpoint '{path}' holds no resume state (it was saved for inference only)")
+    _verify(path, "checkpoint", metadata, tensors)
+    try:
+        info = json.loads(metadata["state"])
+    except ValueError:
+        raise JRGRError(f"checkpoint '{path}' has a broken resume state in its metadata") from None
+    return TrainState(tensors={key.removeprefix(STATE_PREFIX): value for key, value in tensors.items()}, info=info)
+
+
+def _load_legacy_state(path: Path) -> TrainState:
+    """A version-1 resume-state file (``<name>.state.safetensors``)."""
+    metadata, tensors = _read_safetensors(path, "training state")
     if metadata.get("format") != TRAIN_STATE_FORMAT:
         raise JRGRError(f"'{path}' is not a JRGR training-state file")
-    version = metadata.get("format_version")
-    if version != CHECKPOINT_FORMAT_VERSION:
+    if metadata.get("format_version") != "1":
         raise JRGRError(
-            f"training state '{path}' has format_version {version}, this jrgr-deploy reads version "
-            f"{CHECKPOINT_FORMAT_VERSION}"
+            f"training state '{path}' has format_version {metadata.get('format_version')}, expected 1"
         )
+    _verify(path, "training state", metadata, tensors)
     return TrainState(tensors=tensors, info=json.loads(metadata["state"]))
+
+
+def remove_stale_partials_of(paths: Iterable[str | Path]) -> list[Path]:
+    """Remove the temporary files a killed save of these checkpoints left (also version 1's ``.*.tmp``)."""
+    from jrgr_deploy.output_files import remove_stale_partials
+
+    removed: list[Path] = []
+    for path in map(Path, paths):
+        removed += remove_stale_partials(path)
+        if path.parent.is_dir():
+            for name in (path.name, state_path(path).name):
+                for stale in path.parent.glob(f".{name}.*.tmp"):
+                    stale.unlink(missing_ok=True)
+                    removed.append(stale)
+    return removed

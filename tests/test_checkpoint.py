@@ -106,7 +106,7 @@ def test_foreign_safetensors_and_wrong_version(tmp_path) -> None:
         load_checkpoint(foreign)
     old = tmp_path / "old.safetensors"
     save_file({"f_r.w": torch.zeros(2)}, str(old), metadata={"format": "jrgr-checkpoint", "format_version": "0"})
-    expected = f"format_version 0, this jrgr-deploy reads version {CHECKPOINT_FORMAT_VERSION}"
+    expected = f"format_version 0, this jrgr-deploy reads versions 1 and {CHECKPOINT_FORMAT_VERSION}"
     with pytest.raises(JRGRError, match=expected):
         load_checkpoint(old)
 
@@ -120,16 +120,119 @@ def test_weights_do_not_fit_config(tiny_ckpt, tmp_path) -> None:
         load_net(wrong, "f_r")
 
 
-def test_train_state_file(tiny_ckpt) -> None:
+def test_train_state_travels_inside_the_checkpoint(tiny_ckpt) -> None:
+    """One file, one rename: the resume state is inside the weights file (reserved keys), ignored by
+    load_checkpoint, returned by load_train_state; no second file, no temporary file left."""
     path, config, nets = tiny_ckpt
     state = TrainState(tensors={"rng.torch": torch.get_rng_state(), "pool.d_or": torch.rand(3, 3, 8, 8)},
                        info={"step": 7, "lrs": [1e-4, 1e-5]})
     save_checkpoint(path, config=config, nets=nets, stage="stage2", step=7, train_state=state)
-    assert state_path(path).name == "stage2.state.safetensors"
-    loaded = load_train_state(state_path(path))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["stage2.safetensors"]
+    loaded = load_train_state(path)
     assert loaded.info == state.info
     assert torch.equal(loaded.tensors["pool.d_or"], state.tensors["pool.d_or"])
     assert torch.equal(loaded.tensors["rng.torch"], state.tensors["rng.torch"])
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.has_train_state and set(checkpoint.state_dicts) == {"f_s", "f_r", "g_r"}
+    assert all(not key.startswith("__state__") for sd in checkpoint.state_dicts.values() for key in sd)
+    assert not load_checkpoint(save_checkpoint(path.parent / "weights_only.safetensors", config=config, nets=nets,
+                                               stage="stage2", step=7)).has_train_state
+    with pytest.raises(JRGRError, match="holds no resume state"):
+        load_train_state(path.parent / "weights_only.safetensors")
+
+
+def _data_offset(path) -> int:
+    """Where a safetensors file's tensor bytes begin (8-byte header length + the JSON header)."""
+    import struct
+
+    return 8 + struct.unpack("<Q", path.read_bytes()[:8])[0]
+
+
+def test_corrupted_tensor_bytes_are_an_error_naming_file_and_tensor(tiny_ckpt, tmp_path) -> None:
+    path, _, _ = tiny_ckpt
+    data = bytearray(path.read_bytes())
+    start = _data_offset(path)
+    # 4 KB of random bytes in the middle of the weights: safetensors itself still reads the file
+    middle = start + (len(data) - start) // 2
+    data[middle:middle + 4096] = torch.randint(0, 256, (4096,), dtype=torch.uint8, generator=torch.Generator()
+                                               .manual_seed(1)).numpy().tobytes()
+    bad = tmp_path / "corrupt.safetensors"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(JRGRError, match=r"corrupt\.safetensors' is corrupt: the bytes of tensor '\w+\.[\w.]+' do not "
+                                        "match their recorded SHA-256"):
+        load_checkpoint(bad)
+
+
+def test_non_finite_weights_are_refused_on_save_and_on_load(tiny_ckpt, tmp_path) -> None:
+    from safetensors import safe_open
+
+    from jrgr_deploy.checkpoint import tensor_sha256
+
+    path, config, nets = tiny_ckpt
+    before = path.read_bytes()
+    broken = dict(nets)
+    broken["f_r"] = build_net(config, "f_r")
+    with torch.no_grad():
+        next(broken["f_r"].parameters()).view(-1)[0] = float("nan")
+    with pytest.raises(JRGRError, match="refusing to write checkpoint .* tensor 'f_r\\..*' holds NaN or inf.*previous "
+                                        "checkpoint is kept"):
+        save_checkpoint(path, config=config, nets=broken, stage="stage2", step=8)
+    assert path.read_bytes() == before  # the good file is untouched, no temporary file left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["stage2.safetensors"]
+    # a file whose checksums agree but whose values are inf (written by another tool)
+    with safe_open(str(path), framework="pt") as handle:
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        metadata = dict(handle.metadata())
+    key = next(k for k in tensors if k.startswith("g_r."))
+    tensors[key] = tensors[key].clone()
+    tensors[key].view(-1)[0] = float("inf")
+    metadata["tensor_sha256"] = json.dumps({k: tensor_sha256(v) for k, v in tensors.items()})
+    inf_file = tmp_path / "inf.safetensors"
+    save_file(tensors, str(inf_file), metadata=metadata)
+    with pytest.raises(JRGRError, match=f"tensor '{key}' holds NaN or inf values"):
+        load_checkpoint(inf_file)
+
+
+def test_version_1_two_file_checkpoints_still_load_and_resume(tiny_ckpt, tmp_path) -> None:
+    """Format 1 (no checksums, state in <name>.state.safetensors) keeps loading; the next save replaces the pair
+    by one version-2 file."""
+    path, config, nets = tiny_ckpt
+    old = tmp_path / "old" / "stage2.safetensors"
+    old.parent.mkdir()
+    tensors = {f"{name}.{k}": v.contiguous() for name, net in nets.items() for k, v in net.state_dict().items()}
+    save_file(tensors, str(old), metadata={"format": "jrgr-checkpoint", "format_version": "1",
+                                           "config": config.to_json(), "stage": "stage2", "step": "3",
+                                           "nets": json.dumps(list(nets))})
+    save_file({"rng.torch": torch.get_rng_state()}, str(state_path(old)),
+              metadata={"format": "jrgr-train-state", "format_version": "1", "state": json.dumps({"step": 3})})
+    checkpoint = load_checkpoint(old)
+    assert checkpoint.step == 3 and checkpoint.has_train_state
+    assert load_train_state(old).info == {"step": 3}
+    assert load_train_state(state_path(old)).info == {"step": 3}
+    save_checkpoint(old, config=config, nets=nets, stage="stage2", step=4,
+                    train_state=TrainState({"rng.torch": torch.get_rng_state()}, {"step": 4}))
+    assert sorted(p.name for p in old.parent.iterdir()) == ["stage2.safetensors"]
+    assert load_train_state(old).info == {"step": 4}
+
+
+def test_the_shipped_checkpoints_load() -> None:
+    from jrgr_deploy.default_model import WEIGHTS_DIR
+
+    for name in ("jrgr_tiny.safetensors", "jrgr_tiny_stage1.safetensors"):
+        if (WEIGHTS_DIR / name).is_file():
+            assert load_checkpoint(WEIGHTS_DIR / name).net_names
+
+
+def test_stale_partials_of_a_killed_save_are_removed(tiny_ckpt) -> None:
+    from jrgr_deploy.checkpoint import remove_stale_partials_of
+
+    path, _, _ = tiny_ckpt
+    stale = [path.parent / ".stage2.partial-0123abcd.safetensors", path.parent / ".stage2.safetensors.x1y2.tmp",
+             path.parent / ".stage2.state.safetensors.z9.tmp"]
+    for file in stale:
+        file.write_bytes(b"half a checkpoint")
+    assert sorted(remove_stale_partials_of([path])) == sorted(stale)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["stage2.safetensors"]
 
 
 def test_bad_stage(tmp_path) -> None:

@@ -9,6 +9,7 @@ import sys
 
 from jrgr_deploy.app.commands.train import add_arguments, needs, run
 from jrgr_deploy.errors import JRGRError, require
+from jrgr_deploy.redaction import redact, redact_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,11 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    redact_logging()
     try:
         require(needs(args), "python -m jrgr_deploy.training")
         return run(args)
     except JRGRError as error:
-        print(f"jrgr train: error: {error}", file=sys.stderr)
+        print(f"jrgr train: error: {redact(str(error))}", file=sys.stderr)
         return 2
 
 

@@ -93,3 +93,13 @@ def replica_checksums(modules: list[torch.nn.Module], ctx: DistContext) -> list[
     gathered = [torch.zeros_like(total) for _ in range(ctx.world_size)]
     dist.all_gather(gathered, total)
     return [float(t) for t in gathered]
+
+
+def any_over_ranks(flag: bool, ctx: DistContext) -> bool:
+    """True when `flag` is set on any process (every rank must call it at the same step): decisions that end
+    a loop (a stop request, a non-finite loss) must be taken by all ranks together, or the others hang."""
+    if not ctx.enabled:
+        return flag
+    tensor = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item() > 0)

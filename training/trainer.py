@@ -10,8 +10,13 @@ from stage 1 when ``RUN_DIR/stage1.safetensors`` exists (then F_r runs at lr/10 
 weights of all seven nets go to ``RUN_DIR/stage2.safetensors``.
 
 Files in RUN_DIR: ``config.yaml`` (the resolved config), ``stage1.safetensors``, ``stage2.safetensors``
-(each overwritten atomically every ``train.checkpoint_every`` steps and at the end, with its resume state
-in ``<name>.state.safetensors``), ``log.jsonl``, ``images/stage{1,2}_step0000100.png``.
+(each replaced atomically every ``train.checkpoint_every`` steps and at the end; the resume state travels
+inside, so one rename publishes weights and state together and a kill at any moment leaves a complete
+checkpoint), ``log.jsonl``, ``images/stage{1,2}_step0000100.png``.
+
+Safety: a loss that turns NaN or inf stops the run with `TrainingDivergedError` (exit 2) before anything is saved,
+so the last good checkpoint stays; SIGINT/SIGTERM (`stop`, see `jrgr_deploy.stop_signals`) finish the step in
+hand, checkpoint and stop; temporary files of a save that was killed are removed on the next start.
 
 Resume (``resume=True``) continues the same run: weights, Adam moments, history pools (and their random
 generators), the step, hence the lr schedule and the data order (a pure function of seed and step).
@@ -44,13 +49,15 @@ from jrgr_deploy.checkpoint import (
     load_checkpoint,
     load_train_state,
     load_weights_into,
+    remove_stale_partials_of,
     save_checkpoint,
-    state_path,
 )
 from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.names import DISCRIMINATORS, GENERATORS
 from jrgr_deploy.nn.build import build_net
+from jrgr_deploy.output_files import ensure_folder, write_text_atomic
+from jrgr_deploy.stop_signals import StopRequest
 from jrgr_deploy.training.data import (
     BatchStream,
     make_paired_dataset,
@@ -61,6 +68,7 @@ from jrgr_deploy.training.data import (
 )
 from jrgr_deploy.training.distributed import (
     DistContext,
+    any_over_ranks,
     barrier,
     init_distributed,
     mean_over_ranks,
@@ -86,6 +94,10 @@ STAGE2_FILE = "stage2.safetensors"
 POOL_NAMES = ("b_s", "b_hat_s", "b_hat_otr", "b_hat_r", "b_hat_ots", "o_tilde_r", "o_tilde_s")
 
 
+class TrainingDivergedError(JRGRError):
+    """A loss became NaN or inf: training stopped without saving, the last good checkpoint is kept."""
+
+
 @dataclass
 class StageResult:
     stage: str
@@ -93,6 +105,7 @@ class StageResult:
     step: int
     total_steps: int
     images_per_s: float = math.nan
+    stopped_by: str = ""  # the signal (SIGINT / SIGTERM) that stopped the stage early, checkpointed
 
     @property
     def complete(self) -> bool:
@@ -117,9 +130,12 @@ def train(
     resume: bool = False,
     max_steps: int | None = None,
     progress: bool = True,
+    stop: StopRequest | None = None,
 ) -> TrainResult:
     """Run the requested stages in order. `max_steps` stops each stage after that many steps in this call
-    (checkpointing first, so ``resume=True`` continues): for time-sliced jobs and resume tests."""
+    (checkpointing first, so ``resume=True`` continues): for time-sliced jobs and resume tests. `stop`: once
+    requested (a signal), the step in hand is finished, checkpointed, and the stage returns `stopped_by` it.
+    Raises `TrainingDivergedError` when a loss turns NaN/inf (nothing saved after the last good checkpoint)."""
     for stage in stages:
         if stage not in ("stage1", "stage2"):
             raise JRGRError(f"stage '{stage}' is not one of stage1, stage2")
@@ -138,20 +154,20 @@ def train(
         logger.info("--resume: no checkpoint in %s yet, starting a new run", run_dir)
     amp = _amp_dtype(config, ctx.device)
     if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(config.to_yaml())
+        ensure_folder(run_dir, "run folder (--out)")
+        for stale in remove_stale_partials_of(run_dir / name for name in files.values()):
+            logger.info("removed %s, left by a save that was killed", stale)
+        write_text_atomic(run_dir / "config.yaml", config.to_yaml())
     barrier(ctx)
     log = RunLog(run_dir, enabled=ctx.is_main)
     result = TrainResult(run_dir=run_dir)
     try:
         for stage in stages:
-            if stage == "stage1":
-                stage_result = _Stage1(config, ctx, run_dir, log, amp, progress).run(resume, max_steps)
-            else:
-                stage_result = _Stage2(config, ctx, run_dir, log, amp, progress).run(resume, max_steps)
+            kind = _Stage1 if stage == "stage1" else _Stage2
+            stage_result = kind(config, ctx, run_dir, log, amp, progress, stop).run(resume, max_steps)
             result.stages.append(stage_result)
-            if not stage_result.complete:
-                break
+            if not stage_result.complete or (stop is not None and stop.requested):
+                break  # a signal during a stage's last step: the next stage does not start
     finally:
         log.close()
     return result
@@ -256,18 +272,39 @@ class _WindowStats:
         return {key: float(value) / max(1, self.steps) for key, value in self.sums.items()}
 
 
+class _FiniteGuard:
+    """Whether every loss since the last check was finite, kept on the device (no per-step sync)."""
+
+    def __init__(self) -> None:
+        self._finite: torch.Tensor | None = None
+        self.checked_step = 0
+
+    def add(self, *losses: torch.Tensor) -> None:
+        finite = torch.stack([torch.isfinite(loss.detach()).all() for loss in losses]).all()
+        self._finite = finite if self._finite is None else self._finite & finite
+
+    def failed(self, ctx: DistContext) -> bool:
+        """True when a loss since the last call was NaN/inf on any process (all ranks call it together)."""
+        bad = self._finite is not None and not bool(self._finite)
+        self._finite = None
+        return any_over_ranks(bad, ctx)
+
+
 class _StageBase:
     stage = ""
     file_name = ""
 
     def __init__(
         self, config: JRGRConfig, ctx: DistContext, run_dir: Path, log: RunLog, amp: torch.dtype | None,
-        progress: bool,
+        progress: bool, stop: StopRequest | None = None,
     ) -> None:
         self.config, self.ctx, self.run_dir, self.log, self.amp = config, ctx, run_dir, log, amp
         self.train_cfg = config.train
         self.progress = progress and ctx.is_main
         self.path = run_dir / self.file_name
+        self.stop = stop
+        self.stopped_by = ""
+        self.guard = _FiniteGuard()
 
     def _loop(self, start: int, total: int, max_steps: int | None) -> Iterator[int]:
         from tqdm import tqdm
@@ -275,14 +312,45 @@ class _StageBase:
         end = total if max_steps is None else min(total, start + max_steps)
         bar = tqdm(total=total, initial=start, desc=self.stage, unit="it", disable=not self.progress,
                    dynamic_ncols=True)
+        self.guard.checked_step = start
         try:
             for step in range(start, end):
                 yield step
                 bar.update(1)
                 if self.progress and hasattr(self, "postfix"):
                     bar.set_postfix_str(self.postfix, refresh=False)
+                if self._stop_requested(step + 1, end):
+                    break
         finally:
             bar.close()
+
+    def _stop_requested(self, done: int, end: int) -> bool:
+        """After a finished step: whether a signal asked to stop (decided by all processes together)."""
+        asked = self.stop is not None and self.stop.requested
+        if done >= end or not any_over_ranks(asked, self.ctx):
+            return False
+        self.stopped_by = self.stop.name if asked and self.stop is not None else "a signal on another process"
+        if self.ctx.is_main:
+            logger.warning("%s: stopping after step %d (%s); saving a checkpoint", self.stage, done, self.stopped_by)
+        return True
+
+    def _check_finite(self, step: int) -> None:
+        """Raise TrainingDivergedError when a loss since the last check was NaN/inf; nothing is saved then."""
+        since = self.guard.checked_step
+        self.guard.checked_step = step
+        if not self.guard.failed(self.ctx):
+            return
+        if self.path.exists():
+            try:
+                kept = f"the last good checkpoint '{self.path}' (step {load_checkpoint(self.path).step}) is kept"
+            except JRGRError as error:
+                kept = f"'{self.path}' was not touched ({error})"
+        else:
+            kept = f"no checkpoint of {self.stage} was written yet"
+        raise TrainingDivergedError(
+            f"{self.stage}: the loss became NaN or inf between steps {since} and {step}; training stopped and "
+            f"{kept}. Lower train.lr (or check the data), then continue with --resume or start a new --out"
+        )
 
     def _log(self, window: _WindowStats, step: int, total: int, epoch: int, lrs: dict[str, float]) -> _WindowStats:
         means = mean_over_ranks(window.means(), self.ctx)
@@ -291,6 +359,7 @@ class _StageBase:
         record = {"stage": self.stage, "step": step, "total_steps": total, "epoch": epoch,
                   **{k: round(v, 6) for k, v in means.items()}, **lrs, "images_per_s": round(images_per_s, 3)}
         self.log.write(record)
+        self._check_finite(step)
         self.images_per_s.append(images_per_s)
         key = "g_total" if "g_total" in means else "mse"
         self.postfix = f"{key}={means.get(key, math.nan):.4f} {images_per_s:.1f} img/s"
@@ -353,6 +422,7 @@ class _Stage1(_StageBase):
             self.ema = _ParameterEMA(net, cfg.ema_decay)
         if start >= total:
             return StageResult(self.stage, self.path, start, total)
+        self.log.rewind((self.stage,), start)
         if ctx.is_main:
             logger.info("stage 1: %d steps, global batch %d, %s", total, cfg.batch_size, sources.description)
         model = _wrap(net, ctx)
@@ -374,6 +444,7 @@ class _Stage1(_StageBase):
             if self.ema is not None:
                 self.ema.update(net)
             window.add({"mse": loss})
+            self.guard.add(loss)
             done = step + 1
             if done % cfg.log_every == 0 or done == total:
                 window = self._log(window, done, total, stream.epoch, current_lrs(optimizer))
@@ -383,10 +454,11 @@ class _Stage1(_StageBase):
                 self._check_replicas([net], done)
                 self._save(net, optimizer, done, total)
         if done % cfg.checkpoint_every and done != total:
-            self._save(net, optimizer, done, total)  # stopped by max_steps: leave a resumable checkpoint
-        return StageResult(self.stage, self.path, done, total, _median(self.images_per_s))
+            self._save(net, optimizer, done, total)  # stopped by max_steps or a signal: leave a resumable checkpoint
+        return StageResult(self.stage, self.path, done, total, _median(self.images_per_s), self.stopped_by)
 
     def _save(self, net: nn.Module, optimizer: torch.optim.Optimizer, step: int, total: int) -> None:
+        self._check_finite(step)
         if self.ctx.is_main:
             tensors, opt_info = _optimizer_to_state(optimizer, "opt")
             rng_tensors, rng_info = _rng_state()
@@ -406,7 +478,7 @@ class _Stage1(_StageBase):
         checkpoint = load_checkpoint(self.path)
         _check_same_model(checkpoint.config, self.config, self.path)
         load_weights_into(checkpoint, "f_s", net)
-        state = _load_matching_state(self.path, checkpoint.step)
+        state = _load_matching_state(checkpoint)
         if self.train_cfg.ema_decay > 0:
             raw = {k[len("raw_f_s."):]: v for k, v in state.tensors.items() if k.startswith("raw_f_s.")}
             if not raw:
@@ -453,10 +525,12 @@ class _Stage2(_StageBase):
         # weights Adam works on travel in the resume state.
         self.ema = _ParameterEMA(nets.f_r, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.objective = GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config))
+        # Lines a killed attempt logged after the checkpoint (a fresh start: all of them) are logged again.
         if resuming:
             start, pretrained = self._restore(nets, opt_g, opt_d, pools)
             logger.info("resuming stage 2 at step %d/%d from %s", start, total, self.path)
-        elif cfg.veil_warmup_iters:
+        self.log.rewind((self.stage,) if resuming else (self.stage, "veil_warmup"), start)
+        if not resuming and cfg.veil_warmup_iters:
             self._warm_up_veil(nets, sources, cfg.lr)
         if start >= total:
             return StageResult(self.stage, self.path, start, total)
@@ -511,6 +585,7 @@ class _Stage2(_StageBase):
             _backward_step(d_terms["d_total"].float(), opt_d, scaler_d)
 
             window.add({**g_terms, **d_terms})
+            self.guard.add(g_terms["g_total"], d_terms["d_total"])
             done = step + 1
             if done % cfg.log_every == 0 or done == total:
                 window = self._log(window, done, total, paired.epoch, {**current_lrs(opt_g), **current_lrs(opt_d)})
@@ -520,8 +595,8 @@ class _Stage2(_StageBase):
                 self._check_replicas([nets], done)
                 self._save(nets, opt_g, opt_d, pools, done, total)
         if done % cfg.checkpoint_every and done != total:
-            self._save(nets, opt_g, opt_d, pools, done, total)  # stopped by max_steps
-        return StageResult(self.stage, self.path, done, total, _median(self.images_per_s))
+            self._save(nets, opt_g, opt_d, pools, done, total)  # stopped by max_steps or a signal
+        return StageResult(self.stage, self.path, done, total, _median(self.images_per_s), self.stopped_by)
 
     def _warm_up_veil(self, nets: JRGRNets, sources, lr: float) -> None:
         """Fit the physics G_r's veil net alone to the real images' low-frequency statistics (`mom_or`) for
@@ -583,9 +658,8 @@ class _Stage2(_StageBase):
         checkpoint = load_checkpoint(path)
         _check_same_model(checkpoint.config, self.config, path, removal_only=True)
         total = checkpoint.step
-        state_file = state_path(path)
-        if state_file.exists():
-            info = load_train_state(state_file).info
+        if checkpoint.has_train_state:
+            info = load_train_state(path).info
             if info["step"] < info["total_steps"]:
                 raise JRGRError(
                     f"stage 1 in '{path}' stopped at step {info['step']} of {info['total_steps']}: finish it with "
@@ -598,6 +672,7 @@ class _Stage2(_StageBase):
         return True
 
     def _save(self, nets: JRGRNets, opt_g, opt_d, pools: dict[str, ImagePool], step: int, total: int) -> None:
+        self._check_finite(step)
         if self.ctx.is_main:
             g_tensors, g_info = _optimizer_to_state(opt_g, "opt_g")
             d_tensors, d_info = _optimizer_to_state(opt_d, "opt_d")
@@ -627,7 +702,7 @@ class _Stage2(_StageBase):
         _check_same_model(checkpoint.config, self.config, self.path)
         for name, net in nets.named_nets().items():
             load_weights_into(checkpoint, name, net)
-        state = _load_matching_state(self.path, checkpoint.step)
+        state = _load_matching_state(checkpoint)
         info = state.info
         if self.ema is not None:
             self.ema.module.load_state_dict(nets.f_r.state_dict())  # the checkpoint's f_r is the average
@@ -671,17 +746,17 @@ class _ParameterEMA:
             average.copy_(current)
 
 
-def _load_matching_state(path: Path, step: int) -> TrainState:
-    """The resume state beside `path`; it must be from the same step as the weights (the two files are
-    renamed one after the other, so a kill between the renames leaves them at different steps)."""
-    state_file = state_path(path)
-    if not state_file.exists():
-        raise JRGRError(f"cannot resume: '{path}' has no resume state '{state_file}' beside it")
-    state = load_train_state(state_file)
+def _load_matching_state(checkpoint) -> TrainState:
+    """The resume state of `checkpoint`, from the same step as its weights. A version-2 file holds both, so
+    they always match; a version-1 pair (two files renamed one after the other) may not."""
+    path, step = checkpoint.path, checkpoint.step
+    if not checkpoint.has_train_state:
+        raise JRGRError(f"cannot resume: '{path}' holds no resume state (it was saved for inference only)")
+    state = load_train_state(path)
     if int(state.info["step"]) != step:
         raise JRGRError(
-            f"cannot resume: '{path}' holds step {step} but '{state_file}' step {state.info['step']} (the run "
-            "was stopped while saving); restore a consistent pair or start a new --out"
+            f"cannot resume: '{path}' holds step {step} but its resume state step {state.info['step']} (a "
+            "version-1 run stopped while saving); restore a consistent pair or start a new --out"
         )
     return state
 

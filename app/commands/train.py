@@ -7,6 +7,7 @@ Also runs under torchrun (``torchrun --nproc_per_node=2 -m jrgr_deploy.training 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 STAGE_CHOICES = {"1": ("stage1",), "2": ("stage2",), "all": ("stage1", "stage2")}
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.stop_signals import graceful_stop
     from jrgr_deploy.training.distributed import shutdown_distributed
     from jrgr_deploy.training.trainer import train
 
@@ -90,13 +92,21 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         raise JRGRError("--out RUN_DIR is required (where checkpoints, log.jsonl and images go)")
     try:
-        result = train(config, args.out, stages=STAGE_CHOICES[args.stage], resume=args.resume,
-                       max_steps=args.max_steps, progress=not args.no_progress)
+        # Ctrl-C / SIGTERM: the step in hand is finished and checkpointed, then 130 / 143 (again: abort).
+        with graceful_stop() as stop:
+            result = train(config, args.out, stages=STAGE_CHOICES[args.stage], resume=args.resume,
+                           max_steps=args.max_steps, progress=not args.no_progress, stop=stop)
     finally:
         shutdown_distributed()
     if int(os.environ.get("RANK", "0")) == 0:
         for stage in result.stages:
-            state = "done" if stage.complete else "stopped"
+            state = "done" if stage.complete else f"stopped by {stage.stopped_by}" if stage.stopped_by else "stopped"
             print(f"{stage.stage}: {state} at step {stage.step}/{stage.total_steps}, "
                   f"{stage.images_per_s:.1f} images/s -> {stage.checkpoint}")
+    if stop.requested and result.stages and (len(result.stages) < len(STAGE_CHOICES[args.stage])
+                                             or not result.stages[-1].complete):
+        last = result.stages[-1]
+        print(f"jrgr train: stopped by {stop.name} after {last.stage} step {last.step}; checkpoint saved to "
+              f"{last.checkpoint}; --resume continues", file=sys.stderr)
+        return stop.exit_code
     return 0
