@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from jrgr_deploy import __version__
 from jrgr_deploy.app.commands import adapt, bench, data, demo, derain, evaluate, export, info, rainify, train
 from jrgr_deploy.errors import JRGRError, missing_dependency, require
+from jrgr_deploy.redaction import redact, redact_logging
 
 # Listed explicitly, in the order `jrgr --help` shows them.
 COMMAND_MODULES = (train, adapt, evaluate, export, derain, rainify, data, bench, info, demo)
@@ -41,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    redact_logging()  # no log line shows a URL's user name or password
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -57,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             raise missing from error
     except JRGRError as error:
-        print(f"jrgr {args.command}: error: {error}", file=sys.stderr)
+        print(f"jrgr {args.command}: error: {redact(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"jrgr {args.command}: interrupted", file=sys.stderr)

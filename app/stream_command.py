@@ -4,20 +4,20 @@
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.names import BACKENDS
 
 if TYPE_CHECKING:
     from jrgr_deploy.runtime.frame_model import FrameModel
     from jrgr_deploy.runtime.pipeline import StreamPipeline
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM gives 143 (128 + the signal's number, as a shell reports it)
+MAX_QUEUE_SIZE = 256
 
 
 def add_stream_parser(
@@ -45,10 +45,26 @@ def add_stream_parser(
     parser.add_argument(
         "--live", action="store_true", help="treat a video file as a live camera at its frame rate (drops frames)"
     )
-    parser.add_argument("--threads", type=int, help="CPU threads for the backend (default: physical cores)")
-    parser.add_argument("--queue-size", type=int, default=4, help="depth of the pipeline queues for files")
+    parser.add_argument("--threads", type=int,
+                        help=f"CPU threads for the backend, 1..{os.cpu_count() or 1} (default: physical cores)")
+    parser.add_argument("--queue-size", type=int, default=4,
+                        help=f"depth of the pipeline queues for files, 1..{MAX_QUEUE_SIZE} (default 4)")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at an unreadable image of a folder (default: skip it with a warning, counted)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _check_range(value: int | None, option: str, most: int, why: str) -> None:
+    if value is not None and not 1 <= value <= most:
+        raise JRGRError(f"{option} {value}: expected an integer from 1 to {most} ({why})")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse option values that cannot work, before anything opens (exit 2 with the value and the range)."""
+    cpus = os.cpu_count() or 1
+    _check_range(args.threads, "--threads", cpus, f"this machine has {cpus} logical CPUs")
+    _check_range(args.queue_size, "--queue-size", MAX_QUEUE_SIZE, "frames held per queue")
 
 
 def model_options(args: argparse.Namespace) -> dict[str, object]:
@@ -65,13 +81,19 @@ def model_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run_model(model_class: type[FrameModel], args: argparse.Namespace, **model_args: object) -> int:
-    """Run `model_class` (with the shared options and `model_args`) over `args.source` into `args.output`."""
+    """Run `model_class` (with the shared options and `model_args`) over `args.source` into `args.output`.
+
+    Every option and output path is checked before the model loads and before anything is written: an output
+    (or `--stats`) that is the source, lies inside a source folder or is the weights file is refused."""
     from jrgr_deploy.runtime.sources import open_source
 
+    check_options(args)
     options = model_options(args)  # a bad --infer-size fails before anything opens
-    source = open_source(args.source, live=args.live)
+    source = open_source(args.source, live=args.live, strict=args.strict)
+    inputs = (*source.input_paths, *([Path(args.weights)] if args.weights else []))
+    check_stats_path(args.stats, (*inputs, *([Path(args.output)] if args.output else [])))
     title = f"jrgr {model_class.command}"
-    sinks = model_class.make_sinks(args.output, args.show, title)  # a bad output fails before the model loads
+    sinks = model_class.make_sinks(args.output, args.show, title, inputs=inputs)  # fails before the model loads
     with model_class(**options, **model_args) as model:  # type: ignore[arg-type]
         pipeline = model.pipeline(
             source, sinks, live=args.live, progress=not args.no_progress, queue_size=args.queue_size
@@ -79,24 +101,28 @@ def run_model(model_class: type[FrameModel], args: argparse.Namespace, **model_a
         return run_stream(pipeline, args.stats, model_class.command)
 
 
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    # `kill` / a container stop: finish cleanly exactly as on Ctrl-C.
-    raise KeyboardInterrupt
+def check_stats_path(stats_path: str | None, inputs: tuple[Path, ...]) -> None:
+    """`--stats` must not replace an input or the output, and its folder must be writable — said now, not
+    after the whole run."""
+    if not stats_path:
+        return
+    from jrgr_deploy.output_files import check_not_input, ensure_parent
+
+    check_not_input(stats_path, inputs, "--stats file")
+    ensure_parent(stats_path, "--stats file")
 
 
 def run_stream(pipeline: StreamPipeline, stats_path: str | Path | None, command: str) -> int:
     """Run `pipeline`; always print the statistics table and write `stats_path` (also after Ctrl-C
-    or a source error, which is re-raised afterwards). Returns 0, or 130 when interrupted."""
+    or a source error, which is re-raised afterwards). The first SIGINT/SIGTERM stops capture, the frames
+    already captured are written, and the exit code is 130 / 143; a second one aborts."""
     from jrgr_deploy.runtime.stats import format_table
+    from jrgr_deploy.stop_signals import graceful_stop
 
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        report = pipeline.run()
+        with graceful_stop(on_request=pipeline.request_stop) as stop:
+            report = pipeline.run()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         if pipeline.report is not None:
             print(format_table(pipeline.report.stats), file=sys.stderr)
             if stats_path:
@@ -104,8 +130,16 @@ def run_stream(pipeline: StreamPipeline, stats_path: str | Path | None, command:
                 print(f"jrgr {command}: statistics written to {path}", file=sys.stderr)
     if report.interrupted:
         print(f"jrgr {command}: interrupted; output finalised", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return stop.exit_code if stop.requested else EXIT_INTERRUPTED
     return 0
 
 
-__all__ = ["EXIT_INTERRUPTED", "add_stream_parser", "model_options", "run_model", "run_stream"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "add_stream_parser",
+    "check_options",
+    "check_stats_path",
+    "model_options",
+    "run_model",
+    "run_stream",
+]

@@ -195,10 +195,20 @@ class VideoWriter(Closing):
     """Encode (H, W, 3) uint8 BGR frames into a video file; the codec follows the suffix (`FOURCC_BY_SUFFIX`).
 
     The file opens on the first frame, whose size is the video's; a frame of another size is an error. `fps`
-    may be changed until then (the runtime's sink takes the source's). Parent folders are created.
+    may be changed until then (the runtime's sink takes the source's). The folder is created (a clear error
+    when it cannot be). The video is written under a temporary name in the same folder and renamed to `path`
+    by `close()` (`jrgr_deploy.output_files.PartialFile`): until then, and forever after a crash or a failed
+    write, nothing (or the previous file) lies under `path`.
+
+    Odd frame sizes (the codecs' 4:2:0 chroma needs even ones; OpenCV's FFmpeg writer would silently cut the
+    last column/row): `.avi` is written by OpenCV's own Motion-JPEG encoder, which keeps the exact size;
+    `.mp4`/`.mkv`/`.mov` are padded to even by repeating the last column/row (the frame is intact in the
+    top-left corner), with a warning naming both sizes. `frame_hw` / `video_hw` say what happened.
     """
 
     def __init__(self, path: str | Path, fps: float | None = None, fourcc: str | None = None) -> None:
+        from jrgr_deploy.output_files import PartialFile, ensure_parent, remove_stale_partials
+
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if fourcc is None:
@@ -210,36 +220,83 @@ class VideoWriter(Closing):
         self.fourcc = fourcc
         self.fps = fps if fps and fps > 0 else DEFAULT_FPS
         self._writer: cv2.VideoWriter | None = None
-        self._wh: tuple[int, int] | None = None  # OpenCV's (width, height), kept inside this class
+        self.frame_hw: tuple[int, int] | None = None  # the frames' size
+        self.video_hw: tuple[int, int] | None = None  # the encoded size (frame_hw, or padded to even)
+        self._last: np.ndarray | None = None
+        self._failed = False
         self.frames_written = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_parent(self.path, "output video")
+        remove_stale_partials(self.path)  # what a killed writer of the same video left
+        self._partial = PartialFile(self.path)
+
+    def _open(self, height: int, width: int) -> None:
+        even = (height + height % 2, width + width % 2)
+        backend = cv2.CAP_FFMPEG
+        if even != (height, width) and self.fourcc == "MJPG" and self.path.suffix.lower() == ".avi":
+            backend, even = cv2.CAP_OPENCV_MJPEG, (height, width)  # OpenCV's own MJPEG: any size
+        elif even != (height, width):
+            logger.warning(
+                "frames are %dx%d (WxH) but %s (%s) needs even sizes: '%s' is padded to %dx%d by repeating the "
+                "last column/row (write .avi or an image folder to keep the exact size)",
+                width, height, self.path.suffix, self.fourcc, self.path, even[1], even[0],
+            )
+        writer = cv2.VideoWriter(
+            str(self._partial.path), backend, cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (even[1], even[0])
+        )
+        if not writer.isOpened():
+            self._partial.discard()
+            raise JRGRError(
+                f"cannot write video '{self.path}' ({self.fourcc}, {width}x{height} @ {self.fps:g} fps): "
+                "OpenCV/FFmpeg refused it (folder not writable, or codec unavailable)"
+            )
+        self._writer, self.frame_hw, self.video_hw = writer, (height, width), even
 
     def write(self, frame: np.ndarray, index: int | None = None) -> None:
         """Append `frame`; `index` only names it in an error."""
         height, width = frame.shape[:2]
         if self._writer is None:
-            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (width, height))
-            if not writer.isOpened():
-                raise JRGRError(
-                    f"cannot write video '{self.path}' ({self.fourcc}, {width}x{height} @ {self.fps:g} fps): "
-                    "OpenCV/FFmpeg refused it (folder not writable, or codec unavailable)"
-                )
-            self._writer, self._wh = writer, (width, height)
-        elif (width, height) != self._wh:
+            self._open(height, width)
+        elif (height, width) != self.frame_hw:
             what = f"frame {index}" if index is not None else f"frame {self.frames_written}"
             raise JRGRError(
                 f"{what} is {width}x{height} but the output video '{self.path}' is "
-                f"{self._wh[0]}x{self._wh[1]}: a video holds one frame size (write to an image folder instead)"
+                f"{self.frame_hw[1]}x{self.frame_hw[0]}: a video holds one frame size (write to an image folder "
+                "instead)"
             )
-        self._writer.write(np.ascontiguousarray(frame))
+        assert self.video_hw is not None
+        pad_h, pad_w = self.video_hw[0] - height, self.video_hw[1] - width
+        if pad_h or pad_w:
+            frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        self._last = np.ascontiguousarray(frame)
+        self._put(self._last)
+
+    def write_again(self) -> None:
+        """Append the last frame once more (a live recording keeping wall-clock time over a gap)."""
+        if self._last is not None:
+            self._put(self._last)
+
+    def _put(self, frame: np.ndarray) -> None:
+        assert self._writer is not None
+        try:
+            self._writer.write(frame)
+        except BaseException:
+            self._failed = True
+            raise
         self.frames_written += 1
 
     def close(self) -> None:
-        """Finalise the file (a video is only playable after this)."""
+        """Finalise the file (a video is only playable after this) and give it its name; a writer that failed
+        leaves no file."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-            logger.info("wrote %d frames to %s", self.frames_written, self.path)
+            if self._failed:
+                self._partial.discard()
+                logger.warning("discarded the unfinished video %s (a write failed)", self.path)
+            else:
+                self._partial.publish()
+                logger.info("wrote %d frames to %s", self.frames_written, self.path)
+        self._last = None
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float | None = None) -> Path:

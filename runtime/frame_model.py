@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from jrgr_deploy.closing import Closing
+from jrgr_deploy.output_files import check_not_input
 from jrgr_deploy.runtime.backends import Backend, open_backend
 from jrgr_deploy.runtime.pipeline import StreamPipeline, StreamReport
 from jrgr_deploy.runtime.processing import NetProcessor
@@ -93,11 +94,19 @@ class FrameModel(Closing):
         sinks: Sequence[FrameSink] = (),
         live: bool = False,
         progress: bool = False,
+        strict: bool = False,
         **options: Any,
     ) -> StreamPipeline:
-        """A ready-to-run StreamPipeline from this model to `sinks`."""
+        """A ready-to-run StreamPipeline from this model to `sinks` (`strict`: an unreadable image of a folder
+        ends the stream instead of being skipped). Refuses sinks that would write onto the source or the
+        weights."""
+        source = open_source(source, live=live, strict=strict)
+        inputs = self.input_paths(source)
+        for sink in sinks:
+            if sink.output_path is not None:
+                check_not_input(sink.output_path, inputs, "output", keeps_names=sink.keeps_names)
         return StreamPipeline(
-            open_source(source, live=live),
+            source,
             self.processor,
             sinks,
             progress=progress,
@@ -121,6 +130,10 @@ class FrameModel(Closing):
             results.close()  # stops capture and joins its thread now, also when the caller breaks early
             self.last_report = pipeline.report
 
+    def input_paths(self, source: FrameSource) -> tuple[Path, ...]:
+        """What a run of `source` reads: its files/folders and this model's weights (no output may replace them)."""
+        return (*source.input_paths, self.weights)
+
     def run(
         self,
         source: SourceLike,
@@ -128,10 +141,13 @@ class FrameModel(Closing):
         live: bool = False,
         show: bool = False,
         progress: bool = False,
+        strict: bool = False,
         **options: Any,
     ) -> StreamReport:
-        """Process `source` into `output` (video file, image folder, 'null', sink(s)); returns the report."""
-        sinks = self.make_sinks(output, show, title=f"jrgr {self.command}")
+        """Process `source` into `output` (video file, image folder, 'null', sink(s)); returns the report. An
+        output that is the input (or inside an input folder) is refused before anything is written."""
+        source = open_source(source, live=live, strict=strict)
+        sinks = self.make_sinks(output, show, title=f"jrgr {self.command}", inputs=self.input_paths(source))
         pipeline = self.pipeline(source, sinks, live=live, progress=progress, **options)
         try:
             return pipeline.run()
@@ -139,16 +155,19 @@ class FrameModel(Closing):
             self.last_report = pipeline.report
 
     @staticmethod
-    def make_sinks(output: OutputLike, show: bool, title: str = "jrgr") -> list[FrameSink]:
-        """Sinks from an output argument (and a window when `show`); a bad output fails here, early."""
+    def make_sinks(
+        output: OutputLike, show: bool, title: str = "jrgr", inputs: Sequence[Path] = ()
+    ) -> list[FrameSink]:
+        """Sinks from an output argument (and a window when `show`); a bad output — or one that would replace
+        one of `inputs` — fails here, early, before anything is written."""
         sinks: list[FrameSink] = []
+        if isinstance(output, str | Path):
+            sinks.append(open_sink(output, inputs=inputs))
         if show:
-            sinks.append(WindowSink(title))
+            sinks.insert(0, WindowSink(title))
         if isinstance(output, FrameSink):
             sinks.append(output)
-        elif isinstance(output, str | Path):
-            sinks.append(open_sink(output))
-        elif output is not None:
+        elif output is not None and not isinstance(output, str | Path):
             sinks.extend(output)
         return sinks
 

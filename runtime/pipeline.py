@@ -11,11 +11,13 @@ out-queue holds one, so the latency stays bounded when the backend (or a sink) i
 Preprocessing runs in the capture thread for files (it overlaps with inference) but after the queue for
 live sources (no work is spent on frames that will be dropped).
 
-A live source whose read fails is reconnected with exponential back-off and the stream goes on; a file
-that fails mid-way (truncated/corrupt) ends the stream, the frames read so far are written, and the
-error is raised after everything is finalised. Ctrl-C (KeyboardInterrupt in the infer stage) stops
-capture, lets the writer finish the frames already inferred, closes the sinks (so the video file is
-playable) and reports `interrupted`. Both threads are joined on every exit path.
+A live source whose read fails is reconnected with exponential back-off and the stream goes on (the time it
+was down is counted as an outage, with the frames it would have sent meanwhile); a file that fails mid-way
+(truncated/corrupt) ends the stream, the frames read so far are written, and the error is raised after
+everything is finalised. A stop request (`request_stop()`: the commands' SIGINT/SIGTERM handler; or Ctrl-C as
+KeyboardInterrupt when embedding) stops capture; every frame already captured — queued or in inference — is
+still processed, written and counted; then the sinks are closed (so the video file is playable) and the
+report says `interrupted`. A second Ctrl-C aborts without waiting. Both threads are joined on every exit path.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.redaction import redact
 from jrgr_deploy.runtime.processing import Prepared, Processor
-from jrgr_deploy.runtime.sinks import FrameSink, StopStream
+from jrgr_deploy.runtime.sinks import FrameInfo, FrameSink, StopStream
 from jrgr_deploy.runtime.sources import FrameSource, SourceReadError
 from jrgr_deploy.runtime.stats import FrameTiming, LatencyStats, format_table, now_ns
 
@@ -138,6 +141,7 @@ class _Item:
     prepared: Prepared | None = None
     output: np.ndarray | None = None
     epoch: int = 0  # connection epoch of the source (it grows on every reconnect)
+    name: str | None = None  # the input file's name, for sinks that keep names
 
 
 class StreamPipeline:
@@ -174,7 +178,10 @@ class StreamPipeline:
         self.run_info = dict(run_info or {})
         self.stats = LatencyStats()
         self.report: StreamReport | None = None
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # capture stops; frames already captured still go through
+        self._abort = threading.Event()  # everything stops now (a failed sink, a second Ctrl-C)
+        self._interrupted = False
+        self._capture_end_ns: int | None = None
         self._errors: list[tuple[str, BaseException]] = []
         self._end_reason = "end of stream"
         self._bar: Any = None
@@ -212,6 +219,8 @@ class StreamPipeline:
     def _capture_loop(self, in_queue: FrameQueue, live: bool) -> None:
         index = 0
         epoch = 0  # +1 on every reconnect: frames of a new epoch start temporal state afresh
+        down_since: int | None = None  # live source: the last good frame's stamp before a failure
+        last_ns = now_ns()
         try:
             while not self._stop.is_set():
                 start = now_ns()
@@ -220,6 +229,7 @@ class StreamPipeline:
                 except SourceReadError as error:
                     if not (live and self.source.reconnectable):
                         raise
+                    down_since = last_ns if down_since is None else down_since
                     if not self._reconnect(error):
                         break
                     epoch += 1
@@ -227,16 +237,21 @@ class StreamPipeline:
                 if frame is None:
                     break
                 captured = now_ns()
+                if down_since is not None:  # back after an outage
+                    self.stats.outage(down_since, captured, self.source.fps)
+                    down_since = None
+                last_ns = captured
                 timing = FrameTiming(index, captured, {"capture": captured - start})
                 self.stats.captured(timing)
-                item = _Item(frame, timing, epoch=epoch)
+                item = _Item(frame, timing, epoch=epoch, name=self.source.frame_name)
                 if live:
                     if in_queue.put_drop_oldest(item) is not None:
                         self.stats.frames_dropped += 1
                 else:
                     item.prepared = self.processor.preprocess(frame, index)
                     timing.add("preprocess", captured)
-                    if not in_queue.put(item, self._stop):
+                    # Only an abort drops a frame that was read: after a stop request it is still queued.
+                    if not in_queue.put(item, self._abort):
                         break
                 index += 1
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
@@ -244,6 +259,9 @@ class StreamPipeline:
             # error is raised.
             self._errors.append(("capture", error))
         finally:
+            self._capture_end_ns = now_ns()
+            if down_since is not None:  # the stream ended while the source was down
+                self.stats.outage(down_since, self._capture_end_ns, self.source.fps)
             in_queue.close()
 
     # -- infer ---------------------------------------------------------------------------------
@@ -278,8 +296,9 @@ class StreamPipeline:
     def _emit(self, item: _Item, result: np.ndarray, write: bool) -> float:
         if write:
             start = now_ns()
+            info = FrameInfo(item.timing.index, item.timing.captured_ns, item.name)
             for sink in self.sinks:
-                sink.write(item.timing.index, result)
+                sink.emit(info, result)
             item.timing.add("write", start)
         latency = self.stats.record(item.timing)
         if self._bar is not None:
@@ -297,9 +316,11 @@ class StreamPipeline:
         except StopStream as stop:
             self._end_reason = f"stopped: {stop}"
             self._stop.set()
+            self._abort.set()
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
             self._errors.append(("write", error))
             self._stop.set()
+            self._abort.set()
 
     # -- driving ---------------------------------------------------------------------------------
     def _open_bar(self, live: bool) -> None:
@@ -313,6 +334,9 @@ class StreamPipeline:
     def _start(self) -> tuple[FrameQueue, threading.Thread, bool]:
         # One pipeline may run more than once (a file is re-read from its start): fresh state each time.
         self._stop.clear()
+        self._abort.clear()
+        self._interrupted = False
+        self._capture_end_ns = None
         self._errors = []
         self._end_reason = "end of stream"
         self.stats = LatencyStats()
@@ -321,13 +345,15 @@ class StreamPipeline:
         try:
             self.source.open()
             self.processor.begin(self.source.fps)
+            live = bool(self.source.live)
             for sink in self.sinks:
                 sink.begin(self.source.fps)
+                if live:
+                    sink.begin_live(self.source.fps)
         except BaseException:
             self._close_sinks()
             self.source.close()
             raise
-        live = bool(self.source.live)
         in_queue = FrameQueue(1 if live else self.queue_size)
         self.stats.start()
         capture = threading.Thread(
@@ -345,9 +371,11 @@ class StreamPipeline:
         else:
             self.source.close()
 
-    def _close_sinks(self) -> None:
+    def _close_sinks(self, live: bool = False) -> None:
         for sink in self.sinks:
             try:
+                if live and self._capture_end_ns is not None:
+                    sink.end_live(self._capture_end_ns)
                 sink.close()
             except Exception as error:  # noqa: BLE001 - still close the others, report it
                 self._errors.append(("write", error))
@@ -357,11 +385,13 @@ class StreamPipeline:
             self._bar.set_postfix(self.stats.live(), refresh=False)
             self._bar.close()
             self._bar = None
-        errors = [f"{stage}: {error}" for stage, error in self._errors]
+        errors = [redact(f"{stage}: {error}") for stage, error in self._errors]
         reason = "interrupted" if interrupted else ("error" if errors else self._end_reason)
-        info = {"source": self.source.name, "live": live, **self.run_info, "end_reason": reason}
+        info = {"source": redact(self.source.name), "live": live, **self.run_info, "end_reason": reason}
         if errors:
             info["errors"] = errors
+        self.stats.frames_skipped = self.source.frames_skipped
+        self.stats.frames_duplicated = sum(sink.frames_duplicated for sink in self.sinks)
         self.report = StreamReport(reason, self.stats.summary(**info), interrupted=interrupted, errors=errors)
         return self.report
 
@@ -370,26 +400,59 @@ class StreamPipeline:
             stage, error = self._errors[0]
             if isinstance(error, JRGRError):
                 raise error
-            raise JRGRError(f"the {stage} stage failed: {type(error).__name__}: {error}") from error
+            raise JRGRError(redact(f"the {stage} stage failed: {type(error).__name__}: {error}")) from error
+
+    def request_stop(self, *_: object) -> None:
+        """Stop capturing; every frame already captured is still processed and written, then `run()` returns
+        an `interrupted` report. Safe from a signal handler or another thread."""
+        self._interrupted = True
+        self._stop.set()
+
+    def _interrupt(self) -> None:
+        """Ctrl-C arrived as KeyboardInterrupt: the first drains what was captured, a second aborts."""
+        if self._interrupted:
+            self._abort.set()
+            raise KeyboardInterrupt
+        logger.warning("interrupted: finishing the frames already captured (Ctrl-C again to abort)")
+        self.request_stop()
+
+    def _infer_loop(self, in_queue: FrameQueue, out_queue: FrameQueue) -> None:
+        """Infer every captured frame in order and hand it to the writer, until the in-queue is closed and empty
+        (capture ended, also after a stop request) or an abort."""
+        item: _Item | None = None
+        while not self._abort.is_set():
+            try:
+                if item is None:
+                    item = in_queue.get(0.1)
+                    if item is _CLOSED:
+                        return
+                    if item is None:
+                        continue
+                if item.output is None:
+                    self._infer(item)
+                if not out_queue.put(item, self._abort):
+                    return
+                item = None
+            except KeyboardInterrupt:
+                try:
+                    self._interrupt()
+                except KeyboardInterrupt:
+                    return
 
     def run(self) -> StreamReport:
-        """Process the whole source into the sinks. Returns the report (interrupted=True after Ctrl-C);
-        raises the first source/sink error after everything is finalised (`self.report` is set)."""
+        """Process the whole source into the sinks. Returns the report (interrupted=True after a stop request
+        or Ctrl-C); raises the first source/sink error after everything is finalised (`self.report` is set)."""
         in_queue, capture, live = self._start()
         # Live: a one-frame hand-over to the writer too, so a slow sink shows up as drops, not as latency.
         out_queue = FrameQueue(1 if live else self.queue_size)
         writer = threading.Thread(target=self._writer_loop, args=(out_queue,), name="jrgr-writer", daemon=True)
-        interrupted = False
         try:
             self._open_bar(live)
             writer.start()
-            for item in in_queue.drain(self._stop):
-                self._infer(item)
-                if not out_queue.put(item, self._stop):
-                    break
+            self._infer_loop(in_queue, out_queue)
         except KeyboardInterrupt:
-            interrupted = True
-            logger.warning("interrupted: finishing the frames already processed")
+            self._interrupted = True
+            self._abort.set()
         except BaseException as error:  # noqa: BLE001 - reported after clean-up
             self._errors.append(("infer", error))
         finally:
@@ -397,8 +460,8 @@ class StreamPipeline:
             out_queue.close()
             if writer.ident is not None:
                 writer.join()
-            self._close_sinks()
-            self._finish(live, interrupted)
+            self._close_sinks(live)
+            self._finish(live, self._interrupted)
         self._raise_first_error()
         assert self.report is not None
         return self.report
@@ -423,7 +486,7 @@ class StreamPipeline:
             self._errors.append(("infer", error))
         finally:
             self._join_capture(capture, in_queue)
-            self._close_sinks()
+            self._close_sinks(live)
             self._finish(live, interrupted)
         self._raise_first_error()
 

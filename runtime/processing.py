@@ -86,9 +86,16 @@ def pad_for_contract(batch: np.ndarray, contract: InputContract) -> tuple[np.nda
 
 def resize_hw(image: np.ndarray, hw: tuple[int, int] | None) -> np.ndarray:
     """`image` (h, w, C) shrunk to `hw` with INTER_AREA (it averages: thin streaks do not alias); unchanged
-    when `hw` is None or already its size."""
+    when `hw` is None or already its size. An `hw` above the image's size is an error: the inference size is
+    a reduction (upscaling would only cost time: the net would run on more pixels than the frame has)."""
     if hw is None or hw == image.shape[:2]:
         return image
+    height, width = image.shape[:2]
+    if hw[0] > height or hw[1] > width:
+        raise JRGRError(
+            f"--infer-size {hw[1]}x{hw[0]} is larger than the {width}x{height} frames: expected at most the frame "
+            "size (it is the size the net runs at, below the frame's to save time); omit it for full resolution"
+        )
     return cv2.resize(image, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
 
 
@@ -118,6 +125,22 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 def add_to_frame(frame: np.ndarray, layer_bgr: np.ndarray, sign: float = 1.0) -> np.ndarray:
     """frame ± layer (0..255 units, see `layer_to_frame`), clipped and rounded to uint8 BGR."""
     return to_uint8(blend(frame, layer_bgr, sign))
+
+
+def check_net_output(output: np.ndarray, batch: np.ndarray, backend: Backend, index: int) -> None:
+    """The per-frame check of a net's output: the input's shape, every value finite. A net that returns
+    another shape or NaN/inf (corrupt weights, an FP16 overflow) stops the stream with an error instead of
+    writing garbage frames."""
+    if output.shape != batch.shape:
+        raise JRGRError(
+            f"frame {index}: {backend.describe()} returned shape {tuple(output.shape)} for an input of shape "
+            f"{tuple(batch.shape)}; expected the same shape (an image-to-image F_r / G_r net)"
+        )
+    if not np.isfinite(output).all():
+        raise JRGRError(
+            f"frame {index}: {backend.describe()} returned NaN or inf values (corrupt weights, or an overflow at "
+            "reduced precision); no frame is written from them"
+        )
 
 
 def check_frame(frame: np.ndarray) -> None:
@@ -154,8 +177,10 @@ class NetProcessor:
         raise NotImplementedError
 
     def infer(self, prepared: Prepared) -> np.ndarray:
-        """The backend's (1, 3, H', W') float32 output for the prepared batch."""
-        return self.backend(prepared.batch)
+        """The backend's (1, 3, H', W') float32 output for the prepared batch (shape and values checked)."""
+        output = self.backend(prepared.batch)
+        check_net_output(output, prepared.batch, self.backend, prepared.index)
+        return output
 
     def _finish(self, frame: np.ndarray, result: np.ndarray) -> np.ndarray:
         return np.hstack((frame, result)) if self.side_by_side else result
@@ -244,6 +269,7 @@ __all__ = [
     "Processor",
     "add_to_frame",
     "blend",
+    "check_net_output",
     "layer_to_frame",
     "pad_for_contract",
     "resize_hw",

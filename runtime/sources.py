@@ -6,6 +6,10 @@ clean end of the stream, or raises `SourceReadError` when a read fails. A *live*
 stream, or a file replayed in real time with `live=True`) produces frames whether or not anyone keeps up,
 so the pipeline keeps only the newest and reconnects it on failure; a non-live source (file, folder) is
 read as fast as it is consumed and never loses a frame.
+
+A source's `name` is what messages, progress and statistics show: a URL's user name and password are never in
+it (`jrgr_deploy.redaction`). `input_paths` lists the files and folders it reads, so that no output is
+written onto them; `frame_name` names the frame just read when it has a name of its own (an image file).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.image_files import IMAGE_SUFFIXES, is_image_path, list_images, read_bgr
+from jrgr_deploy.redaction import redact
 from jrgr_deploy.video_files import DEFAULT_FPS, VideoReader, VideoReadError, frame_rate
 
 logger = logging.getLogger(__name__)
@@ -36,17 +41,23 @@ class SourceReadError(JRGRError):
 class FrameSource:
     """Base class of the sources. Subclasses implement `_open`, `_read` and `_close`.
 
-    `name`: shown in messages and stats; `live`: see the module docstring; `fps`: nominal frame rate
-    (None if unknown); `frame_count`: number of frames if known (files), else None.
+    `name`: shown in messages and stats (credentials redacted); `live`: see the module docstring; `fps`:
+    nominal frame rate (None if unknown); `frame_count`: number of frames if known (files), else None;
+    `input_paths`: the files/folders read (outputs must not overwrite them); `frame_name`: the file name of the
+    frame just read (None when frames have no names of their own); `frames_skipped`: unreadable frames passed
+    over (image folders without `strict`).
     """
 
     name: str = "source"
     live: bool = False
     fps: float | None = None
     frame_count: int | None = None
+    input_paths: tuple[Path, ...] = ()
+    frame_name: str | None = None
 
     def __init__(self) -> None:
         self.frames_read = 0
+        self.frames_skipped = 0
         self._opened = False
 
     def open(self) -> FrameSource:
@@ -123,6 +134,7 @@ class VideoFileSource(FrameSource):
         super().__init__()
         self.path = Path(path)
         self.name = str(self.path)
+        self.input_paths = (self.path,)
         self.live = realtime
         self._reader: VideoReader | None = None
         self._t0 = 0.0
@@ -217,8 +229,8 @@ class StreamSource(_LiveCaptureSource):
 
     def __init__(self, url: str, open_timeout_ms: int = 10000, read_timeout_ms: int = 5000) -> None:
         super().__init__()
-        self.url = url
-        self.name = url
+        self._url = url  # with its credentials: for the capture library only, never shown
+        self.name = redact(url)
         self._timeouts = (open_timeout_ms, read_timeout_ms)
         self._capture: cv2.VideoCapture | None = None
 
@@ -227,10 +239,10 @@ class StreamSource(_LiveCaptureSource):
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._timeouts[0],
             cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._timeouts[1],
         ]  # fmt: skip
-        capture = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
+        capture = cv2.VideoCapture(self._url, cv2.CAP_FFMPEG, params)
         if not capture.isOpened():
             capture.release()
-            raise JRGRError(f"stream '{self.url}' cannot be opened (unreachable, wrong URL, or not a video)")
+            raise JRGRError(f"stream '{self.name}' cannot be opened (unreachable, wrong URL, or not a video)")
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         self.fps = frame_rate(capture)
         self._capture = capture
@@ -238,9 +250,17 @@ class StreamSource(_LiveCaptureSource):
 
 
 class ImageFilesSource(FrameSource):
-    """Image files in a given order (a folder's images sorted by name, or a glob's matches). Not live."""
+    """Image files in a given order (a folder's images sorted by name, or a glob's matches). Not live.
 
-    def __init__(self, paths: list[Path], name: str, fps: float | None = None) -> None:
+    An unreadable file (empty, truncated, not an image) is skipped with a warning and counted in
+    `frames_skipped`; `strict=True` makes it an error that ends the stream instead. `folder`: the folder the
+    images were listed from (an output must not go inside it). Each frame is named after its file.
+    """
+
+    def __init__(
+        self, paths: list[Path], name: str, fps: float | None = None, strict: bool = False,
+        folder: Path | None = None,
+    ) -> None:
         super().__init__()
         if not paths:
             raise JRGRError(f"{name}: no image files (looked for {', '.join(IMAGE_SUFFIXES)})")
@@ -248,20 +268,29 @@ class ImageFilesSource(FrameSource):
         self.name = name
         self.fps = fps
         self.frame_count = len(paths)
+        self.strict = strict
+        self.input_paths = (*paths, *((folder,) if folder is not None else ()))
         self._next = 0
 
     def _open(self) -> None:
         self._next = 0
+        self.frames_skipped = 0
 
     def _read(self) -> np.ndarray | None:
-        if self._next >= len(self.paths):
-            return None
-        path = self.paths[self._next]
-        self._next += 1
-        try:
-            return read_bgr(path)
-        except JRGRError as error:
-            raise SourceReadError(str(error)) from error
+        while self._next < len(self.paths):
+            path = self.paths[self._next]
+            self._next += 1
+            try:
+                frame = read_bgr(path)
+            except JRGRError as error:
+                if self.strict:
+                    raise SourceReadError(f"{error} (--strict: stopping)") from error
+                self.frames_skipped += 1
+                logger.warning("skipping %s (%d skipped so far; --strict stops instead)", error, self.frames_skipped)
+                continue
+            self.frame_name = path.name
+            return frame
+        return None
 
 
 class IterableSource(FrameSource):
@@ -294,7 +323,9 @@ class IterableSource(FrameSource):
         return _check_frame(np.asarray(frame), self.name)
 
 
-def open_source(spec: str | int | Path | FrameSource | Iterable[np.ndarray], live: bool = False) -> FrameSource:
+def open_source(
+    spec: str | int | Path | FrameSource | Iterable[np.ndarray], live: bool = False, strict: bool = False
+) -> FrameSource:
     """Make a source from what a user typed (or passed, when embedding).
 
     - a FrameSource: returned as is;
@@ -303,6 +334,7 @@ def open_source(spec: str | int | Path | FrameSource | Iterable[np.ndarray], liv
     - a string with * ? [ : image glob; an existing folder: its images; an image file: that image;
     - any other existing file: a video file (live=True replays it in real time as a camera would);
     - a Python iterable of frames: IterableSource.
+    `strict`: an unreadable image of a folder/glob ends the stream instead of being skipped.
     The source is not opened yet (the pipeline opens it; errors name the input).
     """
     if isinstance(spec, FrameSource):
@@ -318,19 +350,19 @@ def open_source(spec: str | int | Path | FrameSource | Iterable[np.ndarray], liv
         return StreamSource(text)
     path = Path(text)
     if path.is_dir():
-        return ImageFilesSource(list_images(path), name=f"image folder '{path}'")
+        return ImageFilesSource(list_images(path), name=f"image folder '{path}'", strict=strict, folder=path)
     if any(ch in text for ch in "*?[") and not path.exists():
         matches = sorted(Path(p) for p in glob.glob(text) if is_image_path(Path(p)))
         if not matches:
             raise JRGRError(f"image glob '{text}' matches no image files ({', '.join(IMAGE_SUFFIXES)})")
-        return ImageFilesSource(matches, name=f"image glob '{text}'")
+        return ImageFilesSource(matches, name=f"image glob '{text}'", strict=strict)
     if not path.exists():
         raise JRGRError(
             f"source '{text}' does not exist: expected a video file, an image folder or glob, a camera "
             "index (0, 1, ...) or an rtsp:// / http:// URL"
         )
     if is_image_path(path):
-        return ImageFilesSource([path], name=f"image '{path}'")
+        return ImageFilesSource([path], name=f"image '{path}'", strict=True)
     return VideoFileSource(path, realtime=live)
 
 

@@ -4,7 +4,11 @@ Every frame is stamped when its capture completes (`time.perf_counter_ns`, monot
 its own duration; when the sink has written the frame, capture-to-output latency = now − capture stamp
 (it includes the time spent waiting in the queues, which per-stage times do not). Reported per stage
 and end to end: mean, p50, p95, p99, max in milliseconds; throughput in frames per second; frames
-dropped (live sources keep only the newest frame) and reconnects.
+dropped (live sources keep only the newest frame) and reconnects; for a live source the time it was down
+(`outage_s`: from its last frame before a failure to its first frame after, less one frame interval) and the
+frames it would have sent meanwhile at its nominal rate (`frames_missed_in_outages`); unreadable input files
+skipped (`frames_skipped`); frames repeated in a live recording to keep wall-clock time (`frames_duplicated`).
+No text in the file shows a URL's credentials (`jrgr_deploy.redaction`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from jrgr_deploy.output_files import ensure_parent, write_text_atomic
+from jrgr_deploy.redaction import redact_data
+from jrgr_deploy.video_files import DEFAULT_FPS
+
 STAGES = ("capture", "preprocess", "infer", "postprocess", "temporal", "write")
 # Stages that only some runs have (`jrgr derain --temporal`): left out of the summary when no frame went through.
 OPTIONAL_STAGES = ("temporal",)
 # 2: the run block names the inference size `infer_hw`, [height, width] (was `infer_size`, [width, height]).
-STATS_FORMAT_VERSION = 2
+# 3: outages (`outages`, `outage_s`, `frames_missed_in_outages`), `frames_skipped`, `frames_duplicated`.
+STATS_FORMAT_VERSION = 3
 
 
 def now_ns() -> int:
@@ -113,7 +122,12 @@ class LatencyStats:
     def __init__(self, recent: int = 120, window: int = 200_000) -> None:
         self.frames_captured = 0
         self.frames_dropped = 0
+        self.frames_skipped = 0
+        self.frames_duplicated = 0
         self.reconnects = 0
+        self.outages = 0
+        self.outage_ns = 0
+        self.frames_missed = 0.0
         self.started_ns: int | None = None
         self.first_capture_ns: int | None = None
         self.last_output_ns: int | None = None
@@ -134,6 +148,16 @@ class LatencyStats:
         self.frames_captured += 1
         if self.first_capture_ns is None:
             self.first_capture_ns = timing.captured_ns
+
+    def outage(self, last_frame_ns: int, back_ns: int, fps: float | None) -> None:
+        """A live source was down between its frame at `last_frame_ns` and `back_ns` (its next frame, or the
+        end of the stream): the gap beyond one frame interval is an outage, and at the nominal `fps` it would
+        have sent that many frames meanwhile."""
+        rate = fps if fps and fps > 0 else DEFAULT_FPS  # a source that states no rate
+        gap_ns = max(0, back_ns - last_frame_ns - int(1e9 / rate))
+        self.outages += 1
+        self.outage_ns += gap_ns
+        self.frames_missed += gap_ns * 1e-9 * rate
 
     def record(self, timing: FrameTiming, output_ns: int | None = None) -> float:
         """A frame reached the output; returns its capture-to-output latency in ms."""
@@ -189,7 +213,12 @@ class LatencyStats:
             "frames_captured": self.frames_captured,
             "frames_out": self.frames_out,
             "frames_dropped": self.frames_dropped,
+            "frames_skipped": self.frames_skipped,
+            "frames_duplicated": self.frames_duplicated,
             "reconnects": self.reconnects,
+            "outages": self.outages,
+            "outage_s": round(self.outage_ns / 1e9, 3),
+            "frames_missed_in_outages": int(round(self.frames_missed)),
             "wall_s": wall_s,
             "throughput_fps": round(fps, 3) if fps is not None else None,
             "backend_busy_fraction": busy,
@@ -201,10 +230,9 @@ class LatencyStats:
         }
 
     def write_json(self, path: str | Path, **run: Any) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.summary(**run), indent=2) + "\n")
-        return path
+        """Write `summary(**run)` (credentials redacted) to `path`, atomically."""
+        path = ensure_parent(path, "statistics file")
+        return write_text_atomic(path, json.dumps(redact_data(self.summary(**run)), indent=2) + "\n")
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -231,6 +259,15 @@ def format_table(summary: dict[str, Any]) -> str:
     )
     if summary.get("backend_busy_fraction") is not None:
         lines[-1] += f", backend busy {summary['backend_busy_fraction']:.0%} of the time"
+    if summary.get("frames_skipped"):
+        lines.append(f"skipped {summary['frames_skipped']} unreadable input file(s)")
+    if summary.get("outages"):
+        lines.append(
+            f"source down {summary['outage_s']:.1f} s in {summary['outages']} outage(s), "
+            f"~{summary['frames_missed_in_outages']} frames missed"
+        )
+    if summary.get("frames_duplicated"):
+        lines.append(f"{summary['frames_duplicated']} frame(s) repeated in the recording to keep wall-clock time")
     return "\n".join(lines)
 
 

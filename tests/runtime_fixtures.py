@@ -29,7 +29,8 @@ def export_fixture_net(
 
     kind "tiny": out = clamp(x − 0.1·tanh(up4(conv(relu(conv(avgpool4(x)))))), an identity-ish deraining
     net whose size multiple is 4 (the pooling); "offset": out = x − 0.1 (a constant rain layer of 0.1);
-    "identity": out = x. fixed_shape (H, W): export without dynamic H/W.
+    "identity": out = x; broken nets: "nan": out = sqrt(x − 2) (NaN everywhere), "shrink": out = x without
+    its last 4 rows. fixed_shape (H, W): export without dynamic H/W.
     """
     import torch
     import torch.nn.functional as F
@@ -46,6 +47,10 @@ def export_fixture_net(
                 return x * 1.0
             if kind == "offset":
                 return x - 0.1
+            if kind == "nan":
+                return torch.sqrt(x - 2.0)
+            if kind == "shrink":
+                return x[:, :, :-4, :] * 1.0
             r = self.c2(F.relu(self.c1(F.avg_pool2d(x, 4))))
             r = F.interpolate(r, scale_factor=4.0, mode="nearest")
             return torch.clamp(x - 0.1 * torch.tanh(r), -1.0, 1.0)

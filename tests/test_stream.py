@@ -207,7 +207,7 @@ def test_image_folder_in_image_folder_out(f_r: Path, tmp_path: Path) -> None:
         report = model.run(folder, output=out)
         glob_report = model.run(str(folder / "img_00[0-2].png"), output=NullSink())
     names = sorted(p.name for p in out.iterdir())
-    assert names == [f"{i:06d}.png" for i in range(5)]
+    assert names == [f"img_{i:03d}.png" for i in range(5)]  # the source names are kept
     assert [decode_index(cv2.imread(str(out / n))) for n in names] == list(range(5))
     assert report.stats["frames_out"] == 5 and glob_report.stats["frames_out"] == 3
 
