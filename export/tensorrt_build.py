@@ -91,11 +91,14 @@ def build_engine(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise JRGRError(f"TensorRT failed to build an engine from '{onnx_path}' (see the TensorRT log above)")
+    from jrgr_deploy.output_files import atomic_write, ensure_parent
+
     if cache_path is not None:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        cache_path.write_bytes(bytes(config.get_timing_cache().serialize()))
+        with atomic_write(ensure_parent(cache_path, "timing cache")) as tmp:
+            tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
     path = Path(out_dir) / engine_name(onnx_info.net, precision, gpu, trt.__version__)
-    path.write_bytes(bytes(serialized))
+    with atomic_write(path) as tmp:  # never half an engine under its name
+        tmp.write_bytes(bytes(serialized))
     info = dataclasses.replace(
         onnx_info,
         kind="engine",

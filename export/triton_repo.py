@@ -19,6 +19,7 @@ from pathlib import Path
 
 from jrgr_deploy.artifact import ArtifactInfo, write_sidecar
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.output_files import atomic_write, ensure_folder, write_text_atomic
 
 PLATFORMS = {"onnx": ("onnxruntime_onnx", "model.onnx"), "engine": ("tensorrt_plan", "model.plan")}
 DEVICES = {"gpu": "KIND_GPU", "cpu": "KIND_CPU"}
@@ -119,12 +120,13 @@ def write_triton_model(repo: Path, artifact: Path, info: ArtifactInfo, precision
     name = model_name(info.net, precision)
     model_dir = Path(repo) / name
     version_dir = model_dir / "1"
-    version_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(version_dir, "Triton model folder")
     device = options.device or ("cpu" if precision == "int8-cpu" else "gpu")
     text = config_pbtxt(name, info, options.max_batch_size, options.instances, device, options.max_queue_delay_us)
     _, file_name = PLATFORMS[info.kind]
     target = version_dir / file_name
-    shutil.copyfile(artifact, target)
+    with atomic_write(target) as tmp:  # Triton never sees half a model file
+        shutil.copyfile(artifact, tmp)
     write_sidecar(target, info)
-    (model_dir / "config.pbtxt").write_text(text)
+    write_text_atomic(model_dir / "config.pbtxt", text)
     return model_dir
