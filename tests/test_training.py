@@ -339,6 +339,6 @@ def test_stage1_ema_holds_the_average_and_resumes_bit_exactly(dataset, tmp_path)
     for key, value in a.state_dicts["f_s"].items():
         assert torch.equal(value, b.state_dicts["f_s"][key]), key
         assert torch.equal(value, a.state_dicts["f_r"][key]), key
-    state = load_train_state(state_path(straight / "stage1.safetensors"))
+    state = load_train_state(straight / "stage1.safetensors")
     raw = {k[len("raw_f_s."):]: v for k, v in state.tensors.items() if k.startswith("raw_f_s.")}
     assert any(not torch.equal(raw[k], a.state_dicts["f_s"][k]) for k in raw)

@@ -59,6 +59,7 @@ def train_traced(
     and scoring F_r on `val_pairs` after each; `start_weights` is scored as step 0. Returns the trace
     (``[{"step", "psnr_y", ...}]`` sorted by step). `on_slice(step, seconds)` is called after each slice."""
     from jrgr_deploy.checkpoint import load_checkpoint
+    from jrgr_deploy.output_files import atomic_write, write_text_atomic
     from jrgr_deploy.training.trainer import STAGE1_FILE, STAGE2_FILE, train
 
     run_dir = Path(run_dir)
@@ -72,7 +73,7 @@ def train_traced(
         trace.append(point)
         trace.sort(key=lambda p: p["step"])
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / TRACE_FILE).write_text(json.dumps(trace, indent=1) + "\n")
+        write_text_atomic(run_dir / TRACE_FILE, json.dumps(trace, indent=1) + "\n")
         logger.info("%s: val PSNR-Y %.2f dB at step %d", run_dir.name, point["psnr_y"], step)
 
     record(0, start_weights)
@@ -87,7 +88,8 @@ def train_traced(
         snapshot = snapshot_path(run_dir, mark)
         if not snapshot.is_file():
             snapshot.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(current, snapshot)
+            with atomic_write(snapshot) as tmp:  # a kill mid-copy must not leave a snapshot that is skipped forever
+                shutil.copy(current, tmp)
         record(mark, snapshot)
     return trace
 
