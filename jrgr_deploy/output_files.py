@@ -52,13 +52,13 @@ def check_not_input(output: str | Path, inputs: Sequence[str | Path], what: str 
     """
     output = Path(output)
     target = _resolved(output)
-    for item in inputs:
-        source = Path(item)
+    for source in map(Path, inputs):  # the plainest statement first: the output is an input
         if _same(output, source):
             raise JRGRError(
                 f"{what} '{output}' is the input '{source}': writing it would destroy the input; "
                 "give another path"
             )
+    for source in map(Path, inputs):
         resolved = _resolved(source)
         if resolved.is_dir() and target.is_relative_to(resolved):
             raise JRGRError(

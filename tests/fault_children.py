@@ -15,9 +15,9 @@ from pathlib import Path
 
 
 def save_forever(path: str, start_step: int, ready) -> None:  # noqa: ANN001 - a multiprocessing Event
-    """Save a checkpoint with resume state at steps start_step+1, +2, ... until killed. Every step is marked in
-    the weights (f_r's first parameter) and in the state (`marker`), so a reader can tell whether a file mixes
-    two saves."""
+    """Save a checkpoint with resume state at steps start_step+1, +2, ... until killed; `ready` is set once the
+    first of them is complete. Every step is marked in the weights (f_r's first parameter) and in the state
+    (`marker`), so a reader can tell whether a file mixes two saves."""
     import torch
     from tiny_checkpoints import perturbed_tiny_nets
 
@@ -28,7 +28,6 @@ def save_forever(path: str, start_step: int, ready) -> None:  # noqa: ANN001 - a
     first = next(nets["f_r"].parameters())
     moments = torch.rand(256, 1024)  # ~1 MB of optimiser-like state, so that a save takes a while
     step = start_step
-    ready.set()
     while True:
         step += 1
         with torch.no_grad():
@@ -36,6 +35,7 @@ def save_forever(path: str, start_step: int, ready) -> None:  # noqa: ANN001 - a
         state = TrainState({"marker": torch.full((4,), float(step)), "opt.m": moments + step},
                            {"step": step, "stage": "stage2"})
         save_checkpoint(path, config=config, nets=nets, stage="stage2", step=step, train_state=state)
+        ready.set()  # after the first save: every kill then lands in the back-to-back saves, however slow they are
 
 
 def train_forever(config_json: str, run_dir: str, ready) -> None:  # noqa: ANN001 - a multiprocessing Event

@@ -12,7 +12,6 @@ import json
 import multiprocessing
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -43,12 +42,23 @@ def fork_server():
     return context
 
 
-def _kill_after(context, target, args: tuple, delay_s: float, timeout_s: float = 120.0) -> bool:  # noqa: ANN001
-    """Start `target(*args, ready)`, SIGKILL it `delay_s` after it says it is ready; False if it ended first."""
+def _kill_after(
+    context, target, args: tuple, delay_s: float, timeout_s: float = 300.0, inside: Path | None = None,  # noqa: ANN001
+) -> bool:
+    """Start `target(*args, ready)`, SIGKILL it `delay_s` after it says it is ready; False if it ended first.
+    `inside`: then wait until a save's temporary file appears in that folder and kill `delay_s` after that, so
+    that the kill lands at a random moment of a save however fast or slow the machine is."""
     ready = context.Event()
     process = context.Process(target=target, args=(*args, ready), daemon=True)
     process.start()
     assert ready.wait(timeout_s), "the child never got ready"
+    if inside is not None:
+        from jrgr_deploy.output_files import PARTIAL_MARK
+
+        deadline = time.monotonic() + timeout_s
+        while not any(PARTIAL_MARK in p.name for p in inside.iterdir()):
+            assert time.monotonic() < deadline and process.is_alive(), "no save began"
+            time.sleep(0.0005)
     time.sleep(delay_s)
     alive = process.is_alive()
     process.kill()  # SIGKILL: no handler, no clean-up, no flush
@@ -62,9 +72,10 @@ def _kill_after(context, target, args: tuple, delay_s: float, timeout_s: float =
 def test_kill_9_at_random_moments_of_checkpoint_saves_always_leaves_a_consistent_checkpoint(
     fork_server, tmp_path: Path
 ) -> None:
-    """24 times: a writer saving checkpoints back to back is killed at a random moment (nearly always inside
-    a save); the file under the final name is then always one complete save (weights and resume state of the
-    same step), the step never goes back, and the next writer resumes from it."""
+    """24 times: a writer saving checkpoints back to back is killed at a random moment of a save (0-10 ms after
+    a save's temporary file appears, after its first complete save); the file under the final name is then always
+    one complete save (weights and resume state of the same step), the step never goes back, and the next writer
+    resumes from it."""
     import fault_children
 
     from jrgr_deploy.checkpoint import load_checkpoint, load_train_state, remove_stale_partials_of
@@ -75,18 +86,19 @@ def test_kill_9_at_random_moments_of_checkpoint_saves_always_leaves_a_consistent
     path.parent.mkdir()
     step, mid_save = 0, 0
     for _ in range(24):
-        assert _kill_after(fork_server, fault_children.save_forever, (str(path), step), rng.uniform(0.05, 0.6))
+        assert _kill_after(fork_server, fault_children.save_forever, (str(path), step), rng.uniform(0.0, 0.01),
+                           inside=path.parent)
         mid_save += any(PARTIAL_MARK in p.name for p in path.parent.iterdir())  # killed inside a save
         remove_stale_partials_of([path])  # what the trainer does on its next start
         assert [p.name for p in path.parent.iterdir()] == ["stage2.safetensors"]
         checkpoint = load_checkpoint(path)  # checksums verified
         state = load_train_state(path)
         assert state.info["step"] == checkpoint.step == int(state.tensors["marker"][0])
-        first = next(iter(checkpoint.state_dicts["f_r"].values()))
-        assert bool((first == checkpoint.step).all()), "weights and state of different saves"
+        marked = [v for v in checkpoint.state_dicts["f_r"].values() if bool((v == checkpoint.step).all())]
+        assert marked, "weights and state of different saves"  # the writer set one f_r weight to its step
         assert checkpoint.step >= step
         step = checkpoint.step  # resume from what was saved
-    assert step > 24
+    assert step >= 24  # every writer saved at least once before its kill
     assert mid_save >= 12, f"only {mid_save} of 24 kills landed inside a save"
 
 
@@ -146,29 +158,27 @@ def _corrupt(path: Path, out: Path) -> Path:
 
 
 def test_corrupted_checkpoint_bytes_are_refused_by_every_command(tmp_path: Path, capsys) -> None:
-    """4 KB of random bytes inside the weights: export, the torch backend of derain, eval and a resumed training
-    all stop with exit 2 and one line naming the file — never NaN training or garbage frames."""
+    """4 KB of random bytes inside the weights: export, the torch backend of derain and eval stop with exit 2 and
+    one line naming the file — never garbage frames (a resumed training: test_training_safety)."""
     pytest.importorskip("torch")
     from tiny_checkpoints import save_tiny_checkpoint
 
     good = save_tiny_checkpoint(tmp_path / "good.safetensors")
     bad = _corrupt(good, tmp_path / "bad.safetensors")
     video = write_video(tmp_path / "clip.avi", [index_frame(i, 48, 64) for i in range(3)])
-    run = tmp_path / "run"
-    run.mkdir()
-    shutil.copy(bad, run / "stage1.safetensors")
+    for kind in ("rainy", "clean"):
+        write_bgr(tmp_path / kind / "a.png", index_frame(0, 48, 64))
     commands = [
         ["export", "--weights", str(bad), "--nets", "f_r", "--out", str(tmp_path / "exported")],
         ["derain", str(video), "--weights", str(bad), "--backend", "torch", "-o", str(tmp_path / "o.avi"),
          "--no-progress"],
-        ["eval", "--weights", str(bad), "--net", "f_r", "--rainy", str(tmp_path), "--clean", str(tmp_path)],
-        ["train", "--out", str(run), "--resume", "--stage", "1", "--no-progress"],
+        ["eval", "--weights", str(bad), "--net", "f_r", "--rainy", str(tmp_path / "rainy"), "--clean",
+         str(tmp_path / "clean")],
     ]
     for command in commands:
         assert main(command) == 2, command
         err = capsys.readouterr().err
-        named = "bad.safetensors" if command[0] != "train" else "stage1.safetensors"
-        assert "is corrupt: the bytes of tensor" in err and named in err, (command, err)
+        assert "is corrupt: the bytes of tensor" in err and "bad.safetensors" in err, (command, err)
         assert "Traceback" not in err
     assert not (tmp_path / "o.avi").exists() and not (tmp_path / "exported" / "f_r.onnx").exists()
 

@@ -19,6 +19,7 @@ from test_training import SMALL_NETS, dataset, small_config  # noqa: E402, F401 
 
 from jrgr_deploy.app.cli import main  # noqa: E402
 from jrgr_deploy.checkpoint import load_checkpoint  # noqa: E402
+from jrgr_deploy.errors import JRGRError  # noqa: E402
 from jrgr_deploy.training.run_log import read_log  # noqa: E402
 from jrgr_deploy.training.trainer import TrainingDivergedError, train  # noqa: E402
 
@@ -39,6 +40,15 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(dataset, t
                                                     r"training stopped and the last good checkpoint .* \(step 1\)"):
         train(config, tmp_path / "api", stages=("stage1",), progress=False)
     assert load_checkpoint(tmp_path / "api" / "stage1.safetensors").step == 1  # loads: finite, checksums agree
+    # 4 KB of random bytes inside the weights: --resume refuses the file, naming it, instead of training on NaN
+    good = tmp_path / "api" / "stage1.safetensors"
+    data = bytearray(good.read_bytes())
+    start = 8 + int.from_bytes(data[:8], "little")
+    middle = start + (len(data) - start) // 2
+    data[middle:middle + 4096] = os.urandom(4096)
+    good.write_bytes(bytes(data))
+    with pytest.raises(JRGRError, match=r"stage1\.safetensors' is corrupt: the bytes of tensor"):
+        train(config, tmp_path / "api", stages=("stage1",), resume=True, progress=False)
     records = strict_records(tmp_path / "api" / "log.jsonl")
     assert records[-1]["step"] == 2 and records[-1]["mse"] is None  # NaN is written as null
     out = tmp_path / "cli"
