@@ -154,7 +154,8 @@ def test_derain_live_file_ctrl_c_finalises_video_and_stats(nets: dict[str, Path]
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while not out.exists() and time.monotonic() < deadline and process.poll() is None:
+    # the video is written under a partial name until it is finalised (jrgr_deploy.output_files)
+    while not any(tmp_path.glob(".o.partial-*.avi")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     time.sleep(1.0)  # ~10 frames into the replay
     assert process.poll() is None, "the stream ended before it could be interrupted"
