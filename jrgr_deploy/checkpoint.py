@@ -112,12 +112,14 @@ def _non_finite(tensors: Mapping[str, torch.Tensor]) -> str | None:
 
 def _save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write one safetensors file through a temporary name and one rename (see `output_files.PartialFile`)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     ensure_parent(path, "checkpoint")
+    payload = save(tensors, metadata=metadata)  # bytes: safetensors' save_file would write through a temporary
+    # file of its own (`.tmpXXXXXX` beside the target), which a kill leaves behind under a name we do not own
     partial = PartialFile(path)
     try:
-        save_file(tensors, str(partial.path), metadata=metadata)
+        partial.path.write_bytes(payload)
         partial.publish()
     except BaseException:
         partial.discard()
