@@ -22,10 +22,16 @@ import numpy as np
 from jrgr_deploy.artifact import ArtifactInfo, artifact_name, write_sidecar
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.export.accuracy import Gate, accuracy_report, format_table, run_artifact, run_torch
-from jrgr_deploy.export.frame_sets import FrameSet, fit_frame, load_calibration_and_holdout, load_photo_frames
+from jrgr_deploy.export.frame_sets import (
+    FrameSet,
+    fit_frame,
+    load_calibration_and_holdout,
+    load_photo_frames,
+    median_frame_hw,
+)
 from jrgr_deploy.export.net_io import NetIO, net_io
 from jrgr_deploy.export.onnx_export import export_fp32_onnx
-from jrgr_deploy.export.precision import convert_precision, needs_calibration
+from jrgr_deploy.export.precision import Int8CpuOptions, convert_precision, needs_calibration
 from jrgr_deploy.export.shapes import ShapePlan, plan_shapes
 from jrgr_deploy.export.tool_versions import tool_versions
 from jrgr_deploy.export.triton_repo import TritonOptions, write_triton_model
@@ -50,6 +56,8 @@ class ExportRequest:
     calib: Path | None = None
     calib_frames: int = 16
     calib_method: str = "entropy"
+    int8_cpu: Int8CpuOptions = field(default_factory=Int8CpuOptions)
+    train_frame_hw: tuple[int, int] | None = None
     shape: str | None = None
     max_shape: str | None = None
     min_shape: str | None = None
@@ -204,6 +212,26 @@ def _net_frames(request: ExportRequest, io: NetIO, to_input: _NetInputs, plan: S
     )
 
 
+def _train_frame_hw(request: ExportRequest, config: Any, io: NetIO) -> list[int] | None:
+    """The sidecar's `train_frame_hw`: as asked (`--train-frame-size`), else the median frame size of the
+    training data the checkpoint's config names for this net's input domain (real rain for F_r), when that
+    data is still where training read it; else None (then `--infer-size auto` runs at full resolution)."""
+    if request.train_frame_hw is not None:
+        return list(request.train_frame_hw)
+    data = config.data
+    source = (data.real if io.calibration_domain == "real" else data.paired_rainy) or data.root
+    if source is None or not Path(source).exists():
+        logger.warning("the training data of this checkpoint (%s) is not here: the sidecar records no training "
+                       "frame size, so --infer-size auto will run at full resolution; pass --train-frame-size",
+                       source or "not named in its config")
+        return None
+    try:
+        return median_frame_hw(source, io.calibration_domain)
+    except JRGRError as error:
+        logger.warning("cannot measure the training frame size from %s (%s); pass --train-frame-size", source, error)
+        return None
+
+
 def _fixed_batch_example(inputs: np.ndarray, plan: ShapePlan) -> np.ndarray:
     batch = plan.work[0]
     return np.repeat(inputs[:1], batch, axis=0) if plan.fixed else inputs[:1]
@@ -241,6 +269,7 @@ def _export_one(
     plan = plan_shapes(multiple, request.shape, request.max_shape, request.min_shape)
     net = load_net(checkpoint, name)
     frames = _net_frames(request, io, _NetInputs(checkpoint, name, io), plan)
+    train_frame_hw = _train_frame_hw(request, checkpoint.config, io)
     reference = run_torch(net, frames.holdout)
     with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=out_dir) as tmp:
         fp32_path = Path(tmp) / artifact_name(name, "fp32")
@@ -251,14 +280,14 @@ def _export_one(
             quantization: dict[str, Any] = {}
             if precision != "fp32":
                 quantization = convert_precision(precision, fp32_path, candidate, io.input_name,
-                                                 frames.calibration, request.calib_method)
+                                                 frames.calibration, request.calib_method, request.int8_cpu)
                 quantization["calibration_source"] = frames.calibration_source
             info = ArtifactInfo(
                 kind="onnx", net=name, precision=SIDECAR_PRECISION[precision], input_name=io.input_name,
                 output_name=io.output_name, size_multiple=multiple, input_shape=plan.input_shape(),
                 preset=checkpoint.config.preset, source_checkpoint_sha256=checkpoint.sha256,
                 opset=request.opset, quantization={"variant": precision, **quantization}, tool_versions=versions,
-                value_range=io.input_range,
+                value_range=io.input_range, train_frame_hw=train_frame_hw,
             )
             outputs = run_artifact(candidate, info, frames.holdout)
             report = accuracy_report(reference, outputs, frames.holdout_source, clean=frames.clean,

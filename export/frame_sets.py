@@ -68,6 +68,11 @@ class _Source:
             self.images, self.label = _folder_or_dataset(path, domain)
         self.count = len(self.images)
 
+    def frame_hw(self, index: int) -> tuple[int, int]:
+        """(H, W) of frame `index` as stored (not fitted)."""
+        image = self.video.read_rgb(index) if self.video is not None else read_rgb(self.images[index])
+        return image.shape[0], image.shape[1]
+
     def read(self, indices: list[int], height: int, width: int) -> tuple[np.ndarray, list[str]]:
         frames, names = [], []
         for index in indices:
@@ -146,6 +151,17 @@ def load_calibration_and_holdout(
     holdout_indices = _spread(rest, holdout_count)
     holdout = FrameSet(*frames.read(holdout_indices, height, width), source=f"{frames.label} (held aside)")
     return calib, holdout
+
+
+def median_frame_hw(source: str | Path, domain: str = "real", max_frames: int = 64) -> list[int]:
+    """The median [H, W] of SOURCE's frames (a folder, a video or a data-set root, as for calibration; at most
+    `max_frames` of them, spread evenly): the scale of the frames a net was trained on, for its sidecar's
+    `train_frame_hw`."""
+    frames = _Source(source, domain)
+    if frames.count == 0:
+        raise JRGRError(f"{frames.label} holds no frames")
+    sizes = np.array([frames.frame_hw(i) for i in _spread(list(range(frames.count)), max_frames)])
+    return [int(round(float(v))) for v in np.median(sizes, axis=0)]
 
 
 def load_photo_frames(count: int, height: int, width: int) -> FrameSet:

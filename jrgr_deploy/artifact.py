@@ -28,7 +28,9 @@ class ArtifactInfo:
     multiples of `size_multiple` (2**depth of the U-Net). `input_shape` holds the fixed shape, or
     None per dynamic axis (e.g. [None, 3, None, None]). For engines, `profile_min/opt/max` are the
     optimisation-profile shapes and `tensorrt_version`, `gpu_name`, `compute_capability` tie the
-    engine to its build environment.
+    engine to its build environment. `train_frame_hw`: the median (H, W) of the frames the net's input
+    domain was trained on (the crops were cut from frames of this size, so it is the scale of the rain the
+    net learned; `--infer-size auto` shrinks larger frames to it); None when unknown.
     """
 
     kind: str
@@ -53,6 +55,7 @@ class ArtifactInfo:
     tensorrt_version: str | None = None
     gpu_name: str | None = None
     compute_capability: str | None = None
+    train_frame_hw: list[int] | None = None
     format_version: int = SIDECAR_FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -64,6 +67,10 @@ class ArtifactInfo:
             raise JRGRError(f"artefact precision '{self.precision}' is not one of {SIDECAR_PRECISIONS}")
         if self.size_multiple < 1:
             raise JRGRError(f"size_multiple must be >= 1, got {self.size_multiple}")
+        if self.train_frame_hw is not None and (
+            len(self.train_frame_hw) != 2 or any(not isinstance(v, int) or v < 1 for v in self.train_frame_hw)
+        ):
+            raise JRGRError(f"train_frame_hw must be [height, width] in pixels, got {self.train_frame_hw}")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

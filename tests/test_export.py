@@ -272,3 +272,43 @@ def test_missing_modelopt_names_the_export_extra(tmp_path, monkeypatch):
     frames = np.zeros((1, 3, 16, 16), np.float32)
     with pytest.raises(MissingDependencyError, match=r"jrgr-deploy\[export\]"):
         convert_fp16(src, tmp_path / "f_r.fp16.onnx", "rainy", frames)
+
+
+def _conv_weights_quantized(model: onnx.ModelProto) -> dict[str, bool]:
+    """{Conv node name: whether its weight reaches it through a DequantizeLinear} of a QDQ model."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    return {node.name: getattr(producer.get(node.input[1]), "op_type", None) == "DequantizeLinear"
+            for node in model.graph.node if node.op_type in ("Conv", "ConvTranspose")}
+
+
+def test_int8_cpu_options_and_the_training_frame_size_reach_the_file_and_sidecar(assets, tmp_path, capsys):
+    """--int8-* options make a real quantiser run as asked: the boundary convolutions stay FP32 (no Q/DQ on
+    their weights) while the others are INT8; the sidecar records the options, the FP32 nodes and the
+    --train-frame-size that `--infer-size auto` reads; without the flag the size is measured from the
+    training data the checkpoint's config names (here: the calibration folder, 72x104 frames)."""
+    root, ckpt = assets
+    assert _cli("--weights", ckpt, "--nets", "f_r", "--out", tmp_path / "kept", "--precision", "int8-cpu",
+                "--calib", root / "calib", "--min-psnr-db", "15", "--int8-reduce-range", "--int8-keep-fp32",
+                "first-conv", "last-conv", "output", "--train-frame-size", "640x360") == 0
+    path = tmp_path / "kept" / "f_r.int8-cpu.onnx"
+    info = read_sidecar(path)
+    quantization = info.quantization
+    assert quantization["options"]["keep_fp32"] == ["first-conv", "last-conv", "output"]
+    assert quantization["options"]["reduce_range"] is True and quantization["weights"] == "int7 per-channel"
+    kept = set(quantization["fp32_nodes"])
+    convs = _conv_weights_quantized(onnx.load(str(path)))
+    fp32_convs = {name for name, quantized in convs.items() if not quantized}
+    assert len(fp32_convs) >= 2 and fp32_convs <= kept  # the first and the last convolution, nothing else
+    assert sum(convs.values()) >= len(convs) - len(fp32_convs) > 0  # the rest are INT8
+    assert info.train_frame_hw == [360, 640]
+
+    from jrgr_deploy.checkpoint import load_checkpoint, save_checkpoint
+    from jrgr_deploy.config import JRGRConfig
+
+    checkpoint = load_checkpoint(ckpt)
+    config = JRGRConfig.from_preset("tiny").with_overrides([f"data.real={root / 'calib'}"])
+    nets = {name: load_net(ckpt, name) for name in checkpoint.state_dicts}
+    trained = save_checkpoint(tmp_path / "trained.safetensors", config=config, nets=nets, stage="stage2", step=1)
+    assert _cli("--weights", trained, "--nets", "f_r", "--out", tmp_path / "measured", "--shape", SMALL) == 0
+    assert read_sidecar(tmp_path / "measured" / "f_r.onnx").train_frame_hw == [72, 104]
+    capsys.readouterr()

@@ -16,7 +16,7 @@ Files (per net, e.g. f_r):
   f_r.onnx           FP32
   f_r.fp16.onnx      FP16 (ModelOpt AutoCast; float32 I/O)
   f_r.int8.onnx      INT8 explicit Q/DQ (ModelOpt) -- for TensorRT
-  f_r.int8-cpu.onnx  INT8 (ONNX Runtime quantize_static, u8 activations / s8 per-channel weights) -- for CPUs
+  f_r.int8-cpu.onnx  INT8 (ONNX Runtime quantize_static; --int8-* options) -- for CPUs
   <file>.json        sidecar: checkpoint SHA-256, contract, precision, tool versions, accuracy
   --format engine:   also f_r.<precision>.<sm arch>.trt<major.minor>.plan (+ sidecar), needs [trt] and a GPU
   --format triton:   DIR becomes a Triton model repository: DIR/jrgr_f_r[_precision]/{config.pbtxt,1/model.onnx}
@@ -47,6 +47,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--calib-frames", type=int, default=16, help="calibration frames to use (default 16)")
     parser.add_argument("--calib-method", choices=("entropy", "max", "percentile"), default="entropy",
                         help="INT8 calibration (percentile: int8-cpu only); default entropy")
+    int8 = _int8_defaults()
+    parser.add_argument("--int8-per-channel", action=argparse.BooleanOptionalAction, default=int8.per_channel,
+                        help=f"int8-cpu: one weight scale per output channel (default {int8.per_channel})")
+    parser.add_argument("--int8-reduce-range", action=argparse.BooleanOptionalAction, default=int8.reduce_range,
+                        help="int8-cpu: 7-bit weights, so AVX2 kernels (no VNNI) cannot saturate "
+                             f"(default {int8.reduce_range})")
+    parser.add_argument("--int8-activations", choices=("uint8", "int8-symmetric"), default=int8.activations,
+                        help=f"int8-cpu: activation type (default {int8.activations})")
+    parser.add_argument("--int8-keep-fp32", nargs="*", choices=("first-conv", "last-conv", "output"),
+                        default=list(int8.keep_fp32), metavar="NODE",
+                        help="int8-cpu: nodes left in FP32, some of first-conv last-conv output (default: "
+                             f"{' '.join(int8.keep_fp32) or 'none'}; give the option alone for none)")
+    parser.add_argument("--int8-percentile", type=float, default=int8.percentile,
+                        help=f"int8-cpu, --calib-method percentile: share of values kept (default {int8.percentile})")
+    parser.add_argument("--train-frame-size", default=None, metavar="WxH",
+                        help="the size of the frames the checkpoint was trained on, recorded in the sidecar for "
+                             "--infer-size auto (default: measured from the training data its config names)")
     parser.add_argument("--shape", default=None,
                         help="NxCxHxW: fixed input shape (or the TensorRT profile's opt shape with --max-shape); "
                              "default: dynamic batch/H/W, verified at 640x360 padded to the size multiple")
@@ -76,6 +93,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run, needs=needs)
 
 
+def _int8_defaults():  # -> Int8CpuOptions, imported late: building the parser loads no optional package
+    from jrgr_deploy.export.precision import Int8CpuOptions
+
+    return Int8CpuOptions()
+
+
 def needs(args: argparse.Namespace) -> dict[str, str]:
     """The checkpoint is read with torch, traced to ONNX and simplified; every file is verified in ONNX
     Runtime; FP16 / ModelOpt INT8 need ModelOpt."""
@@ -91,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
 
     from jrgr_deploy.export.accuracy import DEFAULT_MAX_DROP_DB, DEFAULT_MIN_PSNR_DB, Gate
     from jrgr_deploy.export.exporter import ExportRequest, export_nets
+    from jrgr_deploy.export.precision import Int8CpuOptions
     from jrgr_deploy.export.triton_repo import TritonOptions
+    from jrgr_deploy.frames import parse_hw
 
     gate = Gate(
         max_drop_db=DEFAULT_MAX_DROP_DB if args.max_drop_db is None else args.max_drop_db,
@@ -100,7 +125,12 @@ def run(args: argparse.Namespace) -> int:
     request = ExportRequest(
         out_dir=args.out, weights=args.weights, nets=tuple(dict.fromkeys(args.nets)), fmt=args.fmt,
         precisions=tuple(dict.fromkeys(args.precision)), calib=args.calib, calib_frames=args.calib_frames,
-        calib_method=args.calib_method, shape=args.shape, max_shape=args.max_shape, min_shape=args.min_shape,
+        calib_method=args.calib_method,
+        int8_cpu=Int8CpuOptions(per_channel=args.int8_per_channel, reduce_range=args.int8_reduce_range,
+                                activations=args.int8_activations, keep_fp32=tuple(args.int8_keep_fp32),
+                                percentile=args.int8_percentile),
+        train_frame_hw=parse_hw(args.train_frame_size, "--train-frame-size") if args.train_frame_size else None,
+        shape=args.shape, max_shape=args.max_shape, min_shape=args.min_shape,
         opset=args.opset, gate=gate, val_rainy=args.val_rainy, val_clean=args.val_clean,
         verify_frames=args.verify_frames, workspace_mib=args.workspace_mib, timing_cache=args.timing_cache,
         triton=TritonOptions(max_batch_size=args.triton_max_batch, instances=args.triton_instances,
