@@ -39,8 +39,11 @@ def add_stream_parser(
     parser.add_argument("--show", action="store_true", help="show the result in a window (needs OpenCV GUI)")
     parser.add_argument(
         "--infer-size",
-        metavar="WxH",
-        help="run the net at this size and apply the upsampled rain layer to the full-resolution frame",
+        metavar="WxH|auto|full",
+        default="auto",
+        help="run the net at this size and apply the upsampled rain layer to the full-resolution frame; auto "
+        "(default): the scale of the frames the model was trained on (its sidecar's train_frame_hw), frames "
+        "larger than those being shrunk to it; full: the frame's own size",
     )
     parser.add_argument(
         "--live", action="store_true", help="treat a video file as a live camera at its frame rate (drops frames)"
@@ -69,12 +72,12 @@ def check_options(args: argparse.Namespace) -> None:
 
 def model_options(args: argparse.Namespace) -> dict[str, object]:
     """The `FrameModel` arguments the shared options give (the --infer-size text becomes (H, W) here)."""
-    from jrgr_deploy.frames import parse_hw
+    from jrgr_deploy.frames import parse_infer_size
 
     return {
         "weights": args.weights,
         "backend": args.backend,
-        "infer_hw": parse_hw(args.infer_size, "--infer-size") if args.infer_size else None,
+        "infer_hw": parse_infer_size(args.infer_size),
         "side_by_side": args.side_by_side,
         "threads": args.threads,
     }

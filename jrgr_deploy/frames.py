@@ -99,6 +99,42 @@ def parse_hw(text: str, what: str = "size") -> tuple[int, int]:
     return height, width
 
 
+INFER_AUTO = "auto"  # --infer-size auto: the scale the net was trained on (`auto_infer_hw`)
+INFER_FULL = "full"  # --infer-size full: the frame's own size
+
+
+def parse_infer_size(text: str, what: str = "--infer-size") -> tuple[int, int] | str | None:
+    """An inference size as typed: 'auto' -> "auto", 'full' -> None (the frame's size), 'WxH' -> (H, W)."""
+    word = text.strip().lower()
+    if word == INFER_AUTO:
+        return INFER_AUTO
+    if word == INFER_FULL:
+        return None
+    try:
+        return parse_hw(text, what)
+    except JRGRError:
+        raise JRGRError(f"{what} '{text}' is not 'auto', 'full' or WIDTHxHEIGHT (e.g. 640x360)") from None
+
+
+def auto_infer_hw(
+    frame_hw: tuple[int, int], train_frame_hw: tuple[int, int] | list[int] | None, multiple: int
+) -> tuple[int, int] | None:
+    """The inference size that shows the net a frame at the scale of the frames it was trained on.
+
+    A frame whose short side is longer than the training frames' is shrunk so that its short side matches
+    theirs (rain streaks, drops and veil then have the size in pixels the net learned); each side is rounded
+    to the nearest multiple of `multiple` (no padding), at most the frame's. None: run at the frame's size
+    (it is not larger than the training frames, or their size is unknown).
+    """
+    if train_frame_hw is None:
+        return None
+    scale = min(train_frame_hw) / min(frame_hw)
+    if scale >= 1.0:
+        return None
+    height, width = (min(side, max(multiple, round(side * scale / multiple) * multiple)) for side in frame_hw)
+    return None if (height, width) == tuple(frame_hw) else (height, width)
+
+
 def padded_hw(height: int, width: int, multiple: int) -> tuple[int, int]:
     """The smallest (H, W) >= (height, width) that are both multiples of `multiple`."""
     if multiple < 1:

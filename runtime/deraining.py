@@ -56,7 +56,7 @@ class Deraining(FrameModel):
     def default_weights() -> Path:
         return default_weights()
 
-    def _processor(self, infer_hw: tuple[int, int] | None, side_by_side: bool) -> NetProcessor:
+    def _processor(self, infer_hw: tuple[int, int] | str | None, side_by_side: bool) -> NetProcessor:
         return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=self._stabiliser)
 
     @property

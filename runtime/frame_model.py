@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from jrgr_deploy.closing import Closing
+from jrgr_deploy.frames import INFER_AUTO
 from jrgr_deploy.output_files import check_not_input
 from jrgr_deploy.runtime.backends import Backend, open_backend
 from jrgr_deploy.runtime.pipeline import StreamPipeline, StreamReport
@@ -31,7 +32,9 @@ class FrameModel(Closing):
 
     weights: .onnx / .plan / .engine / .safetensors (None: the packaged default of `net`). backend: one of
     `jrgr_deploy.names.BACKENDS` (None: by suffix; "torch" without weights: the packaged checkpoint).
-    infer_hw: (height, width) to run the net at, the rain layer being resampled to the frame's size.
+    infer_hw: (height, width) to run the net at, the rain layer being resampled to the frame's size; "auto" (the
+    default, as for `jrgr derain`): the scale the net was trained on (its sidecar's `train_frame_hw`); None:
+    the frame's size.
     side_by_side: outputs are [input | output]. threads: CPU threads of the backend. backend_instance: an
     already open backend (embedding, tests) instead of weights.
     """
@@ -43,7 +46,7 @@ class FrameModel(Closing):
         self,
         weights: str | Path | None = None,
         backend: str | None = None,
-        infer_hw: tuple[int, int] | None = None,
+        infer_hw: tuple[int, int] | str | None = INFER_AUTO,
         side_by_side: bool = False,
         threads: int | None = None,
         backend_instance: Backend | None = None,
@@ -69,7 +72,7 @@ class FrameModel(Closing):
     def default_weights() -> Path:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _processor(self, infer_hw: tuple[int, int] | None, side_by_side: bool) -> NetProcessor:
+    def _processor(self, infer_hw: tuple[int, int] | str | None, side_by_side: bool) -> NetProcessor:
         raise NotImplementedError  # pragma: no cover - abstract
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
@@ -77,6 +80,8 @@ class FrameModel(Closing):
         return self.processor(frame)
 
     def run_info(self) -> dict[str, Any]:
+        """What the statistics' `run` block says about this model; read when a run ends, so `infer_hw` is the
+        size the net ran at (resolved from "auto" by the frames)."""
         infer_hw = self.processor.infer_hw
         return {
             "command": self.command,
@@ -84,6 +89,7 @@ class FrameModel(Closing):
             "device": self.backend.device,
             "weights": str(self.weights),
             "precision": self.backend.input_contract.precision,
+            "infer_size": self.processor.infer_size,
             "infer_hw": list(infer_hw) if infer_hw else None,
             "side_by_side": self.processor.side_by_side,
         }
@@ -111,7 +117,7 @@ class FrameModel(Closing):
             sinks,
             progress=progress,
             progress_label=self.command,
-            run_info=self.run_info(),
+            run_info=self.run_info,
             **options,
         )
 

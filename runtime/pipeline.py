@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,7 +151,8 @@ class StreamPipeline:
     reconnect_backoff_s: (first, max) delay between reconnect attempts of a failed live source;
     reconnect_timeout_s: give up (error) when a live source stays down this long.
     progress: show a tqdm bar (frames, live fps / latency / drops) labelled `progress_label`. run_info:
-    metadata for the stats.
+    metadata for the stats, or a function giving it, called when the run ends (so it can name what the run
+    resolved on the way, e.g. the inference size "auto" picked).
     """
 
     def __init__(
@@ -165,7 +166,7 @@ class StreamPipeline:
         reconnect_timeout_s: float = 60.0,
         progress: bool = False,
         progress_label: str = "frames",
-        run_info: dict[str, Any] | None = None,
+        run_info: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.source = source
         self.processor = processor
@@ -175,7 +176,7 @@ class StreamPipeline:
         self.reconnect_timeout_s = reconnect_timeout_s
         self.progress = progress
         self.progress_label = progress_label
-        self.run_info = dict(run_info or {})
+        self.run_info = run_info if callable(run_info) else dict(run_info or {})
         self.stats = LatencyStats()
         self.report: StreamReport | None = None
         self._stop = threading.Event()  # capture stops; frames already captured still go through
@@ -387,7 +388,8 @@ class StreamPipeline:
             self._bar = None
         errors = [redact(f"{stage}: {error}") for stage, error in self._errors]
         reason = "interrupted" if interrupted else ("error" if errors else self._end_reason)
-        info = {"source": redact(self.source.name), "live": live, **self.run_info, "end_reason": reason}
+        run_info = self.run_info() if callable(self.run_info) else self.run_info
+        info = {"source": redact(self.source.name), "live": live, **run_info, "end_reason": reason}
         if errors:
             info["errors"] = errors
         self.stats.frames_skipped = self.source.frames_skipped

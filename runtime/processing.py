@@ -18,6 +18,11 @@ Eq. 1: O = B + R), subtracted from the full-resolution frame, B̂_full = O_full 
 generation G_r(R_s), added to it. Rain is smooth and low-frequency enough to survive the resampling, while
 the background keeps all its full-resolution detail (a downscaled-then-upscaled B̂ would be blurred).
 
+The inference size "auto" (the commands' default) is chosen per frame size from the artefact's sidecar
+(`train_frame_hw`): frames larger than the ones the net was trained on are shrunk to that scale
+(`jrgr_deploy.frames.auto_infer_hw`), so the rain keeps the size in pixels the net learned; with no recorded
+training size, the net runs at the frame's size.
+
 With a temporal stabiliser (`runtime/temporal.py`), its luma correction is added to the derained frame
 while it is still float, before rounding to uint8 (no second quantisation); its time is the "temporal"
 stage of the latency table.
@@ -32,7 +37,7 @@ import cv2
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, unpad
+from jrgr_deploy.frames import INFER_AUTO, auto_infer_hw, bgr_to_nchw, nchw_to_bgr, unpad
 from jrgr_deploy.runtime.backends.base import Backend, InputContract
 from jrgr_deploy.runtime.stats import now_ns
 from jrgr_deploy.runtime.temporal import LUMA_BGR, TemporalStabiliser
@@ -151,24 +156,42 @@ def check_frame(frame: np.ndarray) -> None:
 class NetProcessor:
     """What both processors share: the backend, the inference size, side by side, the synchronous call.
 
-    infer_hw: (height, width) to run the net at (rain-layer upsampling), or None for full resolution.
+    infer_hw: (height, width) to run the net at (rain-layer upsampling), None for full resolution, or "auto"
+    (the training scale of the backend's artefact, see the module docstring). After a frame, `infer_hw` is
+    the size the net ran at (None: the frame's); `infer_size` says what was asked ("auto", "full", "WxH").
     side_by_side: postprocess returns [input | output] (2W wide).
     """
 
-    def __init__(self, backend: Backend, infer_hw: tuple[int, int] | None = None, side_by_side: bool = False) -> None:
-        if infer_hw is not None and (infer_hw[0] < 1 or infer_hw[1] < 1):
+    def __init__(
+        self, backend: Backend, infer_hw: tuple[int, int] | str | None = None, side_by_side: bool = False
+    ) -> None:
+        self.auto = infer_hw == INFER_AUTO
+        if isinstance(infer_hw, str) and not self.auto:
+            raise JRGRError(f"inference size '{infer_hw}' is not (height, width), None or '{INFER_AUTO}'")
+        if not self.auto and infer_hw is not None and (infer_hw[0] < 1 or infer_hw[1] < 1):
             raise JRGRError(f"inference size {infer_hw[1]}x{infer_hw[0]} (WxH) must be positive")
         self.backend = backend
         self.contract = backend.input_contract
-        self.infer_hw = infer_hw
+        self.infer_hw: tuple[int, int] | None = None if self.auto else infer_hw  # type: ignore[assignment]
+        self.infer_size = INFER_AUTO if self.auto else ("full" if infer_hw is None else f"{infer_hw[1]}x{infer_hw[0]}")
+        info = getattr(backend, "info", None)  # the artefact's sidecar (ONNX Runtime, TensorRT backends)
+        self.train_frame_hw: tuple[int, int] | None = (
+            tuple(info.train_frame_hw) if info is not None and info.train_frame_hw else None  # type: ignore[assignment]
+        )
         self.side_by_side = side_by_side
+
+    def infer_hw_for(self, frame_hw: tuple[int, int]) -> tuple[int, int] | None:
+        """The size the net runs at for a frame of `frame_hw` (None: the frame's own size)."""
+        if self.auto:
+            self.infer_hw = auto_infer_hw(frame_hw, self.train_frame_hw, self.contract.size_multiple)
+        return self.infer_hw
 
     def begin(self, fps: float | None) -> None:
         """Called once the source is open, with its frame rate (None if unknown)."""
 
     def net_input_hw(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         """(H', W') of the padded tensor the backend will see for a frame of `frame_hw`."""
-        return self.contract.input_hw(self.infer_hw or frame_hw)
+        return self.contract.input_hw(self.infer_hw_for(frame_hw) or frame_hw)
 
     def preprocess(self, frame: np.ndarray, index: int = 0) -> Prepared:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -211,7 +234,7 @@ class FrameProcessor(NetProcessor):
     def preprocess(self, frame: np.ndarray, index: int = 0) -> Prepared:
         """(H, W, 3) uint8 BGR -> Prepared with a padded (1, 3, H', W') float32 RGB batch in [-1, 1]."""
         check_frame(frame)
-        small = resize_hw(frame, self.infer_hw)
+        small = resize_hw(frame, self.infer_hw_for(frame.shape[:2]))
         net_hw = small.shape[:2]
         target_h, target_w = self.contract.input_hw(net_hw)
         pad_h, pad_w = target_h - net_hw[0], target_w - net_hw[1]

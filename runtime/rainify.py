@@ -40,7 +40,8 @@ class RainifyProcessor(NetProcessor):
     backend: G_r (input: rain layer NCHW RGB float32 in [-2, 2]; output: real-style rain layer).
     model/preset/seed: the synthetic rain drawn (`jrgr_deploy.rain.RainSequence`); fps: the footage's
     frame rate, so drops fall at their physical speed between frames (`begin` takes the source's).
-    infer_hw: run G_r on the rain layer shrunk to (height, width), and add its upsampled output.
+    infer_hw: run G_r on the rain layer shrunk to (height, width) (or "auto", see `NetProcessor`), and add its
+    upsampled output.
     side_by_side: [clean | rainy].
     """
 
@@ -51,7 +52,7 @@ class RainifyProcessor(NetProcessor):
         seed: int = 0,
         model: str = "synthetic",
         fps: float | None = None,
-        infer_hw: tuple[int, int] | None = None,
+        infer_hw: tuple[int, int] | str | None = None,
         side_by_side: bool = False,
     ) -> None:
         from jrgr_deploy.rain import MODELS, PRESETS
@@ -86,7 +87,8 @@ class RainifyProcessor(NetProcessor):
         check_frame(frame)
         height, width = frame.shape[:2]
         sample = self._sequence_for(height, width).render(frame, index)
-        layer_bgr = resize_hw(np.ascontiguousarray(sample.rain_layer, dtype=np.float32), self.infer_hw)
+        full_layer = np.ascontiguousarray(sample.rain_layer, dtype=np.float32)
+        layer_bgr = resize_hw(full_layer, self.infer_hw_for((height, width)))
         layer = layer_bgr[..., ::-1].transpose(2, 0, 1)[None] * np.float32(2.0)  # BGR->RGB, [-2, 2]
         batch, net_hw = pad_for_contract(np.ascontiguousarray(layer, dtype=np.float32), self.contract)
         return Prepared(frame=frame, batch=np.ascontiguousarray(batch), net_hw=net_hw, index=index)
@@ -126,7 +128,7 @@ class Rainifying(FrameModel):
 
         return default_onnx("g_r")
 
-    def _processor(self, infer_hw: tuple[int, int] | None, side_by_side: bool) -> NetProcessor:
+    def _processor(self, infer_hw: tuple[int, int] | str | None, side_by_side: bool) -> NetProcessor:
         return RainifyProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, **self.rain)
 
     def run_info(self) -> dict[str, Any]:

@@ -24,13 +24,15 @@ def export_fixture_net(
     net: str = "f_r",
     fixed_shape: tuple[int, int] | None = None,
     size_multiple: int = 4,
+    train_frame_hw: list[int] | None = None,
 ) -> Path:
     """Export a small real conv net to ONNX (opset 19) with its sidecar.
 
     kind "tiny": out = clamp(x − 0.1·tanh(up4(conv(relu(conv(avgpool4(x)))))), an identity-ish deraining
     net whose size multiple is 4 (the pooling); "offset": out = x − 0.1 (a constant rain layer of 0.1);
     "identity": out = x; broken nets: "nan": out = sqrt(x − 2) (NaN everywhere), "shrink": out = x without
-    its last 4 rows. fixed_shape (H, W): export without dynamic H/W.
+    its last 4 rows. fixed_shape (H, W): export without dynamic H/W. train_frame_hw: the sidecar's record
+    of the training frames' size (for `--infer-size auto`).
     """
     import torch
     import torch.nn.functional as F
@@ -83,6 +85,7 @@ def export_fixture_net(
             size_multiple=size_multiple,
             input_shape=shape,
             opset=19,
+            train_frame_hw=train_frame_hw,
         ),
     )
     return path

@@ -248,3 +248,21 @@ def test_exported_artefacts_match_the_pytorch_reference_backend(
     assert main(["rainify", str(rainy_video), "--weights", str(files["g_r"]), "-o", str(rainified),
                  "--no-progress"]) == 0  # fmt: skip
     assert len(read_video(rainified)) == 24
+
+
+def test_derain_defaults_to_auto_infer_size_and_reports_what_it_ran_at(tmp_path: Path, rainy_video: Path) -> None:
+    """Without --infer-size the net runs at the scale its sidecar says it was trained on (here 45x75, half the
+    90x150 frames: 44x76 after rounding to the size multiple 4); `full` overrides it; the stats name both."""
+    weights = export_fixture_net(tmp_path / "f_r.onnx", train_frame_hw=[45, 75])
+    runs = {"default": [], "full": ["--infer-size", "full"]}
+    ran_at = {}
+    for name, flags in runs.items():
+        stats_path = tmp_path / f"{name}.json"
+        assert main(["derain", str(rainy_video), "--weights", str(weights), "-o", "null", "--stats", str(stats_path),
+                     "--no-progress", *flags]) == 0
+        run = json.loads(stats_path.read_text())["run"]
+        ran_at[name] = (run["infer_size"], run["infer_hw"])
+    assert ran_at == {"default": ("auto", [44, 76]), "full": ("full", None)}
+    code = subprocess.run([*JRGR, "derain", str(rainy_video), "--weights", str(weights), "-o", "null",
+                           "--infer-size", "huge"], capture_output=True, text=True)
+    assert code.returncode == 2 and "--infer-size 'huge'" in code.stderr and "Traceback" not in code.stderr

@@ -16,7 +16,16 @@ from tiny_checkpoints import save_tiny_checkpoint
 
 from jrgr_deploy.artifact import ArtifactInfo, sidecar_path, write_sidecar
 from jrgr_deploy.errors import JRGRError, MissingDependencyError
-from jrgr_deploy.frames import bgr_to_nchw, nchw_to_bgr, pad_to_multiple, parse_hw, parse_wh, unpad
+from jrgr_deploy.frames import (
+    auto_infer_hw,
+    bgr_to_nchw,
+    nchw_to_bgr,
+    pad_to_multiple,
+    parse_hw,
+    parse_infer_size,
+    parse_wh,
+    unpad,
+)
 from jrgr_deploy.runtime import FrameProcessor, backend_for_path, open_backend
 from jrgr_deploy.runtime.backends.base import physical_core_count
 from jrgr_deploy.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
@@ -31,6 +40,8 @@ def nets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "offset": export_fixture_net(folder / "f_r_offset.onnx", kind="offset"),
         "identity": export_fixture_net(folder / "f_r_identity.onnx", kind="identity"),
         "fixed": export_fixture_net(folder / "f_r_fixed.onnx", fixed_shape=(96, 160)),
+        "offset_trained_small": export_fixture_net(folder / "f_r_offset_small.onnx", kind="offset",
+                                                   train_frame_hw=[36, 60]),
     }
 
 
@@ -170,6 +181,46 @@ def test_infer_size_subtracts_the_upsampled_rain_layer(nets: dict[str, Path]) ->
     assert np.abs(out.astype(int) - expected).max() <= 1
     with open_backend(nets["identity"]) as backend:  # no rain found: the frame comes back untouched
         np.testing.assert_array_equal(FrameProcessor(backend, infer_hw=(24, 40))(frame), frame)
+
+
+def test_auto_infer_size_shows_the_net_the_training_scale(nets: dict[str, Path]) -> None:
+    """`auto`: frames larger than the training frames (sidecar: 36x60, short side 36) are shrunk until their
+    short side is 36, each side rounded to the size multiple (4); smaller ones, and models without a recorded
+    training size, run at full resolution. The rain layer still reaches every full-resolution pixel."""
+    frame = index_frame(3, height=90, width=150)
+    with open_backend(nets["offset_trained_small"]) as backend:
+        processor = FrameProcessor(backend, infer_hw="auto")
+        assert processor.infer_size == "auto" and processor.infer_hw is None
+        prepared = processor.preprocess(frame)
+        assert prepared.batch.shape == (1, 3, 36, 60) and processor.infer_hw == (36, 60)
+        out = processor(frame)
+        expected = np.clip(np.rint(frame.astype(np.float32) - 12.75), 0, 255).astype(np.uint8)
+        assert out.shape == frame.shape and np.abs(out.astype(int) - expected).max() <= 1
+        small = index_frame(3, height=30, width=50)  # smaller than the training frames: full resolution
+        assert processor.preprocess(small).batch.shape == (1, 3, 32, 52) and processor.infer_hw is None
+    with open_backend(nets["offset"]) as backend:  # no train_frame_hw in the sidecar: full resolution
+        processor = FrameProcessor(backend, infer_hw="auto")
+        assert processor.preprocess(frame).batch.shape == (1, 3, 92, 152) and processor.infer_hw is None
+    with open_backend(nets["offset"]) as backend, pytest.raises(JRGRError, match="'big'"):
+        FrameProcessor(backend, infer_hw="big")
+
+
+def test_auto_infer_hw_rounds_to_the_multiple_and_never_enlarges() -> None:
+    assert auto_infer_hw((720, 1280), (192, 192), 16) == (192, 336)  # 341.3 -> 336
+    assert auto_infer_hw((720, 1280), [360, 640], 16) == (352, 640)  # 360 -> 352 (nearest multiple of 16)
+    assert auto_infer_hw((1080, 1920), (512, 683), 16) == (512, 912)
+    assert auto_infer_hw((360, 640), (512, 683), 16) is None  # smaller than the training frames
+    assert auto_infer_hw((720, 1280), None, 16) is None  # unknown training scale
+    assert auto_infer_hw((100, 1279), (98, 98), 16) == (96, 1248)
+    assert auto_infer_hw((40, 30), (8, 8), 16) == (16, 16)  # at least one multiple
+
+
+def test_parse_infer_size() -> None:
+    assert parse_infer_size("auto") == "auto" and parse_infer_size("AUTO") == "auto"
+    assert parse_infer_size("full") is None
+    assert parse_infer_size("640x360") == (360, 640)
+    with pytest.raises(JRGRError, match="--infer-size 'big' is not 'auto', 'full' or WIDTHxHEIGHT"):
+        parse_infer_size("big")
 
 
 def test_fixed_shape_models_pad_up_or_ask_for_infer_size(nets: dict[str, Path]) -> None:
