@@ -57,12 +57,24 @@ def _default_model() -> list[dict[str, object]]:
     return rows
 
 
+def _derain_default() -> dict[str, str]:
+    """Which shipped F_r file `jrgr derain` runs on a CPU without --weights, and why."""
+    from jrgr_deploy.default_model import cpu_onnx_choice
+    from jrgr_deploy.errors import JRGRError
+
+    try:
+        path, why = cpu_onnx_choice("f_r")
+    except JRGRError as error:
+        return {"file": None, "why": str(error)}
+    return {"file": str(path), "why": why}
+
+
 def run(args: argparse.Namespace) -> int:
     from jrgr_deploy import __version__
     from jrgr_deploy.default_model import WEIGHTS_DIR
 
     report = {"jrgr-deploy": __version__, "weights_dir": str(WEIGHTS_DIR), "default_model": _default_model(),
-              "backends": _backends()}
+              "derain_default_on_cpu": _derain_default(), "backends": _backends()}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -73,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     for row in report["default_model"]:
         extra = f"  {row.get('net', '')} {row.get('precision', '')}".rstrip()
         print(f"  {row['file']}  {row['size_mib']} MiB{extra}")
+    chosen = report["derain_default_on_cpu"]
+    print(f"jrgr derain / demo on a CPU run: {chosen['file'] or 'nothing'} ({chosen['why']})")
     print("backends and tools:")
     for name, value in report["backends"].items():
         print(f"  {name}: {json.dumps(value) if isinstance(value, dict) else value}")
