@@ -1,9 +1,11 @@
 """The main job (`jrgr demo`, the README's first command): a rainy 1280x720 clip, derained as a stream.
 
-1. Render a short driving-style clip from a bundled photograph (camera pan + zoom, temporally
-   consistent model-B "realistic" rain), with lossless clean ground truth (`jrgr_deploy.clips`).
+1. Render a short dash-camera clip from the bundled street photograph (the car drives towards the street's
+   vanishing point with a slight sway; temporally consistent model-B "realistic" rain), with lossless clean
+   ground truth (`jrgr_deploy.clips`).
 2. Derain the clip as a stream with the default model on the fastest installed backend
-   (`jrgr_deploy.runtime.Deraining`), writing a side-by-side video (rainy | derained).
+   (`jrgr_deploy.runtime.Deraining`) at the inference size `auto` picks (the scale of the rain the model was
+   trained on: `jrgr_deploy.runtime.processing.auto_infer_hw`), writing a side-by-side video (rainy | derained).
 3. Write a PNG of a few frames (rainy / derained / ground truth), print the latency table and the
    clip's PSNR-Y before and after deraining.
 
@@ -26,7 +28,7 @@ from jrgr_deploy.image_files import write_bgr
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PHOTO = "rocket"  # open sky over a scene: shows both streaks and the sky-darkening of model B
+LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,21 @@ class DemoResult:
     psnr_y_derained_db: float
     weights: str
     backend: str
+    infer_size: str
+    infer_hw: list[int] | None
 
 
 def _labelled(image_bgr: np.ndarray, label: str, width: int) -> np.ndarray:
+    """`image_bgr` shrunk to `width`, with `label` in white on a dark box at its top left.
+
+    A box, not a thick dark outline under the text: OpenCV advances thicker Hershey text further per glyph,
+    so an outline drawn at another thickness ends past the white text (a stray dark glyph after the label).
+    """
     scale = width / image_bgr.shape[1]
     small = cv2.resize(image_bgr, (width, int(round(image_bgr.shape[0] * scale))), interpolation=cv2.INTER_AREA)
-    cv2.putText(small, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(small, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 1, cv2.LINE_AA)
+    (text_w, text_h), baseline = cv2.getTextSize(label, LABEL_FONT, 0.6, 1)
+    cv2.rectangle(small, (0, 0), (text_w + 12, text_h + baseline + 10), (0, 0, 0), thickness=cv2.FILLED)
+    cv2.putText(small, label, (6, text_h + 5), LABEL_FONT, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     return small
 
 
@@ -71,6 +81,11 @@ def _frames_figure(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]], indice
     write_bgr(path, np.vstack(grid_rows))
 
 
+def _size_text(result: DemoResult) -> str:
+    ran = "the frame size" if result.infer_hw is None else f"{result.infer_hw[1]}x{result.infer_hw[0]}"
+    return f"{ran} (--infer-size {result.infer_size})"
+
+
 def run_demo(
     out_dir: str | Path = "demo_out",
     weights: str | Path | None = None,
@@ -78,13 +93,16 @@ def run_demo(
     n_frames: int = 48,
     width: int = 1280,
     height: int = 720,
-    photo: str = DEFAULT_PHOTO,
+    infer_hw: tuple[int, int] | str | None = "auto",
     seed: int = 0,
     progress: bool = True,
 ) -> DemoResult:
-    """Run the whole demo into `out_dir` and return what it measured (also written to `demo.json`)."""
-    from jrgr_deploy.backgrounds import load_skimage_photos
-    from jrgr_deploy.clips import ClipSpec, render_clip
+    """Run the whole demo into `out_dir` and return what it measured (also written to `demo.json`).
+
+    infer_hw: the size (H, W) the net runs at, "auto" (the scale the model was trained on) or None (the
+    frame's own size).
+    """
+    from jrgr_deploy.clips import STREET_VANISHING_POINT, ClipSpec, render_clip, street_photo
     from jrgr_deploy.image_files import list_images, read_rgb
     from jrgr_deploy.metrics import psnr_y
     from jrgr_deploy.runtime import Deraining
@@ -93,13 +111,9 @@ def run_demo(
     start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    photos = {background.name: background.image for background in load_skimage_photos()}
-    if photo not in photos:
-        raise JRGRError(f"unknown demo photograph '{photo}'; available: {sorted(photos)}")
-
-    spec = ClipSpec(width=width, height=height, n_frames=n_frames, seed=seed)
-    logger.info("rendering a %dx%d clip of %d frames with model-B rain ...", width, height, n_frames)
-    clip = render_clip(photos[photo], out_dir / "clip", spec)
+    spec = ClipSpec(width=width, height=height, n_frames=n_frames, seed=seed, vanishing_point=STREET_VANISHING_POINT)
+    logger.info("rendering a %dx%d dash-camera clip of %d frames with model-B rain ...", width, height, n_frames)
+    clip = render_clip(street_photo(), out_dir / "clip", spec)
     render_s = time.perf_counter() - start
 
     derained: dict[int, np.ndarray] = {}
@@ -113,11 +127,11 @@ def run_demo(
     video_path = out_dir / "side_by_side.mp4"
     stats_path = out_dir / "stats.json"
     derain_start = time.perf_counter()
-    with Deraining(weights, backend=backend, side_by_side=True) as model:
-        info = model.run_info()
+    with Deraining(weights, backend=backend, infer_hw=infer_hw, side_by_side=True) as model:
         report = model.run(
             clip.rainy_video, output=[VideoFileSink(video_path, fps=clip.fps), CallbackSink(keep)], progress=progress
         )
+        info = model.run_info()
     derain_s = time.perf_counter() - derain_start
     stats = report.stats
     stats_path.write_text(json.dumps(stats, indent=2) + "\n")
@@ -150,6 +164,8 @@ def run_demo(
         psnr_y_derained_db=float(np.mean(psnr_derained)),
         weights=str(info["weights"]),
         backend=str(info["backend"]),
+        infer_size=str(info["infer_size"]),
+        infer_hw=info["infer_hw"],
     )
     (out_dir / "demo.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
     print(report.table())
@@ -157,6 +173,7 @@ def run_demo(
         f"\nPSNR-Y over {clip.n_frames} frames: rainy {result.psnr_y_rainy_db:.2f} dB -> derained "
         f"{result.psnr_y_derained_db:.2f} dB ({result.psnr_y_derained_db - result.psnr_y_rainy_db:+.2f} dB)"
     )
-    print(f"model {result.weights} on {result.backend}; wall {result.wall_s:.1f} s")
+    print(f"model {result.weights} on {result.backend}; the net ran at {_size_text(result)}; "
+          f"wall {result.wall_s:.1f} s")
     print(f"wrote {video_path}, {figure_path}, {stats_path}")
     return result

@@ -3,8 +3,9 @@
 Builds the wheel (and the editable wheel `make install` uses) with the project's build backend, with warnings
 recorded as pip records them; installs `jrgr-deploy[cpu]` from the wheel into a new venv (dependencies from the
 package index, as `make install` gets them); then, outside the repository: no torch, ONNX tooling, scikit-image
-or matplotlib; `jrgr info` lists the default model inside that venv; `jrgr derain`, `rainify` and `bench` run on
-it; commands that need another extra stop with exit 2 naming it; the venv stays within 350 MiB on disk.
+or matplotlib; `jrgr info` lists the default model inside that venv; `jrgr derain`, `rainify`, `bench` and the
+demo (its street photograph is package data) run on it; commands that need another extra stop with exit 2
+naming it; the venv stays within 350 MiB on disk.
 """
 
 from __future__ import annotations
@@ -116,8 +117,11 @@ def test_cpu_wheel_installs_without_torch_and_derains(tmp_path: Path) -> None:
                  work, env)
     assert bench.returncode == 0 and "latency ms" in bench.stdout, bench.stderr[-2000:]
 
-    for command, extra in ((["train", "--out", "run"], "train"), (["export", "--out", "x"], "export"),
-                           (["demo"], "demo")):
+    demo = _run([str(jrgr), "demo", "--out", "demo", "--frames", "3", "--size", "192x112"], work, env)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert "PSNR-Y over 3 frames" in demo.stdout and (work / "demo" / "frames.png").stat().st_size > 0
+
+    for command, extra in ((["train", "--out", "run"], "train"), (["export", "--out", "x"], "export")):
         refused = _run([str(jrgr), *command], work, env)
         assert refused.returncode == 2, refused.stderr
         assert f"pip install 'jrgr-deploy[{extra}]'" in refused.stderr and "Traceback" not in refused.stderr

@@ -18,13 +18,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", choices=BACKENDS, default=None, help="backend (default: by the artefact's suffix)")
     parser.add_argument("--frames", type=int, default=48, help="clip length in frames (default 48)")
     parser.add_argument("--size", default="1280x720", help="clip size WxH (default 1280x720)")
+    parser.add_argument("--infer-size", default="auto", metavar="WxH|auto|full",
+                        help="size the net runs at (default auto: the scale the model was trained on; full: "
+                             "the clip's size); as for jrgr derain")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run, needs=needs)
 
 
 def needs(args: argparse.Namespace) -> dict[str, str]:
-    """The clip is rendered from a photograph scikit-image ships; the default model runs in ONNX Runtime."""
-    modules = {"skimage": "demo"}
+    """The clip is rendered from the bundled street photograph; the default model runs in ONNX Runtime."""
+    modules: dict[str, str] = {}
     if args.backend is None or args.backend.startswith("onnxruntime"):
         modules["onnxruntime"] = "cpu"
     return modules
@@ -32,9 +35,9 @@ def needs(args: argparse.Namespace) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from jrgr_deploy.app.demo import run_demo
-    from jrgr_deploy.frames import parse_wh
+    from jrgr_deploy.frames import parse_infer_size, parse_wh
 
     width, height = parse_wh(args.size, "--size")
     run_demo(args.out, weights=args.weights, backend=args.backend, n_frames=args.frames, width=width,
-             height=height, seed=args.seed)
+             height=height, infer_hw=parse_infer_size(args.infer_size), seed=args.seed)
     return 0
