@@ -156,18 +156,23 @@ def resolve_backends(names: list[str]) -> list[BackendSpec]:
 # -- weights, clips, artefacts --------------------------------------------------------------------------
 
 
-def random_checkpoint(preset: str, work: Path) -> Path:
-    """A checkpoint of `preset` with random weights (seeded; f_s and f_r only)."""
-    path = work / f"random_{preset}.safetensors"
+def random_checkpoint(preset: str, work: Path, overrides: tuple[str, ...] = (), name: str | None = None) -> Path:
+    """A checkpoint of `preset` (changed by config `overrides`, e.g. ``model.removal.base_channels=24``) with
+    random weights (seeded; f_s and f_r only), cached as `work/random_<name or preset>.safetensors`."""
+    from jrgr_deploy.config import JRGRConfig
+
+    config = JRGRConfig.from_preset(preset).with_overrides(list(overrides))
+    path = work / f"random_{name or preset}.safetensors"
     if path.is_file():
-        return path
+        from jrgr_deploy.checkpoint import load_checkpoint
+
+        if load_checkpoint(path).config == config:
+            return path
     import torch
 
     from jrgr_deploy.checkpoint import save_checkpoint
-    from jrgr_deploy.config import JRGRConfig
     from jrgr_deploy.nn.build import build_net
 
-    config = JRGRConfig.from_preset(preset)
     torch.manual_seed(0)
     nets = {name: build_net(config, name) for name in ("f_s", "f_r")}
     with torch.no_grad():  # residual nets start as the identity: perturb so every layer does real work
@@ -276,13 +281,16 @@ def calibration_photo() -> tuple[np.ndarray, str]:
 
 
 def render_clip_cached(folder: Path, photo: tuple[np.ndarray, str], width: int, height: int, frames: int,
-                       seed: int) -> Path:
-    """A model-B (realistic, temporal) rainy clip with ground truth in `folder`, rendered once."""
+                       seed: int, vanishing_point: tuple[float, float] | None = None) -> Path:
+    """A model-B (realistic, temporal) rainy dash-camera clip with ground truth in `folder`, rendered once."""
     from jrgr_deploy.clips import ClipSpec, render_clip
 
     spec = ClipSpec(width=width, height=height, n_frames=frames, seed=seed)
+    if vanishing_point is not None:
+        spec = dataclasses.replace(spec, vanishing_point=vanishing_point)
     stamp = folder / "spec.json"
-    wanted = {"width": width, "height": height, "frames": frames, "seed": seed, "photo": photo[1]}
+    wanted = json.loads(json.dumps({"width": width, "height": height, "frames": frames, "seed": seed,
+                                    "photo": photo[1], "camera": dataclasses.asdict(spec)}))  # as stored
     if stamp.is_file() and json.loads(stamp.read_text()) == wanted and (folder / "rainy.mp4").is_file():
         return folder
     render_clip(photo[0], folder, spec)
