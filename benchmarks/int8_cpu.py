@@ -42,16 +42,23 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import rel  # noqa: E402
 from machine import benchmark_logging, machine_report  # noqa: E402
-from markdown_sections import publish_section  # noqa: E402
+from markdown_sections import (  # noqa: E402
+    add_output_arguments,
+    publish_section,
+    resolve_markdown,
+    run_script,
+    write_results,
+)
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
+from jrgr_deploy.export.precision import Int8CpuOptions  # noqa: E402
 
 logger = logging.getLogger("int8_cpu")
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results"
-DEFAULT_WORK = REPO / "benchmarks" / "work" / "int8_cpu"
 DEFAULT_MARKDOWN = REPO / "BENCHMARKS.md"
+DEFAULT_WORK = REPO / "benchmarks" / "work" / "int8_cpu"
 SECTION = "INT8 on the CPU"
 VAL_WH = (640, 360)
 DEMO_PHOTO_NAME = "img_050"  # the demo's photograph (jrgr_deploy/assets/): never used here
@@ -65,47 +72,42 @@ class Variant:
     what: str
     calib: str = "real"
     method: str = "entropy"
-    per_channel: bool = True
-    reduce_range: bool = False
-    activations: str = "uint8"
-    keep_fp32: tuple[str, ...] = ()
-    percentile: float = 99.999
-
-    def options(self) -> Any:
-        from jrgr_deploy.export.precision import Int8CpuOptions
-
-        return Int8CpuOptions(per_channel=self.per_channel, reduce_range=self.reduce_range,
-                              activations=self.activations, keep_fp32=self.keep_fp32, percentile=self.percentile)
+    options: Int8CpuOptions = field(default_factory=Int8CpuOptions)
 
     def export_flags(self) -> str:
         """The `jrgr export` options that make this file."""
-        flags = [f"--calib-method {self.method}", "--int8-per-channel" if self.per_channel else "--no-int8-per-channel",
-                 "--int8-reduce-range" if self.reduce_range else "--no-int8-reduce-range",
-                 f"--int8-activations {self.activations}", "--int8-keep-fp32 " + " ".join(self.keep_fp32)]
+        o = self.options
+        flags = [f"--calib-method {self.method}", "--int8-per-channel" if o.per_channel else "--no-int8-per-channel",
+                 "--int8-reduce-range" if o.reduce_range else "--no-int8-reduce-range",
+                 f"--int8-activations {o.activations}", "--int8-keep-fp32 " + " ".join(o.keep_fp32)]
         if self.method == "percentile":
-            flags.append(f"--int8-percentile {self.percentile}")
+            flags.append(f"--int8-percentile {o.percentile}")
         return " ".join(flags).strip()
 
 
 BOUNDARY = ("first-conv", "last-conv", "output")
+RR_BOUNDARY = Int8CpuOptions(reduce_range=True, keep_fp32=BOUNDARY)
 VARIANTS = (
     Variant("baseline", "as shipped before: synthetic model-B calibration, entropy, per-channel, u8",
             calib="synthetic"),
     Variant("real", "calibration on real rainy photographs"),
-    Variant("real-per-tensor", "real, one weight scale per tensor", per_channel=False),
-    Variant("real-reduce-range", "real, 7-bit weights (no saturation on AVX2)", reduce_range=True),
-    Variant("real-s8-symmetric", "real, symmetric int8 activations", activations="int8-symmetric"),
+    Variant("real-per-tensor", "real, one weight scale per tensor", options=Int8CpuOptions(per_channel=False)),
+    Variant("real-reduce-range", "real, 7-bit weights (no saturation on AVX2)",
+            options=Int8CpuOptions(reduce_range=True)),
+    Variant("real-s8-symmetric", "real, symmetric int8 activations",
+            options=Int8CpuOptions(activations="int8-symmetric")),
     Variant("real-minmax", "real, MinMax calibration", method="max"),
     Variant("real-percentile", "real, percentile calibration (99.999 %)", method="percentile"),
-    Variant("real-keep-first", "real, first convolution in FP32", keep_fp32=("first-conv",)),
+    Variant("real-keep-first", "real, first convolution in FP32", options=Int8CpuOptions(keep_fp32=("first-conv",))),
     Variant("real-keep-last", "real, last convolution + residual subtraction in FP32",
-            keep_fp32=("last-conv", "output")),
-    Variant("real-keep-boundary", "real, first + last convolution + subtraction in FP32", keep_fp32=BOUNDARY),
-    Variant("real-rr-boundary", "real, 7-bit weights, boundary in FP32", reduce_range=True, keep_fp32=BOUNDARY),
+            options=Int8CpuOptions(keep_fp32=("last-conv", "output"))),
+    Variant("real-keep-boundary", "real, first + last convolution + subtraction in FP32",
+            options=Int8CpuOptions(keep_fp32=BOUNDARY)),
+    Variant("real-rr-boundary", "real, 7-bit weights, boundary in FP32", options=RR_BOUNDARY),
     Variant("real-rr-minmax-boundary", "real, 7-bit weights, MinMax, boundary in FP32", method="max",
-            reduce_range=True, keep_fp32=BOUNDARY),
+            options=RR_BOUNDARY),
     Variant("real-rr-pct-boundary", "real, 7-bit weights, percentile, boundary in FP32", method="percentile",
-            reduce_range=True, keep_fp32=BOUNDARY),
+            options=RR_BOUNDARY),
 )
 
 
@@ -126,13 +128,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sizes", nargs="+", default=["640x360", "1280x720"], metavar="WxH")
     parser.add_argument("--iters", type=int, default=10, help="timed rounds per size (default 10)")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--name", default="int8_cpu", help="results file stem (default int8_cpu)")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    parser.add_argument("--markdown", type=Path, default=None,
-                        help="BENCHMARKS.md to update (default: the repository's, except with --quick); 'none' skips")
-    parser.add_argument("--from-json", type=Path, default=None, metavar="INT8_CPU.json",
-                        help="measure nothing: redraw the plot and rewrite the Markdown section from a results file")
+    add_output_arguments(parser, "int8_cpu", DEFAULT_OUT, DEFAULT_WORK)
     parser.add_argument("--quick", action="store_true",
                         help="CI smoke run: 3 variants, 4 pairs, 2 calibration frames, one small size")
     args = parser.parse_args(argv)
@@ -142,10 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.iters, args.warmup = min(args.iters, 2), min(args.warmup, 1)
         if args.sizes == ["640x360", "1280x720"]:
             args.sizes = ["160x96"]
-    if args.markdown is None:
-        args.markdown = None if args.quick else DEFAULT_MARKDOWN
-    elif str(args.markdown).lower() == "none":
-        args.markdown = None
+    resolve_markdown(args, DEFAULT_MARKDOWN)
     if args.from_json is None:
         for flag, path in (("--calib-real", args.calib_real), ("--backgrounds", args.backgrounds)):
             if path is None or not Path(path).is_dir():
@@ -228,7 +221,7 @@ def export_variant(variant: Variant, weights: Path, data: DataSets, args: argpar
     request = ExportRequest(
         out_dir=out, weights=weights, nets=("f_r",), precisions=("fp32", "int8-cpu"),
         calib=data.calib[variant.calib], calib_frames=args.calib_frames, calib_method=variant.method,
-        int8_cpu=variant.options(), val_rainy=data.val_rainy, val_clean=data.val_clean,
+        int8_cpu=variant.options, val_rainy=data.val_rainy, val_clean=data.val_clean,
         verify_frames=args.val_pairs, gate=Gate(max_drop_db=math.inf, min_psnr_db=-math.inf),
     )
     started = time.perf_counter()
@@ -412,16 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": list(args.sizes), "iters": args.iters, "warmup": args.warmup,
         "variants": rows, "timing": timing, "wall_s": round(time.perf_counter() - started, 1),
     }
-    json_path = args.out / f"{args.name}.json"
-    json_path.write_text(json.dumps(results, indent=2, default=float) + "\n")
-    print(f"wrote {json_path}")
+    write_results(results, args)
     write_outputs(results, args)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except JRGRError as error:
-        print(f"int8_cpu.py: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_script(main, "int8_cpu.py")

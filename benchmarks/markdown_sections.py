@@ -8,8 +8,12 @@ measuring scripts share their output options (`add_output_arguments`, `resolve_m
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SECTIONS = ("Quality", "Latency", "Streaming", "Temporal stability", "GPU")
 TITLE = "# Benchmarks"
@@ -72,3 +76,22 @@ def resolve_markdown(args: argparse.Namespace, default: Path) -> None:
         args.markdown = None if args.quick else default
     elif str(args.markdown).lower() == "none":
         args.markdown = None
+
+
+def write_results(results: dict[str, Any], args: argparse.Namespace) -> Path:
+    """`results` as JSON in args.out / f"{args.name}.json" (said on stdout)."""
+    path = args.out / f"{args.name}.json"
+    path.write_text(json.dumps(results, indent=2, default=float) + "\n")
+    print(f"wrote {path}")
+    return path
+
+
+def run_script(main: Callable[[], int], script: str) -> None:
+    """Exit with `main()`'s code; a JRGRError (bad input) is one line on stderr and exit 2, no traceback."""
+    from jrgr_deploy.errors import JRGRError
+
+    try:
+        raise SystemExit(main())
+    except JRGRError as error:
+        print(f"{script}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -38,7 +38,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import export_artifacts, random_checkpoint, rel, render_clip_cached  # noqa: E402
 from machine import benchmark_logging, machine_report  # noqa: E402
-from markdown_sections import publish_section  # noqa: E402
+from markdown_sections import (  # noqa: E402
+    add_output_arguments,
+    publish_section,
+    resolve_markdown,
+    run_script,
+    write_results,
+)
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
 
@@ -46,8 +52,8 @@ logger = logging.getLogger("sizing")
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results"
-DEFAULT_WORK = REPO / "benchmarks" / "work" / "sizing"
 DEFAULT_MARKDOWN = REPO / "BENCHMARKS.md"
+DEFAULT_WORK = REPO / "benchmarks" / "work" / "sizing"
 DEFAULT_NETS = (
     "tiny=",
     "w24=model.removal.base_channels=24,model.removal.max_channels=192",
@@ -77,13 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="--infer-size values for the demo runs (WxH, auto, full); none: skip part 2")
     parser.add_argument("--demo-candidates", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the demo with every candidate's FP32 file (default yes)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder (default benchmarks/results)")
-    parser.add_argument("--name", default="sizing", help="results file stem (default sizing)")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="cache of checkpoints/artefacts/clips")
-    parser.add_argument("--markdown", type=Path, default=None,
-                        help="BENCHMARKS.md to update (default: the repository's, except with --quick); 'none' skips")
-    parser.add_argument("--from-json", type=Path, default=None, metavar="SIZING.json",
-                        help="measure nothing: redraw the plot and rewrite the Markdown section from a results file")
+    add_output_arguments(parser, "sizing", DEFAULT_OUT, DEFAULT_WORK)
     parser.add_argument("--quick", action="store_true",
                         help="CI smoke run: two small nets, one small size, 2 iterations, a 6-frame demo at two sizes")
     args = parser.parse_args(argv)
@@ -98,10 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.demo_frames = min(args.demo_frames, 6)
         if args.demo_infer_sizes == list(DEFAULT_DEMO_SIZES):
             args.demo_infer_sizes = ["full", "96x64"]
-    if args.markdown is None:
-        args.markdown = None if args.quick else DEFAULT_MARKDOWN
-    elif str(args.markdown).lower() == "none":
-        args.markdown = None
+    resolve_markdown(args, DEFAULT_MARKDOWN)
     return args
 
 
@@ -419,16 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         "demo": demo,
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    json_path = args.out / f"{args.name}.json"
-    json_path.write_text(json.dumps(results, indent=2, default=float) + "\n")
-    print(f"wrote {json_path}")
+    write_results(results, args)
     write_outputs(results, args)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except JRGRError as error:
-        print(f"sizing.py: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_script(main, "sizing.py")
