@@ -312,6 +312,37 @@ def goals(results: dict[str, Any]) -> list[str]:
         if any(r["model"] == net["name"] for r in results["demo"]):
             lines.append(f"- `{net['name']}` keeps the demo ≥ {DEMO_FPS_GOAL:.0f} fps at --infer-size: "
                          f"{', '.join(fitting) or 'none measured'}.")
+    lines += _estimates(results, default_runs)
+    return lines
+
+
+def _p50(net: dict[str, Any], wh: tuple[int, int], precision: str) -> float | None:
+    row = next((r for r in net["rows"] if tuple(r["frame_wh"]) == wh and r["precision"] == precision), None)
+    return None if row is None else row["latency_ms"]["p50"]
+
+
+def _estimates(results: dict[str, Any], default_runs: list[dict[str, Any]]) -> list[str]:
+    """For candidates the demo did not run: the default model's (the tiny preset's) demo fps at a timed size,
+    divided by the candidate's FP32 latency ratio to tiny there: a lower bound, as if the net's time were all
+    of the frame time (the other stages do not grow with the net)."""
+    tiny = next((net for net in results["nets"] if net["name"] == "tiny"), None)
+    if tiny is None:
+        return []
+    lines = []
+    for run in default_runs:
+        hw = run["infer_hw"]
+        wh = tuple(results["demo_wh"]) if hw is None else (hw[1], hw[0])
+        base = _p50(tiny, wh, "fp32")
+        if base is None or not run["fps"]:
+            continue
+        for net in results["nets"]:
+            p50 = _p50(net, wh, "fp32")
+            if net is tiny or p50 is None or any(r["model"] == net["name"] for r in results["demo"]):
+                continue
+            ratio = p50 / base
+            lines.append(f"- `{net['name']}` with the net at {wh[0]}×{wh[1]}: FP32 latency {ratio:.2f}× tiny's, so "
+                         f"the demo would run at ≥ {run['fps'] / ratio:.1f} fps (tiny's {run['fps']:.1f} fps ÷ "
+                         f"{ratio:.2f}; a lower bound).")
     return lines
 
 
