@@ -379,6 +379,14 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
                 f"{any_row['gflop_per_frame']:.1f} | {_fmt(fp32 and fp32['latency_ms']['p50'], 0)} | "
                 f"{_fmt(fp32 and fp32['fps'], 1)} | {_fmt(int8 and int8['latency_ms']['p50'], 0)} | "
                 f"{_fmt(int8 and int8['fps'], 1)} | {_fmt(ratio, 2)} |")
+    if load["start"][0] > machine["cores"]:
+        lines += ["", f"The load ({load['start'][0]:.0f} on {machine['cores']} CPUs) made absolute times here many "
+                  "times slower than on an idle machine (this process got a small share of one core): compare "
+                  "rows by their ratios (timed round-robin in one run)."]
+    if not results["demo"]:
+        lines += ["", "Part 2 (`jrgr demo` end to end) was not run in this measurement (`--demo-infer-sizes` empty).",
+                  "", f"![sizing]({png_ref})", ""]
+        return "\n".join(lines)
     lines += [
         "",
         f"Part 2: `jrgr demo` end to end at {results['demo_wh'][0]}×{results['demo_wh'][1]} ({results['demo_frames']} "
