@@ -27,6 +27,7 @@ from pathlib import Path
 from jrgr_deploy.errors import JRGRError
 
 PARTIAL_MARK = ".partial-"
+WRITE_CHECK = "write-check"  # the name of the empty file that proves a folder writable
 
 
 def _resolved(path: Path) -> Path:
@@ -99,7 +100,7 @@ def _make_folder(folder: Path, subject: str, writable: bool) -> None:
         reason = error.strerror or error
         raise JRGRError(f"{subject} cannot be created ({reason}); expected a writable folder") from None
     if writable:
-        probe = PartialFile(folder / "write-check")
+        probe = PartialFile(folder / WRITE_CHECK)
         try:
             probe.path.touch()
         except OSError as error:
@@ -119,7 +120,10 @@ def remove_stale_partials(final: str | Path) -> list[Path]:
     if not final.parent.is_dir():
         return []
     removed = []
-    for stale in final.parent.glob(f".{final.stem}{PARTIAL_MARK}*{final.suffix}"):
+    # also the folder's writability probes (`_make_folder`), which a kill can leave behind in the same way
+    stale_files = [*final.parent.glob(f".{final.stem}{PARTIAL_MARK}*{final.suffix}"),
+                   *final.parent.glob(f".{WRITE_CHECK}{PARTIAL_MARK}*")]
+    for stale in stale_files:
         stale.unlink(missing_ok=True)
         removed.append(stale)
     return removed
