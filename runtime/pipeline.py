@@ -41,19 +41,35 @@ from jrgr_deploy.runtime.stats import FrameTiming, LatencyStats, format_table, n
 
 logger = logging.getLogger(__name__)
 
-_CLOSED = object()
+CLOSED = object()
 
 
 class FrameQueue:
-    """A bounded FIFO between two threads, closable, with a drop-oldest put for live sources."""
+    """A bounded FIFO between two threads, closable, with a drop-oldest put for live sources.
 
-    def __init__(self, maxsize: int) -> None:
+    wakeup: an event set whenever an item is queued or taken or the queue closes, so that one thread can wait
+    on many queues at once (the multi-camera scheduler, `runtime/multi.py`).
+    """
+
+    def __init__(self, maxsize: int, wakeup: threading.Event | None = None) -> None:
         if maxsize < 1:
             raise JRGRError(f"queue size must be >= 1, got {maxsize}")
         self.maxsize = maxsize
         self._items: deque[Any] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._wakeup = wakeup
+
+    def _changed(self) -> None:
+        """Under the lock: wake the threads waiting on this queue (and on the shared event)."""
+        self._cond.notify_all()
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def has_room(self) -> bool:
+        """Whether a put would not block now (a single producer can rely on it)."""
+        with self._cond:
+            return len(self._items) < self.maxsize and not self._closed
 
     def put(self, item: Any, stop: threading.Event) -> bool:
         """Block while full; False (item not queued) if `stop` is set or the queue closed meanwhile."""
@@ -65,7 +81,7 @@ class FrameQueue:
             if self._closed or stop.is_set():
                 return False
             self._items.append(item)
-            self._cond.notify_all()
+            self._changed()
             return True
 
     def put_drop_oldest(self, item: Any) -> Any | None:
@@ -73,26 +89,26 @@ class FrameQueue:
         with self._cond:
             dropped = self._items.popleft() if len(self._items) >= self.maxsize else None
             self._items.append(item)
-            self._cond.notify_all()
+            self._changed()
             return dropped
 
     def get(self, timeout: float) -> Any:
-        """The oldest item; `_CLOSED` once closed and empty; None when `timeout` passes with nothing."""
+        """The oldest item; `CLOSED` once closed and empty; None when `timeout` passes with nothing."""
         with self._cond:
             if not self._items and not self._closed:
                 self._cond.wait(timeout)
             if self._items:
                 item = self._items.popleft()
-                self._cond.notify_all()
+                self._changed()
                 return item
-            return _CLOSED if self._closed else None
+            return CLOSED if self._closed else None
 
     def drain(self, stop: threading.Event | None = None, poll_s: float = 0.1) -> Iterator[Any]:
         """Yield items in order until the queue is closed and empty, or until `stop` is set (checked before
         every wait of at most `poll_s`, so a stop is seen within one poll)."""
         while stop is None or not stop.is_set():
             item = self.get(poll_s)
-            if item is _CLOSED:
+            if item is CLOSED:
                 return
             if item is not None:
                 yield item
@@ -100,13 +116,13 @@ class FrameQueue:
     def close(self) -> None:
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
+            self._changed()
 
     def clear(self) -> int:
         with self._cond:
             count = len(self._items)
             self._items.clear()
-            self._cond.notify_all()
+            self._changed()
             return count
 
 
@@ -220,7 +236,6 @@ class StreamPipeline:
     def _capture_loop(self, in_queue: FrameQueue, live: bool) -> None:
         index = 0
         epoch = 0  # +1 on every reconnect: frames of a new epoch start temporal state afresh
-        down_since: int | None = None  # live source: the last good frame's stamp before a failure
         last_ns = now_ns()
         try:
             while not self._stop.is_set():
@@ -230,7 +245,7 @@ class StreamPipeline:
                 except SourceReadError as error:
                     if not (live and self.source.reconnectable):
                         raise
-                    down_since = last_ns if down_since is None else down_since
+                    self.stats.outage_begin(last_ns)  # down since its last good frame (kept if already down)
                     if not self._reconnect(error):
                         break
                     epoch += 1
@@ -238,9 +253,7 @@ class StreamPipeline:
                 if frame is None:
                     break
                 captured = now_ns()
-                if down_since is not None:  # back after an outage
-                    self.stats.outage(down_since, captured, self.source.fps)
-                    down_since = None
+                self.stats.outage_end(captured, self.source.fps)  # back after an outage, if it was down
                 last_ns = captured
                 timing = FrameTiming(index, captured, {"capture": captured - start})
                 self.stats.captured(timing)
@@ -261,24 +274,27 @@ class StreamPipeline:
             self._errors.append(("capture", error))
         finally:
             self._capture_end_ns = now_ns()
-            if down_since is not None:  # the stream ended while the source was down
-                self.stats.outage(down_since, self._capture_end_ns, self.source.fps)
+            self.stats.outage_end(self._capture_end_ns, self.source.fps)  # ended while the source was down
             in_queue.close()
 
     # -- infer ---------------------------------------------------------------------------------
-    def _infer(self, item: _Item) -> None:
-        timing = item.timing
+    def _prepare(self, item: _Item) -> Prepared:
+        """The item's net input (live sources are preprocessed here, after the drop-oldest queue)."""
         if item.prepared is None:
             start = now_ns()
-            item.prepared = self.processor.preprocess(item.frame, timing.index)
-            timing.add("preprocess", start)
+            item.prepared = self.processor.preprocess(item.frame, item.timing.index)
+            item.timing.add("preprocess", start)
         # Frames reach this stage in order (dropped ones never do): the first of the stream and the first of each
         # new connection epoch tell the processor's temporal state to start afresh.
         item.prepared.restart = item.epoch != self._epoch_seen
         self._epoch_seen = item.epoch
+        return item.prepared
+
+    def _infer(self, item: _Item) -> None:
+        prepared = self._prepare(item)
         start = now_ns()
-        item.output = self.processor.infer(item.prepared)
-        timing.add("infer", start)
+        item.output = self.processor.infer(prepared)
+        item.timing.add("infer", start)
 
     def _postprocess(self, item: _Item) -> np.ndarray:
         start = now_ns()
@@ -297,7 +313,7 @@ class StreamPipeline:
     def _emit(self, item: _Item, result: np.ndarray, write: bool) -> float:
         if write:
             start = now_ns()
-            info = FrameInfo(item.timing.index, item.timing.captured_ns, item.name)
+            info = FrameInfo(item.timing.index, item.timing.captured_ns, item.name, input_frame=item.frame)
             for sink in self.sinks:
                 sink.emit(info, result)
             item.timing.add("write", start)
@@ -332,7 +348,8 @@ class StreamPipeline:
         total = None if live else self.source.frame_count
         self._bar = tqdm(total=total, unit="frame", desc=self.progress_label, dynamic_ncols=True, leave=True)
 
-    def _start(self) -> tuple[FrameQueue, threading.Thread, bool]:
+    def _start(self, wakeup: threading.Event | None = None) -> tuple[FrameQueue, threading.Thread, bool]:
+        """Open the source and the sinks and start the capture thread; `wakeup` is set on in-queue changes."""
         # One pipeline may run more than once (a file is re-read from its start): fresh state each time.
         self._stop.clear()
         self._abort.clear()
@@ -355,7 +372,7 @@ class StreamPipeline:
             self._close_sinks()
             self.source.close()
             raise
-        in_queue = FrameQueue(1 if live else self.queue_size)
+        in_queue = FrameQueue(1 if live else self.queue_size, wakeup)
         self.stats.start()
         capture = threading.Thread(
             target=self._capture_loop, args=(in_queue, live), name="jrgr-capture", daemon=True
@@ -426,7 +443,7 @@ class StreamPipeline:
             try:
                 if item is None:
                     item = in_queue.get(0.1)
-                    if item is _CLOSED:
+                    if item is CLOSED:
                         return
                     if item is None:
                         continue
@@ -441,13 +458,35 @@ class StreamPipeline:
                 except KeyboardInterrupt:
                     return
 
+    def _writer(self, live: bool, wakeup: threading.Event | None = None) -> tuple[FrameQueue, threading.Thread]:
+        """The out-queue and the (not yet started) writer thread that drains it."""
+        # Live: a one-frame hand-over to the writer too, so a slow sink shows up as drops, not as latency.
+        out_queue = FrameQueue(1 if live else self.queue_size, wakeup)
+        writer = threading.Thread(target=self._writer_loop, args=(out_queue,), name="jrgr-writer", daemon=True)
+        return out_queue, writer
+
+    def _wind_down(
+        self,
+        capture: threading.Thread,
+        in_queue: FrameQueue,
+        out_queue: FrameQueue,
+        writer: threading.Thread,
+        live: bool,
+        interrupted: bool,
+    ) -> StreamReport:
+        """Stop capture, let the writer finish what was inferred, close the sinks and build the report."""
+        self._join_capture(capture, in_queue)
+        out_queue.close()
+        if writer.ident is not None:
+            writer.join()
+        self._close_sinks(live)
+        return self._finish(live, interrupted)
+
     def run(self) -> StreamReport:
         """Process the whole source into the sinks. Returns the report (interrupted=True after a stop request
         or Ctrl-C); raises the first source/sink error after everything is finalised (`self.report` is set)."""
         in_queue, capture, live = self._start()
-        # Live: a one-frame hand-over to the writer too, so a slow sink shows up as drops, not as latency.
-        out_queue = FrameQueue(1 if live else self.queue_size)
-        writer = threading.Thread(target=self._writer_loop, args=(out_queue,), name="jrgr-writer", daemon=True)
+        out_queue, writer = self._writer(live)
         try:
             self._open_bar(live)
             writer.start()
@@ -458,12 +497,7 @@ class StreamPipeline:
         except BaseException as error:  # noqa: BLE001 - reported after clean-up
             self._errors.append(("infer", error))
         finally:
-            self._join_capture(capture, in_queue)
-            out_queue.close()
-            if writer.ident is not None:
-                writer.join()
-            self._close_sinks(live)
-            self._finish(live, self._interrupted)
+            self._wind_down(capture, in_queue, out_queue, writer, live, self._interrupted)
         self._raise_first_error()
         assert self.report is not None
         return self.report

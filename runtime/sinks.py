@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -33,11 +33,14 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FrameInfo:
     """What a sink may want to know about an output frame besides its pixels: `index` (capture order),
-    `captured_ns` (the pipeline's monotonic clock, `stats.now_ns`), `name` (the input file's name, if any)."""
+    `captured_ns` (the pipeline's monotonic clock, `stats.now_ns`), `name` (the input file's name, if any),
+    `input_frame` (the (H, W, 3) uint8 BGR input the output was made from, for sinks that show both, such as the
+    operator view's rainy|derained tiles; the pipeline never changes it after it is emitted)."""
 
     index: int
     captured_ns: int = 0
     name: str | None = None
+    input_frame: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 class StopStream(Exception):  # noqa: N818 - a signal, not an error

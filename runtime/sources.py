@@ -358,7 +358,7 @@ def open_source(
         return ImageFilesSource(matches, name=f"image glob '{text}'", strict=strict)
     if not path.exists():
         raise JRGRError(
-            f"source '{text}' does not exist: expected a video file, an image folder or glob, a camera "
+            f"source '{redact(text)}' does not exist: expected a video file, an image folder or glob, a camera "
             "index (0, 1, ...) or an rtsp:// / http:// URL"
         )
     if is_image_path(path):

@@ -8,7 +8,8 @@ dropped (live sources keep only the newest frame) and reconnects; for a live sou
 (`outage_s`: from its last frame before a failure to its first frame after, less one frame interval) and the
 frames it would have sent meanwhile at its nominal rate (`frames_missed_in_outages`); unreadable input files
 skipped (`frames_skipped`); frames repeated in a live recording to keep wall-clock time (`frames_duplicated`).
-No text in the file shows a URL's credentials (`jrgr_deploy.redaction`).
+While a live source is down, `down_since_ns` holds when (the live operator view shows it; `outage_s`
+then counts the ongoing outage too). No text in the file shows a URL's credentials (`jrgr_deploy.redaction`).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def summarise_ms(values_ms: list[float] | np.ndarray) -> dict[str, float | int |
     }
 
 
-class _Window:
+class Window:
     """The latest `capacity` values of one series (a numpy ring, grown on demand) plus the exact count,
     sum and max of all values: a camera stream can run for days, so memory must stay bounded."""
 
@@ -115,7 +116,7 @@ class _Window:
 class LatencyStats:
     """Collects per-frame timings from the pipeline threads and summarises them.
 
-    Counters are each written by one thread only (captured/dropped/reconnects by the capture thread,
+    Counters are each written by one thread only (captured/dropped/reconnects/outages by the capture thread,
     records by the output stage), so no lock is needed for them; `record` appends under the GIL.
     """
 
@@ -128,12 +129,13 @@ class LatencyStats:
         self.outages = 0
         self.outage_ns = 0
         self.frames_missed = 0.0
+        self.down_since_ns: int | None = None  # the last good frame's stamp while a live source is down
         self.started_ns: int | None = None
         self.first_capture_ns: int | None = None
         self.last_output_ns: int | None = None
         self.window = window
-        self._stages = {stage: _Window(window) for stage in STAGES}
-        self._latency = _Window(window)
+        self._stages = {stage: Window(window) for stage in STAGES}
+        self._latency = Window(window)
         self._recent: deque[tuple[int, float]] = deque(maxlen=recent)
 
     @property
@@ -143,6 +145,25 @@ class LatencyStats:
 
     def start(self) -> None:
         self.started_ns = now_ns()
+
+    def outage_begin(self, last_frame_ns: int) -> None:
+        """A live source failed after its frame at `last_frame_ns`: it is down from then (kept if already down)
+        until `outage_end`."""
+        if self.down_since_ns is None:
+            self.down_since_ns = last_frame_ns
+
+    def outage_end(self, back_ns: int, fps: float | None) -> None:
+        """The source is back at `back_ns` (its next frame, or the end of the stream): the outage is recorded."""
+        if self.down_since_ns is not None:
+            self.outage(self.down_since_ns, back_ns, fps)
+            self.down_since_ns = None
+
+    @property
+    def outage_s(self) -> float:
+        """Seconds the source spent down, the ongoing outage included (live displays)."""
+        down_since = self.down_since_ns
+        ongoing = max(0, now_ns() - down_since) if down_since is not None else 0
+        return (self.outage_ns + ongoing) / 1e9
 
     def captured(self, timing: FrameTiming) -> None:
         self.frames_captured += 1
@@ -181,15 +202,29 @@ class LatencyStats:
         seconds = (self.last_output_ns - self.first_capture_ns) / 1e9
         return self.frames_out / seconds if seconds > 0 else None
 
+    def recent(self) -> dict[str, float | None]:
+        """Output fps and capture-to-output p50/p95/p99 (ms) over the most recent frames (None: too few),
+        for live displays; the fps falls to 0 once no frame came out for a few frame intervals."""
+        recent = list(self._recent)
+        numbers: dict[str, float | None] = {"fps": None, "p50_ms": None, "p95_ms": None, "p99_ms": None}
+        if len(recent) >= 2:
+            span_ns = recent[-1][0] - recent[0][0]
+            if span_ns > 0:
+                interval_ns = span_ns / (len(recent) - 1)
+                stalled = now_ns() - recent[-1][0] > max(3 * interval_ns, 1e9)
+                numbers["fps"] = 0.0 if stalled else (len(recent) - 1) / (span_ns / 1e9)
+            p50, p95, p99 = np.percentile([r[1] for r in recent], [50, 95, 99])
+            numbers.update(p50_ms=float(p50), p95_ms=float(p95), p99_ms=float(p99))
+        return numbers
+
     def live(self) -> dict[str, str]:
         """Short numbers over the most recent frames, for a progress bar's postfix."""
-        recent = list(self._recent)
+        recent = self.recent()
         postfix: dict[str, str] = {}
-        if len(recent) >= 2:
-            span = (recent[-1][0] - recent[0][0]) / 1e9
-            if span > 0:
-                postfix["fps"] = f"{(len(recent) - 1) / span:.1f}"
-            postfix["lat50"] = f"{np.percentile([r[1] for r in recent], 50):.0f}ms"
+        if recent["fps"] is not None:
+            postfix["fps"] = f"{recent['fps']:.1f}"
+        if recent["p50_ms"] is not None:
+            postfix["lat50"] = f"{recent['p50_ms']:.0f}ms"
         if self.frames_dropped:
             postfix["drop"] = str(self.frames_dropped)
         if self.reconnects:
@@ -271,4 +306,44 @@ def format_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["OPTIONAL_STAGES", "STAGES", "FrameTiming", "LatencyStats", "format_table", "now_ns", "summarise_ms"]
+def format_camera_table(stats: dict[str, Any]) -> str:
+    """A plain-text table of a multi-camera run's statistics (`MultiReport.stats`): one row per camera, the
+    total, the backend's batches."""
+
+    def cell(value: float | None, digits: int = 1) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    header = (f"{'camera':<16}{'fps':>7}{'out':>7}{'captured':>9}{'dropped':>8}{'reconn':>7}{'down s':>7}"
+              f"{'c2o p50':>9}{'p95':>7}{'p99':>7}  end")
+    lines = [header]
+    rows = [(name, summary, summary["run"].get("end_reason", "")) for name, summary in stats["streams"].items()]
+    rows.append(("total", stats["total"], ""))
+    for name, row, end in rows:
+        c2o = row["capture_to_output_ms"]
+        lines.append(
+            f"{name[:15]:<16}{cell(row['throughput_fps']):>7}{row['frames_out']:>7}{row['frames_captured']:>9}"
+            f"{row['frames_dropped']:>8}{row['reconnects']:>7}{cell(row.get('outage_s')):>7}"
+            f"{cell(c2o['p50'], 0):>9}{cell(c2o['p95'], 0):>7}{cell(c2o['p99'], 0):>7}  {end}"
+        )
+    batches = stats["total"]["batches"]
+    if batches["calls"]:
+        busy = stats["total"].get("backend_busy_fraction")
+        lines.append(
+            f"backend: {batches['calls']} calls, {batches['mean_size']:.2f} frames per call (sizes "
+            f"{batches['sizes']}), infer p50 {batches['infer_ms']['p50']:.1f} ms"
+            + (f", busy {busy:.0%} of the time" if busy is not None else "")
+        )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "OPTIONAL_STAGES",
+    "STAGES",
+    "FrameTiming",
+    "LatencyStats",
+    "Window",
+    "format_camera_table",
+    "format_table",
+    "now_ns",
+    "summarise_ms",
+]

@@ -26,7 +26,8 @@ class InputContract:
     `shape` is NCHW with None for a dynamic axis (e.g. (None, 3, None, None)); a fixed H/W (a TensorRT
     engine built for one size, an ONNX file exported without dynamic axes) is an int. H and W must be
     multiples of `size_multiple` (2**depth of the U-Net). `precision` is the artefact's precision
-    (fp32/fp16/int8); the tensors crossing the protocol are float32 whatever it is.
+    (fp32/fp16/int8); the tensors crossing the protocol are float32 whatever it is. `min_hw`, `max_hw` and
+    `profile_max_batch` are an engine profile's bounds.
     """
 
     input_name: str
@@ -36,6 +37,12 @@ class InputContract:
     precision: str = "fp32"
     min_hw: tuple[int, int] | None = None
     max_hw: tuple[int, int] | None = None
+    profile_max_batch: int | None = None
+
+    @property
+    def max_batch(self) -> int | None:
+        """The most frames one call takes (a fixed batch axis, or an engine profile's maximum); None: any."""
+        return int(self.shape[0]) if self.shape[0] is not None else self.profile_max_batch
 
     @property
     def fixed_hw(self) -> tuple[int, int] | None:

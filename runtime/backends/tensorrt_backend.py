@@ -169,6 +169,7 @@ class TensorRTBackend(Backend):
             precision=self.info.precision,
             min_hw=(int(profile[0][2]), int(profile[0][3])) if profile is not None else None,
             max_hw=(int(profile[2][2]), int(profile[2][3])) if profile is not None else None,
+            profile_max_batch=int(profile[2][0]) if profile is not None else None,
         )
 
     def _max_shape(self) -> tuple[int, ...]:
