@@ -3,21 +3,25 @@
 `FrameModel` holds a backend and the processor that turns camera frames into the net's input and its output
 back into frames; `stream`/`run` drive the threaded `StreamPipeline`. `Deraining` (F_r, `jrgr derain`) and
 `Rainifying` (G_r, `jrgr rainify`) are its two kinds, so both commands run on the same pipeline with the same
-options.
+options. `run_many`/`stream_many` run several cameras through the one backend (`runtime/multi.py`), optionally
+with the operator view (`runtime/server.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from jrgr_deploy.closing import Closing
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import INFER_AUTO
 from jrgr_deploy.output_files import check_not_input
 from jrgr_deploy.runtime.backends import Backend, open_backend
+from jrgr_deploy.runtime.cameras import CameraSpec, camera_outputs, camera_specs
+from jrgr_deploy.runtime.multi import MultiReport, MultiStream
 from jrgr_deploy.runtime.pipeline import StreamPipeline, StreamReport
 from jrgr_deploy.runtime.processing import NetProcessor
 from jrgr_deploy.runtime.sinks import FrameSink, WindowSink, open_sink
@@ -25,6 +29,8 @@ from jrgr_deploy.runtime.sources import FrameSource, open_source
 
 SourceLike = str | int | Path | FrameSource | Iterable[np.ndarray]
 OutputLike = str | Path | FrameSink | Sequence[FrameSink] | None
+# name -> source, or a list of sources / "NAME=SOURCE" texts / CameraSpecs (runtime/cameras.py)
+CamerasLike = Mapping[str, SourceLike] | Sequence[SourceLike | CameraSpec]
 
 
 class FrameModel(Closing):
@@ -66,7 +72,7 @@ class FrameModel(Closing):
         except BaseException:
             self.backend.close()
             raise
-        self.last_report: StreamReport | None = None
+        self.last_report: StreamReport | MultiReport | None = None
 
     @staticmethod
     def default_weights() -> Path:  # pragma: no cover - abstract
@@ -75,23 +81,30 @@ class FrameModel(Closing):
     def _processor(self, infer_hw: tuple[int, int] | str | None, side_by_side: bool) -> NetProcessor:
         raise NotImplementedError  # pragma: no cover - abstract
 
+    def stream_processor(self) -> NetProcessor:
+        """A processor of its own on this model's backend, with the same settings: one per camera of a
+        multi-camera run, so per-stream state (a rain sequence, its frame rate) never mixes cameras."""
+        return self._processor(self.processor.requested_infer_hw, self.processor.side_by_side)
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """One (H, W, 3) uint8 BGR frame -> (H, W, 3) uint8 BGR (synchronous, no threads)."""
         return self.processor(frame)
 
-    def run_info(self) -> dict[str, Any]:
+    def run_info(self, processor: NetProcessor | None = None) -> dict[str, Any]:
         """What the statistics' `run` block says about this model; read when a run ends, so `infer_hw` is the
-        size the net ran at (resolved from "auto" by the frames)."""
-        infer_hw = self.processor.infer_hw
+        size the net ran at (resolved from "auto" by the frames). processor: a camera's own (default: the
+        model's)."""
+        processor = self.processor if processor is None else processor
+        infer_hw = processor.infer_hw
         return {
             "command": self.command,
             "backend": self.backend.name,
             "device": self.backend.device,
             "weights": str(self.weights),
             "precision": self.backend.input_contract.precision,
-            "infer_size": self.processor.infer_size,
+            "infer_size": processor.infer_size,
             "infer_hw": list(infer_hw) if infer_hw else None,
-            "side_by_side": self.processor.side_by_side,
+            "side_by_side": processor.side_by_side,
         }
 
     def pipeline(
@@ -160,6 +173,94 @@ class FrameModel(Closing):
         finally:
             self.last_report = pipeline.report
 
+    def multi_stream(
+        self,
+        cameras: CamerasLike,
+        output: str | Path | None = None,
+        *,
+        camera_file: str | Path | None = None,
+        live: bool = False,
+        show: bool = False,
+        progress: bool = False,
+        taps: Mapping[str, FrameSink] | None = None,
+        max_batch: int | None = None,
+        strict: bool = False,
+        **options: Any,
+    ) -> MultiStream:
+        """A ready-to-run MultiStream: every camera of `cameras` (and of `camera_file`, YAML/JSON) through this
+        model's backend. output: one camera: as `run`; several: a folder (DIR/NAME.mp4), a template with
+        `{name}`, or 'null' (`runtime.cameras.camera_outputs`). taps: camera name -> an extra sink (the
+        operator view's). strict: as `pipeline`. No camera's output may replace any camera's input or the weights
+        (refused before anything is written). options: of each camera's StreamPipeline (queue_size,
+        reconnect_timeout_s, ...)."""
+        specs = camera_specs(cameras, camera_file)
+        if show and len(specs) > 1:
+            raise JRGRError(f"--show shows one camera, not {len(specs)}: use --serve HOST:PORT for the operator view")
+        outputs = camera_outputs(specs, output)
+        sources = {
+            spec.name: open_source(spec.source, live=live if spec.live is None else spec.live, strict=strict)
+            for spec in specs
+        }
+        inputs = tuple(path for source in sources.values() for path in self.input_paths(source))
+        title = f"jrgr {self.command}"
+        pipelines = {}
+        for spec in specs:
+            # a bad output, or one onto an input, fails here, before any camera starts
+            sinks = self.make_sinks(outputs[spec.name], show, title, inputs=inputs)
+            if taps and spec.name in taps:
+                sinks.append(taps[spec.name])
+            processor = self.stream_processor()
+            pipelines[spec.name] = StreamPipeline(
+                sources[spec.name], processor, sinks, **options,
+                # read when the camera's run ends: the size its own processor resolved from "auto"
+                run_info=lambda processor=processor, name=spec.name: {**self.run_info(processor), "camera": name},
+            )  # fmt: skip
+        return MultiStream(pipelines, self.backend, max_batch=max_batch, progress=progress,
+                           progress_label=self.command, run_info=self.run_info())  # fmt: skip
+
+    def run_many(
+        self,
+        cameras: CamerasLike,
+        output: str | Path | None = None,
+        *,
+        serve: str | None = None,
+        token: str | None = None,
+        **options: Any,
+    ) -> MultiReport:
+        """Run several cameras through this model's one backend, batching their frames; returns the report
+        (per camera and total). serve: 'HOST:PORT' of the operator view (page, /api/stats, /metrics,
+        /stream/NAME.mjpg) while it runs; token: its access token (needed off loopback). The other options are
+        `multi_stream`'s."""
+        if serve is None:
+            multi = self.multi_stream(cameras, output, **options)
+            report = multi.run()
+        else:
+            from jrgr_deploy.runtime.server import FrameTap, OperatorServer, check_bind, parse_bind
+
+            host, port = parse_bind(serve)
+            check_bind(host, token)
+            specs = camera_specs(cameras, options.pop("camera_file", None))
+            taps = {spec.name: FrameTap(spec.name) for spec in specs}
+            multi = self.multi_stream(specs, output, taps=taps, **options)
+            with OperatorServer(host, port, multi.status, taps, token) as server:
+                server.start()
+                report = multi.run()
+        self.last_report = report
+        return report
+
+    def stream_many(
+        self, cameras: CamerasLike, live: bool = False, **options: Any
+    ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield (camera name, input frame, output frame) from several cameras through the one backend, as they
+        come out; the report is in `last_report` afterwards."""
+        multi = self.multi_stream(cameras, live=live, **options)
+        results = multi.results()
+        try:
+            yield from results
+        finally:
+            results.close()  # stops every camera now, also when the caller breaks early
+            self.last_report = multi.report
+
     @staticmethod
     def make_sinks(
         output: OutputLike, show: bool, title: str = "jrgr", inputs: Sequence[Path] = ()
@@ -181,4 +282,4 @@ class FrameModel(Closing):
         self.backend.close()
 
 
-__all__ = ["FrameModel", "OutputLike", "SourceLike"]
+__all__ = ["CamerasLike", "FrameModel", "OutputLike", "SourceLike"]

@@ -180,6 +180,12 @@ class NetProcessor:
         )
         self.side_by_side = side_by_side
 
+    @property
+    def requested_infer_hw(self) -> tuple[int, int] | str | None:
+        """The inference size as asked ("auto", (H, W) or None): what another processor with the same settings
+        is given (one per camera of a multi-camera run)."""
+        return INFER_AUTO if self.auto else self.infer_hw
+
     def infer_hw_for(self, frame_hw: tuple[int, int]) -> tuple[int, int] | None:
         """The size the net runs at for a frame of `frame_hw` (None: the frame's own size)."""
         if self.auto:

@@ -32,6 +32,8 @@ STAGES = ("capture", "preprocess", "infer", "postprocess", "temporal", "write")
 OPTIONAL_STAGES = ("temporal",)
 # 2: the run block names the inference size `infer_hw`, [height, width] (was `infer_size`, [width, height]).
 # 3: outages (`outages`, `outage_s`, `frames_missed_in_outages`), `frames_skipped`, `frames_duplicated`.
+# A multi-camera run's file (`runtime.multi.MultiReport.stats`) has `run`, `total` and `streams` (name -> one
+# camera's summary, as above) under the same number.
 STATS_FORMAT_VERSION = 3
 
 

@@ -1,18 +1,23 @@
 """Shared builders for the runtime tests: fixture ONNX nets with sidecars, test videos whose frames carry
-their index, and a backend wrapper that is slower than the camera."""
+their index, a backend wrapper that is slower than the camera, a paced live source, and a network camera (HTTP
+MJPEG) that can be unplugged."""
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from jrgr_deploy import video_files
 from jrgr_deploy.artifact import ArtifactInfo, write_sidecar
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.runtime.backends.base import Backend
+from jrgr_deploy.runtime.sources import FrameSource, SourceReadError
 
 BLOCK = 12  # pixels per bit of the frame-index code
 BITS = 8
@@ -144,3 +149,113 @@ class SlowBackend(Backend):
 
     def _close(self) -> None:
         self.inner.close()
+
+
+class PacedSource(FrameSource):
+    """A live source that produces `count` index frames every `interval_s`, like a camera; read `fail_at`
+    raises SourceReadError once (a dropped connection), `down_for` reconnect attempts fail after it."""
+
+    def __init__(
+        self,
+        count: int,
+        interval_s: float,
+        fail_at: int | None = None,
+        down_for: int = 0,
+        frame_hw: tuple[int, int] = (48, 96),
+        name: str = "paced test camera",
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.frame_hw = frame_hw
+        self.live = True
+        self.fps = 1.0 / interval_s
+        self.count, self.interval_s = count, interval_s
+        self.fail_at, self.down_for = fail_at, down_for
+        self.next_index = 0
+        self.opens = self.closes = 0
+        self._due = 0.0
+
+    def _open(self) -> None:
+        self.opens += 1
+        if self.opens > 1 and self.down_for > 0:
+            self.down_for -= 1
+            raise JRGRError("camera still unplugged")
+        self._due = time.monotonic()
+
+    def _read(self) -> np.ndarray | None:
+        if self.next_index >= self.count:
+            return None
+        if self.fail_at is not None and self.next_index == self.fail_at:
+            self.fail_at = None
+            raise SourceReadError(f"{self.name}: connection lost")
+        self._due += self.interval_s
+        delay = self._due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        frame = index_frame(self.next_index, *self.frame_hw)
+        self.next_index += 1
+        return frame
+
+    def _close(self) -> None:
+        self.closes += 1
+
+
+class MjpegCamera:
+    """A network camera for the tests: index frames as HTTP MJPEG (multipart/x-mixed-replace) at `fps` on
+    127.0.0.1, frame i due at t0 + i / fps as a real camera keeps time; `kill()` drops every connection and stops
+    listening (the camera unplugged), `start()` again brings it back on the same port."""
+
+    def __init__(self, fps: float = 20.0, frame_hw: tuple[int, int] = (48, 96), port: int = 0) -> None:
+        camera = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                index = 0
+                try:
+                    while not camera.killed.is_set():
+                        delay = camera.t0 + index / camera.fps - time.monotonic()
+                        if delay > 0:
+                            time.sleep(delay)
+                        jpeg = cv2.imencode(".jpg", index_frame(index % 256, *camera.frame_hw))[1].tobytes()
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                                         % (len(jpeg), jpeg))
+                        index += 1
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.fps, self.frame_hw = fps, frame_hw
+        self.killed = threading.Event()
+        self._handler = Handler
+        self._port = port
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.t0 = time.monotonic()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}/camera.mjpg"
+
+    def start(self) -> MjpegCamera:
+        self.killed.clear()
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self._port), self._handler)
+        self._server.daemon_threads = True
+        self._port = self._server.server_address[1]
+        self.t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
+        return self
+
+    def kill(self) -> None:
+        self.killed.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

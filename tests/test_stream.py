@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from runtime_fixtures import (
+    PacedSource,
     SlowBackend,
     decode_index,
     export_fixture_net,
@@ -24,7 +25,6 @@ from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.runtime import (
     CallbackSink,
     Deraining,
-    FrameSource,
     ImageFolderSink,
     IterableSource,
     LatencyStats,
@@ -51,46 +51,6 @@ def f_r(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def pipeline_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("jrgr-")]
-
-
-class PacedSource(FrameSource):
-    """A live source that produces `count` index frames every `interval_s`, like a camera; read `fail_at`
-    raises SourceReadError once (a dropped connection), `down_for` reconnect attempts fail after it."""
-
-    def __init__(self, count: int, interval_s: float, fail_at: int | None = None, down_for: int = 0) -> None:
-        super().__init__()
-        self.name = "paced test camera"
-        self.live = True
-        self.fps = 1.0 / interval_s
-        self.count, self.interval_s = count, interval_s
-        self.fail_at, self.down_for = fail_at, down_for
-        self.next_index = 0
-        self.opens = self.closes = 0
-        self._due = 0.0
-
-    def _open(self) -> None:
-        self.opens += 1
-        if self.opens > 1 and self.down_for > 0:
-            self.down_for -= 1
-            raise JRGRError("camera still unplugged")
-        self._due = time.monotonic()
-
-    def _read(self) -> np.ndarray | None:
-        if self.next_index >= self.count:
-            return None
-        if self.fail_at is not None and self.next_index == self.fail_at:
-            self.fail_at = None
-            raise SourceReadError("paced test camera: connection lost")
-        self._due += self.interval_s
-        delay = self._due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        frame = index_frame(self.next_index, 48, 96)
-        self.next_index += 1
-        return frame
-
-    def _close(self) -> None:
-        self.closes += 1
 
 
 def test_file_stream_keeps_every_frame_in_order(f_r: Path, tmp_path: Path) -> None:

@@ -1,0 +1,572 @@
+"""Several cameras through one backend: one scheduler batches the frames of every stream into one call.
+
+    per camera   capture thread   its StreamPipeline's: read, stamp, drop-oldest for live sources, reconnect
+    scheduler    caller's thread  rounds: each takes at most one frame from every camera (in rotating order)
+                                  whose writer has room, preprocesses live frames, and sends frames of one
+                                  size to the backend in one batched call (the nets have a dynamic batch axis)
+    per camera   writer thread    postprocess, the camera's sinks, its statistics
+
+One backend, one thread pool, one copy of the net. Fairness: a round holds at most one frame per camera, so
+no stream can starve the others; live cameras keep only their newest frame (the drops are counted per camera);
+files keep every frame (their bounded queues block their own capture thread, nobody else's). A camera whose
+writer is still busy is skipped in that round rather than waited for.
+
+A camera failing never stops the others: a live source that cannot be opened at the start is retried in the
+background (with the pipeline's back-off, for its `reconnect_timeout_s`) while the others run; a live source
+that drops is reconnected; a file that ends, a truncated file, a sink that fails or a frame the backend
+refuses ends that camera only (its output is finalised at once). The run cannot start (JRGRError) when a file
+cannot be opened, or when no camera at all could be opened.
+
+Each camera keeps its own `StreamPipeline` statistics (and its own processor, so per-stream state such as a
+rain sequence never mixes cameras); `MultiReport` has them per camera plus a total and the batches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.output_files import ensure_parent, write_text_atomic
+from jrgr_deploy.redaction import redact, redact_data
+from jrgr_deploy.runtime.backends.base import Backend
+from jrgr_deploy.runtime.pipeline import CLOSED, FrameQueue, StreamPipeline, StreamReport
+from jrgr_deploy.runtime.processing import check_net_output
+from jrgr_deploy.runtime.sources import SourceReadError
+from jrgr_deploy.runtime.stats import STATS_FORMAT_VERSION, Window, format_camera_table, now_ns, summarise_ms
+
+if TYPE_CHECKING:
+    from jrgr_deploy.runtime.pipeline import _Item
+
+logger = logging.getLogger(__name__)
+
+CONNECTING, RUNNING, FINISHING, FINISHED = "connecting", "running", "finishing", "finished"
+
+
+def infer_stacked(backend: Backend, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Run (1, 3, H, W) batches of one size in one backend call; returns each one's (1, 3, H, W) output."""
+    if len(batches) == 1:
+        return [backend(batches[0])]
+    out = backend(np.concatenate(batches, axis=0))
+    return [out[i : i + 1] for i in range(len(batches))]
+
+
+class _Camera:
+    """One camera of the run: its pipeline, where it is (connecting/running/finishing/finished), its threads."""
+
+    def __init__(self, name: str, pipeline: StreamPipeline) -> None:
+        self.name = name
+        self.pipeline = pipeline
+        self.state = CONNECTING
+        self.in_queue: FrameQueue | None = None
+        self.out_queue: FrameQueue | None = None
+        self.capture: threading.Thread | None = None
+        self.writer: threading.Thread | None = None
+        self.live = bool(pipeline.source.live)
+        self.starter: threading.Thread | None = None
+        self.finisher: threading.Thread | None = None
+        self.report: StreamReport | None = None
+        self.connect_error: str | None = None  # why it is not connected yet (shown while connecting)
+
+    def view_state(self) -> str:
+        """What the operator sees: connecting, live, down (reconnecting), ended, failed."""
+        if self.state == CONNECTING:
+            return "connecting"
+        if self.state == RUNNING:
+            return "down" if self.pipeline.stats.down_since_ns is not None else "live"
+        report = self.report
+        if report is not None and report.errors:
+            return "failed"
+        return "ended" if self.state == FINISHED else "live"
+
+
+@dataclass
+class MultiReport:
+    """How a multi-camera run ended: each camera's `StreamReport`, the total, the batches."""
+
+    streams: dict[str, StreamReport]
+    total: dict[str, Any]
+    run: dict[str, Any]
+    interrupted: bool = False
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """The --stats document: `run`, `total`, and `streams` (name -> one camera's statistics, as for one
+        source)."""
+        return {
+            "format_version": STATS_FORMAT_VERSION,
+            "run": self.run,
+            "total": self.total,
+            "streams": {name: report.stats for name, report in self.streams.items()},
+        }
+
+    def table(self) -> str:
+        return format_camera_table(self.stats)
+
+    def write_json(self, path: str | Path) -> Path:
+        """Write `stats` as JSON (the --stats file; credentials redacted), atomically."""
+        path = ensure_parent(path, "statistics file")
+        return write_text_atomic(path, json.dumps(redact_data(self.stats), indent=2) + "\n")
+
+
+class MultiStream:
+    """Run several `StreamPipeline`s (one per camera, all on processors of `backend`) with one scheduler.
+
+    pipelines: camera name -> its pipeline (source, its own processor on `backend`, its sinks). max_batch: the
+    most frames per backend call (None: the backend's limit, else every camera at once). progress: one tqdm
+    bar for all cameras. run_info: metadata for the total.
+    """
+
+    def __init__(
+        self,
+        pipelines: Mapping[str, StreamPipeline],
+        backend: Backend,
+        *,
+        max_batch: int | None = None,
+        progress: bool = False,
+        progress_label: str = "frames",
+        run_info: dict[str, Any] | None = None,
+    ) -> None:
+        if not pipelines:
+            raise JRGRError("a multi-camera run needs at least one camera")
+        if max_batch is not None and max_batch < 1:
+            raise JRGRError(f"max_batch must be >= 1, got {max_batch}")
+        limits = [limit for limit in (max_batch, backend.input_contract.max_batch) if limit is not None]
+        self.max_batch = min(limits) if limits else None
+        self.backend = backend
+        self.cameras = [_Camera(name, pipeline) for name, pipeline in pipelines.items()]
+        self.progress = progress
+        self.progress_label = progress_label
+        self.run_info = dict(run_info or {})
+        self.report: MultiReport | None = None
+        self._wakeup = threading.Event()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._stop_requested = threading.Event()
+        self._rotation = 0
+        self._calls = Window(100_000)  # backend call times (ms)
+        self._call_frames = 0
+        self._batch_sizes: dict[int, int] = {}
+        self._started_ns: int | None = None
+        self._bar: Any = None
+        self._bar_updated = 0.0
+
+    # -- starting ----------------------------------------------------------------------------------
+    def _open_all(self) -> dict[str, JRGRError]:
+        """Open every source at once (a network camera may take its whole timeout). Raises when the run cannot
+        start: a source that does not reconnect (a file) failed, or every one did."""
+        errors: dict[str, JRGRError] = {}
+
+        def attempt(camera: _Camera) -> None:
+            try:
+                camera.pipeline.source.open()
+            except JRGRError as error:
+                errors[camera.name] = error
+            except Exception as error:  # noqa: BLE001 - a capture library's own exception, reported by name
+                errors[camera.name] = JRGRError(f"{type(error).__name__}: {error}")
+
+        threads = [threading.Thread(target=attempt, args=(c,), name=f"jrgr-open-{c.name}", daemon=True)
+                   for c in self.cameras]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        fatal = [c for c in self.cameras if c.name in errors and not c.pipeline.source.reconnectable]
+        if fatal or len(errors) == len(self.cameras):
+            for camera in self.cameras:
+                camera.pipeline.source.close()
+                camera.pipeline._close_sinks()
+            failed = fatal or self.cameras
+            lines = [f"camera '{c.name}': {redact(str(errors[c.name]))}" for c in failed]
+            prefix = "no camera could be opened: " if not fatal and len(failed) > 1 else ""
+            raise JRGRError(prefix + "; ".join(lines))
+        return errors
+
+    def _launch(self, camera: _Camera, writer: bool) -> None:
+        """Start an open camera's capture (and writer) thread; under `_lock`, never after the stop."""
+        pipeline = camera.pipeline
+        in_queue, capture, live = pipeline._start(self._wakeup)
+        out_queue, writer_thread = pipeline._writer(live, self._wakeup)
+        if writer:
+            writer_thread.start()
+        camera.in_queue, camera.capture, camera.out_queue, camera.writer = in_queue, capture, out_queue, writer_thread
+        camera.live = live
+        camera.state = RUNNING
+        camera.connect_error = None
+        self._wakeup.set()
+
+    def _fail(self, camera: _Camera, error: BaseException | None, reason: str = "") -> None:
+        """A camera that never started: close what it holds, report why."""
+        pipeline = camera.pipeline
+        if error is not None:
+            pipeline._errors.append(("connect", error))
+        if reason:
+            pipeline._end_reason = reason
+        pipeline._close_sinks()
+        pipeline.source.close()
+        camera.report = pipeline._finish(camera.live, interrupted=False)
+        camera.state = FINISHED
+        self._wakeup.set()
+
+    def _keep_connecting(self, camera: _Camera, error: JRGRError, writer: bool) -> None:
+        """Retry a live source that could not be opened at the start, with the pipeline's back-off."""
+        began = now_ns()
+        pipeline = camera.pipeline
+        camera.connect_error = redact(str(error))
+        try:
+            connected = pipeline._reconnect(SourceReadError(f"camera '{camera.name}': {camera.connect_error}"))
+        except SourceReadError as final:
+            logger.error("camera '%s' never connected: %s", camera.name, final)
+            self._fail(camera, JRGRError(f"never connected: {final}"))
+            return
+        except BaseException as failure:  # noqa: BLE001 - ends this camera only
+            self._fail(camera, failure)
+            return
+        with self._lock:
+            if connected and not self._stopping:
+                try:
+                    self._launch(camera, writer)
+                except BaseException as failure:  # noqa: BLE001 - ends this camera only
+                    self._fail(camera, failure)
+                    return
+                # the time it spent unreachable before the start is an outage of this camera too
+                camera.pipeline.stats.outage_begin(began)
+                camera.pipeline.stats.outage_end(now_ns(), camera.pipeline.source.fps)
+                logger.info("camera '%s' connected", camera.name)
+                return
+        self._fail(camera, None, reason="stopped before it connected")
+
+    def _start_all(self, writer: bool) -> None:
+        self._reset()
+        errors = self._open_all()
+        self._started_ns = now_ns()
+        for camera in self.cameras:
+            error = errors.get(camera.name)
+            if error is None:
+                with self._lock:
+                    try:
+                        self._launch(camera, writer)
+                    except BaseException as failure:  # noqa: BLE001 - ends this camera only
+                        logger.error("camera '%s' cannot start: %s", camera.name, failure)
+                        self._fail(camera, failure)
+                continue
+            logger.warning(
+                "camera '%s' cannot be opened: %s; retrying in the background for %g s while the others run",
+                camera.name, redact(str(error)), camera.pipeline.reconnect_timeout_s,
+            )  # fmt: skip
+            camera.starter = threading.Thread(
+                target=self._keep_connecting, args=(camera, error, writer), name=f"jrgr-connect-{camera.name}",
+                daemon=True,
+            )  # fmt: skip
+            camera.starter.start()
+
+    def _reset(self) -> None:
+        self._stopping = False
+        self._stop_requested.clear()
+        self._rotation = 0
+        self._calls = Window(100_000)
+        self._call_frames = 0
+        self._batch_sizes = {}
+        self.report = None
+        for camera in self.cameras:
+            camera.state = CONNECTING
+            camera.report = None
+            camera.starter = camera.finisher = None
+            camera.pipeline._stop.clear()
+
+    # -- scheduling --------------------------------------------------------------------------------
+    def _retire(self, camera: _Camera, interrupted: bool = False) -> None:
+        """The camera's stream ended (or is stopped): finish its frames and close its sinks, in the background."""
+        camera.state = FINISHING
+        assert camera.in_queue and camera.out_queue and camera.capture and camera.writer
+
+        def finish() -> None:
+            pipeline = camera.pipeline
+            camera.report = pipeline._wind_down(
+                camera.capture, camera.in_queue, camera.out_queue, camera.writer, camera.live,
+                interrupted or pipeline._interrupted,
+            )  # type: ignore[arg-type]
+            camera.state = FINISHED
+            if camera.report.errors:
+                logger.error("camera '%s' stopped: %s", camera.name, "; ".join(camera.report.errors))
+            else:
+                logger.info("camera '%s': %s", camera.name, camera.report.end_reason)
+            self._wakeup.set()
+
+        camera.finisher = threading.Thread(target=finish, name=f"jrgr-finish-{camera.name}", daemon=True)
+        camera.finisher.start()
+
+    def _take_round(self) -> list[tuple[_Camera, _Item]]:
+        """At most one frame from every running camera whose writer has room, in rotating order."""
+        count = len(self.cameras)
+        first = self._rotation % count
+        self._rotation += 1
+        taken: list[tuple[_Camera, _Item]] = []
+        for offset in range(count):
+            camera = self.cameras[(first + offset) % count]
+            if camera.state != RUNNING:
+                continue
+            pipeline = camera.pipeline
+            assert camera.in_queue is not None and camera.out_queue is not None
+            if pipeline._abort.is_set():  # its writer failed, a sink ended the stream, or its frame was refused
+                self._retire(camera)
+                continue
+            if self._stop_requested.is_set() and not pipeline._stop.is_set():  # connected as the stop came
+                pipeline.request_stop()
+            if not camera.out_queue.has_room():
+                continue
+            item = camera.in_queue.get(0)
+            if item is CLOSED:  # capture ended: end of file, or its error
+                self._retire(camera)
+                continue
+            if item is None:
+                continue
+            try:
+                pipeline._prepare(item)
+            except Exception as error:  # noqa: BLE001 - ends this camera only
+                self._end_camera(camera, "infer", error)
+                continue
+            taken.append((camera, item))
+        return taken
+
+    @staticmethod
+    def _end_camera(camera: _Camera, stage: str, error: BaseException) -> None:
+        """A failure of one camera (its frame, its sink): it stops now; the scheduler retires it."""
+        camera.pipeline._errors.append((stage, error))
+        camera.pipeline._stop.set()
+        camera.pipeline._abort.set()
+
+    def _infer_chunk(self, chunk: list[tuple[_Camera, _Item]]) -> None:
+        start = now_ns()
+        try:
+            outputs = infer_stacked(self.backend, [item.prepared.batch for _, item in chunk])  # type: ignore[union-attr]
+        except Exception as error:  # noqa: BLE001 - find whose frame it was; that camera ends
+            if len(chunk) > 1:
+                for member in chunk:
+                    self._infer_chunk([member])
+                return
+            self._end_camera(chunk[0][0], "infer", error)
+            return
+        end = now_ns()
+        self._calls.append((end - start) / 1e6)
+        self._call_frames += len(chunk)
+        self._batch_sizes[len(chunk)] = self._batch_sizes.get(len(chunk), 0) + 1
+        for (camera, item), output in zip(chunk, outputs, strict=True):
+            assert item.prepared is not None
+            try:  # the same per-frame check as one camera's (`NetProcessor.infer`)
+                check_net_output(output, item.prepared.batch, self.backend, item.prepared.index)
+            except JRGRError as error:
+                self._end_camera(camera, "infer", error)
+                continue
+            item.output = output
+            item.timing.add("infer", start, end)
+
+    def _infer_round(self, taken: list[tuple[_Camera, _Item]]) -> None:
+        """Frames of one net-input size go through the backend together, at most `max_batch` per call."""
+        groups: dict[tuple[int, ...], list[tuple[_Camera, _Item]]] = {}
+        for camera, item in taken:
+            assert item.prepared is not None
+            groups.setdefault(tuple(item.prepared.batch.shape[1:]), []).append((camera, item))
+        for members in groups.values():
+            step = self.max_batch or len(members)
+            for first in range(0, len(members), step):
+                self._infer_chunk(members[first : first + step])
+
+    def _rounds(self) -> Iterator[list[tuple[_Camera, _Item]]]:
+        """Inferred rounds until every camera has finished (frames whose inference failed are left out)."""
+        while any(c.state in (CONNECTING, RUNNING) for c in self.cameras):
+            self._wakeup.clear()
+            taken = self._take_round()
+            if not taken:
+                self._wakeup.wait(0.1)
+                continue
+            self._infer_round(taken)
+            done = [(camera, item) for camera, item in taken if item.output is not None]
+            self._update_bar(len(done))
+            yield done
+
+    def request_stop(self, *_: object) -> None:
+        """End the run (a signal handler, another thread, a service's shutdown): every camera stops capturing,
+        the frames it already captured are still processed and written, its outputs are closed; `run()` then
+        returns an `interrupted` report. Cameras still connecting give up. Safe from a signal handler."""
+        self._stopping = True  # no camera starts after this (no lock: a signal handler must not wait)
+        self._stop_requested.set()
+        for camera in self.cameras:
+            camera.pipeline.request_stop()
+        self._wakeup.set()
+
+    def _abort(self) -> None:
+        """A second Ctrl-C: every camera stops now, without its captured frames."""
+        for camera in self.cameras:
+            camera.pipeline._abort.set()
+
+    def _shutdown(self, interrupted: bool) -> None:
+        with self._lock:
+            self._stopping = True
+        for camera in self.cameras:
+            if camera.state == CONNECTING:
+                camera.pipeline._stop.set()  # its reconnect loop gives up at its next wait
+            elif camera.state == RUNNING:
+                self._retire(camera, interrupted)
+        for camera in self.cameras:
+            for thread in (camera.starter, camera.finisher):
+                if thread is not None:
+                    thread.join(timeout=30.0)
+            if camera.report is None:  # a connect attempt stuck in the capture library
+                self._fail(camera, None, reason="stopped before it connected")
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self.report = self._build_report(interrupted)
+
+    # -- driving -----------------------------------------------------------------------------------
+    def run(self) -> MultiReport:
+        """Run every camera to its end (files) or until Ctrl-C (cameras); returns the report. Raises JRGRError
+        before anything runs when the run cannot start."""
+        self._start_all(writer=True)
+        interrupted = False
+        try:
+            self._open_bar()
+            while True:
+                try:
+                    for done in self._rounds():
+                        for camera, item in done:
+                            assert camera.out_queue is not None
+                            camera.out_queue.put(item, camera.pipeline._abort)  # has room: checked in the round
+                    break
+                except KeyboardInterrupt:
+                    if self._stop_requested.is_set():  # the second one: abort
+                        interrupted = True
+                        self._abort()
+                        break
+                    logger.warning("interrupted: finishing the frames already captured on every camera "
+                                   "(Ctrl-C again to abort)")  # fmt: skip
+                    self.request_stop()
+        finally:
+            self._shutdown(interrupted)
+        assert self.report is not None
+        return self.report
+
+    def results(self) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """(camera name, input frame, output frame) in the caller's thread, as they come out (embedding); the
+        cameras' sinks are written too. Closing the generator early stops every camera."""
+        self._start_all(writer=False)
+        interrupted = False
+        try:
+            for done in self._rounds():
+                for camera, item in done:
+                    pipeline = camera.pipeline
+                    try:
+                        result = pipeline._postprocess(item)
+                        pipeline._emit(item, result, write=bool(pipeline.sinks))
+                    except Exception as error:  # noqa: BLE001 - a sink failing ends that camera only
+                        self._end_camera(camera, "write", error)
+                        continue
+                    yield camera.name, item.frame, result
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            self._shutdown(interrupted)
+
+    # -- reporting ---------------------------------------------------------------------------------
+    def _open_bar(self) -> None:
+        if not self.progress:
+            return
+        from tqdm import tqdm
+
+        counts = [c.pipeline.source.frame_count for c in self.cameras]
+        total = None if any(c.live for c in self.cameras) or None in counts else sum(counts)  # type: ignore[arg-type]
+        self._bar = tqdm(total=total, unit="frame", desc=self.progress_label, dynamic_ncols=True, leave=True)
+
+    def _update_bar(self, frames: int) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(frames)
+        now = time.monotonic()
+        if now - self._bar_updated > 0.5:
+            self._bar_updated = now
+            fps = {c.name: c.pipeline.stats.recent()["fps"] for c in self.cameras if c.state == RUNNING}
+            self._bar.set_postfix({name: f"{value:.1f}fps" for name, value in fps.items() if value is not None},
+                                  refresh=False)  # fmt: skip
+
+    def _batches(self) -> dict[str, Any]:
+        calls = self._calls.count
+        return {
+            "calls": calls,
+            "frames": self._call_frames,
+            "mean_size": round(self._call_frames / calls, 3) if calls else None,
+            "sizes": {str(size): count for size, count in sorted(self._batch_sizes.items())},
+            "max_batch": self.max_batch,
+            "infer_ms": self._calls.summary(),
+        }
+
+    def status(self) -> dict[str, Any]:
+        """The live state of every camera and the total (the operator view's `/api/stats` and `/metrics`)."""
+        cameras = []
+        for camera in self.cameras:
+            stats = camera.pipeline.stats
+            recent = stats.recent()
+            report = camera.report
+            cameras.append({
+                "name": camera.name,
+                "source": redact(camera.pipeline.source.name),
+                "state": camera.view_state(),
+                "fps": None if recent["fps"] is None else round(recent["fps"], 2),
+                "latency_ms": {key[:3]: None if recent[key] is None else round(recent[key], 1)
+                               for key in ("p50_ms", "p95_ms", "p99_ms")},
+                "frames_captured": stats.frames_captured,
+                "frames_out": stats.frames_out,
+                "frames_dropped": stats.frames_dropped,
+                "reconnects": stats.reconnects,
+                "outage_s": round(stats.outage_s, 1),
+                "message": camera.connect_error if camera.state == CONNECTING else (
+                    "; ".join(report.errors) if report is not None and report.errors else None),
+            })  # fmt: skip
+        uptime = (now_ns() - self._started_ns) / 1e9 if self._started_ns else 0.0
+        total = {
+            "cameras": len(cameras),
+            "live": sum(c["state"] == "live" for c in cameras),
+            "fps": round(sum(c["fps"] or 0.0 for c in cameras), 2),
+            **{key: sum(c[key] for c in cameras) for key in
+               ("frames_captured", "frames_out", "frames_dropped", "reconnects")},
+            "outage_s": round(sum(c["outage_s"] for c in cameras), 1),
+            "uptime_s": round(uptime, 1),
+        }  # fmt: skip
+        return {"cameras": cameras, "total": total, "batches": self._batches()}
+
+    def _build_report(self, interrupted: bool) -> MultiReport:
+        streams = {c.name: c.report for c in self.cameras if c.report is not None}
+        summaries = [report.stats for report in streams.values()]
+        latencies = [c.pipeline.stats.latency_ms for c in self.cameras]
+        wall_s = (now_ns() - self._started_ns) / 1e9 if self._started_ns else None
+        batches = self._batches()
+        busy = None
+        if wall_s and self._calls.count:
+            busy = round(self._calls.total / 1e3 / wall_s, 4)
+        total = {
+            "cameras": len(streams),
+            **{key: sum(s[key] for s in summaries) for key in
+               ("frames_captured", "frames_out", "frames_dropped", "frames_skipped", "frames_duplicated",
+                "reconnects", "outages", "frames_missed_in_outages")},
+            "outage_s": round(sum(s["outage_s"] for s in summaries), 3),
+            "wall_s": round(wall_s, 4) if wall_s else None,
+            "throughput_fps": round(sum(s["throughput_fps"] or 0.0 for s in summaries), 3),
+            "capture_to_output_ms": summarise_ms(np.concatenate(latencies) if latencies else []),
+            "backend_busy_fraction": busy,
+            "batches": batches,
+        }  # fmt: skip
+        errors = {name: report.errors for name, report in streams.items() if report.errors}
+        return MultiReport(streams, total, {**self.run_info, "interrupted": interrupted}, interrupted, errors)
+
+
+__all__ = ["MultiReport", "MultiStream", "infer_stacked"]
