@@ -9,7 +9,7 @@ with the operator view (`runtime/server.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -225,14 +225,18 @@ class FrameModel(Closing):
         *,
         serve: str | None = None,
         token: str | None = None,
+        started: Callable[[MultiStream], object] | None = None,
         **options: Any,
     ) -> MultiReport:
         """Run several cameras through this model's one backend, batching their frames; returns the report
         (per camera and total). serve: 'HOST:PORT' of the operator view (page, /api/stats, /metrics,
-        /stream/NAME.mjpg) while it runs; token: its access token (needed off loopback). The other options are
+        /stream/NAME.mjpg) while it runs; token: its access token (needed off loopback). started: called with the
+        MultiStream before it runs (a signal handler's `request_stop` target). The other options are
         `multi_stream`'s."""
         if serve is None:
             multi = self.multi_stream(cameras, output, **options)
+            if started is not None:
+                started(multi)
             report = multi.run()
         else:
             from jrgr_deploy.runtime.server import FrameTap, OperatorServer, check_bind, parse_bind
@@ -242,6 +246,8 @@ class FrameModel(Closing):
             specs = camera_specs(cameras, options.pop("camera_file", None))
             taps = {spec.name: FrameTap(spec.name) for spec in specs}
             multi = self.multi_stream(specs, output, taps=taps, **options)
+            if started is not None:
+                started(multi)
             with OperatorServer(host, port, multi.status, taps, token) as server:
                 server.start()
                 report = multi.run()

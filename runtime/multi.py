@@ -426,7 +426,7 @@ class MultiStream:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        self.report = self._build_report(interrupted)
+        self.report = self._build_report(interrupted or self._stop_requested.is_set())
 
     # -- driving -----------------------------------------------------------------------------------
     def run(self) -> MultiReport:

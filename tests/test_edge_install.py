@@ -3,9 +3,9 @@
 Builds the wheel (and the editable wheel `make install` uses) with the project's build backend, with warnings
 recorded as pip records them; installs `jrgr-deploy[cpu]` from the wheel into a new venv (dependencies from the
 package index, as `make install` gets them); then, outside the repository: no torch, ONNX tooling, scikit-image
-or matplotlib; `jrgr info` lists the default model inside that venv; `jrgr derain`, `rainify`, `bench` and the
-demo (its street photograph is package data) run on it; commands that need another extra stop with exit 2
-naming it; the venv stays within 350 MiB on disk.
+or matplotlib; `jrgr info` lists the default model inside that venv; `jrgr derain` (one source, and cameras from a
+JSON list), `rainify`, `bench` and the demo (its street photograph is package data) run on it; commands that need
+another extra stop with exit 2 naming it; the venv stays within 350 MiB on disk.
 """
 
 from __future__ import annotations
@@ -113,6 +113,14 @@ def test_cpu_wheel_installs_without_torch_and_derains(tmp_path: Path) -> None:
                    work, env)
     assert rainify.returncode == 0, rainify.stderr[-2000:]
     assert len(list((work / "rainy").glob("*.png"))) == 6
+    # several cameras from a JSON list, through one backend; YAML needs PyYAML, which the edge does not carry
+    (work / "cams.json").write_text('{"cameras": [{"name": "front", "source": "clip.mp4"}, "rear=clip.mp4"]}')
+    cams = _run([str(jrgr), "derain", "--cameras", "cams.json", "-o", "cams", "--no-progress"], work, env)
+    assert cams.returncode == 0, cams.stderr[-2000:]
+    assert (work / "cams" / "front.mp4").stat().st_size > 0 and (work / "cams" / "rear.mp4").stat().st_size > 0
+    (work / "cams.yaml").write_text("- clip.mp4\n")
+    yaml_cams = _run([str(jrgr), "derain", "--cameras", "cams.yaml", "--no-progress"], work, env)
+    assert yaml_cams.returncode == 2 and "needs PyYAML (pip install pyyaml); or write it as JSON" in yaml_cams.stderr
     bench = _run([str(jrgr), "bench", report["default_model"][0]["file"], "--size", "160x96", "--iters", "2"],
                  work, env)
     assert bench.returncode == 0 and "latency ms" in bench.stdout, bench.stderr[-2000:]
