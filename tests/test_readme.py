@@ -73,6 +73,9 @@ TINY: dict[str, Recipe] = {
     # refused, so the same command runs at a quarter of the clip's area (the last --infer-size wins)
     "jrgr derain drive.mp4 --weights exported/f_r.onnx --infer-size 640x360": Recipe(
         ("--no-progress", "--infer-size", "80x48")),
+    # several cameras: the operator view on any free loopback port (the README's 8080 may be taken here)
+    "jrgr derain front=": Recipe(("--no-progress", "--serve", "127.0.0.1:0")),
+    "jrgr derain --cameras cams.yaml": Recipe(("--no-progress", "--serve", "127.0.0.1:0")),
     "jrgr bench": Recipe(("--iters", "2", "--warmup", "1")),
     "jrgr rainify": Recipe(("--no-progress",)),
 }
@@ -145,6 +148,10 @@ def _prepare(line: str, workspace: Path) -> None:
         if not (workspace / "data" / "jrgr" / "manifest.json").is_file():
             (synth,) = [c for c in _command_lines() if c.startswith("jrgr data synth")]
             assert main([*shlex.split(synth)[1:], *_recipe(synth).append]) == 0
+    if "--cameras cams.yaml" in line:
+        cameras = "cameras:\n  - {name: front, source: drive.mp4}\n  - rear=clean_drive.mp4\n"
+        (workspace / "cams.yaml").write_text(cameras)
+        (workspace / "token.txt").write_text("a-long-random-token\n")
     if "--paired-rainy Os/" in line:
         folders = {"Os": "train/synthetic/rainy", "Bs": "train/synthetic/clean", "Ot": "train/real/rainy"}
         for name, source in folders.items():
@@ -171,6 +178,11 @@ def _check_outputs(line: str, workspace: Path) -> None:
     elif line.startswith("jrgr export") and "--format" not in line:
         written = {p.name for p in (workspace / "exported").glob("*.onnx")}
         assert {"f_r.onnx", "g_r.onnx"} <= written  # the reduced precisions are there when the gate passed them
+    elif line.startswith("jrgr derain front="):
+        stats = json.loads((workspace / "cams.json").read_text())
+        assert stats["streams"].keys() == {"front", "rear"}
+        for name in ("front", "rear"):  # replayed live (--live): a loaded machine may drop frames, never all
+            assert 1 <= len(read_video(workspace / "cams" / f"{name}.mp4")) == stats["streams"][name]["frames_out"]
     elif line.startswith("jrgr derain drive.mp4"):
         out = shlex.split(line)[shlex.split(line).index("--output") + 1]
         frames = read_video(workspace / out)
