@@ -59,6 +59,13 @@ class Deraining(FrameModel):
     def _processor(self, infer_hw: tuple[int, int] | str | None, side_by_side: bool) -> NetProcessor:
         return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=self._stabiliser)
 
+    def stream_processor(self) -> NetProcessor:
+        """A camera's own processor (multi-camera runs): with a stabiliser of its own, same settings, so one
+        camera's temporal state never filters another's frames."""
+        stabiliser = TemporalStabiliser(self._stabiliser.settings) if self._stabiliser is not None else None
+        infer_hw, side_by_side = self.processor.infer_hw, self.processor.side_by_side
+        return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=stabiliser)
+
     @property
     def temporal(self) -> TemporalStabiliser | None:
         return self._stabiliser

@@ -221,3 +221,13 @@ def test_rainify_runs_per_camera_state(tmp_path: Path, videos: dict[str, Path]) 
     assert len(read_video(tmp_path / "rainy" / "a.mp4")) == 24
     assert read_video(tmp_path / "rainy" / "small.mp4")[0].shape == (48, 96, 3)
     assert report.total["frames_out"] == 36
+
+
+def test_temporal_filter_runs_per_camera(f_r: Path, videos: dict[str, Path], tmp_path: Path) -> None:
+    with Deraining(f_r, temporal=True) as model:
+        first, second = model.stream_processor(), model.stream_processor()
+        assert first.temporal is not second.temporal and first.temporal is not model.temporal  # type: ignore[attr-defined]
+        assert first.temporal.settings == model.temporal.settings  # type: ignore[attr-defined, union-attr]
+        report = model.run_many({"a": videos["a"], "b": videos["b"]}, tmp_path / "out")
+    assert report.streams["a"].stats["frames_out"] == 24 and report.streams["b"].stats["frames_out"] == 18
+    assert report.streams["a"].stats["stages_ms"]["temporal"]["count"] == 24  # the stabiliser ran on every frame
