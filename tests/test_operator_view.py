@@ -83,7 +83,7 @@ def running(f_r: Path) -> Iterator[Running]:
         try:
             yield run
         finally:
-            run.multi.stop()
+            run.multi.request_stop()
             run.thread.join(timeout=30)
             run.server.close()
     assert not run.thread.is_alive()
@@ -181,7 +181,7 @@ def test_requests_without_the_token_are_refused(f_r: Path) -> None:
             assert code == 200 and TOKEN not in page.decode()
             assert read_mjpeg_parts(run.server.url + "stream/cam.mjpg", 1, bearer)[0].shape == (48, 96, 3)
         finally:
-            run.multi.stop()
+            run.multi.request_stop()
             run.thread.join(timeout=30)
             run.server.close()
 

@@ -75,7 +75,8 @@ TINY: dict[str, Recipe] = {
         ("--no-progress", "--infer-size", "80x48")),
     # several cameras: the operator view on any free loopback port (the README's 8080 may be taken here)
     "jrgr derain front=": Recipe(("--no-progress", "--serve", "127.0.0.1:0")),
-    "jrgr derain --cameras cams.yaml": Recipe(("--no-progress", "--serve", "127.0.0.1:0")),
+    # (and, as above, a net size within the recipe clip's 160x96)
+    "jrgr derain --cameras cams.yaml": Recipe(("--no-progress", "--serve", "127.0.0.1:0", "--infer-size", "80x48")),
     "jrgr bench": Recipe(("--iters", "2", "--warmup", "1")),
     "jrgr rainify": Recipe(("--no-progress",)),
 }
