@@ -235,3 +235,43 @@ def test_temporal_filter_runs_per_camera(f_r: Path, videos: dict[str, Path], tmp
         report = model.run_many({"a": videos["a"], "b": videos["b"]}, tmp_path / "out")
     assert report.streams["a"].stats["frames_out"] == 24 and report.streams["b"].stats["frames_out"] == 18
     assert report.streams["a"].stats["stages_ms"]["temporal"]["count"] == 24  # the stabiliser ran on every frame
+
+
+def test_no_camera_writes_onto_any_cameras_input(f_r: Path, videos: dict[str, Path], tmp_path: Path) -> None:
+    a_copy = write_video(tmp_path / "a.avi", [index_frame(i) for i in range(4)], fps=20)
+    b_copy = write_video(tmp_path / "b.avi", [index_frame(i) for i in range(4)], fps=20)
+    before = b_copy.read_bytes()
+    with Deraining(f_r) as model, pytest.raises(JRGRError, match="is the input"):
+        # {name} makes camera b's output b.avi: its own input, refused before any camera starts
+        model.multi_stream({"a": a_copy, "b": b_copy}, str(tmp_path / "{name}.avi"))
+    assert b_copy.read_bytes() == before
+    with Deraining(f_r) as model, pytest.raises(JRGRError, match="is the input"):
+        model.multi_stream({"a": videos["a"], "b": b_copy}, str(tmp_path / "{name}.avi"))  # b's output is b's input
+    assert b_copy.read_bytes() == before
+
+
+def test_a_stop_request_writes_every_captured_frame(f_r: Path, videos: dict[str, Path], tmp_path: Path) -> None:
+    long = write_video(tmp_path / "long.avi", [index_frame(i) for i in range(400)], fps=20)
+    with Deraining(f_r) as model:
+        multi = model.multi_stream({"x": long, "y": videos["a"]}, tmp_path / "out", queue_size=8)
+        runner = threading.Thread(target=multi.run, name="test-multi-run")
+        runner.start()
+        wait_for(multi, lambda s: s["x"]["frames_out"] >= 5)
+        multi.request_stop()  # what SIGINT/SIGTERM call in `jrgr derain A B`
+        runner.join(timeout=60)
+    assert not runner.is_alive() and multi.report is not None and multi.report.interrupted
+    x = multi.report.streams["x"].stats
+    assert x["run"]["end_reason"] == "interrupted" and x["frames_out"] == x["frames_captured"] < 400
+    written = read_video(tmp_path / "out" / "x.mp4")  # finalised: every captured frame, in order
+    assert [decode_index(frame) for frame in written] == list(range(x["frames_out"]))
+    assert no_pipeline_threads()
+
+
+def test_a_net_output_of_nan_ends_the_camera_without_writing_it(tmp_path: Path, videos: dict[str, Path]) -> None:
+    nan_net = export_fixture_net(tmp_path / "nan.onnx", kind="nan")
+    with Deraining(nan_net) as model:
+        report = model.run_many({"a": videos["a"], "b": videos["b"]}, tmp_path / "out")
+    assert report.errors.keys() == {"a", "b"}
+    assert all("returned NaN or inf values" in report.errors[name][0] for name in ("a", "b"))
+    assert all(report.streams[name].stats["frames_out"] == 0 for name in ("a", "b"))
+    assert not list((tmp_path / "out").glob("*.mp4"))  # no garbage frame was written, no empty file left
