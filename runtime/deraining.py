@@ -63,7 +63,7 @@ class Deraining(FrameModel):
         """A camera's own processor (multi-camera runs): with a stabiliser of its own, same settings, so one
         camera's temporal state never filters another's frames."""
         stabiliser = TemporalStabiliser(self._stabiliser.settings) if self._stabiliser is not None else None
-        infer_hw, side_by_side = self.processor.infer_hw, self.processor.side_by_side
+        infer_hw, side_by_side = self.processor.requested_infer_hw, self.processor.side_by_side
         return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=stabiliser)
 
     @property
@@ -75,8 +75,8 @@ class Deraining(FrameModel):
         if self._stabiliser is not None:
             self._stabiliser.reset()
 
-    def run_info(self) -> dict[str, Any]:
-        return {**super().run_info(),
+    def run_info(self, processor: NetProcessor | None = None) -> dict[str, Any]:
+        return {**super().run_info(processor),
                 "temporal": self._stabiliser.settings.as_dict() if self._stabiliser is not None else None}
 
 

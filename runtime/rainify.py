@@ -131,8 +131,8 @@ class Rainifying(FrameModel):
     def _processor(self, infer_hw: tuple[int, int] | str | None, side_by_side: bool) -> NetProcessor:
         return RainifyProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, **self.rain)
 
-    def run_info(self) -> dict[str, Any]:
-        return {**super().run_info(), "rain": dict(self.rain)}
+    def run_info(self, processor: NetProcessor | None = None) -> dict[str, Any]:
+        return {**super().run_info(processor), "rain": dict(self.rain)}
 
 
 __all__ = ["RainifyProcessor", "Rainifying"]
