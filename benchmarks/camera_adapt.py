@@ -98,15 +98,12 @@ def make_clips(args: argparse.Namespace) -> dict[str, Path]:
 
 def score(weights: Path | None, test: Path) -> dict[str, float]:
     """Mean PSNR-Y / SSIM-Y of a checkpoint's F_r (or of the rainy input) on the test frames."""
-    from jrgr_deploy.pairing import match_pairs
-    from jrgr_deploy.training.evaluate import evaluate_removal
-    from jrgr_deploy.training.tracing import score_checkpoint
+    from quality import evaluate_weights
 
-    pairs = match_pairs(test / "rainy", test / "clean")
-    if weights is None:
-        report = evaluate_removal(lambda x: x, pairs, multiple=1)
-        return {m: round(float(report[m]), 4) for m in METRICS}
-    return {m: v for m, v in score_checkpoint(weights, pairs).items() if m in METRICS}
+    from jrgr_deploy.pairing import match_pairs
+
+    scores = evaluate_weights(weights, match_pairs(test / "rainy", test / "clean"))
+    return {m: scores[m] for m in METRICS}
 
 
 def run_adapt(args: argparse.Namespace, name: str, clips: dict[str, Path], weights: Path) -> dict[str, Any]:

@@ -219,7 +219,7 @@ def prepare_oracle_clean(work: Work, backgrounds: Path | None, manifest: dict[st
 # ---- one training task: (seed, row) ------------------------------------------------------------------------
 
 
-def _evaluate(weights: Path | None, pairs: list[tuple[Path, Path]]) -> dict[str, float]:
+def evaluate_weights(weights: Path | None, pairs: list[tuple[Path, Path]]) -> dict[str, float]:
     """Mean scores of F_r of a checkpoint, or of the rainy input itself when `weights` is None."""
     from jrgr_deploy.training.evaluate import evaluate_removal
     from jrgr_deploy.training.tracing import score_checkpoint
@@ -333,7 +333,7 @@ def _test_scores(work: Work, weights: Path | None, cache_key: str) -> dict[str, 
     cache_path = work.root / "test_scores.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     if cache_key not in cache:
-        cache[cache_key] = {split: _evaluate(weights, work.pairs(f"test/{split}")) for split in SPLITS}
+        cache[cache_key] = {split: evaluate_weights(weights, work.pairs(f"test/{split}")) for split in SPLITS}
         cache_path.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n")
     return cache[cache_key]
 
