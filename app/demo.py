@@ -4,8 +4,10 @@
    vanishing point with a slight sway; temporally consistent model-B "realistic" rain), with lossless clean
    ground truth (`jrgr_deploy.clips`).
 2. Derain the clip as a stream with the default model on the fastest installed backend
-   (`jrgr_deploy.runtime.Deraining`) at the inference size `auto` picks (the scale of the rain the model was
-   trained on: `jrgr_deploy.runtime.processing.auto_infer_hw`), writing a side-by-side video (rainy | derained).
+   (`jrgr_deploy.runtime.Deraining`), the net at `DEMO_INFER_SCALE` x the clip's size (`realtime_infer_hw`: 384x216
+   for 1280x720, the size at which the stream keeps up with 15 fps on 2 CPU cores; the rain layer it finds is
+   upsampled onto the full-resolution frame), writing a side-by-side video (rainy | derained). `--infer-size auto`
+   runs the net at the scale of the rain the model was trained on instead (`jrgr derain`'s default), slower.
 3. Write a PNG of a few frames (rainy / derained / ground truth), print the latency table and the
    clip's PSNR-Y before and after deraining.
 
@@ -81,6 +83,16 @@ def _frames_figure(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]], indice
     write_bgr(path, np.vstack(grid_rows))
 
 
+REALTIME = "realtime"  # run_demo's default inference size: `realtime_infer_hw` of the clip
+DEMO_INFER_SCALE = 0.3  # the net's size / the clip's; BENCHMARKS.md "Sizing" measures fps and PSNR-Y per size
+
+
+def realtime_infer_hw(frame_hw: tuple[int, int]) -> tuple[int, int]:
+    """The demo's default inference size (H, W) for a clip of `frame_hw`: `DEMO_INFER_SCALE` x it, in whole
+    multiples of 8 pixels (at least 8)."""
+    return tuple(max(8, round(side * DEMO_INFER_SCALE / 8) * 8) for side in frame_hw)  # type: ignore[return-value]
+
+
 def _size_text(result: DemoResult) -> str:
     ran = "the frame size" if result.infer_hw is None else f"{result.infer_hw[1]}x{result.infer_hw[0]}"
     return f"{ran} (--infer-size {result.infer_size})"
@@ -93,15 +105,17 @@ def run_demo(
     n_frames: int = 48,
     width: int = 1280,
     height: int = 720,
-    infer_hw: tuple[int, int] | str | None = "auto",
+    infer_hw: tuple[int, int] | str | None = REALTIME,
     seed: int = 0,
     progress: bool = True,
 ) -> DemoResult:
     """Run the whole demo into `out_dir` and return what it measured (also written to `demo.json`).
 
-    infer_hw: the size (H, W) the net runs at, "auto" (the scale the model was trained on) or None (the
-    frame's own size).
+    infer_hw: the size (H, W) the net runs at, `REALTIME` (`realtime_infer_hw` of the clip's size), "auto" (the
+    scale the model was trained on) or None (the frame's own size).
     """
+    if infer_hw == REALTIME:
+        infer_hw = realtime_infer_hw((height, width))
     from jrgr_deploy.clips import STREET_VANISHING_POINT, ClipSpec, render_clip, street_photo
     from jrgr_deploy.image_files import list_images, read_rgb
     from jrgr_deploy.metrics import psnr_y

@@ -104,6 +104,9 @@ def resize_hw(image: np.ndarray, hw: tuple[int, int] | None) -> np.ndarray:
     return cv2.resize(image, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
 
 
+_ZERO_SCALAR = (0.0, 0.0, 0.0, 0.0)  # an OpenCV scalar: adding it only converts
+
+
 def layer_to_frame(layer: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
     """A (3, h, w) RGB rain layer in units of the [-1, 1] image scale -> (H, W, 3) BGR float32 in 0..255
     units, upsampled (INTER_LINEAR) to `frame_hw` when the net ran at a lower size."""
@@ -116,19 +119,23 @@ def layer_to_frame(layer: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
 
 def blend(frame: np.ndarray, layer_bgr: np.ndarray, sign: float = 1.0) -> np.ndarray:
     """frame ± layer (0..255 units, see `layer_to_frame`) as (H, W, 3) float32 BGR, before rounding."""
-    out = frame.astype(np.float32)
-    out += np.float32(sign) * layer_bgr
-    return out
+    # one OpenCV pass (the numpy form, astype then +=, makes two full-frame float temporaries)
+    return cv2.addWeighted(frame, 1.0, layer_bgr, float(sign), 0.0, dtype=cv2.CV_32F)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """A float image on the 0..255 scale, clipped (in place) and rounded to uint8."""
-    np.clip(image, 0.0, 255.0, out=image)
-    return np.rint(image).astype(np.uint8)
+    """A float image on the 0..255 scale, clipped and rounded (half to even, as np.rint) to uint8."""
+    # OpenCV's saturating conversion clips and rounds in one pass (clip, rint, astype: three)
+    return cv2.add(image, _ZERO_SCALAR, dtype=cv2.CV_8U)
 
 
 def add_to_frame(frame: np.ndarray, layer_bgr: np.ndarray, sign: float = 1.0) -> np.ndarray:
     """frame ± layer (0..255 units, see `layer_to_frame`), clipped and rounded to uint8 BGR."""
+    # one saturating OpenCV pass; equal to to_uint8(blend(...)) and the full-frame cost of the low-resolution path
+    if sign == 1.0:
+        return cv2.add(frame, layer_bgr, dtype=cv2.CV_8U)
+    if sign == -1.0:
+        return cv2.subtract(frame, layer_bgr, dtype=cv2.CV_8U)
     return to_uint8(blend(frame, layer_bgr, sign))
 
 
@@ -262,13 +269,15 @@ class FrameProcessor(NetProcessor):
             return self._finish(frame, nchw_to_bgr(restored, offset)[0])
         # B̂_full = O_full − up(O_small − F_r(O_small))
         rain_small = unpad(prepared.batch, prepared.net_hw)[0] - restored[0]  # (3, h, w) RGB, [-2, 2]
-        derained = blend(frame, layer_to_frame(rain_small, frame.shape[:2]), sign=-1.0)
-        if self.temporal is not None:
-            start = now_ns()
-            delta = self.temporal.correction(cv2.transform(derained, LUMA_BGR[None, :]), restart=prepared.restart)
-            if delta is not None:
-                derained += delta[..., None]
-            prepared.stage_ns["temporal"] = now_ns() - start
+        rain = layer_to_frame(rain_small, frame.shape[:2])
+        if self.temporal is None:
+            return self._finish(frame, add_to_frame(frame, rain, sign=-1.0))
+        derained = blend(frame, rain, sign=-1.0)
+        start = now_ns()
+        delta = self.temporal.correction(cv2.transform(derained, LUMA_BGR[None, :]), restart=prepared.restart)
+        if delta is not None:
+            derained += delta[..., None]
+        prepared.stage_ns["temporal"] = now_ns() - start
         return self._finish(frame, to_uint8(derained))
 
     def _temporal_offset(self, prepared: Prepared, restored: np.ndarray) -> np.ndarray | None:

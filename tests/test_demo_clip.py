@@ -97,3 +97,12 @@ def test_labels_sit_on_a_box_with_nothing_drawn_past_it() -> None:
         rest = np.concatenate([out[: text_h + baseline + 12, text_w + 14:].reshape(-1, 3),
                                out[text_h + baseline + 12:].reshape(-1, 3)])
         assert (rest == 90).all(), f"'{label}': something is drawn outside its box"
+
+
+def test_realtime_infer_size_is_the_demo_scale_in_multiples_of_8() -> None:
+    from jrgr_deploy.app.demo import DEMO_INFER_SCALE, realtime_infer_hw
+
+    assert DEMO_INFER_SCALE == 0.3
+    assert realtime_infer_hw((720, 1280)) == (216, 384)
+    assert realtime_infer_hw((192, 320)) == (56, 96)
+    assert realtime_infer_hw((10, 12)) == (8, 8)  # never below one block of 8

@@ -245,3 +245,6 @@ def test_info_and_demo_run(tmp_path: Path) -> None:
     assert "PSNR-Y over 4 frames" in demo.stdout and "capture->output" in demo.stdout
     for name in ("side_by_side.mp4", "frames.png", "stats.json", "demo.json"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
+    # the demo's default inference size: 0.3 x the clip (96x56 for 320x192), the rain layer upsampled onto it
+    result = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert result["infer_hw"] == [56, 96] and "the net ran at 96x56" in demo.stdout
