@@ -88,6 +88,12 @@ METHODS: dict[str, Method] = {
                         "pairs)", "joint", PLUS),
     "jrgr_veil": Method("JRGR+ with the physics G_r (veil fitted by moment matching)", "joint", PLUS + VEIL,
                         seeds=1),
+    "jrgr_plus_mt": Method("JRGR+ with moment-transfer pseudo-pairs (O_s re-toned to the real set's cell moments)",
+                           "joint", (*PLUS, "loss.weights.mse_fr_mt=1")),
+    "transfer_only": Method("moment-transfer pseudo-pairs alone (the JRGR+ row with every adversarial and cycle "
+                            "term and mse_r off)", "joint",
+                            (*PLUS, "loss.weights.mse_fr_mt=1", "loss.lambda_adv=0", "loss.lambda_cyc=0",
+                             "loss.weights.mse_r=0"), seeds=1),
 }
 FIXED_ROWS = ("input", "supervised", "oracle")
 

@@ -167,7 +167,11 @@ class TermWeights:
     ``mse_r`` F_r on the pseudo-pair (Õ_r, B_s). Beyond the paper (off by default): ``mse_fr_os``, F_r on
     the synthetic pair itself, ||F_r(O_s) − B_s||² in the MSE group (keeps F_r's synthetic skill and anchors
     it while it adapts); ``mom_or``, moment matching of the physics G_r's veil to the real images'
-    low-frequency statistics, in the adversarial group (``loss.moment_grid``, ``loss.moment_pool``).
+    low-frequency statistics, in the adversarial group (``loss.moment_grid``, ``loss.moment_pool``);
+    ``mse_fr_mt``, F_r on the moment-transfer pseudo-pair, ||F_r(Õ_mt) − B_s||² in the MSE group, where Õ_mt is
+    O_s re-toned to the real rainy images' per-cell luma moments (`jrgr_deploy.moment_transfer`; the grid is
+    ``loss.moment_grid``, the per-image strength 1 ± ``loss.transfer_jitter``, the moments taken from up to
+    ``loss.transfer_images`` images of each set when stage 2 starts).
     """
 
     adv_b_fs_os: float = 1.0
@@ -184,6 +188,7 @@ class TermWeights:
     mse_r: float = 1.0
     mse_fr_os: float = 0.0
     mom_or: float = 0.0
+    mse_fr_mt: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -209,7 +214,10 @@ class LossConfig:
     clamp_o_tilde: clamp the translated images Õ_r, Õ_s to the image range [-1, 1] (the authors' code does not).
     r1_gamma: R1 gradient penalty (gamma/2 · E||∇D(real)||², Mescheder et al. 2018) on every discriminator's
     real samples; 0 = off.
-    moment_grid, moment_pool: the ``mom_or`` term's grid of cells and the number of recent images it matches.
+    moment_grid, moment_pool: the ``mom_or`` term's grid of cells and the number of recent images it matches
+    (``moment_grid`` is also the moment transfer's grid, ``mse_fr_mt``).
+    transfer_jitter, transfer_images: the moment transfer's per-image strength range 1 ± jitter and how many
+    images of each set (evenly spaced) its population moments are taken from.
     """
 
     gan_mode: str = "lsgan"
@@ -225,8 +233,14 @@ class LossConfig:
     r1_gamma: float = 0.0
     moment_grid: int = 4
     moment_pool: int = 32
+    transfer_jitter: float = 0.3
+    transfer_images: int = 256
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.transfer_jitter < 1.0:
+            raise JRGRError(f"loss.transfer_jitter must be in [0, 1), got {self.transfer_jitter}")
+        if self.transfer_images < 1:
+            raise JRGRError(f"loss.transfer_images must be >= 1, got {self.transfer_images}")
         _check_choice("gan_mode", self.gan_mode, GAN_MODES)
         _check_choice("veil_learns_from", self.veil_learns_from, VEIL_SOURCES)
         if self.moment_grid < 1 or self.moment_pool < 1:

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import rgb_to_nchw
 from jrgr_deploy.image_files import list_images, read_rgb
+from jrgr_deploy.moment_transfer import MomentTransfer
 from jrgr_deploy.pairing import match_pairs, resolve_root
 from jrgr_deploy.video_files import VIDEO_SUFFIXES, VideoFrames
 
@@ -85,7 +86,9 @@ class PairedRainDataset(_AugmentedDataset):
 
     `crop_size=None` gives whole images (evaluation); `flip` mirrors both images of a pair together.
     A pair whose images differ in size raises JRGRError naming both files; an undecodable file raises
-    JRGRError naming it.
+    JRGRError naming it. `transfer` (`jrgr_deploy.moment_transfer.MomentTransfer`) adds "o_mt": the rainy
+    image re-toned to the real set's moments at a strength drawn per item, transferred whole (the moments
+    belong to positions in the frame) and cut with the same crop and flip as the pair.
     """
 
     def __init__(
@@ -94,11 +97,13 @@ class PairedRainDataset(_AugmentedDataset):
         crop_size: int | None = None,
         flip: bool = False,
         seed: int = 0,
+        transfer: MomentTransfer | None = None,
     ) -> None:
         super().__init__(crop_size, flip, seed)
         if not pairs:
             raise JRGRError("a paired rain data set needs at least one (rainy, clean) pair, got none")
         self.pairs = [(Path(rainy), Path(clean)) for rainy, clean in pairs]
+        self.transfer = transfer
 
     @classmethod
     def from_folders(cls, rainy_dir: str | Path, clean_dir: str | Path, **kwargs: Any) -> PairedRainDataset:
@@ -124,8 +129,14 @@ class PairedRainDataset(_AugmentedDataset):
                 f"pair size mismatch: rainy '{rainy_path}' is {rainy.shape[1]}x{rainy.shape[0]} but clean "
                 f"'{clean_path}' is {clean.shape[1]}x{clean.shape[0]} (WxH); a pair must be pixel-aligned"
             )
-        rainy, clean = _augment((rainy, clean), self.crop_size, self.flip, self._rng(index))
-        return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "name": rainy_path.name}
+        rng = self._rng(index)
+        if self.transfer is None:
+            rainy, clean = _augment((rainy, clean), self.crop_size, self.flip, rng)
+            return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "name": rainy_path.name}
+        transferred = self.transfer.apply(rainy, self.transfer.draw_strength(rng))
+        rainy, clean, transferred = _augment((rainy, clean, transferred), self.crop_size, self.flip, rng)
+        return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "o_mt": _to_tensor(transferred),
+                "name": rainy_path.name}
 
 
 class UnpairedRainDataset(_AugmentedDataset):

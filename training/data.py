@@ -13,12 +13,16 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from jrgr_deploy.config import DataConfig, TrainConfig
+from jrgr_deploy.config import DataConfig, LossConfig, TrainConfig
 from jrgr_deploy.errors import JRGRError
+
+if TYPE_CHECKING:
+    from jrgr_deploy.moment_transfer import MomentTransfer
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +152,36 @@ class BatchStream:
         return self._epoch
 
 
-def make_paired_dataset(sources: DataSources, train: TrainConfig) -> Dataset:
+def make_paired_dataset(sources: DataSources, train: TrainConfig, transfer: MomentTransfer | None = None) -> Dataset:
+    """The synthetic pairs, cropped and flipped; with `transfer`, items also hold the moment-transfer image."""
     from jrgr_deploy.datasets import PairedRainDataset
 
-    return PairedRainDataset(sources.pairs, crop_size=train.crop_size, flip=True, seed=train.seed)
+    return PairedRainDataset(sources.pairs, crop_size=train.crop_size, flip=True, seed=train.seed, transfer=transfer)
+
+
+def _evenly_spaced(count: int, most: int) -> list[int]:
+    return sorted({round(i * (count - 1) / max(most - 1, 1)) for i in range(min(count, most))})
+
+
+def fit_moment_transfer(sources: DataSources, loss: LossConfig) -> MomentTransfer:
+    """Population moments of the synthetic rainy images and of the real ones (whole images or frames, up to
+    ``loss.transfer_images`` of each, evenly spaced) -> the `MomentTransfer` of ``loss.weights.mse_fr_mt``."""
+    from jrgr_deploy.datasets import UnpairedRainDataset
+    from jrgr_deploy.frames import nchw_to_rgb
+    from jrgr_deploy.image_files import read_rgb
+    from jrgr_deploy.moment_transfer import MomentTransfer
+
+    if sources.real is None:
+        raise JRGRError("the moment transfer (loss.weights.mse_fr_mt) needs unpaired real rainy images (--real)")
+    most = loss.transfer_images
+    synthetic = (read_rgb(sources.pairs[i][0]) for i in _evenly_spaced(len(sources.pairs), most))
+    real_set = UnpairedRainDataset(sources.real)
+    real = (nchw_to_rgb(real_set[i]["o_r"][None].numpy())[0] for i in _evenly_spaced(len(real_set), most))
+    transfer = MomentTransfer.fit(synthetic, real, loss.moment_grid, loss.transfer_jitter)
+    logger.info("moment transfer: %dx%d cells, contrast gain of the real set %.2f-%.2f, mean shift %+.1f levels",
+                loss.moment_grid, loss.moment_grid, transfer.gain.min(), transfer.gain.max(),
+                float((transfer.target[..., 0] - transfer.source[..., 0]).mean()))
+    return transfer
 
 
 def make_real_dataset(sources: DataSources, train: TrainConfig) -> Dataset:

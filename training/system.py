@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from jrgr_deploy.config import JRGRConfig, LossConfig
@@ -183,10 +184,13 @@ class GeneratorObjective(nn.Module):
             self.moments = MomentMatcher(loss.moment_grid, loss.moment_pool)
 
     def forward(
-        self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor
+        self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor, o_mt: torch.Tensor | None = None
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """-> (loss terms incl. ``g_total``, the `JointOutputs` fields as a dict: DDP passes plain
-        containers through; rebuild with ``JointOutputs(**images)``)."""
+        containers through; rebuild with ``JointOutputs(**images)``).
+
+        o_mt: the moment-transfer pseudo-rainy images Õ_mt of the same crops as `o_s` (N, 3, H, W), needed
+        when ``loss.weights.mse_fr_mt`` > 0."""
         out = joint_forward(o_s, o_r, self.f_s, self.f_r, self.g_s, self.g_r, self.composition)
         d_b, d_or, d_os = self._discriminators
         # beyond the paper: F_r on the synthetic pair itself (one more F_r pass, only when weighted)
@@ -194,6 +198,10 @@ class GeneratorObjective(nn.Module):
         extra = {}
         if self.moments is not None:
             extra["mom_or"] = self.moments(self.g_r.veiled_background, b_s, o_r)
+        if self.loss.weights.mse_fr_mt > 0:
+            if o_mt is None:
+                raise JRGRError("loss.weights.mse_fr_mt > 0 needs the moment-transfer images o_mt")
+            extra["mse_fr_mt"] = F.mse_loss(self.f_r(o_mt), b_s)
         terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os, extra=extra)
         return terms, {f.name: getattr(out, f.name) for f in fields(out)}
 

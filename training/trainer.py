@@ -60,6 +60,7 @@ from jrgr_deploy.output_files import ensure_folder, write_text_atomic
 from jrgr_deploy.stop_signals import StopRequest
 from jrgr_deploy.training.data import (
     BatchStream,
+    fit_moment_transfer,
     make_paired_dataset,
     make_real_clean_dataset,
     make_real_dataset,
@@ -500,8 +501,9 @@ class _Stage2(_StageBase):
         cfg, ctx = self.train_cfg, self.ctx
         _check_crop_fits_discriminators(self.config)
         sources = resolve_sources(self.config.data, need_real=True)
-        paired = BatchStream(make_paired_dataset(sources, cfg), cfg.batch_size, ctx.rank, ctx.world_size,
-                             cfg.seed, cfg.num_workers, "paired synthetic")
+        transfer = fit_moment_transfer(sources, self.config.loss) if self.config.loss.weights.mse_fr_mt > 0 else None
+        paired = BatchStream(make_paired_dataset(sources, cfg, transfer), cfg.batch_size, ctx.rank,
+                             ctx.world_size, cfg.seed, cfg.num_workers, "paired synthetic")
         real = BatchStream(make_real_dataset(sources, cfg), cfg.batch_size, ctx.rank, ctx.world_size,
                            cfg.seed + 1, cfg.num_workers, "unpaired real")
         real_clean = None
@@ -558,11 +560,12 @@ class _Stage2(_StageBase):
             batch_s, batch_r = paired.next(), real.next()
             o_s, b_s = batch_s["o_s"].to(ctx.device), batch_s["b_s"].to(ctx.device)
             o_r = batch_r["o_r"].to(ctx.device)
+            o_mt = batch_s["o_mt"].to(ctx.device) if "o_mt" in batch_s else None
 
             # Generator step: all four generators, discriminators frozen (Eq. 8).
             _set_requires_grad(discriminators, False)
             with _autocast(ctx.device, self.amp):
-                g_terms, images = g_model(o_s, b_s, o_r)
+                g_terms, images = g_model(o_s, b_s, o_r, o_mt)
             opt_g.zero_grad(set_to_none=True)
             _backward_step(g_terms["g_total"].float(), opt_g, scaler_g)
             if self.ema is not None:

@@ -1,0 +1,121 @@
+"""The moment transfer (beyond the paper, ``loss.weights.mse_fr_mt``): cell moments, the affine map against its
+closed form, the data set's aligned o_mt crops, the term in the objective and a stage-2 run that uses it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from jrgr_deploy.datasets import PairedRainDataset
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.image_files import write_rgb
+from jrgr_deploy.moment_transfer import LUMA_RGB, MomentTransfer, cell_moments, population_moments
+from jrgr_deploy.training.run_log import read_log
+from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets
+from jrgr_deploy.training.trainer import train
+from tests.test_method_switches import _small
+from tests.test_training import dataset, small_config  # noqa: F401 - the module-scoped data set fixture
+
+
+def _gray(values: np.ndarray) -> np.ndarray:
+    return np.repeat(values.astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_cell_moments_closed_form() -> None:
+    image = np.zeros((4, 6), np.uint8)
+    image[:2, :3] = 10  # top-left cell constant
+    image[:2, 3:] = [[0, 20, 0], [20, 0, 20]]  # top-right: mean 10, std 10
+    image[2:, :] = 200
+    moments = cell_moments(_gray(image), 2)
+    np.testing.assert_allclose(moments[0, 0], [10.0, 0.0], atol=1e-4)
+    np.testing.assert_allclose(moments[0, 1], [10.0, 10.0], atol=1e-4)
+    np.testing.assert_allclose(moments[1], [[200.0, 0.0], [200.0, 0.0]], atol=1e-4)
+    assert np.isclose(LUMA_RGB.sum(), 1.0)  # grey pixels keep their level as luma
+    np.testing.assert_allclose(population_moments([_gray(image), _gray(image + 10)], 2)[..., 0],
+                               moments[..., 0] + 5.0, atol=1e-4)
+    with pytest.raises(JRGRError, match="3x3 grid"):
+        cell_moments(_gray(np.zeros((2, 2))), 3)
+    with pytest.raises(JRGRError, match="no images"):
+        population_moments([], 2)
+
+
+def test_transfer_maps_the_source_moments_onto_the_target() -> None:
+    rng = np.random.default_rng(0)
+    image = _gray(rng.normal(150.0, 30.0, (64, 64)).clip(0, 255))
+    source = cell_moments(image, 1)
+    target = np.array([[[120.0, 15.0]]])
+    transfer = MomentTransfer(source, target)
+    np.testing.assert_allclose(cell_moments(transfer.apply(image), 1), target, atol=0.6)  # rounding to levels
+    # strength s: mean shifted by s * (120 - mu), contrast scaled by 1 + s * (15 / sigma - 1)
+    half = cell_moments(transfer.apply(image, 0.5), 1)[0, 0]
+    want_std = source[0, 0, 1] * (1 + 0.5 * (15.0 / source[0, 0, 1] - 1))
+    np.testing.assert_allclose(half, [source[0, 0, 0] + 0.5 * (120 - source[0, 0, 0]), want_std], atol=0.6)
+    np.testing.assert_array_equal(transfer.apply(image, 0.0), image)
+    assert 0.7 <= transfer.draw_strength(rng) <= 1.3
+    with pytest.raises(JRGRError, match="jitter"):
+        MomentTransfer(source, target, jitter=1.5)
+    with pytest.raises(JRGRError, match="grid, grid, 2"):
+        MomentTransfer(source, np.zeros((2, 2, 2)))
+
+
+def test_transfer_is_local_to_its_cells() -> None:
+    """A 2x2 transfer that only darkens the top row of cells leaves the bottom rows (beyond the cell centres'
+    interpolation) untouched."""
+    image = _gray(np.full((40, 40), 100.0))
+    source = np.full((2, 2, 2), [100.0, 10.0])
+    target = source.copy()
+    target[0, :, 0] = 60.0
+    out = MomentTransfer(source, target).apply(image)
+    assert out[:10].mean() == pytest.approx(60.0, abs=0.5)  # above the top cells' centres: the full shift
+    assert out[30:].mean() == pytest.approx(100.0, abs=0.5)  # below the bottom cells' centres: none
+
+
+def test_paired_dataset_cuts_o_mt_with_the_pair_crop(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    rainy, clean = tmp_path / "rainy.png", tmp_path / "clean.png"
+    write_rgb(rainy, rng.integers(0, 256, (48, 40, 3), dtype=np.uint8))
+    write_rgb(clean, rng.integers(0, 256, (48, 40, 3), dtype=np.uint8))
+    moments = np.full((2, 2, 2), [120.0, 60.0])
+    identity = PairedRainDataset([(rainy, clean)], crop_size=16, flip=True, seed=3,
+                                 transfer=MomentTransfer(moments, moments))
+    for epoch in range(4):  # several crops and flips: o_mt always the same window as o_s
+        identity.set_epoch(epoch)
+        item = identity[0]
+        torch.testing.assert_close(item["o_mt"], item["o_s"])
+    darker = moments.copy()
+    darker[..., 0] -= 40.0
+    item = PairedRainDataset([(rainy, clean)], crop_size=16, seed=3, transfer=MomentTransfer(moments, darker))[0]
+    assert (item["o_mt"] - item["o_s"]).mean() < -0.15  # ~ -40 levels x strength, in [-1, 1] units
+    assert "o_mt" not in PairedRainDataset([(rainy, clean)], crop_size=16, seed=3)[0]
+
+
+def test_mse_fr_mt_term_closed_form_and_gradient() -> None:
+    config = _small("loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.weights.mse_s=0", "loss.weights.mse_r=0",
+                    "loss.weights.mse_fr_mt=2")
+    torch.manual_seed(0)
+    nets = JRGRNets(config)
+    with torch.no_grad():
+        for p in nets.f_r.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    objective = GeneratorObjective(nets, config.loss, Composition.from_config(config))
+    o_s, b_s, o_r, o_mt = (torch.rand(2, 3, 16, 16) * 2 - 1 for _ in range(4))
+    terms, _ = objective(o_s, b_s, o_r, o_mt)
+    want = torch.mean((nets.f_r(o_mt) - b_s) ** 2)
+    torch.testing.assert_close(terms["mse_fr_mt"], want)
+    torch.testing.assert_close(terms["g_total"], config.loss.lambda_mse * 2 * want)
+    terms["g_total"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in nets.f_r.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in nets.g_r.parameters())
+    with pytest.raises(JRGRError, match="o_mt"):
+        objective(o_s, b_s, o_r)
+
+
+def test_stage2_with_the_moment_transfer_logs_the_term(dataset, tmp_path) -> None:  # noqa: F811
+    config = small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=2", "loss.weights.mse_fr_mt=1",
+                          "loss.moment_grid=2", "loss.transfer_images=4")
+    assert train(config, tmp_path, progress=False).complete
+    records = [r for r in read_log(tmp_path / "log.jsonl") if r["stage"] == "stage2"]
+    assert records[-1]["mse_fr_mt"] > 0
+    with pytest.raises(JRGRError, match="transfer_jitter"):
+        small_config(dataset, "loss.transfer_jitter=1")
