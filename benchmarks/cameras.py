@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import benchmark_logging, machine_report  # noqa: E402
-from markdown_sections import publish_section  # noqa: E402
+from markdown_sections import add_output_arguments, publish_section, resolve_markdown  # noqa: E402
 
 from jrgr_deploy.errors import JRGRError  # noqa: E402
 
@@ -70,12 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2, help="batched/separate pairs (default 2)")
     parser.add_argument("--clips", type=int, default=4,
                         help="distinct clips rendered (default 4, one per camera; fewer are shared round-robin)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    parser.add_argument("--markdown", type=Path, default=None,
-                        help="BENCHMARKS.md to update (default: the repository's, except with --quick); 'none' skips")
-    parser.add_argument("--from-json", type=Path, default=None, metavar="CAMERAS.json",
-                        help="measure nothing: rewrite the Markdown section (and the plot) from a results file")
+    add_output_arguments(parser, "cameras", DEFAULT_OUT, DEFAULT_WORK)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 cameras, 160x96, 3 s, one pair")
     parser.add_argument("--screenshot-only", action="store_true",
                         help="measure nothing: take the operator view's screenshot again (clips and settings of "
@@ -86,10 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.infer_size = "none"
     # --quick reads the clips as files (every frame comes out, whatever the load), the real run as live cameras
     args.live = not args.quick
-    if args.markdown is None:
-        args.markdown = None if args.quick else DEFAULT_MARKDOWN
-    elif str(args.markdown).lower() == "none":
-        args.markdown = None
+    resolve_markdown(args, DEFAULT_MARKDOWN)
     return args
 
 
@@ -450,17 +442,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     benchmark_logging()
     args.out.mkdir(parents=True, exist_ok=True)
-    png = args.out / "cameras.png"
+    png = args.out / f"{args.name}.png"
     if args.from_json is not None:
         results = json.loads(args.from_json.read_text())
     elif args.screenshot_only:
-        results = json.loads((args.out / "cameras.json").read_text())
+        results = json.loads((args.out / f"{args.name}.json").read_text())
         args.infer_arg, args.weights = results["infer_size"], Path(results["weights_path"]) if results.get(
             "weights_path") else None
         args.work.mkdir(parents=True, exist_ok=True)
         clips = [Path(clip) for clip in results["clips"]]
         results["screenshot"] = screenshot(clips, args.work, args.out / "cameras_operator_view.png", args)
-        (args.out / "cameras.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
     else:
         from jrgr_deploy.frames import parse_wh
 
@@ -493,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs, "screenshot": shot,
             "summary": summarise(runs, args.seconds, args.fps),
         }  # fmt: skip
-        (args.out / "cameras.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, png)
     print("\n".join(goal_lines(results["summary"])))
     publish_section(args.markdown, "Cameras", png, lambda ref: markdown(results, ref))
