@@ -285,17 +285,15 @@ class FrameProcessor(NetProcessor):
         channel as the output is rounded), or None."""
         assert self.temporal is not None
         start = now_ns()
-        # luma in 0..255 levels straight from the RGB planes: 127.5 (w . rgb + 1), the weights summing to 1 (the
-        # + 127.5 is left to the stabiliser, which needs it only at its tracking resolution)
+        # luma straight from the RGB planes, in their [-1, 1] units (w . rgb, the weights summing to 1: 127.5 (w . rgb
+        # + 1) levels); the stabiliser works in these units, so its correction is added as it comes
         red, green, blue = restored[0]
-        (w_blue, w_green, w_red) = (float(w) * 127.5 for w in LUMA_BGR)
+        (w_blue, w_green, w_red) = (float(w) for w in LUMA_BGR)
         if self._luma is None or self._luma.shape != red.shape:
             self._luma = np.empty(red.shape, np.float32)
         luma = cv2.addWeighted(red, w_red, green, w_green, 0.0, dst=self._luma)
         cv2.scaleAdd(blue, w_blue, luma, dst=luma)
-        delta = self.temporal.correction(luma, restart=prepared.restart, offset=127.5)
-        if delta is not None:
-            cv2.multiply(delta, 1.0 / 127.5, dst=delta)  # levels -> [-1, 1] units
+        delta = self.temporal.correction(luma, restart=prepared.restart, offset=127.5, unit_levels=127.5)
         prepared.stage_ns["temporal"] = now_ns() - start
         return delta
 

@@ -4,12 +4,14 @@ Per-frame deraining leaves a residue (streak remnants, a veil that the net remov
 frame) that changes from frame to frame: flicker. The background does not. So the output keeps a running
 estimate S of the luma and pulls each new derained frame towards it where nothing moved:
 
-    Y_t    luma of the per-frame derained frame (0..255)
-    P      = S_{t-1}, warped onto frame t when the camera moved (a similarity transform from tracked features)
-    m      = 3x3 max of the block means of |P - Y_t| over `analysis_scale`-px blocks; level = median(m)
-    d      = P - Y_t                           (where the camera moved: Gaussian-smoothed, sigma `detail_sigma_px`)
+    Y_t    luma of the per-frame derained frame (0..255);  y = Y_t at 1/`work_scale` resolution (area average)
+    still camera:   d = S_{t-1} - Y_t at full resolution (the residue is fine detail)
+    moving camera:  d = S'_{t-1} - y, S' the estimate at 1/`work_scale` resolution warped onto frame t (bicubic)
+    m      = 3x3 max of the block means of |d| over `analysis_scale`-px blocks, at 1/`work_scale` resolution (the
+             area average of a full-resolution d: the same as averaging S and Y first); level = median(m)
     keep   = strength * (1 - ramp(m; lo, 2 lo)),   lo  = max(motion_levels, motion_per_level * level)
     Delta  = keep * clip(d, -tau, tau),            tau = max(clamp_levels, clamp_per_level * level)
+             (keep upsampled bilinearly to d's resolution; a moving camera's Delta upsampled bilinearly to full)
     output = per-frame frame + Delta on every colour channel;   S_t = Y_t + Delta
 
 - Causal: frame t's output depends on frames <= t only, so live latency grows by the filter's compute time, not by
@@ -19,9 +21,12 @@ estimate S of the luma and pulls each new derained frame towards it where nothin
   passed through. The clip bounds what the filter can ever change: |output - per-frame| <= strength * tau.
 - Moving camera: `CameraMotion` tracks Shi-Tomasi corners with pyramidal Lucas-Kanade at 1/`track_scale`
   resolution and fits a similarity transform (RANSAC rejects corners on movers and mistracked ones). Below
-  `still_px` of displacement the camera counts as still and nothing is resampled; otherwise S is warped
-  (bilinear) and only corrections at scales above ~`detail_sigma_px` are carried over (the finest detail of a
-  resampled estimate is interpolation blur).
+  `still_px` of displacement the camera counts as still and nothing is resampled; otherwise the estimate is
+  warped and corrected at 1/`work_scale` resolution only: the finest detail of a resampled estimate is
+  interpolation blur, not worth carrying over, and a quarter of the pixels costs a quarter of the time.
+- Cost: a 1280x720 frame is read at full resolution only by the still camera's handful of element-wise passes (d,
+  its clip, keep, S) and two area averages; the gate, the tracker and a moving camera's warp run on 640x360
+  (`benchmarks/temporal.py` measures it; BENCHMARKS.md, "Temporal stability").
 - Resets (the output is the per-frame frame, the estimate starts again): at the start of a stream, after a
   reconnect of a live source (`restart=True`), on a frame-size change, and on a scene cut (level > `cut_levels`).
 
@@ -55,12 +60,12 @@ class TemporalSettings:
     clamp_levels: float = 8.0  # least bound on the per-pixel correction, before `strength`
     clamp_per_level: float = 3.0  # ... or this many times the frame's typical mismatch, if larger
     motion_levels: float = 8.0  # least block mismatch at which a block starts to count as moving
-    motion_per_level: float = 3.0  # ... or this many times the typical mismatch, if larger (fully moving at 2x)
+    motion_per_level: float = 2.25  # ... or this many times the typical mismatch, if larger (fully moving at 2x)
     cut_levels: float = 25.0  # typical mismatch above which the frame is a new scene (reset)
     analysis_scale: int = 4  # block size (px) of the motion analysis
     track_scale: int = 2  # camera motion is tracked at 1/track_scale resolution (never below 320 px wide)
     still_px: float = 0.5  # camera displacement (px, largest over the frame corners) below which it is still
-    detail_sigma_px: float = 1.0  # moving camera: corrections finer than this (px) are not carried over
+    work_scale: int = 2  # the gate, and a moving camera's whole correction, work at 1/work_scale resolution
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength < 1.0:
@@ -68,7 +73,7 @@ class TemporalSettings:
         for name in ("clamp_levels", "motion_levels", "cut_levels", "still_px"):
             if not getattr(self, name) > 0:
                 raise JRGRError(f"temporal setting {name} must be positive, got {getattr(self, name)}")
-        for name in ("analysis_scale", "track_scale"):
+        for name in ("analysis_scale", "track_scale", "work_scale"):
             if int(getattr(self, name)) < 1:
                 raise JRGRError(f"temporal setting {name} must be >= 1, got {getattr(self, name)}")
 
@@ -95,6 +100,14 @@ def block_means(image: np.ndarray, block: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def rescale_affine(matrix: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
+    """A 2x3 transform between pixel coordinates of an image, as the same transform in the coordinates of that
+    image scaled by (scale_x, scale_y) (pixel centres: x = s x' + (s - 1) / 2, as area and linear resizing place
+    them). 1/s goes the other way."""
+    up = np.array([[scale_x, 0.0, (scale_x - 1.0) / 2.0], [0.0, scale_y, (scale_y - 1.0) / 2.0], [0.0, 0.0, 1.0]])
+    return (up @ np.vstack([np.asarray(matrix, np.float64), [0.0, 0.0, 1.0]]) @ np.linalg.inv(up))[:2]
+
+
 def luma_of_bgr(frame: np.ndarray) -> np.ndarray:
     """(H, W, 3) BGR (uint8 or float, 0..255) -> (H, W) float32 BT.601 luma, 0..255."""
     return cv2.transform(np.asarray(frame, dtype=np.float32), LUMA_BGR[None, :])
@@ -119,9 +132,9 @@ class CameraMotion:
         self.min_inliers = min_inliers
         self._previous: np.ndarray | None = None
         self._points: np.ndarray | None = None
-        # 11x11 windows over 4 pyramid levels, at most 10 iterations: ~1 ms for 200 corners at 640x360, within
-        # ~0.2 px of the true camera motion on the benchmark's forward-moving clip
-        self._lk = {"winSize": (11, 11), "maxLevel": 3,
+        # 9x9 windows over 4 pyramid levels, at most 10 iterations: ~1 ms for 200 corners at 640x360; 11x11
+        # windows cost half as much again for the same scores on the benchmark's clips
+        self._lk = {"winSize": (9, 9), "maxLevel": 3,
                     "criteria": (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 10, 0.03)}
 
     def reset(self) -> None:
@@ -131,16 +144,23 @@ class CameraMotion:
     def _scale(self, width: int) -> int:
         return max(1, min(self.track_scale, width // self.MIN_TRACK_WIDTH_PX))
 
-    def _small(self, luma: np.ndarray, offset: float) -> np.ndarray:
+    def _small(self, luma: np.ndarray, offset: float, small: np.ndarray | None, unit_levels: float) -> np.ndarray:
         height, width = luma.shape
         scale = self._scale(width)
-        small = luma if scale == 1 else cv2.resize(
-            luma, (max(width // scale, 1), max(height // scale, 1)), interpolation=cv2.INTER_AREA)
-        return np.clip(small + np.float32(offset), 0.0, 255.0).astype(np.uint8)
+        small_hw = (max(height // scale, 1), max(width // scale, 1))
+        if scale == 1:
+            small = luma
+        elif small is None or small.shape != small_hw:
+            small = cv2.resize(luma, small_hw[::-1], interpolation=cv2.INTER_AREA)
+        # one saturating pass; its absolute value only touches levels below 0, which a derained frame barely has
+        return cv2.convertScaleAbs(small, alpha=float(unit_levels), beta=float(offset))
 
-    def update(self, luma: np.ndarray, offset: float = 0.0) -> np.ndarray | None:
-        """luma: (H, W) float32 with `luma + offset` on the 0..255 scale."""
-        current = self._small(luma, offset)
+    def update(self, luma: np.ndarray, offset: float = 0.0, small: np.ndarray | None = None,
+               unit_levels: float = 1.0) -> np.ndarray | None:
+        """luma: (H, W) float32 with `luma * unit_levels + offset` on the 0..255 scale. small: the same luma
+        already area-averaged to a lower resolution (the stabiliser's work resolution): used when that is the
+        tracking resolution, so the full frame is read once."""
+        current = self._small(luma, offset, small, unit_levels)
         previous, self._previous = self._previous, current
         if previous is None or previous.shape != current.shape:
             self._points = None
@@ -163,29 +183,21 @@ class CameraMotion:
             return None
         self._points = tracked[reliable][inliers.ravel() == 1].reshape(-1, 1, 2)
         height, width = luma.shape
-        matrix = self._to_full_resolution(small_matrix, self._scale(width))
+        scale = self._scale(width)
+        matrix = rescale_affine(small_matrix, scale, scale)
         corners = np.array([[0, width, 0, width], [0, 0, height, height], [1, 1, 1, 1]], dtype=np.float64)
         if np.abs(matrix @ corners - corners[:2]).max() < self.still_px:
             return None
         return matrix.astype(np.float32)
-
-    @staticmethod
-    def _to_full_resolution(small_matrix: np.ndarray, scale: float) -> np.ndarray:
-        """The tracked-resolution transform in full-resolution pixel coordinates (pixel centres: x = s x' + (s-1)/2)."""
-        scale = float(scale)
-        offset = (scale - 1.0) / 2.0
-        up = np.array([[scale, 0.0, offset], [0.0, scale, offset], [0.0, 0.0, 1.0]])
-        down = np.linalg.inv(up)
-        return (up @ np.vstack([small_matrix, [0.0, 0.0, 1.0]]) @ down)[:2]
 
 
 class TemporalStabiliser:
     """The causal luma filter of the module docstring. Feed the frames of one stream in order.
 
     `correction(luma, restart)` -> the (H, W) float32 luma change to add to every colour channel of the per-frame
-    frame (0..255 units; valid until the next call), or None when the frame passes unchanged (first frame, reset,
-    scene cut). Full-resolution work goes into buffers kept between frames (fresh arrays would cost their page
-    faults on every frame).
+    frame (0..255 units, or `unit_levels` levels each; valid until the next call, the caller may change it), or None
+    when the frame passes unchanged (first frame, reset, scene cut). Full-resolution work goes into buffers kept
+    between frames (fresh arrays would cost their page faults on every frame).
     `__call__(frame_bgr, restart)` does the same on a uint8 BGR frame and returns the stabilised frame.
     `resets` counts the resets by reason ("start", "restart", "size", "cut"); `camera_moved_frames` the frames
     whose previous estimate was warped.
@@ -212,67 +224,99 @@ class TemporalStabiliser:
         self._estimate = None
         self.motion.reset()
 
-    def _restart(self, luma: np.ndarray, offset: float, reason: str) -> None:
+    def _restart(self, luma: np.ndarray, small: np.ndarray, offset: float, unit_levels: float, reason: str) -> None:
         self.resets[reason] += 1
         self.last_level = None
         if reason == "cut":
             logger.info("temporal filter: scene cut at frame %d, restarting", self.frames)
         self.motion.reset()
-        self.motion.update(luma, offset)
+        self.motion.update(luma, offset, small=small, unit_levels=unit_levels)
         self._estimate = self._buffer("estimate", luma.shape)
         np.copyto(self._estimate, luma)  # updated in place later; the caller's array stays the caller's
 
-    def correction(self, luma: np.ndarray, restart: bool = False, offset: float = 0.0) -> np.ndarray | None:
-        """The luma correction for the next frame (float32 levels, a new array the caller may change), or None.
+    def _small(self, image: np.ndarray, name: str) -> np.ndarray:
+        """`image` at the work resolution (1/`work_scale`, area average), into the buffer `name`."""
+        height, width = image.shape
+        scale = self.settings.work_scale
+        small_hw = (max(height // scale, 1), max(width // scale, 1))
+        if scale == 1:
+            return image
+        return cv2.resize(image, small_hw[::-1], dst=self._buffer(name, small_hw), interpolation=cv2.INTER_AREA)
 
-        luma: (H, W) float32 in levels, up to a constant: `luma + offset` is on the 0..255 scale (only the camera
-        tracker needs absolute levels; the filter works on differences). restart: after a reconnect (or at the
-        start of a new stream).
+    def _gate(self, difference: np.ndarray, difference_small: np.ndarray, unit_levels: float) -> bool:
+        """Turn P - Y into the correction, in place: keep * clip(d, -tau, tau), with `keep` (`strength` where nothing
+        moved, 0 where something did, per `analysis_scale` block) and the frame's typical mismatch from the
+        work-resolution difference. False on a scene cut (`difference` is then left as it was)."""
+        s = self.settings
+        absolute = np.abs(difference_small, out=self._buffer("absolute_small", difference_small.shape))
+        block = max(1, round(s.analysis_scale / s.work_scale))
+        mismatch = cv2.dilate(block_means(absolute, block), np.ones((3, 3), np.uint8))
+        # the median of every other block of a dilated map: as good, 4x cheaper; np.partition, not np.median (its
+        # checks cost several times the partition)
+        sample = mismatch[::2, ::2].ravel()
+        level = float(np.partition(sample, sample.size // 2)[sample.size // 2]) * unit_levels
+        self.last_level = level
+        if level > s.cut_levels:
+            return False
+        low = max(s.motion_levels, s.motion_per_level * level) / unit_levels
+        keep_blocks = ramp(mismatch, low, 2.0 * low)
+        keep_blocks *= np.float32(-s.strength)
+        keep_blocks += np.float32(s.strength)  # strength * (1 - moving)
+        keep = cv2.resize(keep_blocks, difference.shape[::-1], dst=self._buffer(f"keep_{difference.shape}",
+                          difference.shape), interpolation=cv2.INTER_LINEAR)
+        bound = max(s.clamp_levels, s.clamp_per_level * level) / unit_levels
+        np.clip(difference, -bound, bound, out=difference)
+        np.multiply(difference, keep, out=difference)
+        return True
+
+    def correction(self, luma: np.ndarray, restart: bool = False, offset: float = 0.0,
+                   unit_levels: float = 1.0) -> np.ndarray | None:
+        """The luma correction for the next frame (float32, in the units of `luma`), or None.
+
+        luma: (H, W) float32, `luma * unit_levels + offset` on the 0..255 scale (only the camera tracker needs
+        absolute levels; the filter works on differences, and the settings' levels are divided by `unit_levels`:
+        127.5 lets the caller pass the luma of the net's [-1, 1] output as it is and add the correction to it with
+        no conversion pass). restart: after a reconnect (or at the start of a new stream).
         """
         luma = np.asarray(luma, dtype=np.float32)
         if luma.ndim != 2:
             raise JRGRError(f"temporal filter: expected an (H, W) luma image, got shape {luma.shape}")
         self.frames += 1
+        unit_levels = float(unit_levels)
+        luma_small = self._small(luma, "luma_small")
         estimate = self._estimate
         if restart or estimate is None or estimate.shape != luma.shape:
             reason = "restart" if restart else ("start" if estimate is None else "size")
-            self._restart(luma, offset, reason)
+            self._restart(luma, luma_small, offset, unit_levels, reason)
             return None
-        s = self.settings
-        height, width = luma.shape
-        camera = self.motion.update(luma, offset)
-        if camera is not None:
+        camera = self.motion.update(luma, offset, small=luma_small, unit_levels=unit_levels)
+        delta = self._buffer("delta", luma.shape)
+        if camera is None:
+            # still camera: d = S - Y at full resolution (the residue is fine detail), the gate from its area
+            # average (the average of a difference is the difference of the averages)
+            np.subtract(estimate, luma, out=delta)
+            filtered = self._gate(delta, self._small(delta, "difference_small"), unit_levels)
+        else:
+            # moving camera: the estimate warped, compared and corrected at the work resolution, the correction
+            # upsampled (the finest detail of a resampled estimate is interpolation blur: not carried over)
             self.camera_moved_frames += 1
-            warped = self._buffer("warped", luma.shape)
-            cv2.warpAffine(estimate, camera, (width, height), dst=warped,
-                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-            self._buffers["warped"], self._buffers["estimate"] = estimate, warped  # swap: no copy
-            estimate = warped
-        # OpenCV's element-wise operations into kept buffers: threaded, and no temporaries (each full-resolution
-        # pass counts here)
-        absolute = cv2.absdiff(estimate, luma, dst=self._buffer("absolute", luma.shape))
-        mismatch = cv2.dilate(block_means(absolute, s.analysis_scale), np.ones((3, 3), np.uint8))
-        level = float(np.median(mismatch[::2, ::2]))  # every other block of a dilated map: as good, 4x cheaper
-        self.last_level = level
-        if level > s.cut_levels:
-            self._restart(luma, offset, "cut")
+            small_hw = luma_small.shape
+            scale_x, scale_y = small_hw[1] / luma.shape[1], small_hw[0] / luma.shape[0]
+            # bicubic: bilinear blurs the half-resolution estimate enough to show in the difference (-0.1 dB on the
+            # benchmark's moving camera)
+            warped = cv2.warpAffine(self._small(estimate, "estimate_small"),
+                                    rescale_affine(camera, scale_x, scale_y), small_hw[::-1],
+                                    dst=self._buffer("warped_small", small_hw),
+                                    flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+            difference_small = np.subtract(warped, luma_small, out=warped)
+            filtered = self._gate(difference_small, difference_small, unit_levels)
+            if filtered:
+                cv2.resize(difference_small, luma.shape[::-1], dst=delta, interpolation=cv2.INTER_LINEAR)
+        if not filtered:
+            self._restart(luma, luma_small, offset, unit_levels, "cut")
             return None
-        difference = cv2.subtract(estimate, luma, dst=self._buffer("difference", luma.shape))
-        if camera is not None:
-            radius = max(1, round(2 * s.detail_sigma_px))
-            difference = cv2.GaussianBlur(difference, (2 * radius + 1, 2 * radius + 1), s.detail_sigma_px,
-                                          dst=absolute)  # |difference| is no longer needed
-        low = max(s.motion_levels, s.motion_per_level * level)
-        keep_blocks = ramp(mismatch, low, 2.0 * low)
-        keep_blocks *= np.float32(-s.strength)
-        keep_blocks += np.float32(s.strength)  # strength * (1 - moving)
-        keep = cv2.resize(keep_blocks, (width, height), dst=self._buffer("keep", luma.shape),
-                          interpolation=cv2.INTER_LINEAR)
-        bound = max(s.clamp_levels, s.clamp_per_level * level)
-        np.clip(difference, -bound, bound, out=difference)
-        cv2.multiply(difference, keep, dst=difference)
-        self._estimate = cv2.add(luma, difference, dst=estimate)  # the old estimate is not needed any more
-        return difference
+        self._estimate = np.add(luma, delta, out=estimate)  # S_t = Y_t + Delta (the old estimate is not needed)
+        return delta
 
     def __call__(self, frame: np.ndarray, restart: bool = False) -> np.ndarray:
         """Stabilise one (H, W, 3) uint8 BGR frame (the per-frame derained frame) -> uint8 BGR."""
@@ -313,4 +357,5 @@ __all__ = [
     "luma_of_bgr",
     "make_stabiliser",
     "ramp",
+    "rescale_affine",
 ]
