@@ -105,6 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cost-without-net", action="store_true",
                         help="cost: the stabiliser alone on the rainy frames as if the net returned them (no "
                              "inference, no pipeline runs)")
+    parser.add_argument("--cost-baseline", default=None, metavar="GIT_REF",
+                        help="cost: also time the stabiliser of this git revision (its runtime/temporal.py) beside "
+                             "this tree's, alternating on the same frames: the ratio holds on a busy machine")
     parser.add_argument("--only", choices=("quality", "cost"), default=None,
                         help="measure one part and keep the other from the existing results JSON")
     add_output_arguments(parser, "temporal", DEFAULT_OUT, DEFAULT_WORK)
@@ -368,6 +371,54 @@ def stage_alone(weights: Path, frames: list[np.ndarray], net: bool = True) -> di
             "stabiliser": counters}
 
 
+def stabiliser_module(ref: str) -> Any:
+    """runtime/temporal.py as it is at git revision `ref`, imported as a module of its own."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    try:
+        source = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:runtime/temporal.py"], check=True,
+                                capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = (getattr(error, "stderr", None) or str(error)).strip()
+        raise JRGRError(f"--cost-baseline '{ref}': cannot read runtime/temporal.py at that git revision ({detail})"
+                        ) from None
+    name = "temporal_baseline"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{name}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+    return module
+
+
+def against_baseline(frames: list[np.ndarray], ref: str) -> dict[str, Any]:
+    """`correction()` of the stabiliser at `ref` and of this tree, alternately on the same frames' lumas (levels,
+    in order, first frame left out): per-frame ratios this / baseline, wall and CPU time."""
+    from jrgr_deploy.runtime.stats import now_ns, summarise_ms
+    from jrgr_deploy.runtime.temporal import TemporalStabiliser, luma_of_bgr
+
+    baseline = stabiliser_module(ref).TemporalStabiliser()
+    this = TemporalStabiliser()
+    times: dict[str, dict[str, list[float]]] = {k: {"wall": [], "cpu": []} for k in ("baseline", "this")}
+    for index, frame in enumerate(frames):
+        luma = luma_of_bgr(frame)
+        order = (("baseline", baseline), ("this", this))
+        for key, stabiliser in order if index % 2 == 0 else order[::-1]:
+            start, start_cpu = now_ns(), time.process_time_ns()
+            stabiliser.correction(luma, restart=index == 0)
+            if index:
+                times[key]["wall"].append((now_ns() - start) / 1e6)
+                times[key]["cpu"].append((time.process_time_ns() - start_cpu) / 1e6)
+    ratio = {kind: round(float(np.median(np.array(times["this"][kind]) / np.array(times["baseline"][kind]))), 3)
+             for kind in ("wall", "cpu")}
+    return {"ref": ref, "baseline_ms": {k: summarise_ms(v) for k, v in times["baseline"].items()},
+            "this_ms": {k: summarise_ms(v) for k, v in times["this"].items()}, "this_over_baseline_p50": ratio}
+
+
 def _pipeline_row(stats: dict[str, Any]) -> dict[str, Any]:
     keys = ("command", "throughput_fps", "stages_ms", "capture_to_output_ms", "frames_out")
     return {key: stats[key] for key in keys}
@@ -382,6 +433,10 @@ def measure_cost(args: argparse.Namespace, weights: Path, clips: dict[str, Path]
     for name, folder in clips.items():
         frames = cost_frames(folder, args.cost_frames, size_wh)
         alone = stage_alone(weights, frames, net=not args.cost_without_net)
+        if args.cost_baseline:
+            alone["baseline"] = against_baseline(frames, args.cost_baseline)
+            logger.info("cost %s: this stabiliser / the one at %s, per-frame p50: wall %.2f, CPU %.2f", name,
+                        args.cost_baseline, *alone["baseline"]["this_over_baseline_p50"].values())
         if args.cost_without_net:
             result["clips"][name] = {"alone": alone}
             logger.info("cost %s (no net): stage p50 %.2f ms, added to postprocess p50 %.2f ms wall / %.2f ms CPU",
@@ -527,6 +582,17 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
                   + (f". Example command: `{pipe['temporal']['command']}`." if pipe else
                      ". Measured with `--cost-without-net`: the rainy frame stands in for the net's output (the "
                      "stabiliser's work is the same), so there is no inference column and no pipeline run."), ""]
+        against = {name: clip["alone"]["baseline"] for name, clip in cost["clips"].items()
+                   if "baseline" in clip["alone"]}
+        if against:
+            ref = next(iter(against.values()))["ref"]
+            parts = [f"{name} camera {b['this_over_baseline_p50']['wall']:.2f} wall / "
+                     f"{b['this_over_baseline_p50']['cpu']:.2f} CPU (p50 {b['baseline_ms']['cpu']['p50']:.2f} → "
+                     f"{b['this_ms']['cpu']['p50']:.2f} ms CPU)" for name, b in against.items()]
+            lines += [f"Against the stabiliser at `{ref}` (`--cost-baseline {ref}`): `correction()` of both, "
+                      "alternately on the same frames' luma, per-frame ratio this / baseline, p50: "
+                      + "; ".join(parts) + ". The ratio holds while other jobs load the machine; the absolute "
+                      "times do not.", ""]
     lines += ["#### Goals", "", *results["goals"], ""]
     if quality:  # the plot is of the clips' scores
         lines += [f"![temporal stability]({png_name})", ""]

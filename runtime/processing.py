@@ -243,6 +243,7 @@ class FrameProcessor(NetProcessor):
         super().__init__(backend, infer_hw=infer_hw, side_by_side=side_by_side)
         self.temporal = temporal
         self._luma: np.ndarray | None = None  # the temporal filter's luma input, kept between frames
+        self._delta_bgr: np.ndarray | None = None  # its correction on three channels (--infer-size), likewise
 
     def preprocess(self, frame: np.ndarray, index: int = 0) -> Prepared:
         """(H, W, 3) uint8 BGR -> Prepared with a padded (1, 3, H', W') float32 RGB batch in [-1, 1]."""
@@ -276,7 +277,15 @@ class FrameProcessor(NetProcessor):
         start = now_ns()
         delta = self.temporal.correction(cv2.transform(derained, LUMA_BGR[None, :]), restart=prepared.restart)
         if delta is not None:
-            derained += delta[..., None]
+            # the correction on every channel, rounded and saturated to uint8 in the same pass: to_uint8's result
+            # (round half to even, 0..255) without a pass of its own; numpy's broadcast add over 3 interleaved
+            # channels alone cost more than the whole stabiliser
+            if self._delta_bgr is None or self._delta_bgr.shape != derained.shape:
+                self._delta_bgr = np.empty(derained.shape, np.float32)
+            delta_bgr = cv2.cvtColor(delta, cv2.COLOR_GRAY2BGR, dst=self._delta_bgr)
+            # the stage ends here: the add below is the rounding every frame has (to_uint8 otherwise)
+            prepared.stage_ns["temporal"] = now_ns() - start
+            return self._finish(frame, cv2.add(derained, delta_bgr, dtype=cv2.CV_8U))
         prepared.stage_ns["temporal"] = now_ns() - start
         return self._finish(frame, to_uint8(derained))
 

@@ -98,11 +98,24 @@ def test_temporal_quick_smoke(backgrounds: Path, tmp_path: Path) -> None:
     assert "## Temporal stability" in markdown.read_text() and (tmp_path / "temporal.png").is_file()
     # the stabiliser alone, the rainy frame standing in for the net's output: no inference, no pipeline runs
     quality = json.loads((tmp_path / "temporal.json").read_text())["quality"]
-    assert temporal.main(["--quick", "--only", "cost", "--cost-without-net", "--backgrounds", str(backgrounds),
-                          "--out", str(tmp_path), "--work", str(tmp_path / "work"), "--markdown", str(markdown)]) == 0
+    # ... and beside the stabiliser of a git revision (here the checked-out one), alternating on the same frames
+    assert temporal.main(["--quick", "--only", "cost", "--cost-without-net", "--cost-baseline", "HEAD",
+                          "--backgrounds", str(backgrounds), "--out", str(tmp_path), "--work", str(tmp_path / "work"),
+                          "--markdown", str(markdown)]) == 0
     results = json.loads((tmp_path / "temporal.json").read_text())
     assert results["quality"] == quality
     for clip in results["cost"]["clips"].values():
         assert set(clip) == {"alone"} and clip["alone"]["infer_ms"] is None and not clip["alone"]["net"]
         assert clip["alone"]["temporal_ms"]["count"] == clip["alone"]["added_to_postprocess_cpu_ms"]["count"] == 2
-    assert "--cost-without-net" in markdown.read_text() and "CPU time" in markdown.read_text()
+        against = clip["alone"]["baseline"]
+        assert against["ref"] == "HEAD" and against["this_ms"]["cpu"]["count"] == against["baseline_ms"]["wall"][
+            "count"] == 2
+        assert all(ratio > 0 for ratio in against["this_over_baseline_p50"].values())
+    text = markdown.read_text()
+    assert "--cost-without-net" in text and "CPU time" in text and "`--cost-baseline HEAD`" in text
+
+
+def test_cost_baseline_names_a_revision_it_cannot_read() -> None:
+    temporal = load_benchmark("temporal")
+    with pytest.raises(JRGRError, match="--cost-baseline 'no-such-revision': cannot read runtime/temporal.py"):
+        temporal.stabiliser_module("no-such-revision")

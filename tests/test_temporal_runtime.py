@@ -143,3 +143,43 @@ def test_a_reconnect_restarts_the_stabiliser(clip) -> None:
     assert report.stats["reconnects"] == 1
     assert resets == {"restart": 2}  # the stream's start and the reconnect
     assert report.stats["stages_ms"]["temporal"]["count"] == report.stats["frames_out"] == len(outputs)
+
+
+@pytest.mark.parametrize("infer_hw", [None, (48, 64)])
+def test_postprocess_adds_the_stabilisers_correction_as_the_stabiliser_computes_it(clip, infer_hw) -> None:
+    """Both ways a FrameProcessor adds the correction (full resolution: in the net's units while converting its
+    output; --infer-size: on the upsampled derained frame, rounded in the same pass) give the derained frame plus
+    what a stabiliser of its own computes on that frame's luma, in levels."""
+    from jrgr_deploy.runtime.backends import open_backend
+    from jrgr_deploy.runtime.deraining import default_weights
+    from jrgr_deploy.runtime.processing import FrameProcessor, blend, layer_to_frame, to_uint8, unpad
+    from jrgr_deploy.runtime.temporal import LUMA_BGR, TemporalStabiliser
+
+    rainy, _ = clip
+    with open_backend(default_weights()) as backend:
+        processor = FrameProcessor(backend, infer_hw=infer_hw, temporal=TemporalStabiliser())
+        reference = TemporalStabiliser()
+        corrected = 0
+        for index, frame in enumerate(rainy[:6]):
+            prepared = processor.preprocess(frame, index)
+            prepared.restart = index == 0
+            output = backend(prepared.batch)
+            got = processor.postprocess(prepared, output)
+            restored = unpad(output, prepared.net_hw)
+            if infer_hw is None:
+                derained = (restored[0][::-1].transpose(1, 2, 0) + np.float32(1.0)) * np.float32(127.5)
+            else:
+                derained = blend(frame, layer_to_frame(unpad(prepared.batch, prepared.net_hw)[0] - restored[0],
+                                                       frame.shape[:2]), sign=-1.0)
+            delta = reference.correction(cv2.transform(np.ascontiguousarray(derained), LUMA_BGR[None, :]),
+                                         restart=index == 0)
+            if delta is not None:
+                corrected += 1
+                derained = derained + delta[..., None]
+            expected = to_uint8(np.ascontiguousarray(derained))
+            difference = np.abs(got.astype(np.int16) - expected)
+            if infer_hw is None:  # the same filter in other units: a rounding apart at most, rarely
+                assert difference.max() <= 1 and (difference > 0).mean() < 0.002
+            else:  # the same arithmetic, fused
+                assert difference.max() == 0
+        assert corrected == 5
