@@ -152,8 +152,8 @@ class CameraMotion:
             small = luma
         elif small is None or small.shape != small_hw:
             small = cv2.resize(luma, small_hw[::-1], interpolation=cv2.INTER_AREA)
-        # one saturating pass; its absolute value only touches levels below 0, which a derained frame barely has
-        return cv2.convertScaleAbs(small, alpha=float(unit_levels), beta=float(offset))
+        # to 0..255 levels, rounded and saturated to uint8 in one pass
+        return cv2.addWeighted(small, float(unit_levels), small, 0.0, float(offset), dtype=cv2.CV_8U)
 
     def update(self, luma: np.ndarray, offset: float = 0.0, small: np.ndarray | None = None,
                unit_levels: float = 1.0) -> np.ndarray | None:
