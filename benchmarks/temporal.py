@@ -372,7 +372,8 @@ def stage_alone(weights: Path, frames: list[np.ndarray], net: bool = True) -> di
 
 
 def stabiliser_module(ref: str) -> Any:
-    """runtime/temporal.py as it is at git revision `ref`, imported as a module of its own."""
+    """runtime/temporal.py as it is at git revision `ref`, imported as a module of its own (its `commit`: the
+    revision's full hash, so the results name what they compared with after `ref` has moved on)."""
     import importlib.util
     import subprocess
     import tempfile
@@ -380,6 +381,8 @@ def stabiliser_module(ref: str) -> Any:
     try:
         source = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:runtime/temporal.py"], check=True,
                                 capture_output=True, text=True).stdout
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", f"{ref}^{{commit}}"], check=True,
+                                capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError) as error:
         detail = (getattr(error, "stderr", None) or str(error)).strip()
         raise JRGRError(f"--cost-baseline '{ref}': cannot read runtime/temporal.py at that git revision ({detail})"
@@ -392,6 +395,7 @@ def stabiliser_module(ref: str) -> Any:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # dataclasses look their module up
         spec.loader.exec_module(module)
+    module.commit = commit
     return module
 
 
@@ -401,7 +405,8 @@ def against_baseline(frames: list[np.ndarray], ref: str) -> dict[str, Any]:
     from jrgr_deploy.runtime.stats import now_ns, summarise_ms
     from jrgr_deploy.runtime.temporal import TemporalStabiliser, luma_of_bgr
 
-    baseline = stabiliser_module(ref).TemporalStabiliser()
+    module = stabiliser_module(ref)
+    baseline = module.TemporalStabiliser()
     this = TemporalStabiliser()
     times: dict[str, dict[str, list[float]]] = {k: {"wall": [], "cpu": []} for k in ("baseline", "this")}
     for index, frame in enumerate(frames):
@@ -415,7 +420,8 @@ def against_baseline(frames: list[np.ndarray], ref: str) -> dict[str, Any]:
                 times[key]["cpu"].append((time.process_time_ns() - start_cpu) / 1e6)
     ratio = {kind: round(float(np.median(np.array(times["this"][kind]) / np.array(times["baseline"][kind]))), 3)
              for kind in ("wall", "cpu")}
-    return {"ref": ref, "baseline_ms": {k: summarise_ms(v) for k, v in times["baseline"].items()},
+    return {"ref": ref, "commit": module.commit,
+            "baseline_ms": {k: summarise_ms(v) for k, v in times["baseline"].items()},
             "this_ms": {k: summarise_ms(v) for k, v in times["this"].items()}, "this_over_baseline_p50": ratio}
 
 
@@ -585,11 +591,13 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
         against = {name: clip["alone"]["baseline"] for name, clip in cost["clips"].items()
                    if "baseline" in clip["alone"]}
         if against:
-            ref = next(iter(against.values()))["ref"]
+            first = next(iter(against.values()))
+            ref, commit = first["ref"], first.get("commit", "")[:10]
             parts = [f"{name} camera {b['this_over_baseline_p50']['wall']:.2f} wall / "
                      f"{b['this_over_baseline_p50']['cpu']:.2f} CPU (p50 {b['baseline_ms']['cpu']['p50']:.2f} → "
                      f"{b['this_ms']['cpu']['p50']:.2f} ms CPU)" for name, b in against.items()]
-            lines += [f"Against the stabiliser at `{ref}` (`--cost-baseline {ref}`): `correction()` of both, "
+            lines += [f"Against the stabiliser at `{ref}` (commit {commit}; `--cost-baseline {ref}`): `correction()` "
+                      "of both, "
                       "alternately on the same frames' luma, per-frame ratio this / baseline, p50: "
                       + "; ".join(parts) + ". The ratio holds while other jobs load the machine; the absolute "
                       "times do not.", ""]
