@@ -88,7 +88,13 @@ def test_frames_in_flight_at_an_interrupt_are_written_and_counted(nets: dict[str
     # many frames later; the stream must still be far from its end when it does
     pipeline = StreamPipeline(IterableSource([index_frame(i, 48, 96) for i in range(400)]), FrameProcessor(backend),
                               [CallbackSink(sink)], queue_size=4)
-    report = pipeline.run()
+    # Ctrl-C as Python's default SIGINT handler turns it into KeyboardInterrupt: set it for this test, since a
+    # handler another test left installed would take the simulated interrupt instead (seen in the full suite)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        report = pipeline.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     backend.close()
     stats = report.stats
     assert report.interrupted and stats["run"]["end_reason"] == "interrupted"
