@@ -27,8 +27,9 @@ import cv2
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.rain.sample import luma_weights
 
-LUMA_RGB = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as PSNR-Y (jrgr_deploy.metrics)
+LUMA_RGB = luma_weights("rgb")  # BT.601, the rain renderer's weights (as PSNR-Y, jrgr_deploy.metrics)
 MIN_STD = 1.0  # luma levels: a flat cell has no contrast to scale
 
 
