@@ -1,13 +1,20 @@
 """`jrgr adapt`: one command from a camera's rainy footage to a derain model for that camera.
 
     FOOTAGE (video, image folder, camera index or URL)  -> frames of the real domain O_r
-    DRY footage of the same camera (optional)           -> synthetic pairs (model-A rain on dry frames) and the
+    DRY footage of the same camera (optional)           -> synthetic pairs (model-A rain on dry frames), the
                                                            real domain's clean images for D_B (`data.real_clean`)
+                                                           and moment-transfer pseudo-pairs (below)
     otherwise clean photographs (bundled or --clean)    -> synthetic pairs
     held-out clean images + model-B rain                -> a proxy validation set WITH ground truth
     joint training (stage 2) from the shipped checkpoint, within the time budget, traced on the proxy validation
     -> the snapshot picked by the never-worse rule (best proxy-val PSNR-Y, or the starting net if none beats it)
     -> OUT/f_r.onnx + sidecar, OUT/before_after.png, the `jrgr derain` line to run.
+
+With dry footage, both domains show the same scene, so the difference between the cell moments of the rainy
+footage and of the synthetic pairs is the rain's (its veil), not the scene's: the recipe then adds the
+moment-transfer pseudo-pairs (`DRY_RECIPE`, `jrgr_deploy.moment_transfer`), which lifted the camera-adaptation
+benchmark by a further 0.2-0.3 dB (BENCHMARKS.md, "Camera adaptation"). Without dry footage the footage's moments
+mix scene and rain, so they stay off. `--set loss.weights.mse_fr_mt=0` turns them off.
 
 Nothing needs ground truth from the camera. Everything is kept under OUT/work: running the same command again
 after Ctrl-C resumes (the frames and data are not rebuilt; training continues from its last checkpoint).
@@ -34,6 +41,7 @@ MIN_FRAMES = 50
 VAL_IMAGES = 16
 PAIRS = 400
 PATCH_PX = 384  # clean photographs are cut into patches of this size (the scale the default model trained at)
+DRY_RECIPE = ("loss.weights.mse_fr_mt=1",)  # what --dry adds to the shipped recipe (before the user's --set)
 
 
 @dataclass(frozen=True)
@@ -214,7 +222,7 @@ def _config(request: AdaptRequest, work: Path, weights: Path, iterations: int, c
         f"train.init_from={json.dumps(str(weights))}", f"train.stage2_iters={iterations}",
         f"train.checkpoint_every={checkpoint_every}", "train.image_every=0", "train.log_every=10",
         f"train.seed={request.seed}", "train.veil_warmup_iters=0", "train.device=cpu",
-        *request.overrides,
+        *(DRY_RECIPE if request.dry is not None else ()), *request.overrides,
     ]
     return base.with_overrides(overrides)
 

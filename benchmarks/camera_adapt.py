@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
@@ -50,10 +52,16 @@ def paper_switches() -> list[str]:
 
 
 ROWS: dict[str, dict[str, Any]] = {
-    "adapt_paper": {"label": "`jrgr adapt`, paper-faithful switches", "dry": False, "paper": True},
+    # "seeds": 1 -> the first of --seeds only (a row no claim depends on)
+    "adapt_paper": {"label": "`jrgr adapt`, paper-faithful switches", "dry": False, "paper": True, "seeds": 1},
     "adapt_plus": {"label": "`jrgr adapt` (shipped recipe, JRGR+)", "dry": False, "paper": False},
-    "adapt_plus_dry": {"label": "`jrgr adapt --dry` (shipped recipe + dry footage)", "dry": True, "paper": False},
+    "adapt_plus_dry": {"label": "`jrgr adapt --dry` (shipped recipe + dry footage + moment-transfer pairs)",
+                       "dry": True, "paper": False},
+    # the --dry recipe without what it adds beyond JRGR+ (app/adapt.py DRY_RECIPE): how much the pairs give
+    "adapt_plus_dry_no_mt": {"label": "`jrgr adapt --dry --set loss.weights.mse_fr_mt=0` (no moment-transfer "
+                             "pairs)", "dry": True, "paper": False, "switches": ("loss.weights.mse_fr_mt=0",)},
 }
+GOALS = (("adapt_plus", 1.0), ("adapt_plus_dry", 2.0))  # the issue's: + 1 dB over stage 1 without dry, + 2 with
 
 
 def camera_photo(backgrounds: Path) -> Path:
@@ -97,32 +105,75 @@ def make_clips(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def score(weights: Path | None, test: Path) -> dict[str, float]:
-    """Mean PSNR-Y / SSIM-Y of a checkpoint's F_r (or of the rainy input) on the test frames."""
+    """Mean PSNR-Y / SSIM-Y of a checkpoint's F_r (or of the rainy input) on the test frames; a stage-1 file that
+    holds F_s alone (the shipped `jrgr_tiny_stage1.safetensors`) is scored by its F_s."""
     from quality import evaluate_weights
 
+    from jrgr_deploy.checkpoint import load_checkpoint
     from jrgr_deploy.pairing import match_pairs
+    from jrgr_deploy.training.tracing import score_checkpoint
 
-    scores = evaluate_weights(weights, match_pairs(test / "rainy", test / "clean"))
+    pairs = match_pairs(test / "rainy", test / "clean")
+    if weights is not None and "f_r" not in load_checkpoint(weights).net_names:
+        return {m: score_checkpoint(weights, pairs, net="f_s")[m] for m in METRICS}
+    scores = evaluate_weights(weights, pairs)
     return {m: scores[m] for m in METRICS}
 
 
-def run_adapt(args: argparse.Namespace, name: str, clips: dict[str, Path], weights: Path) -> dict[str, Any]:
-    """One `jrgr adapt` row (resumable); its selected and last snapshots."""
+def run_adapt(args: argparse.Namespace, name: str, seed: int, clips: dict[str, Path], weights: Path
+              ) -> dict[str, Any]:
+    """One `jrgr adapt` run of a row with one adaptation seed (resumable); its selected and last snapshots."""
     from jrgr_deploy.app.adapt import AdaptRequest, adapt
     from jrgr_deploy.training.tracing import snapshot_path
 
     row = ROWS[name]
-    out = args.work / name
+    out = args.work / name / f"seed{seed}"
+    overrides = tuple(paper_switches() if row["paper"] else ()) + row.get("switches", ())
     result = adapt(AdaptRequest(
         footage=str(clips["footage"]), out_dir=out, dry=str(clips["dry"]) if row["dry"] else None,
-        weights=weights, iterations=args.iterations, val_points=args.val_points, seed=args.seed,
-        frame_width=args.size_wh[0], overrides=tuple(paper_switches() if row["paper"] else ())))
+        weights=weights, iterations=args.iterations, val_points=args.val_points, seed=seed,
+        frame_width=args.size_wh[0], overrides=overrides))
     run_dir = out / "work" / "run"
     selected = weights if result.selected_step == 0 else snapshot_path(run_dir, result.selected_step)
     report = json.loads((out / "adapt.json").read_text())
     return {"selected_step": result.selected_step, "selected": selected,
             "last": snapshot_path(run_dir, result.iterations), "proxy_val": report["val_trajectory"],
             "onnx": str(result.onnx)}
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def row_seeds(args: argparse.Namespace, name: str) -> list[int]:
+    return args.seeds[: ROWS[name].get("seeds") or len(args.seeds)]
+
+
+def adapt_all(args: argparse.Namespace, clips: dict[str, Path], weights: Path) -> dict[tuple[str, int], Any]:
+    """Every (row, seed) adaptation, `--jobs` at once (one torch thread each when more than one)."""
+    tasks = [(name, seed) for name in args.rows for seed in row_seeds(args, name)]
+    if args.jobs <= 1:
+        return {(name, seed): run_adapt(args, name, seed, clips, weights) for name, seed in tasks}
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=args.jobs, initializer=_one_thread) as pool:
+        futures = {task: pool.submit(run_adapt, args, *task, clips, weights) for task in tasks}
+        return {task: future.result() for task, future in futures.items()}
+
+
+def seed_summary(label: str, per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """A row over its seeds: mean (and sd) of the selected snapshot's and of the last step's scores."""
+    row: dict[str, Any] = {"label": label, "seeds": per_seed}
+    for metric in METRICS:
+        values = [run[metric] for run in per_seed]
+        row[metric] = round(float(np.mean(values)), 4)
+        row[f"{metric}_sd"] = round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else 0.0
+    row["last"] = {m: round(float(np.mean([run["last"][m] for run in per_seed])), 4) for m in METRICS}
+    row["worst_psnr_y"] = min(min(run["psnr_y"], run["last"]["psnr_y"]) for run in per_seed)
+    row["selected_step"] = [run["selected_step"] for run in per_seed]
+    return row
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,33 +190,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows["stage1"] = {"label": "stage 1 (supervised net the shipped model started from)",
                           **score(Path(args.stage1), clips["test"])}
     rows["shipped"] = {"label": "shipped model (the start of every adaptation)", **score(weights, clips["test"])}
+    logger.info("rows %s x seeds %s: jrgr adapt, %d iterations each", args.rows, args.seeds, args.iterations)
+    adapted = adapt_all(args, clips, weights)
     for name in args.rows:
-        logger.info("row %s: jrgr adapt, %d iterations", name, args.iterations)
-        adapted = run_adapt(args, name, clips, weights)
-        rows[name] = {"label": ROWS[name]["label"], **score(adapted["selected"], clips["test"]),
-                      "selected_step": adapted["selected_step"],
-                      "last": score(adapted["last"], clips["test"]), "proxy_val": adapted["proxy_val"]}
+        per_seed = [{"seed": seed, **score(adapted[name, seed]["selected"], clips["test"]),
+                     "selected_step": adapted[name, seed]["selected_step"],
+                     "last": score(adapted[name, seed]["last"], clips["test"]),
+                     "proxy_val": adapted[name, seed]["proxy_val"]} for seed in row_seeds(args, name)]
+        rows[name] = seed_summary(ROWS[name]["label"], per_seed)
     checkpoint = load_checkpoint(weights)
     command = (f"python benchmarks/camera_adapt.py --backgrounds {args.backgrounds_text} --iterations "
-               f"{args.iterations}" + (f" --stage1 {args.stage1}" if args.stage1 else "")
+               f"{args.iterations} --seeds {' '.join(map(str, args.seeds))}"
+               + (f" --stage1 {args.stage1}" if args.stage1 else "")
                + (f" --weights {args.weights}" if args.weights else ""))
     return {"benchmark": "camera_adapt", "command": command, "rows": rows, "machine": machine_report(),
             "start_weights": {"path": str(weights), "stage": checkpoint.stage, "step": checkpoint.step},
             "clip": {"photo": CAMERA_PHOTO, "size_wh": list(args.size_wh), "frames": args.frames,
                      "adapt_frames": args.adapt_frames, "dry_frames": args.dry_frames, "fps": args.fps,
                      "rain_preset": args.rain_preset, "seed": args.seed},
-            "iterations": args.iterations, "paper_switches": paper_switches(), "goals": goals(rows)}
+            "iterations": args.iterations, "seeds": args.seeds, "paper_switches": paper_switches(),
+            "goals": goals(rows)}
 
 
 def goals(rows: dict[str, Any]) -> dict[str, Any]:
-    """The issue's done-when: adapted >= stage 1 + 1 dB without dry footage, + 2 dB with it, never below it."""
-    reference = rows.get("stage1", rows["shipped"])["psnr_y"]
+    """The issue's done-when: adapted >= stage 1 + 1 dB without dry footage, + 2 dB with it (mean over seeds),
+    and no seed's selected or last snapshot below stage 1."""
+    reference = (rows["stage1"] if "stage1" in rows else rows["shipped"])["psnr_y"]
     out = {}
-    for name, need in (("adapt_plus", 1.0), ("adapt_plus_dry", 2.0)):
+    for name, need in GOALS:
         if name in rows:
             gain = rows[name]["psnr_y"] - reference
             out[f"{name} >= stage 1 + {need:.1f} dB"] = {"met": gain >= need, "value": f"{gain:+.2f} dB"}
-            worst = min(rows[name]["psnr_y"], rows[name]["last"]["psnr_y"]) - reference
+            worst = rows[name]["worst_psnr_y"] - reference
             out[f"{name}: selected and last step never below stage 1"] = {"met": worst >= 0,
                                                                            "value": f"{worst:+.2f} dB"}
     return out
@@ -183,19 +239,25 @@ def markdown(results: dict[str, Any]) -> str:
         "their clean frames, which no adaptation saw. Every adaptation trains the same "
         f"{results['iterations']} iterations from the shipped model and is read at the snapshot `jrgr adapt` "
         "selects (proxy validation, never worse than the start; no ground truth from the camera) and at its last "
-        "step. One seed per row.",
+        f"step. Adaptation seeds {', '.join(map(str, results['seeds']))} (the clip is the same for every "
+        "seed; the paper-faithful row, which no goal is checked on, uses the first only): mean ± sd over seeds; "
+        "the last column is the worst of every seed's selected and last step.",
         "",
         f"Command: `{results['command']}`  ",
         f"Machine: {machine['cpu']}, {machine['cores']} cores (shared with other work), GPU: "
         f"{machine['gpu'] or 'none'}; date {machine['date_utc']} UTC.",
         "",
-        "| row | PSNR-Y (dB) | SSIM-Y | selected step | last step PSNR-Y |",
-        "|---|---|---|---|---|",
+        "| row | PSNR-Y (dB) | SSIM-Y | selected step | last step PSNR-Y | worst PSNR-Y |",
+        "|---|---|---|---|---|---|",
     ]
     for row in results["rows"].values():
-        last = f"{row['last']['psnr_y']:.2f}" if "last" in row else ""
-        step = str(row.get("selected_step", ""))
-        lines.append(f"| {row['label']} | {row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {step} | {last} |")
+        if "seeds" not in row:  # input, stage 1, shipped: no training, no seeds
+            lines.append(f"| {row['label']} | {row['psnr_y']:.2f} | {row['ssim_y']:.4f} | | | |")
+            continue
+        sd = f" ± {row['psnr_y_sd']:.2f}" if len(row["seeds"]) > 1 else ""
+        steps = ", ".join(map(str, row["selected_step"]))
+        lines.append(f"| {row['label']} | {row['psnr_y']:.2f}{sd} | {row['ssim_y']:.4f} | {steps} | "
+                     f"{row['last']['psnr_y']:.2f} | {row['worst_psnr_y']:.2f} |")
     lines += ["", *(f"- {'MET' if g['met'] else 'NOT MET'}: {goal} ({g['value']})"
                     for goal, g in results["goals"].items())]
     for note in results.get("notes", []):
@@ -220,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-frames", type=int, default=120)
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--rain-preset", default="medium")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the clip's seed (rain, passers-by)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="adaptation seeds (default 0)")
+    parser.add_argument("--jobs", type=int, default=1, help="adaptations at once (one torch thread each)")
     parser.add_argument("--note", action="append", default=[])
     args = parser.parse_args(argv)
     from machine import benchmark_logging

@@ -84,3 +84,18 @@ def test_tiny_adaptation_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     # the same command again finds everything done and gives the same selection
     assert main(argv) == 0
     assert json.loads((out / "adapt.json").read_text())["selected_step"] == report["selected_step"]
+
+
+def test_dry_footage_adds_the_moment_transfer_to_the_recipe(tmp_path: Path) -> None:
+    from jrgr_deploy.app.adapt import AdaptRequest, _config
+
+    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+
+    def mt_weight(**request: object) -> float:
+        config = _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=weights, **request), tmp_path,
+                         weights, 10, 5)
+        return config.loss.weights.mse_fr_mt
+
+    assert mt_weight() == 0.0  # the footage's moments alone mix scene and rain
+    assert mt_weight(dry="d") == 1.0
+    assert mt_weight(dry="d", overrides=("loss.weights.mse_fr_mt=0",)) == 0.0  # the user's --set wins

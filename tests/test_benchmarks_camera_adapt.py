@@ -26,6 +26,19 @@ def test_paper_switches_undo_the_shipped_recipe() -> None:
     assert plus_then_paper.train.ema_decay == tiny.train.ema_decay
 
 
+def test_seed_summary_is_the_mean_and_sd_over_seeds_with_the_worst_snapshot() -> None:
+    camera_adapt = load_benchmark("camera_adapt")
+    runs = [{"seed": 0, "psnr_y": 25.0, "ssim_y": 0.9, "selected_step": 600, "last": {"psnr_y": 25.0, "ssim_y": 0.9}},
+            {"seed": 1, "psnr_y": 27.0, "ssim_y": 0.8, "selected_step": 300, "last": {"psnr_y": 22.0, "ssim_y": 0.7}}]
+    row = camera_adapt.seed_summary("r", runs)
+    assert row["psnr_y"] == 26.0 and row["psnr_y_sd"] == pytest.approx(2 ** 0.5, abs=1e-4)
+    assert row["ssim_y"] == 0.85 and row["last"]["psnr_y"] == 23.5
+    assert row["worst_psnr_y"] == 22.0 and row["selected_step"] == [600, 300]
+    goals = camera_adapt.goals({"stage1": {"psnr_y": 23.0}, "adapt_plus_dry": row})
+    assert goals["adapt_plus_dry >= stage 1 + 2.0 dB"] == {"met": True, "value": "+3.00 dB"}
+    assert goals["adapt_plus_dry: selected and last step never below stage 1"] == {"met": False, "value": "-1.00 dB"}
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not BACKGROUNDS.is_dir(), reason=f"needs the offline photographs in {BACKGROUNDS}")
 def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
@@ -45,5 +58,5 @@ def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
     for name in camera_adapt.ROWS:
         row = results["rows"][name]
         assert 5 < row["psnr_y"] < 60 and 5 < row["last"]["psnr_y"] < 60
-        assert [p["step"] for p in row["proxy_val"]] == [0, 3, 6]
+        assert [p["step"] for p in row["seeds"][0]["proxy_val"]] == [0, 3, 6]
     assert "OLD" not in markdown.read_text() and "| `jrgr adapt --dry`" in markdown.read_text()

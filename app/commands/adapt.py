@@ -17,8 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("footage", help="rainy footage: a video file, an image folder, a camera index or a URL")
     parser.add_argument("--out", type=Path, required=True, help="output folder (f_r.onnx, before_after.png, work/)")
     parser.add_argument("--dry", default=None,
-                        help="dry-weather footage of the same camera: synthetic pairs are rendered on it and D_B "
-                        "sees its clean scenes (video, folder, camera or URL)")
+                        help="dry-weather footage of the same camera: synthetic pairs are rendered on it, D_B "
+                        "sees its clean scenes, and F_r also trains on those pairs re-toned to the rainy footage's "
+                        "moments (video, folder, camera or URL)")
     parser.add_argument("--minutes", type=float, default=20.0, help="time budget in minutes (default 20)")
     parser.add_argument("--iterations", type=int, default=None,
                         help="train exactly this many steps instead of fitting --minutes (equal budgets in "
