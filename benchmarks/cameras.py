@@ -71,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clips", type=int, default=4,
                         help="distinct clips rendered (default 4, one per camera; fewer are shared round-robin)")
     add_output_arguments(parser, "cameras", DEFAULT_OUT, DEFAULT_WORK)
+    parser.add_argument("--note", action="append", default=[],
+                        help="a paragraph for BENCHMARKS.md under the goals (repeatable; kept in the results)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 cameras, 160x96, 3 s, one pair")
     parser.add_argument("--screenshot-only", action="store_true",
                         help="measure nothing: take the operator view's screenshot again (clips and settings of "
@@ -253,8 +255,8 @@ def screenshot(clips: list[Path], work: Path, out_png: Path, args: argparse.Name
                               capture_output=True, text=True, timeout=180)  # fmt: skip
         if shot.returncode != 0 or not out_png.is_file():
             raise JRGRError(f"chromium failed: {shot.stderr[-2000:]}")
-        return {"command": shlex.join(command), "url": url, "png": str(out_png.relative_to(REPO)),
-                "stats_at_shot": status}  # fmt: skip
+        png = out_png.relative_to(REPO) if out_png.is_relative_to(REPO) else out_png  # --out may be elsewhere
+        return {"command": shlex.join(command), "url": url, "png": str(png), "stats_at_shot": status}
     except JRGRError as error:
         logger.warning("no screenshot of the operator view: %s", error)
         return {"error": str(error)}
@@ -383,9 +385,8 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
     lines = [
         f"Command: `{results['command']}` ({results['elapsed_min']:.1f} min). Machine: {m['cpu']}, {m['cores']} "
         f"logical CPUs; {libs}; {m['date_utc']} UTC. Load average {results['load_average']['start'][0]} → "
-        f"{results['load_average']['end'][0]}: the 2 cores were shared with training runs and other jobs "
-        "throughout (the benchmark ran under `nice -n 5`, so it got less than its share); the numbers are what "
-        "this load allowed, not what an idle machine gives.",
+        f"{results['load_average']['end'][0]} (1-minute; at the start it is what else ran: a shared machine, so "
+        "compare rows of one run, and absolute times only with the load beside them).",
         "",
         f"Cameras: {results['cameras']} cameras, {results['size']} at {summary['offered_fps_per_camera']:g} fps, "
         f"playing {len(set(results['clips']))} distinct rendered clip(s) (model-B rain), {replay} "
@@ -426,6 +427,8 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
                   "load) and decoding every captured frame, dropped ones too; with few frames out these dominate."]
     lines += ["", "#### Goals", "", *goal_lines(summary)]
     lines += ["- Batched vs separate (same run, same load): total derained fps and CPU per frame in the second table."]
+    for note in results.get("notes", []):
+        lines += ["", note]
     lines += ["", f"![cameras]({png_ref})"]
     shot = results.get("screenshot")
     if shot and "error" in shot:
@@ -482,10 +485,13 @@ def main(argv: list[str] | None = None) -> int:
             "weights_path": str(args.weights) if args.weights else None,
             "batched_command": runs[0]["batched"]["command"].replace(str(REPO) + "/", ""),
             "separate_command": runs[0]["separate"]["command"].replace(str(REPO) + "/", ""),
-            "runs": runs, "screenshot": shot,
+            "runs": runs, "screenshot": shot, "notes": args.note,
             "summary": summarise(runs, args.seconds, args.fps),
         }  # fmt: skip
         (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    if args.note and args.from_json is not None:  # notes written after the measurement are kept with it
+        results["notes"] = args.note
+        args.from_json.write_text(json.dumps(results, indent=2) + "\n")
     plot(results, png)
     print("\n".join(goal_lines(results["summary"])))
     publish_section(args.markdown, "Cameras", png, lambda ref: markdown(results, ref))
