@@ -141,9 +141,12 @@ def run_adapt(args: argparse.Namespace, name: str, seed: int, clips: dict[str, P
             "onnx": str(result.onnx)}
 
 
-def _one_thread() -> None:
+def _worker() -> None:
+    """A `--jobs` worker: the benchmark's logging, one torch thread."""
     import torch
+    from machine import benchmark_logging
 
+    benchmark_logging(quiet=())
     torch.set_num_threads(1)
 
 
@@ -156,9 +159,12 @@ def adapt_all(args: argparse.Namespace, clips: dict[str, Path], weights: Path) -
     tasks = [(name, seed) for name in args.rows for seed in row_seeds(args, name)]
     if args.jobs <= 1:
         return {(name, seed): run_adapt(args, name, seed, clips, weights) for name, seed in tasks}
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=args.jobs, initializer=_one_thread) as pool:
+    # spawn, as benchmarks/quality.py: this process has already run torch (the rows without training), and a
+    # fork of a process whose OpenMP pool is up can hang
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker) as pool:
         futures = {task: pool.submit(run_adapt, args, *task, clips, weights) for task in tasks}
         return {task: future.result() for task, future in futures.items()}
 
