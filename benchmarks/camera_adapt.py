@@ -12,7 +12,9 @@ no adaptation saw. Rows: the rainy input; the stage-1 supervised net the shipped
 (JRGR+) and with the shipped recipe plus ``--dry``. Every adaptation trains the same ``--iterations`` (not
 ``--minutes``: the machine is shared, a wall-clock budget would give each row a different number of steps) and
 is read at the snapshot `jrgr adapt` selects (no ground truth from the camera: proxy validation, never worse
-than the start) and at its last step.
+than the start, and without dry footage only among snapshots within the scene guard) and at its last step; the
+row `adapt_plus_proxy_only` reads the same trainings at the proxy validation's choice alone. ``--photo`` films
+another photograph (a second camera, to check that what `jrgr adapt` does holds beyond the first).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from jrgr_deploy.app.adapt import SCENE_GUARD_DB
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -55,6 +59,10 @@ ROWS: dict[str, dict[str, Any]] = {
     # "seeds": 1 -> the first of --seeds only (a row no claim depends on)
     "adapt_paper": {"label": "`jrgr adapt`, paper-faithful switches", "dry": False, "paper": True, "seeds": 1},
     "adapt_plus": {"label": "`jrgr adapt` (shipped recipe, JRGR+)", "dry": False, "paper": False},
+    # the same trainings read at the snapshot the proxy validation alone picks (no scene guard): no training of its
+    # own, so it needs adapt_plus among --rows
+    "adapt_plus_proxy_only": {"label": "the same, selected by the proxy validation alone (no scene guard)",
+                              "same_runs_as": "adapt_plus", "selection": "proxy_only"},
     "adapt_plus_dry": {"label": "`jrgr adapt --dry` (shipped recipe + dry footage + moment-transfer pairs)",
                        "dry": True, "paper": False},
     # the --dry recipe without what it adds beyond JRGR+ (app/adapt.py DRY_RECIPE): how much the pairs give
@@ -64,12 +72,12 @@ ROWS: dict[str, dict[str, Any]] = {
 GOALS = (("adapt_plus", 1.0), ("adapt_plus_dry", 2.0))  # the issue's: + 1 dB over stage 1 without dry, + 2 with
 
 
-def camera_photo(backgrounds: Path) -> Path:
+def camera_photo(backgrounds: Path, photo: str = CAMERA_PHOTO) -> Path:
     from jrgr_deploy.errors import JRGRError
 
-    matches = sorted((backgrounds / CAMERA_PHOTO).parent.glob(Path(CAMERA_PHOTO).name + ".*"))
+    matches = sorted((backgrounds / photo).parent.glob(Path(photo).name + ".*"))
     if not matches or not (backgrounds / PEOPLE_FOLDER).is_dir():
-        raise JRGRError(f"'{backgrounds}' lacks {CAMERA_PHOTO}.* or {PEOPLE_FOLDER}/: pass --backgrounds DIR "
+        raise JRGRError(f"'{backgrounds}' lacks {photo}.* or {PEOPLE_FOLDER}/: pass --backgrounds DIR "
                         "(../shared/data/backgrounds: Urban100, BSD68, Sun-Hays80; see its README)")
     return matches[0]
 
@@ -81,10 +89,10 @@ def make_clips(args: argparse.Namespace) -> dict[str, Path]:
     from jrgr_deploy.image_files import list_images, read_rgb, write_rgb
 
     width, height = args.size_wh
-    street = read_rgb(camera_photo(args.backgrounds))
+    street = read_rgb(camera_photo(args.backgrounds, args.photo))
     people = list_images(args.backgrounds / PEOPLE_FOLDER)
     spec = {"width": width, "height": height, "frames": args.frames, "fps": args.fps,
-            "rain_preset": args.rain_preset, "seed": args.seed, "photo": CAMERA_PHOTO}
+            "rain_preset": args.rain_preset, "seed": args.seed, "photo": args.photo}
     clip = render_clip(args.work / "camera", people_clip(street, people, width, height, args.frames, args.fps,
                                                           args.seed), spec)
     footage = args.work / "footage"  # the frames adaptation may see
@@ -124,7 +132,7 @@ def run_adapt(args: argparse.Namespace, name: str, seed: int, clips: dict[str, P
               ) -> dict[str, Any]:
     """One `jrgr adapt` run of a row with one adaptation seed (resumable); its selected and last snapshots."""
     from jrgr_deploy.app.adapt import AdaptRequest, adapt
-    from jrgr_deploy.training.tracing import snapshot_path
+    from jrgr_deploy.training.tracing import select_not_worse, snapshot_path
 
     row = ROWS[name]
     out = args.work / name / f"seed{seed}"
@@ -136,9 +144,55 @@ def run_adapt(args: argparse.Namespace, name: str, seed: int, clips: dict[str, P
     run_dir = out / "work" / "run"
     selected = weights if result.selected_step == 0 else snapshot_path(run_dir, result.selected_step)
     report = json.loads((out / "adapt.json").read_text())
-    return {"selected_step": result.selected_step, "selected": selected,
+    proxy_only = select_not_worse(report["val_trajectory"])
+    return {"selected_step": result.selected_step, "selected": selected, "proxy_only_step": proxy_only,
+            "proxy_only": weights if proxy_only == 0 else snapshot_path(run_dir, proxy_only),
             "last": snapshot_path(run_dir, result.iterations), "proxy_val": report["val_trajectory"],
-            "onnx": str(result.onnx)}
+            "scene": report.get("scene_trajectory") or [], "run_dir": run_dir, "onnx": str(result.onnx)}
+
+
+def score_every_snapshot(args: argparse.Namespace, adapted: dict[tuple[str, int], Any], weights: Path,
+                         test: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every traced snapshot of every training row and seed scored on the camera (ground truth the selection never
+    sees), beside its proxy-validation and scene-guard scores: what the selection rules could have picked."""
+    from jrgr_deploy.training.tracing import snapshot_path
+
+    start = score(weights, test)["psnr_y"]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in args.rows:
+        if "same_runs_as" in ROWS[name]:
+            continue
+        entries = []
+        for seed in row_seeds(args, name):
+            run = adapted[name, seed]
+            scene = {p["step"]: p["psnr_y"] for p in run["scene"]}
+            for point in run["proxy_val"]:
+                step = point["step"]
+                camera = start if step == 0 else score(snapshot_path(run["run_dir"], step), test)["psnr_y"]
+                entries.append({"seed": seed, "step": step, "camera_psnr_y": camera, "proxy_psnr_y": point["psnr_y"],
+                                "scene_psnr_y": scene.get(step)})
+        out[name] = entries
+    return out
+
+
+def guard_summary(entries: list[dict[str, Any]], guard_db: float) -> str | None:
+    """One line: the camera change (vs the start) of the snapshots within the scene guard and of those outside."""
+    starts = {e["seed"]: e for e in entries if e["step"] == 0}
+    if not entries or any(e["scene_psnr_y"] is None for e in entries):
+        return None
+    inside, outside = [], []
+    for e in entries:
+        if e["step"] == 0:
+            continue
+        start = starts[e["seed"]]
+        change = e["camera_psnr_y"] - start["camera_psnr_y"]
+        (inside if start["scene_psnr_y"] - e["scene_psnr_y"] <= guard_db else outside).append(change)
+
+    def span(values: list[float]) -> str:
+        return f"{min(values):+.2f} to {max(values):+.2f} dB" if values else "none"
+
+    return (f"{len(inside)} snapshots within {guard_db:g} dB of the start on the scene guard: camera PSNR-Y change "
+            f"{span(inside)}; {len(outside)} beyond it: {span(outside)}")
 
 
 def _worker() -> None:
@@ -156,7 +210,7 @@ def row_seeds(args: argparse.Namespace, name: str) -> list[int]:
 
 def adapt_all(args: argparse.Namespace, clips: dict[str, Path], weights: Path) -> dict[tuple[str, int], Any]:
     """Every (row, seed) adaptation, `--jobs` at once (one torch thread each when more than one)."""
-    tasks = [(name, seed) for name in args.rows for seed in row_seeds(args, name)]
+    tasks = [(name, seed) for name in args.rows if "same_runs_as" not in ROWS[name] for seed in row_seeds(args, name)]
     if args.jobs <= 1:
         return {(name, seed): run_adapt(args, name, seed, clips, weights) for name, seed in tasks}
     import multiprocessing
@@ -199,23 +253,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     logger.info("rows %s x seeds %s: jrgr adapt, %d iterations each", args.rows, args.seeds, args.iterations)
     adapted = adapt_all(args, clips, weights)
     for name in args.rows:
-        per_seed = [{"seed": seed, **score(adapted[name, seed]["selected"], clips["test"]),
-                     "selected_step": adapted[name, seed]["selected_step"],
-                     "last": score(adapted[name, seed]["last"], clips["test"]),
-                     "proxy_val": adapted[name, seed]["proxy_val"]} for seed in row_seeds(args, name)]
+        runs, pick = ROWS[name].get("same_runs_as", name), ROWS[name].get("selection", "selected")
+        per_seed = [{"seed": seed, **score(adapted[runs, seed][pick], clips["test"]),
+                     "selected_step": adapted[runs, seed][f"{pick}_step"],
+                     "last": score(adapted[runs, seed]["last"], clips["test"]),
+                     "proxy_val": adapted[runs, seed]["proxy_val"]} for seed in row_seeds(args, runs)]
         rows[name] = seed_summary(ROWS[name]["label"], per_seed)
+    snapshots = score_every_snapshot(args, adapted, weights, clips["test"]) if args.every_snapshot else {}
     checkpoint = load_checkpoint(weights)
     command = (f"python benchmarks/camera_adapt.py --backgrounds {args.backgrounds_text} --iterations "
                f"{args.iterations} --seeds {' '.join(map(str, args.seeds))}"
+               + (f" --photo {args.photo}" if args.photo != CAMERA_PHOTO else "")
+               + (f" --rows {' '.join(args.rows)}" if args.rows != list(ROWS) else "")
+               + (" --every-snapshot" if args.every_snapshot else "")
                + (f" --stage1 {args.stage1}" if args.stage1 else "")
                + (f" --weights {args.weights}" if args.weights else ""))
     return {"benchmark": "camera_adapt", "command": command, "rows": rows, "machine": machine_report(),
             "start_weights": {"path": str(weights), "stage": checkpoint.stage, "step": checkpoint.step},
-            "clip": {"photo": CAMERA_PHOTO, "size_wh": list(args.size_wh), "frames": args.frames,
+            "clip": {"photo": args.photo, "size_wh": list(args.size_wh), "frames": args.frames,
                      "adapt_frames": args.adapt_frames, "dry_frames": args.dry_frames, "fps": args.fps,
                      "rain_preset": args.rain_preset, "seed": args.seed},
             "iterations": args.iterations, "seeds": args.seeds, "paper_switches": paper_switches(),
-            "goals": goals(rows)}
+            "goals": goals(rows), "snapshots": snapshots, "scene_guard_db": SCENE_GUARD_DB}
 
 
 def goals(rows: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +325,10 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{row['last']['psnr_y']:.2f} | {row['worst_psnr_y']:.2f} |")
     lines += ["", *(f"- {'MET' if g['met'] else 'NOT MET'}: {goal} ({g['value']})"
                     for goal, g in results["goals"].items())]
+    for name, entries in results.get("snapshots", {}).items():
+        summary = guard_summary(entries, results["scene_guard_db"])
+        if summary:
+            lines += ["", f"Every snapshot of `{name}` scored on the camera (`--every-snapshot`): {summary}."]
     for note in results.get("notes", []):
         lines += ["", note]
     return "\n".join(lines) + "\n"
@@ -280,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="start checkpoint (default: the shipped model)")
     parser.add_argument("--stage1", default=None, help="the stage-1 checkpoint the shipped model started from")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--every-snapshot", action="store_true",
+                        help="also score every traced snapshot on the camera (how the selection rules did)")
+    parser.add_argument("--photo", default=CAMERA_PHOTO,
+                        help=f"the camera's street photograph under --backgrounds (default {CAMERA_PHOTO})")
     parser.add_argument("--iterations", type=int, default=600)
     parser.add_argument("--val-points", type=int, default=6)
     parser.add_argument("--size", default="640x360", help="WxH")
@@ -301,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     benchmark_logging(quiet=())
     args.backgrounds_text = ("../shared/data/backgrounds" if args.backgrounds == DEFAULT_BACKGROUNDS
                              else str(args.backgrounds))
+    for name in args.rows:
+        source = ROWS[name].get("same_runs_as")
+        if source and source not in args.rows:
+            parser.error(f"row {name} reads the runs of {source}: add {source} to --rows")
     try:
         args.size_wh = parse_wh(args.size, "--size")
         results = run(args)

@@ -558,7 +558,8 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
             base = rows["per_frame"]["flicker_y"]
             lines += [f"**{title}** ({clip['rows']['rainy']['moving_fraction']:.1%} of pixels move per frame; "
                       f"stabiliser: {clip['stabiliser']['camera_moved_frames']} of {clip['frames']} frames with "
-                      f"camera motion, resets {clip['stabiliser']['resets']})", "",
+                      f"camera motion, camera tracked on {clip['stabiliser'].get('tracked_frames', 'all')}, resets "
+                      f"{clip['stabiliser']['resets']})", "",
                       "| method | flicker-Y | × per-frame | PSNR-Y dB | SSIM-Y | moving PSNR-Y dB | moving SSIM-Y |",
                       "|---|---:|---:|---:|---:|---:|---:|"]
             for method in METHODS:

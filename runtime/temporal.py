@@ -24,6 +24,10 @@ estimate S of the luma and pulls each new derained frame towards it where nothin
   `still_px` of displacement the camera counts as still and nothing is resampled; otherwise the estimate is
   warped and corrected at 1/`work_scale` resolution only: the finest detail of a resampled estimate is
   interpolation blur, not worth carrying over, and a quarter of the pixels costs a quarter of the time.
+- A camera still for `still_track_every` tracked frames is then tracked on every `still_track_every`-th frame only,
+  and at once on a frame whose typical mismatch `level` exceeds `motion_check_ratio` x that of the last still frame
+  the tracker saw: a camera that starts to move shifts every edge of the frame, which raises the median block
+  mismatch, not just a few blocks' (a walker does that). Tracking was most of a fixed camera's cost.
 - Cost: a 1280x720 frame is read at full resolution only by the still camera's handful of element-wise passes (d,
   its clip, keep, S) and two area averages; the gate, the tracker and a moving camera's warp run on 640x360
   (`benchmarks/temporal.py` measures it; BENCHMARKS.md, "Temporal stability").
@@ -66,6 +70,8 @@ class TemporalSettings:
     track_scale: int = 2  # camera motion is tracked at 1/track_scale resolution (never below 320 px wide)
     still_px: float = 0.5  # camera displacement (px, largest over the frame corners) below which it is still
     work_scale: int = 2  # the gate, and a moving camera's whole correction, work at 1/work_scale resolution
+    still_track_every: int = 4  # a camera still for this many tracked frames is then tracked on every N-th frame,
+    motion_check_ratio: float = 1.5  # ... and on any frame whose typical mismatch exceeds this x the last still one
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength < 1.0:
@@ -73,7 +79,9 @@ class TemporalSettings:
         for name in ("clamp_levels", "motion_levels", "cut_levels", "still_px"):
             if not getattr(self, name) > 0:
                 raise JRGRError(f"temporal setting {name} must be positive, got {getattr(self, name)}")
-        for name in ("analysis_scale", "track_scale", "work_scale"):
+        if not self.motion_check_ratio >= 1.0:
+            raise JRGRError(f"temporal setting motion_check_ratio must be >= 1, got {self.motion_check_ratio}")
+        for name in ("analysis_scale", "track_scale", "work_scale", "still_track_every"):
             if int(getattr(self, name)) < 1:
                 raise JRGRError(f"temporal setting {name} must be >= 1, got {getattr(self, name)}")
 
@@ -200,7 +208,7 @@ class TemporalStabiliser:
     between frames (fresh arrays would cost their page faults on every frame).
     `__call__(frame_bgr, restart)` does the same on a uint8 BGR frame and returns the stabilised frame.
     `resets` counts the resets by reason ("start", "restart", "size", "cut"); `camera_moved_frames` the frames
-    whose previous estimate was warped.
+    whose previous estimate was warped; `tracked_frames` those the camera tracker ran on.
     """
 
     def __init__(self, settings: TemporalSettings | None = None) -> None:
@@ -210,8 +218,12 @@ class TemporalStabiliser:
         self.camera_moved_frames = 0
         self.frames = 0
         self.last_level: float | None = None  # the last frame's typical mismatch (Y levels), None after a reset
+        self.tracked_frames = 0  # frames the camera tracker ran on (a still camera is checked, not tracked)
         self._estimate: np.ndarray | None = None
         self._buffers: dict[str, np.ndarray] = {}
+        self._still_frames = 0  # consecutive frames the camera was still (since the last motion or reset)
+        self._still_level = 0.0  # the typical mismatch of the last still frame the tracker ran on
+        self._untracked = 0  # frames since the tracker last ran
 
     def _buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         buffer = self._buffers.get(name)
@@ -224,13 +236,14 @@ class TemporalStabiliser:
         self._estimate = None
         self.motion.reset()
 
-    def _restart(self, luma: np.ndarray, small: np.ndarray, offset: float, unit_levels: float, reason: str) -> None:
+    def _restart(self, luma: np.ndarray, offset: float, unit_levels: float, reason: str) -> None:
         self.resets[reason] += 1
         self.last_level = None
+        self._still_frames = 0
         if reason == "cut":
             logger.info("temporal filter: scene cut at frame %d, restarting", self.frames)
         self.motion.reset()
-        self.motion.update(luma, offset, small=small, unit_levels=unit_levels)
+        self.motion.update(luma, offset, small=self._small(luma, "luma_small"), unit_levels=unit_levels)
         self._estimate = self._buffer("estimate", luma.shape)
         np.copyto(self._estimate, luma)  # updated in place later; the caller's array stays the caller's
 
@@ -243,18 +256,22 @@ class TemporalStabiliser:
             return image
         return cv2.resize(image, small_hw[::-1], dst=self._buffer(name, small_hw), interpolation=cv2.INTER_AREA)
 
-    def _gate(self, difference: np.ndarray, difference_small: np.ndarray, unit_levels: float) -> bool:
-        """Turn P - Y into the correction, in place: keep * clip(d, -tau, tau), with `keep` (`strength` where nothing
-        moved, 0 where something did, per `analysis_scale` block) and the frame's typical mismatch from the
-        work-resolution difference. False on a scene cut (`difference` is then left as it was)."""
-        s = self.settings
+    def _mismatch(self, difference_small: np.ndarray, unit_levels: float) -> tuple[np.ndarray, float]:
+        """The block mismatch map m of a work-resolution difference and the frame's typical mismatch (its median,
+        Y levels)."""
         absolute = np.abs(difference_small, out=self._buffer("absolute_small", difference_small.shape))
-        block = max(1, round(s.analysis_scale / s.work_scale))
+        block = max(1, round(self.settings.analysis_scale / self.settings.work_scale))
         mismatch = cv2.dilate(block_means(absolute, block), np.ones((3, 3), np.uint8))
         # the median of every other block of a dilated map: as good, 4x cheaper; np.partition, not np.median (its
         # checks cost several times the partition)
         sample = mismatch[::2, ::2].ravel()
-        level = float(np.partition(sample, sample.size // 2)[sample.size // 2]) * unit_levels
+        return mismatch, float(np.partition(sample, sample.size // 2)[sample.size // 2]) * unit_levels
+
+    def _gate(self, difference: np.ndarray, mismatch: np.ndarray, level: float, unit_levels: float) -> bool:
+        """Turn P - Y into the correction, in place: keep * clip(d, -tau, tau), with `keep` (`strength` where nothing
+        moved, 0 where something did, per `analysis_scale` block) from the mismatch map and the frame's typical
+        mismatch `level`. False on a scene cut (`difference` is then left as it was)."""
+        s = self.settings
         self.last_level = level
         if level > s.cut_levels:
             return False
@@ -283,23 +300,46 @@ class TemporalStabiliser:
             raise JRGRError(f"temporal filter: expected an (H, W) luma image, got shape {luma.shape}")
         self.frames += 1
         unit_levels = float(unit_levels)
-        luma_small = self._small(luma, "luma_small")
+        s = self.settings
         estimate = self._estimate
         if restart or estimate is None or estimate.shape != luma.shape:
             reason = "restart" if restart else ("start" if estimate is None else "size")
-            self._restart(luma, luma_small, offset, unit_levels, reason)
+            self._restart(luma, offset, unit_levels, reason)
             return None
-        camera = self.motion.update(luma, offset, small=luma_small, unit_levels=unit_levels)
         delta = self._buffer("delta", luma.shape)
+        still: tuple[np.ndarray, float] | None = None  # the still camera's mismatch map and level, once computed
+        # A camera that has stayed still is tracked on every `still_track_every`-th frame only (tracking is a third
+        # of a still frame's cost); in between, a frame whose typical mismatch jumps is tracked at once: a camera
+        # that starts to move shifts every edge, and that raises the mismatch of the whole frame, not of one block.
+        check_only = self._still_frames >= s.still_track_every and self._untracked < s.still_track_every - 1
+        if check_only:
+            np.subtract(estimate, luma, out=delta)
+            still = self._mismatch(self._small(delta, "difference_small"), unit_levels)
+            check_only = still[1] <= s.motion_check_ratio * self._still_level
+        camera = luma_small = None
+        if check_only:
+            self._untracked += 1
+        else:
+            self._untracked = 0
+            self.tracked_frames += 1
+            luma_small = self._small(luma, "luma_small")
+            camera = self.motion.update(luma, offset, small=luma_small, unit_levels=unit_levels)
         if camera is None:
             # still camera: d = S - Y at full resolution (the residue is fine detail), the gate from its area
             # average (the average of a difference is the difference of the averages)
-            np.subtract(estimate, luma, out=delta)
-            filtered = self._gate(delta, self._small(delta, "difference_small"), unit_levels)
+            if still is None:
+                np.subtract(estimate, luma, out=delta)
+                still = self._mismatch(self._small(delta, "difference_small"), unit_levels)
+            filtered = self._gate(delta, *still, unit_levels)
+            self._still_frames += 1
+            if not check_only:
+                self._still_level = still[1]
         else:
             # moving camera: the estimate warped, compared and corrected at the work resolution, the correction
             # upsampled (the finest detail of a resampled estimate is interpolation blur: not carried over)
             self.camera_moved_frames += 1
+            self._still_frames = 0
+            assert luma_small is not None  # the tracker ran on this frame
             small_hw = luma_small.shape
             scale_x, scale_y = small_hw[1] / luma.shape[1], small_hw[0] / luma.shape[0]
             # bicubic: bilinear blurs the half-resolution estimate enough to show in the difference (-0.1 dB on the
@@ -309,11 +349,11 @@ class TemporalStabiliser:
                                     dst=self._buffer("warped_small", small_hw),
                                     flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
             difference_small = np.subtract(warped, luma_small, out=warped)
-            filtered = self._gate(difference_small, difference_small, unit_levels)
+            filtered = self._gate(difference_small, *self._mismatch(difference_small, unit_levels), unit_levels)
             if filtered:
                 cv2.resize(difference_small, luma.shape[::-1], dst=delta, interpolation=cv2.INTER_LINEAR)
         if not filtered:
-            self._restart(luma, luma_small, offset, unit_levels, "cut")
+            self._restart(luma, offset, unit_levels, "cut")
             return None
         self._estimate = np.add(luma, delta, out=estimate)  # S_t = Y_t + Delta (the old estimate is not needed)
         return delta
@@ -331,8 +371,9 @@ class TemporalStabiliser:
         return np.rint(out).astype(np.uint8)
 
     def counters(self) -> dict[str, object]:
-        """JSON-able: frames seen, resets by reason, frames with camera motion."""
-        return {"frames": self.frames, "resets": dict(self.resets), "camera_moved_frames": self.camera_moved_frames}
+        """JSON-able: frames seen, resets by reason, frames with camera motion, frames the camera tracker ran on."""
+        return {"frames": self.frames, "resets": dict(self.resets), "camera_moved_frames": self.camera_moved_frames,
+                "tracked_frames": self.tracked_frames}
 
 
 def make_stabiliser(temporal: bool | TemporalSettings | TemporalStabiliser | None) -> TemporalStabiliser | None:

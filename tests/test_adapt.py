@@ -99,3 +99,68 @@ def test_dry_footage_adds_the_moment_transfer_to_the_recipe(tmp_path: Path) -> N
     assert mt_weight() == 0.0  # the footage's moments alone mix scene and rain
     assert mt_weight(dry="d") == 1.0
     assert mt_weight(dry="d", overrides=("loss.weights.mse_fr_mt=0",)) == 0.0  # the user's --set wins
+
+
+def test_scene_guard_keeps_out_snapshots_that_change_the_scene() -> None:
+    from jrgr_deploy.training.tracing import select_within_guard
+
+    proxy = [{"step": s, "psnr_y": v} for s, v in ((0, 24.0), (100, 24.5), (200, 25.0), (300, 25.5))]
+    scene = [{"step": s, "psnr_y": v} for s, v in ((0, 30.0), (100, 28.0), (200, 25.5), (300, 21.0))]
+    assert select_within_guard(proxy, scene, 5.0) == 200  # 300 is best on the proxy but lost 9 dB on the scene
+    assert select_within_guard(proxy, scene, 1.0) == 0  # nothing within 1 dB beats the start... 100 lost 2
+    assert select_within_guard(proxy, scene, 2.0) == 100
+    assert select_within_guard(proxy, scene, 100.0) == 300  # no guard: the proxy's choice
+    worse = [{"step": 0, "psnr_y": 26.0}, *proxy[1:]]
+    assert select_within_guard(worse, scene, 5.0) == 0  # within the guard but not better on the proxy
+
+
+def test_the_scene_guard_is_model_b_rain_on_temporal_medians_of_the_footage(tmp_path: Path) -> None:
+    from jrgr_deploy.app.adapt import SCENE_WINDOWS, prepare_scene_guard
+    from jrgr_deploy.image_files import list_images, read_rgb
+
+    footage = _frames(tmp_path / "work" / "footage", 60)
+    pairs = prepare_scene_guard(tmp_path / "work", seed=0)
+    assert len(pairs) == 3 * SCENE_WINDOWS  # each rain preset on each window's median
+    # the streaks only brighten, so the scene is the darkest value every pixel takes; the medians keep it
+    scene = np.min([read_rgb(path) for path in list_images(footage)], axis=0).astype(int)
+    for rainy_path, clean_path in pairs[::3]:
+        median, rainy = read_rgb(clean_path).astype(int), read_rgb(rainy_path).astype(int)
+        assert (median != scene).mean() < 0.002
+        assert np.abs(rainy - median).mean() > 2.0  # model-B rain on it
+    stamp = (tmp_path / "work" / "scene" / "done").stat().st_mtime_ns
+    assert prepare_scene_guard(tmp_path / "work", seed=0) == pairs  # kept, not rebuilt
+    assert (tmp_path / "work" / "scene" / "done").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.slow
+def test_without_dry_footage_the_scene_guard_is_scored_and_used(tmp_path: Path) -> None:
+    footage = _frames(tmp_path / "footage", 60)
+    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+    out = tmp_path / "out"
+    argv = ["adapt", str(footage), "--out", str(out), "--weights", str(weights), "--iterations", "6",
+            "--frame-width", "160", "--set", "train.crop_size=64"]
+    assert main(argv) == 0
+    report = json.loads((out / "adapt.json").read_text())
+    assert report["scene_guard_db"] == 5.0
+    assert [p["step"] for p in report["scene_trajectory"]] == [p["step"] for p in report["val_trajectory"]]
+    trace = {p["step"]: p["psnr_y"] for p in report["val_trajectory"]}
+    scene = {p["step"]: p["psnr_y"] for p in report["scene_trajectory"]}
+    step = report["selected_step"]
+    assert step == 0 or (trace[step] > trace[0] and scene[step] >= scene[0] - 5.0)
+
+
+def test_a_run_traced_at_other_steps_is_refused_not_mislabelled(tmp_path: Path) -> None:
+    from jrgr_deploy.checkpoint import load_checkpoint
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.training.tracing import train_traced
+    from jrgr_deploy.training.trainer import STAGE2_FILE
+
+    run_dir = tmp_path / "run"
+    start = save_tiny_checkpoint(tmp_path / "start.safetensors")
+    save_tiny_checkpoint(run_dir / STAGE2_FILE, step=300)  # a run traced at 100, 200, 300 (say), snapshots gone
+    rainy, clean = _frames(tmp_path / "rainy", 1), _frames(tmp_path / "clean", 1)
+    pairs = [(rainy / "0000.png", clean / "0000.png")]
+    config = load_checkpoint(start).config
+    with pytest.raises(JRGRError, match="without a snapshot at step 150"):
+        train_traced(config, run_dir, "stage2", pairs, [150, 300], start)
+    assert not (run_dir / "snapshots" / "step000150.safetensors").exists()

@@ -39,6 +39,19 @@ def test_seed_summary_is_the_mean_and_sd_over_seeds_with_the_worst_snapshot() ->
     assert goals["adapt_plus_dry: selected and last step never below stage 1"] == {"met": False, "value": "-1.00 dB"}
 
 
+def test_guard_summary_splits_the_snapshots_by_the_scene_guard() -> None:
+    camera_adapt = load_benchmark("camera_adapt")
+    entries = [{"seed": 0, "step": 0, "camera_psnr_y": 23.0, "scene_psnr_y": 30.0},
+               {"seed": 0, "step": 100, "camera_psnr_y": 24.0, "scene_psnr_y": 27.0},
+               {"seed": 0, "step": 200, "camera_psnr_y": 20.0, "scene_psnr_y": 22.0},
+               {"seed": 1, "step": 0, "camera_psnr_y": 23.0, "scene_psnr_y": 29.0},
+               {"seed": 1, "step": 100, "camera_psnr_y": 23.5, "scene_psnr_y": 24.0}]
+    assert camera_adapt.guard_summary(entries, 5.0) == (
+        "2 snapshots within 5 dB of the start on the scene guard: camera PSNR-Y change +0.50 to +1.00 dB; "
+        "1 beyond it: -3.00 to -3.00 dB")
+    assert camera_adapt.guard_summary([{**e, "scene_psnr_y": None} for e in entries], 5.0) is None
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not BACKGROUNDS.is_dir(), reason=f"needs the offline photographs in {BACKGROUNDS}")
 def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
@@ -48,7 +61,8 @@ def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
     markdown.write_text("# Benchmarks\n\n## Camera adaptation\n\nOLD\n")
     argv = ["--work", str(tmp_path / "work"), "--results", str(tmp_path / "results"), "--markdown", str(markdown),
             "--weights", str(weights), "--iterations", "6", "--val-points", "2", "--size", "160x96",
-            "--frames", "66", "--adapt-frames", "54", "--dry-frames", "44", "--backgrounds", str(BACKGROUNDS)]
+            "--frames", "66", "--adapt-frames", "54", "--dry-frames", "44", "--backgrounds", str(BACKGROUNDS),
+            "--every-snapshot"]
     assert camera_adapt.main(argv) == 0
     results = json.loads((tmp_path / "results" / "camera_adapt.json").read_text())
     assert list(results["rows"]) == ["input", "shipped", *camera_adapt.ROWS]
@@ -60,3 +74,9 @@ def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
         assert 5 < row["psnr_y"] < 60 and 5 < row["last"]["psnr_y"] < 60
         assert [p["step"] for p in row["seeds"][0]["proxy_val"]] == [0, 3, 6]
     assert "OLD" not in markdown.read_text() and "| `jrgr adapt --dry`" in markdown.read_text()
+    # the proxy-only row reads the same trainings as adapt_plus; every snapshot of every training row is scored
+    assert results["rows"]["adapt_plus_proxy_only"]["last"] == results["rows"]["adapt_plus"]["last"]
+    assert set(results["snapshots"]) == {name for name in camera_adapt.ROWS if name != "adapt_plus_proxy_only"}
+    assert [e["step"] for e in results["snapshots"]["adapt_plus"]] == [0, 3, 6]
+    assert all(e["scene_psnr_y"] is not None for e in results["snapshots"]["adapt_plus"])
+    assert "Every snapshot of `adapt_plus` scored on the camera" in markdown.read_text()

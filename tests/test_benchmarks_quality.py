@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from benchmark_scripts import load_benchmark
 
-from jrgr_deploy.training.tracing import even_marks, select_not_worse, val_selected_step
+from jrgr_deploy.training.tracing import even_marks, halving_marks, select_not_worse, val_selected_step
 
 
 def test_gap_share_selection_and_collapse_report() -> None:
@@ -28,6 +28,7 @@ def test_gap_share_selection_and_collapse_report() -> None:
     # ... but the never-worse rule then keeps it
     assert select_not_worse([{"step": 0, "psnr_y": 30.0}, *trace[1:]]) == 0
     assert even_marks(10, 2) == [5, 10] and even_marks(3, 5) == [1, 2, 3]
+    assert halving_marks(600, 6) == [19, 38, 75, 150, 300, 600] and halving_marks(4, 6) == [1, 2, 4]
     report = quality.collapse_report(trace)
     assert report["worst_drop_below_start_db"] == pytest.approx(0.5)
     assert report["last_below_best_db"] == pytest.approx(0.2)

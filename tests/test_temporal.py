@@ -57,7 +57,10 @@ def test_static_clip_converges_to_the_clean_frame_within_15_frames() -> None:
     assert after < 0.4 * before, (after, before)
     scores, reference = score_sequence(rgb(out), rgb(clean)), score_sequence(rgb(per_frame), rgb(clean))
     assert scores.flicker_y < 0.4 * reference.flicker_y and scores.psnr_y > reference.psnr_y + 5
-    assert stabiliser.counters() == {"frames": 30, "resets": {"start": 1}, "camera_moved_frames": 0}
+    # a still camera is tracked on the 4 frames after the first, then on every 4th (frames 9, 13, .., 29; counting
+    # from 1), unless the mismatch jumps: here it never does
+    assert stabiliser.counters() == {"frames": 30, "resets": {"start": 1}, "camera_moved_frames": 0,
+                                     "tracked_frames": 4 + 6}
 
 
 def moving_square(n: int = 16, step: int = 3, level: int = 235) -> list[np.ndarray]:
@@ -137,6 +140,26 @@ def test_camera_motion_measures_a_pan_and_sees_a_still_camera() -> None:
     still = CameraMotion()
     for frame in with_residue([photo()] * 4, sigma=2.0, seed=5):
         assert still.update(luma_of_bgr(frame)) is None
+
+
+@pytest.mark.parametrize("step_px", [1.5, 0.75])
+def test_a_still_camera_that_starts_to_pan_is_tracked_at_once(step_px: float) -> None:
+    # still for 10 frames (so the tracker runs on every 4th frame only), then a pan: the pan's first frame raises the
+    # mismatch, the tracker runs on it and the estimate is warped from then on
+    clean = panning(10, 0.0) + [panning(21, step_px)[t] for t in range(1, 21)]
+    per_frame = with_residue(clean, seed=8)
+    stabiliser = TemporalStabiliser()
+    tracked = []
+    for frame in per_frame:
+        before = stabiliser.tracked_frames
+        stabiliser(frame)
+        tracked.append(stabiliser.tracked_frames > before)
+    assert not all(tracked[:10]) and all(tracked[10:]), tracked
+    assert stabiliser.camera_moved_frames == 20
+    every_frame = TemporalStabiliser(TemporalSettings(still_track_every=1))
+    for frame in per_frame:
+        every_frame(frame)
+    assert every_frame.tracked_frames == len(per_frame) - 1 and every_frame.camera_moved_frames == 20
 
 
 def test_a_moving_camera_keeps_quality_and_loses_flicker() -> None:

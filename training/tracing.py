@@ -6,7 +6,8 @@ uninterrupted one, and an interrupted trace continues where it stopped: snapshot
 ``RUN_DIR/snapshots/`` and ``RUN_DIR/val_trajectory.json``.
 
 Selection rule (the same for every row of a benchmark): the traced step with the best val PSNR-Y, never
-step 0 (the starting net); `select_not_worse` also falls back to the start when no step beats it.
+step 0 (the starting net); `select_not_worse` also falls back to the start when no step beats it;
+`select_within_guard` does the same among the steps that a second set (a guard) scores within a margin of the start.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jrgr_deploy.config import JRGRConfig
+from jrgr_deploy.errors import JRGRError
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,10 @@ def train_traced(
                 on_slice(mark, time.perf_counter() - began)
         snapshot = snapshot_path(run_dir, mark)
         if not snapshot.is_file():
+            at = load_checkpoint(current).step
+            if at != mark:  # a run traced at other steps: its net at `mark` is gone, do not file another one as it
+                raise JRGRError(f"'{run_dir}' holds a run at step {at} without a snapshot at step {mark}: it was "
+                                "traced at other steps (another schedule); use a new folder")
             snapshot.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(snapshot) as tmp:  # a kill mid-copy must not leave a snapshot that is skipped forever
                 shutil.copy(current, tmp)
@@ -99,6 +105,12 @@ def even_marks(total: int, points: int) -> list[int]:
     return sorted({max(1, round(total * (k + 1) / points)) for k in range(points)})
 
 
+def halving_marks(total: int, points: int) -> list[int]:
+    """`points` steps ending at total, each half the next (total / 2**k): dense early, for a run whose useful
+    stretch may be its first steps."""
+    return sorted({max(1, round(total / 2**k)) for k in range(points)})
+
+
 def val_selected_step(trace: Sequence[dict[str, Any]]) -> int:
     """The traced step whose F_r scored best on val (PSNR-Y); step 0 (the starting net) is not a candidate."""
     return max((p for p in trace if p["step"] > 0), key=lambda p: p["psnr_y"])["step"]
@@ -109,3 +121,28 @@ def select_not_worse(trace: Sequence[dict[str, Any]]) -> int:
     start = next((p["psnr_y"] for p in trace if p["step"] == 0), float("-inf"))
     best = val_selected_step(trace)
     return best if next(p["psnr_y"] for p in trace if p["step"] == best) > start else 0
+
+
+def score_steps(run_dir: Path, steps: Sequence[int], start_weights: Path, pairs: Sequence[tuple[Path, Path]],
+                file_name: str) -> list[dict[str, Any]]:
+    """F_r of the snapshots of `train_traced` at `steps` (step 0: `start_weights`) scored on another set of pairs,
+    kept in ``RUN_DIR/file_name`` (a resumed call scores only what is missing); sorted by step."""
+    from jrgr_deploy.output_files import write_text_atomic
+
+    path = Path(run_dir) / file_name
+    scores = json.loads(path.read_text()) if path.is_file() else []
+    for step in sorted(set(steps) - {p["step"] for p in scores}):
+        weights = start_weights if step == 0 else snapshot_path(run_dir, step)
+        scores.append({"step": step, **score_checkpoint(weights, pairs)})
+        scores.sort(key=lambda p: p["step"])
+        write_text_atomic(path, json.dumps(scores, indent=1) + "\n")
+    return scores
+
+
+def select_within_guard(trace: Sequence[dict[str, Any]], guard: Sequence[dict[str, Any]], max_drop_db: float) -> int:
+    """`select_not_worse` among the steps whose PSNR-Y on the guard set is at most `max_drop_db` below the start's
+    (step 0 of `guard`); 0 when no step is within the guard."""
+    guard_at = {p["step"]: p["psnr_y"] for p in guard}
+    floor = guard_at[0] - max_drop_db
+    allowed = [p for p in trace if p["step"] == 0 or guard_at.get(p["step"], float("-inf")) >= floor]
+    return select_not_worse(allowed) if len(allowed) > 1 else 0

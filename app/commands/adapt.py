@@ -7,12 +7,16 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from jrgr_deploy.app.adapt import SCENE_GUARD_DB
+
     parser = subparsers.add_parser(
         "adapt", help="adapt the default model to one camera's rainy footage, export it, show before/after",
         description="Joint training (JRGR stage 2) from the shipped model on FOOTAGE as the real rain domain, "
         "within --minutes, selected on a proxy validation with ground truth (model-B rain on held-out dry frames "
-        "or clean photographs; never worse than the starting model there), exported to OUT/f_r.onnx with "
-        "OUT/before_after.png. Run the same command again after Ctrl-C to resume.",
+        "or clean photographs; never worse than the starting model there; without --dry also within "
+        f"{SCENE_GUARD_DB:g} dB of it "
+        "on a scene guard, model-B rain on temporal medians of the footage, so the camera's scene is kept), "
+        "exported to OUT/f_r.onnx with OUT/before_after.png. Run the same command again after Ctrl-C to resume.",
     )
     parser.add_argument("footage", help="rainy footage: a video file, an image folder, a camera index or a URL")
     parser.add_argument("--out", type=Path, required=True, help="output folder (f_r.onnx, before_after.png, work/)")
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         clean_photos=args.clean_photos, frame_width=args.frame_width, max_frames=args.max_frames,
         record_seconds=args.record_seconds, overrides=tuple(args.overrides), iterations=args.iterations,
     ))
-    state = "adapted" if result.selected_step else "kept the starting model (no snapshot beat it)"
+    state = "adapted" if result.selected_step else "kept the starting model (no snapshot beat it within the rules)"
     print(f"{state}: proxy-val PSNR-Y {result.start_psnr_y:.2f} -> {result.selected_psnr_y:.2f} dB "
           f"(step {result.selected_step} of {result.iterations})")
     print(f"model: {result.onnx}\nbefore/after: {result.sheet}\nrun it:\n  {result.derain_command}")
