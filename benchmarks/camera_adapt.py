@@ -303,7 +303,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"passers-by); every row is scored on the last {clip['frames'] - clip['adapt_frames']} frames against "
         "their clean frames, which no adaptation saw. Every adaptation trains the same "
         f"{results['iterations']} iterations from the shipped model and is read at the snapshot `jrgr adapt` "
-        "selects (proxy validation, never worse than the start; no ground truth from the camera) and at its last "
+        "selects (proxy validation, never worse than the start, and without dry footage within the scene guard; no "
+        "ground truth from the camera) and at its last "
         f"step. Adaptation seeds {', '.join(map(str, results['seeds']))} (the clip is the same for every "
         "seed; the paper-faithful row, which no goal is checked on, uses the first only): mean ± sd over seeds; "
         "the last column is the worst of every seed's selected and last step.",
