@@ -26,7 +26,7 @@ def save_forever(path: str, start_step: int, ready) -> None:  # noqa: ANN001 - a
     torch.set_num_threads(1)
     config, nets = perturbed_tiny_nets(("f_s", "f_r", "g_r", "g_s"))
     first = next(nets["f_r"].parameters())
-    moments = torch.rand(256, 1024)  # ~1 MB of optimiser-like state, so that a save takes a while
+    moments = torch.rand(1024, 1024)  # ~4 MB of optimiser-like state, so that a save takes a while
     step = start_step
     while True:
         step += 1
