@@ -72,7 +72,7 @@ def _kill_after(
 def test_kill_9_at_random_moments_of_checkpoint_saves_always_leaves_a_consistent_checkpoint(
     fork_server, tmp_path: Path
 ) -> None:
-    """24 times: a writer saving checkpoints back to back is killed at a random moment of a save (0-3 ms after
+    """24 times or more: a writer saving checkpoints back to back is killed at a random moment of a save (0-3 ms after
     a save's temporary file appears, after its first complete save); the file under the final name is then always
     one complete save (weights and resume state of the same step), the step never goes back, and the next writer
     resumes from it."""
@@ -84,8 +84,11 @@ def test_kill_9_at_random_moments_of_checkpoint_saves_always_leaves_a_consistent
     rng = random.Random(SEED)
     path = tmp_path / "run" / "stage2.safetensors"
     path.parent.mkdir()
-    step, mid_save = 0, 0
-    for _ in range(24):
+    step, mid_save, kills = 0, 0, 0
+    # at least 24 kills and at least 12 of them inside a save (how many land there depends on the disk's speed: a
+    # save's temporary file lives a few ms), at most 96 kills
+    while kills < 24 or (mid_save < 12 and kills < 96):
+        kills += 1
         assert _kill_after(fork_server, fault_children.save_forever, (str(path), step), rng.uniform(0.0, 0.003),
                            inside=path.parent)
         mid_save += any(PARTIAL_MARK in p.name for p in path.parent.iterdir())  # killed inside a save
@@ -99,7 +102,7 @@ def test_kill_9_at_random_moments_of_checkpoint_saves_always_leaves_a_consistent
         assert checkpoint.step >= step
         step = checkpoint.step  # resume from what was saved
     assert step >= 24  # every writer saved at least once before its kill
-    assert mid_save >= 12, f"only {mid_save} of 24 kills landed inside a save"
+    assert mid_save >= 12, f"only {mid_save} of {kills} kills landed inside a save"
 
 
 @pytest.mark.slow
