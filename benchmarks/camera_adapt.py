@@ -112,9 +112,11 @@ def make_clips(args: argparse.Namespace) -> dict[str, Path]:
     return {"footage": footage, "dry": dry, "test": test}
 
 
+@functools.cache  # the proxy-only row and --every-snapshot read snapshots that other rows have scored
 def score(weights: Path | None, test: Path) -> dict[str, float]:
     """Mean PSNR-Y / SSIM-Y of a checkpoint's F_r (or of the rainy input) on the test frames; a stage-1 file that
-    holds F_s alone (the shipped `jrgr_tiny_stage1.safetensors`) is scored by its F_s."""
+    holds F_s alone (the shipped `jrgr_tiny_stage1.safetensors`) is scored by its F_s. Cached: do not change the
+    returned dict."""
     from quality import evaluate_weights
 
     from jrgr_deploy.checkpoint import load_checkpoint

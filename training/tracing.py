@@ -42,9 +42,23 @@ def score_checkpoint(weights: Path, pairs: Sequence[tuple[Path, Path]], net: str
     return {m: round(float(report[m]), 4) for m in METRICS}
 
 
-def read_trace(run_dir: Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / TRACE_FILE
+def read_trace(run_dir: Path, file_name: str = TRACE_FILE) -> list[dict[str, Any]]:
+    path = Path(run_dir) / file_name
     return json.loads(path.read_text()) if path.is_file() else []
+
+
+def _add_score(run_dir: Path, file_name: str, scores: list[dict[str, Any]], step: int, weights: Path,
+               pairs: Sequence[tuple[Path, Path]]) -> dict[str, Any]:
+    """Score `weights` on `pairs` as `step`, add it to `scores` (kept sorted by step) and write them to
+    ``RUN_DIR/file_name``; returns the new point."""
+    from jrgr_deploy.output_files import write_text_atomic
+
+    point = {"step": step, **score_checkpoint(weights, pairs)}
+    scores.append(point)
+    scores.sort(key=lambda p: p["step"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / file_name, json.dumps(scores, indent=1) + "\n")
+    return point
 
 
 def train_traced(
@@ -61,7 +75,7 @@ def train_traced(
     and scoring F_r on `val_pairs` after each; `start_weights` is scored as step 0. Returns the trace
     (``[{"step", "psnr_y", ...}]`` sorted by step). `on_slice(step, seconds)` is called after each slice."""
     from jrgr_deploy.checkpoint import load_checkpoint
-    from jrgr_deploy.output_files import atomic_write, write_text_atomic
+    from jrgr_deploy.output_files import atomic_write
     from jrgr_deploy.training.trainer import STAGE1_FILE, STAGE2_FILE, train
 
     run_dir = Path(run_dir)
@@ -71,11 +85,7 @@ def train_traced(
     def record(step: int, weights: Path) -> None:
         if any(point["step"] == step for point in trace):
             return
-        point = {"step": step, **score_checkpoint(weights, val_pairs)}
-        trace.append(point)
-        trace.sort(key=lambda p: p["step"])
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / TRACE_FILE, json.dumps(trace, indent=1) + "\n")
+        point = _add_score(run_dir, TRACE_FILE, trace, step, weights, val_pairs)
         logger.info("%s: val PSNR-Y %.2f dB at step %d", run_dir.name, point["psnr_y"], step)
 
     record(0, start_weights)
@@ -84,14 +94,14 @@ def train_traced(
         done = load_checkpoint(current).step if current.is_file() else 0
         if done < mark:
             began = time.perf_counter()
-            train(config, run_dir, stages=(stage,), resume=True, max_steps=mark - done, progress=progress)
+            result = train(config, run_dir, stages=(stage,), resume=True, max_steps=mark - done, progress=progress)
+            done = result.stages[0].step
             if on_slice is not None:
                 on_slice(mark, time.perf_counter() - began)
         snapshot = snapshot_path(run_dir, mark)
         if not snapshot.is_file():
-            at = load_checkpoint(current).step
-            if at != mark:  # a run traced at other steps: its net at `mark` is gone, do not file another one as it
-                raise JRGRError(f"'{run_dir}' holds a run at step {at} without a snapshot at step {mark}: it was "
+            if done != mark:  # a run traced at other steps: its net at `mark` is gone, do not file another one as it
+                raise JRGRError(f"'{run_dir}' holds a run at step {done} without a snapshot at step {mark}: it was "
                                 "traced at other steps (another schedule); use a new folder")
             snapshot.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(snapshot) as tmp:  # a kill mid-copy must not leave a snapshot that is skipped forever
@@ -127,15 +137,11 @@ def score_steps(run_dir: Path, steps: Sequence[int], start_weights: Path, pairs:
                 file_name: str) -> list[dict[str, Any]]:
     """F_r of the snapshots of `train_traced` at `steps` (step 0: `start_weights`) scored on another set of pairs,
     kept in ``RUN_DIR/file_name`` (a resumed call scores only what is missing); sorted by step."""
-    from jrgr_deploy.output_files import write_text_atomic
-
-    path = Path(run_dir) / file_name
-    scores = json.loads(path.read_text()) if path.is_file() else []
+    run_dir = Path(run_dir)
+    scores = read_trace(run_dir, file_name)
     for step in sorted(set(steps) - {p["step"] for p in scores}):
-        weights = start_weights if step == 0 else snapshot_path(run_dir, step)
-        scores.append({"step": step, **score_checkpoint(weights, pairs)})
-        scores.sort(key=lambda p: p["step"])
-        write_text_atomic(path, json.dumps(scores, indent=1) + "\n")
+        _add_score(run_dir, file_name, scores, step, start_weights if step == 0 else snapshot_path(run_dir, step),
+                   pairs)
     return scores
 
 
