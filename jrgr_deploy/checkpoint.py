@@ -262,6 +262,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     )
 
 
+def save_weights_only(source: str | Path, target: str | Path) -> Path:
+    """Copy checkpoint `source` to `target` without its resume state (optimiser moments, discriminator image pools:
+    most of a stage-2 file's bytes), atomically. `target` loads as `source` does (same nets, config, stage, step;
+    checked like `load_checkpoint` on the way) but cannot resume a training. Returns `target`."""
+    source, target = Path(source), Path(target)
+    metadata, tensors = _read_safetensors(source, "checkpoint", keep=lambda key: not key.startswith(STATE_PREFIX))
+    _check_format(source, metadata)
+    _verify(source, "checkpoint", metadata, tensors)
+    metadata = {key: value for key, value in metadata.items() if key not in ("state", "tensor_sha256")}
+    metadata["tensor_sha256"] = json.dumps({key: tensor_sha256(value) for key, value in tensors.items()})
+    _save(target, tensors, metadata)
+    return target
+
+
 def load_weights_into(checkpoint: Checkpoint, name: str, net: nn.Module) -> nn.Module:
     """Copy net `name`'s weights from `checkpoint` into `net` (strict: every key must match)."""
     if name not in checkpoint.state_dicts:

@@ -147,6 +147,13 @@ def test_without_dry_footage_the_scene_guard_is_scored_and_used(tmp_path: Path) 
     scene = {p["step"]: p["psnr_y"] for p in report["scene_trajectory"]}
     step = report["selected_step"]
     assert step == 0 or (trace[step] > trace[0] and scene[step] >= scene[0] - 5.0)
+    # the snapshots hold the nets only; the run's own checkpoint keeps the resume state
+    from jrgr_deploy.checkpoint import load_checkpoint
+
+    snapshots = sorted((out / "work" / "run" / "snapshots").iterdir())
+    assert [int(p.stem.removeprefix("step")) for p in snapshots] == sorted(set(trace) - {0})
+    assert not any(load_checkpoint(p).has_train_state for p in snapshots)
+    assert load_checkpoint(out / "work" / "run" / "stage2.safetensors").has_train_state
 
 
 def test_a_run_traced_at_other_steps_is_refused_not_mislabelled(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from jrgr_deploy.checkpoint import (
     load_net,
     load_train_state,
     save_checkpoint,
+    save_weights_only,
     state_path,
 )
 from jrgr_deploy.config import JRGRConfig
@@ -139,6 +140,34 @@ def test_train_state_travels_inside_the_checkpoint(tiny_ckpt) -> None:
                                                stage="stage2", step=7)).has_train_state
     with pytest.raises(JRGRError, match="holds no resume state"):
         load_train_state(path.parent / "weights_only.safetensors")
+
+
+def test_weights_only_copy_drops_the_resume_state_and_keeps_every_net(tiny_ckpt) -> None:
+    path, config, nets = tiny_ckpt
+    pools = TrainState(tensors={"pool.d_or": torch.rand(50, 3, 64, 64)}, info={"step": 7})
+    save_checkpoint(path, config=config, nets=nets, stage="stage2", step=7, train_state=pools)
+    copy = save_weights_only(path, path.parent / "snapshots" / "step000007.safetensors")
+    assert path.stat().st_size - copy.stat().st_size >= pools.tensors["pool.d_or"].nbytes  # the pool's bytes are gone
+    original, weights = load_checkpoint(path), load_checkpoint(copy)  # load_checkpoint checks the new checksums
+    assert not weights.has_train_state and original.has_train_state
+    assert (weights.config, weights.stage, weights.step, weights.net_names) == (config, "stage2", 7,
+                                                                                original.net_names)
+    for name, state_dict in original.state_dicts.items():
+        assert state_dict.keys() == weights.state_dicts[name].keys()
+        assert all(torch.equal(value, weights.state_dicts[name][key]) for key, value in state_dict.items())
+    with pytest.raises(JRGRError, match="holds no resume state"):
+        load_train_state(copy)
+    assert sorted(p.name for p in copy.parent.iterdir()) == [copy.name]  # no temporary file left
+
+
+def test_weights_only_copy_refuses_a_corrupt_source(tiny_ckpt, tmp_path) -> None:
+    path, _, _ = tiny_ckpt
+    data = bytearray(path.read_bytes())
+    data[_data_offset(path) + 3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(JRGRError, match="is corrupt"):
+        save_weights_only(path, tmp_path / "copy.safetensors")
+    assert not (tmp_path / "copy.safetensors").exists()
 
 
 def _data_offset(path) -> int:

@@ -3,7 +3,8 @@
 Used by the quality benchmark and by `jrgr adapt`. Each slice is a resumed call of `train` (bit-exact: the
 trainer's resume restores weights, optimiser moments, pools and the data order), so a traced run equals an
 uninterrupted one, and an interrupted trace continues where it stopped: snapshots and scores are kept in
-``RUN_DIR/snapshots/`` and ``RUN_DIR/val_trajectory.json``.
+``RUN_DIR/snapshots/`` and ``RUN_DIR/val_trajectory.json``. A snapshot holds the nets only, not the resume state
+(that is in the run's own checkpoint): it is scored, selected and exported, never resumed from.
 
 Selection rule (the same for every row of a benchmark): the traced step with the best val PSNR-Y, never
 step 0 (the starting net); `select_not_worse` also falls back to the start when no step beats it;
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -74,8 +74,7 @@ def train_traced(
     """Train `stage` ("stage1" or "stage2") of `config` in `run_dir` up to each step of `marks`, snapshotting
     and scoring F_r on `val_pairs` after each; `start_weights` is scored as step 0. Returns the trace
     (``[{"step", "psnr_y", ...}]`` sorted by step). `on_slice(step, seconds)` is called after each slice."""
-    from jrgr_deploy.checkpoint import load_checkpoint
-    from jrgr_deploy.output_files import atomic_write
+    from jrgr_deploy.checkpoint import load_checkpoint, save_weights_only
     from jrgr_deploy.training.trainer import STAGE1_FILE, STAGE2_FILE, train
 
     run_dir = Path(run_dir)
@@ -103,9 +102,9 @@ def train_traced(
             if done != mark:  # a run traced at other steps: its net at `mark` is gone, do not file another one as it
                 raise JRGRError(f"'{run_dir}' holds a run at step {done} without a snapshot at step {mark}: it was "
                                 "traced at other steps (another schedule); use a new folder")
-            snapshot.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(snapshot) as tmp:  # a kill mid-copy must not leave a snapshot that is skipped forever
-                shutil.copy(current, tmp)
+            # the nets only (a stage-2 state is ~25x their bytes: 190 MB a snapshot at 640x360 crops); written
+            # atomically: a kill mid-write must not leave a snapshot that is skipped forever
+            save_weights_only(current, snapshot)
         record(mark, snapshot)
     return trace
 
