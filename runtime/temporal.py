@@ -28,6 +28,13 @@ estimate S of the luma and pulls each new derained frame towards it where nothin
   and at once on a frame whose typical mismatch `level` exceeds `motion_check_ratio` x that of the last still frame
   the tracker saw: a camera that starts to move shifts every edge of the frame, which raises the median block
   mismatch, not just a few blocks' (a walker does that). Tracking was most of a fixed camera's cost.
+- Likewise a moving camera is tracked on every `moving_track_every`-th frame; in between, its last measured motion
+  stands in (a camera's motion changes little from one frame to the next: a dash camera drives on, a pan goes on),
+  and a frame whose typical mismatch exceeds `motion_check_ratio` x that of the last tracked frame (the camera
+  turned, stopped or shook) is tracked at once. While the camera moves, the estimate is also kept at the work
+  resolution (y + Delta) for the next frame's warp, instead of averaging the full-resolution one down again. On the
+  benchmark's moving camera the two cost 0.01 dB PSNR-Y and save about a quarter of the stabiliser's time per
+  frame (`benchmarks/temporal.py --cost-baseline`).
 - Cost: a 1280x720 frame is read at full resolution only by the still camera's handful of element-wise passes (d,
   its clip, keep, S) and two area averages; the gate, the tracker and a moving camera's warp run on 640x360
   (`benchmarks/temporal.py` measures it; BENCHMARKS.md, "Temporal stability").
@@ -72,6 +79,8 @@ class TemporalSettings:
     work_scale: int = 2  # the gate, and a moving camera's whole correction, work at 1/work_scale resolution
     still_track_every: int = 4  # a camera still for this many tracked frames is then tracked on every N-th frame,
     motion_check_ratio: float = 1.5  # ... and on any frame whose typical mismatch exceeds this x the last still one
+    moving_track_every: int = 3  # a moving camera is tracked on every N-th frame, its last motion standing in between
+    # (and tracked at once on a frame whose typical mismatch exceeds motion_check_ratio x that of the last tracked one)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength < 1.0:
@@ -81,7 +90,7 @@ class TemporalSettings:
                 raise JRGRError(f"temporal setting {name} must be positive, got {getattr(self, name)}")
         if not self.motion_check_ratio >= 1.0:
             raise JRGRError(f"temporal setting motion_check_ratio must be >= 1, got {self.motion_check_ratio}")
-        for name in ("analysis_scale", "track_scale", "work_scale", "still_track_every"):
+        for name in ("analysis_scale", "track_scale", "work_scale", "still_track_every", "moving_track_every"):
             if int(getattr(self, name)) < 1:
                 raise JRGRError(f"temporal setting {name} must be >= 1, got {getattr(self, name)}")
 
@@ -163,6 +172,20 @@ class CameraMotion:
         # to 0..255 levels, rounded and saturated to uint8 in one pass
         return cv2.addWeighted(small, float(unit_levels), small, 0.0, float(offset), dtype=cv2.CV_8U)
 
+    def advance(self, luma: np.ndarray, matrix: np.ndarray, offset: float = 0.0, small: np.ndarray | None = None,
+                unit_levels: float = 1.0) -> None:
+        """Take `luma` as the current frame without tracking, `matrix` (as `update` returns it) standing in for its
+        motion: the corners are moved by it, so that the next `update` tracks them from this frame."""
+        current = self._small(luma, offset, small, unit_levels)
+        previous, self._previous = self._previous, current
+        if self._points is None or previous is None or previous.shape != current.shape:
+            self._points = None
+            return
+        scale = self._scale(luma.shape[1])
+        # matrix maps a pixel of this frame to the previous one: its inverse carries the corners forwards
+        forward = cv2.invertAffineTransform(rescale_affine(matrix, 1.0 / scale, 1.0 / scale).astype(np.float32))
+        self._points = cv2.transform(self._points, forward)
+
     def update(self, luma: np.ndarray, offset: float = 0.0, small: np.ndarray | None = None,
                unit_levels: float = 1.0) -> np.ndarray | None:
         """luma: (H, W) float32 with `luma * unit_levels + offset` on the 0..255 scale. small: the same luma
@@ -220,6 +243,10 @@ class TemporalStabiliser:
         self.last_level: float | None = None  # the last frame's typical mismatch (Y levels), None after a reset
         self.tracked_frames = 0  # frames the camera tracker ran on (a still camera is checked, not tracked)
         self._estimate: np.ndarray | None = None
+        self._estimate_small: np.ndarray | None = None  # S at the work resolution, kept while the camera moves
+        self._camera: np.ndarray | None = None  # the last frame's camera motion (None: still)
+        self._moving_untracked = 0  # moving frames since the tracker last ran
+        self._moving_level = 0.0  # the typical mismatch of the last moving frame the tracker ran on
         self._buffers: dict[str, np.ndarray] = {}
         self._still_frames = 0  # consecutive frames the camera was still (since the last motion or reset)
         self._still_level = 0.0  # the typical mismatch of the last still frame the tracker ran on
@@ -234,6 +261,7 @@ class TemporalStabiliser:
     def reset(self) -> None:
         """Forget the running estimate (the next frame starts a new one)."""
         self._estimate = None
+        self._estimate_small = self._camera = None
         self.motion.reset()
 
     def _restart(self, luma: np.ndarray, offset: float, unit_levels: float, reason: str) -> None:
@@ -243,6 +271,7 @@ class TemporalStabiliser:
         if reason == "cut":
             logger.info("temporal filter: scene cut at frame %d, restarting", self.frames)
         self.motion.reset()
+        self._estimate_small = self._camera = None
         self.motion.update(luma, offset, small=self._small(luma, "luma_small"), unit_levels=unit_levels)
         self._estimate = self._buffer("estimate", luma.shape)
         np.copyto(self._estimate, luma)  # updated in place later; the caller's array stays the caller's
@@ -307,24 +336,43 @@ class TemporalStabiliser:
             self._restart(luma, offset, unit_levels, reason)
             return None
         delta = self._buffer("delta", luma.shape)
-        still: tuple[np.ndarray, float] | None = None  # the still camera's mismatch map and level, once computed
-        # A camera that has stayed still is tracked on every `still_track_every`-th frame only (tracking is a third
-        # of a still frame's cost); in between, a frame whose typical mismatch jumps is tracked at once: a camera
-        # that starts to move shifts every edge, and that raises the mismatch of the whole frame, not of one block.
-        check_only = self._still_frames >= s.still_track_every and self._untracked < s.still_track_every - 1
-        if check_only:
-            np.subtract(estimate, luma, out=delta)
-            still = self._mismatch(self._small(delta, "difference_small"), unit_levels)
-            check_only = still[1] <= s.motion_check_ratio * self._still_level
-        camera = luma_small = None
-        if check_only:
-            self._untracked += 1
-        else:
-            self._untracked = 0
-            self.tracked_frames += 1
+        camera = luma_small = moving = None
+        if self._camera is not None and self._moving_untracked < s.moving_track_every - 1:
+            # A camera that moved on the last frame is tracked on every `moving_track_every`-th frame only; in
+            # between its last motion stands in (a camera's motion changes little from one frame to the next), unless
+            # the frame's typical mismatch rises above that of the last tracked frame: then it is tracked at once.
             luma_small = self._small(luma, "luma_small")
-            camera = self.motion.update(luma, offset, small=luma_small, unit_levels=unit_levels)
+            moving = self._warped_difference(luma_small, self._camera, luma.shape, unit_levels)
+            if moving[2] <= s.motion_check_ratio * self._moving_level:
+                camera = self._camera
+                self._moving_untracked += 1
+                self.motion.advance(luma, camera, offset, small=luma_small, unit_levels=unit_levels)
+            else:
+                moving = None
+        still: tuple[np.ndarray, float] | None = None  # the still camera's mismatch map and level, once computed
+        check_only = False  # a still camera checked for motion instead of tracked
         if camera is None:
+            # A camera that has stayed still is tracked on every `still_track_every`-th frame only (tracking is a
+            # third of a still frame's cost); in between, a frame whose typical mismatch jumps is tracked at once: a
+            # camera that starts to move shifts every edge, and that raises the mismatch of the whole frame, not of
+            # one block.
+            check_only = self._still_frames >= s.still_track_every and self._untracked < s.still_track_every - 1
+            if check_only:
+                np.subtract(estimate, luma, out=delta)
+                still = self._mismatch(self._small(delta, "difference_small"), unit_levels)
+                check_only = still[1] <= s.motion_check_ratio * self._still_level
+            if check_only:
+                self._untracked += 1
+            else:
+                self._untracked = 0
+                self.tracked_frames += 1
+                luma_small = self._small(luma, "luma_small") if luma_small is None else luma_small
+                camera = self.motion.update(luma, offset, small=luma_small, unit_levels=unit_levels)
+                if camera is not None:
+                    moving = self._warped_difference(luma_small, camera, luma.shape, unit_levels)
+                    self._moving_untracked, self._moving_level = 0, moving[2]
+        self._camera = camera
+        if moving is None:
             # still camera: d = S - Y at full resolution (the residue is fine detail), the gate from its area
             # average (the average of a difference is the difference of the averages)
             if still is None:
@@ -335,28 +383,44 @@ class TemporalStabiliser:
             if not check_only:
                 self._still_level = still[1]
         else:
-            # moving camera: the estimate warped, compared and corrected at the work resolution, the correction
-            # upsampled (the finest detail of a resampled estimate is interpolation blur: not carried over)
+            # moving camera: the correction at the work resolution, upsampled
             self.camera_moved_frames += 1
             self._still_frames = 0
-            assert luma_small is not None  # the tracker ran on this frame
-            small_hw = luma_small.shape
-            scale_x, scale_y = small_hw[1] / luma.shape[1], small_hw[0] / luma.shape[0]
-            # bicubic: bilinear blurs the half-resolution estimate enough to show in the difference (-0.1 dB on the
-            # benchmark's moving camera)
-            warped = cv2.warpAffine(self._small(estimate, "estimate_small"),
-                                    rescale_affine(camera, scale_x, scale_y), small_hw[::-1],
-                                    dst=self._buffer("warped_small", small_hw),
-                                    flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-            difference_small = np.subtract(warped, luma_small, out=warped)
-            filtered = self._gate(difference_small, *self._mismatch(difference_small, unit_levels), unit_levels)
+            assert luma_small is not None
+            difference_small = moving[0]
+            filtered = self._gate(difference_small, *moving[1:], unit_levels)
             if filtered:
                 cv2.resize(difference_small, luma.shape[::-1], dst=delta, interpolation=cv2.INTER_LINEAR)
+                # S_t at the work resolution for a next moving frame, without an area average of the full-resolution
+                # S_t (y_t + Delta: the same but for the bilinear upsampling's blur of Delta)
+                self._estimate_small = np.add(luma_small, difference_small,
+                                              out=self._buffer("estimate_small_kept", luma_small.shape))
+        if moving is None or not filtered:
+            self._estimate_small = None
         if not filtered:
             self._restart(luma, offset, unit_levels, "cut")
             return None
         self._estimate = np.add(luma, delta, out=estimate)  # S_t = Y_t + Delta (the old estimate is not needed)
         return delta
+
+    def _warped_difference(self, luma_small: np.ndarray, camera: np.ndarray, full_hw: tuple[int, int],
+                           unit_levels: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """A moving camera's S'_{t-1} - y at the work resolution (the estimate warped onto this frame by `camera`),
+        with its mismatch map and typical mismatch. The finest detail of a resampled estimate is interpolation
+        blur: not carried over."""
+        assert self._estimate is not None
+        small_hw = luma_small.shape
+        scale_x, scale_y = small_hw[1] / full_hw[1], small_hw[0] / full_hw[0]
+        # a camera that moved on the last frame too left its estimate at this resolution (y + Delta there)
+        estimate_small = self._estimate_small if self._estimate_small is not None else self._small(
+            self._estimate, "estimate_small")
+        # bicubic: bilinear blurs the half-resolution estimate enough to show in the difference (-0.1 dB on the
+        # benchmark's moving camera)
+        warped = cv2.warpAffine(estimate_small, rescale_affine(camera, scale_x, scale_y), small_hw[::-1],
+                                dst=self._buffer("warped_small", small_hw),
+                                flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        difference_small = np.subtract(warped, luma_small, out=warped)
+        return (difference_small, *self._mismatch(difference_small, unit_levels))
 
     def __call__(self, frame: np.ndarray, restart: bool = False) -> np.ndarray:
         """Stabilise one (H, W, 3) uint8 BGR frame (the per-frame derained frame) -> uint8 BGR."""

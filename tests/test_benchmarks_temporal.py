@@ -84,7 +84,15 @@ def test_temporal_quick_smoke(backgrounds: Path, tmp_path: Path) -> None:
         assert clip["alone"]["added_to_postprocess_cpu_ms"]["count"] == 2 and clip["alone"]["infer_ms"]["count"] == 2
         assert clip["pipeline"]["temporal"]["stages_ms"]["temporal"]["count"] == 3
         assert "--temporal" in clip["pipeline"]["temporal"]["command"]
+        live = clip["live"]  # the frames forwards, backwards and forwards, released as a live camera
+        assert live["frames"] == 9 and live["camera_fps"] > 0 and live["repeats"] == temporal.LIVE_REPEATS
+        for with_filter, without in zip(live["runs"]["temporal"], live["runs"]["per_frame"], strict=True):
+            assert "--live" in without["command"] and "--temporal" in with_filter["command"]
+            assert with_filter["stages_ms"]["temporal"]["count"] + with_filter["frames_dropped"] == 9
+            assert "temporal" not in without["stages_ms"]
+        assert live["temporal_stage_ms"]["p50"] > 0 and live["capture_to_output_ms"]["per_frame"]["p50"] > 0
     text = markdown.read_text()
+    assert "live camera" in text and "capture-to-output p50 with minus without" in text
     assert "## Temporal stability" in text and "#### Goals" in text and "flicker" in text
     assert (tmp_path / "temporal.png").read_bytes()[:4] == b"\x89PNG"
     # one part re-measured keeps the other; the section can be rewritten from the results file alone

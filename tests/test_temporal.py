@@ -154,12 +154,35 @@ def test_a_still_camera_that_starts_to_pan_is_tracked_at_once(step_px: float) ->
         before = stabiliser.tracked_frames
         stabiliser(frame)
         tracked.append(stabiliser.tracked_frames > before)
-    assert not all(tracked[:10]) and all(tracked[10:]), tracked
+    assert not all(tracked[:10]) and tracked[10], tracked
+    # then on every 3rd frame (`moving_track_every`), the last motion standing in between
+    assert all(tracked[10::3]) and not any(tracked[11::3] + tracked[12::3]), tracked
     assert stabiliser.camera_moved_frames == 20
-    every_frame = TemporalStabiliser(TemporalSettings(still_track_every=1))
+    every_frame = TemporalStabiliser(TemporalSettings(still_track_every=1, moving_track_every=1))
     for frame in per_frame:
         every_frame(frame)
     assert every_frame.tracked_frames == len(per_frame) - 1 and every_frame.camera_moved_frames == 20
+
+
+def test_a_moving_camera_that_turns_is_tracked_at_once() -> None:
+    # a pan to the right, then back to the left: on the turn the last motion is wrong, the frame's mismatch rises
+    # and the tracker runs on it at once instead of waiting for its turn
+    right = panning(11, 1.5)
+    clean = right + right[-2::-1][:10]
+    per_frame = with_residue(clean, seed=9)
+    stabiliser = TemporalStabiliser()
+    tracked, out = [], []
+    for frame in per_frame:
+        before = stabiliser.tracked_frames
+        out.append(stabiliser(frame))
+        tracked.append(stabiliser.tracked_frames > before)
+    # tracked on frames 1, 4, 7, 10 (every 3rd) and on the turn: frame 11 shows frame 9's view, not frame 10's moved on
+    assert [i for i, was in enumerate(tracked) if was][:5] == [1, 4, 7, 10, 11], tracked
+    assert stabiliser.camera_moved_frames == 20
+    inner = (slice(4, -4), slice(8, -8))
+    cleaned = score_sequence(rgb([f[inner] for f in out]), rgb([c[inner] for c in clean]))
+    reference = score_sequence(rgb([f[inner] for f in per_frame]), rgb([c[inner] for c in clean]))
+    assert cleaned.psnr_y > reference.psnr_y + 1.0 and cleaned.flicker_y < 0.7 * reference.flicker_y
 
 
 def test_a_moving_camera_keeps_quality_and_loses_flicker() -> None:
