@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.names import BACKENDS
+from jrgr_deploy.names import BACKENDS, BATCH_WINDOW_MS
 
 if TYPE_CHECKING:
     from jrgr_deploy.runtime.frame_model import FrameModel
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM gives 143 (128 + the signal's number, as a shell reports it)
 EXIT_FAILED = 2
 MAX_QUEUE_SIZE = 256
+MAX_BATCH_WINDOW_MS = 1000.0
 
 
 def add_stream_parser(
@@ -66,6 +67,9 @@ def add_stream_parser(
                         help=f"CPU threads for the backend, 1..{os.cpu_count() or 1} (default: physical cores)")
     parser.add_argument("--queue-size", type=int, default=4,
                         help=f"depth of the pipeline queues for files, 1..{MAX_QUEUE_SIZE} (default 4)")
+    parser.add_argument("--batch-window", type=float, default=BATCH_WINDOW_MS, metavar="MS",
+                        help="several live cameras: wait at most MS for cameras whose next frame is due, to run "
+                        f"their frames in one call (0: never wait; default {BATCH_WINDOW_MS:g})")
     parser.add_argument("--strict", action="store_true",
                         help="stop at an unreadable image of a folder (default: skip it with a warning, counted)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -94,6 +98,9 @@ def check_options(args: argparse.Namespace) -> None:
     cpus = os.cpu_count() or 1
     _check_range(args.threads, "--threads", cpus, f"this machine has {cpus} logical CPUs")
     _check_range(args.queue_size, "--queue-size", MAX_QUEUE_SIZE, "frames held per queue")
+    if not 0 <= args.batch_window <= MAX_BATCH_WINDOW_MS:
+        raise JRGRError(f"--batch-window {args.batch_window:g}: expected milliseconds from 0 to "
+                        f"{MAX_BATCH_WINDOW_MS:g} (a frame may wait this long for the others of its call)")
 
 
 def model_options(args: argparse.Namespace) -> dict[str, object]:
@@ -184,7 +191,7 @@ def run_cameras(
         report = model.run_many(
             specs, args.output, serve=args.serve, token=token, live=args.live, show=args.show, strict=args.strict,
             progress=not args.no_progress, queue_size=args.queue_size, reconnect_timeout_s=args.reconnect_timeout,
-            started=started,
+            batch_window_ms=args.batch_window, started=started,
         )  # fmt: skip
     print(report.table(), file=sys.stderr)
     if args.stats:

@@ -30,6 +30,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -68,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--infer-size", default="320x176", metavar="WxH",
                         help="--infer-size of the runs (default 320x176; 'none': full resolution)")
     parser.add_argument("--repeats", type=int, default=2, help="batched/separate pairs (default 2)")
+    parser.add_argument("--compare-window", type=float, default=None, metavar="MS",
+                        help="each pair also runs the batched process with --batch-window MS (after the other two)")
     parser.add_argument("--clips", type=int, default=4,
                         help="distinct clips rendered (default 4, one per camera; fewer are shared round-robin)")
     add_output_arguments(parser, "cameras", DEFAULT_OUT, DEFAULT_WORK)
@@ -173,13 +176,17 @@ def get_json(url: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
         return None
 
 
-def run_batched(clips: list[Path], work: Path, args: argparse.Namespace, tag: str) -> dict[str, Any]:
-    """One process for every camera, with the operator view; its --stats, CPU time and polled live states."""
+def run_batched(clips: list[Path], work: Path, args: argparse.Namespace, tag: str,
+                window_ms: float | None = None) -> dict[str, Any]:
+    """One process for every camera, with the operator view (and `--batch-window window_ms` when given); its
+    --stats, CPU time and polled live states."""
     stats_path = work / f"batched_{tag}.json"
     stats_path.unlink(missing_ok=True)
     port = free_port()
     command = derain_command([f"cam{i}={clip}" for i, clip in enumerate(clips)], stats_path, args.infer_arg,
                              args.weights, args.live) + ["--serve", f"127.0.0.1:{port}"]  # fmt: skip
+    if window_ms is not None:
+        command += ["--batch-window", f"{window_ms:g}"]
     logger.info("batched %s: %s", tag, shlex.join(command))
     busy_before, started = machine_cpu_s(), time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -267,37 +274,44 @@ def screenshot(clips: list[Path], work: Path, out_png: Path, args: argparse.Name
 
 
 # -- summary ------------------------------------------------------------------------------------------------
+def batched_summary(batched: dict[str, Any]) -> dict[str, Any]:
+    """A batched run's per-camera numbers and totals."""
+    streams = batched["stats"]["streams"]
+    total = batched["stats"]["total"]
+    outs = {name: s["frames_out"] for name, s in streams.items()}
+    mean_out = sum(outs.values()) / len(outs)
+    cameras = {name: {"fps": s["throughput_fps"], "frames_out": s["frames_out"],
+                      "frames_captured": s["frames_captured"], "dropped": s["frames_dropped"],
+                      "c2o_p50_ms": s["capture_to_output_ms"]["p50"], "c2o_p99_ms": s["capture_to_output_ms"]["p99"],
+                      "share": round(outs[name] / mean_out, 3) if mean_out else None}
+               for name, s in streams.items()}  # fmt: skip
+    frames = sum(outs.values())
+    window = re.search(r"--batch-window (\S+)", batched["command"])
+    return {"cameras": cameras, "backend_p50_ms": total["batches"]["infer_ms"]["p50"],
+            "batch_window_ms": float(window.group(1)) if window else None,
+            "c2o_total_ms": {q: total["capture_to_output_ms"][q] for q in ("p50", "p99")},
+            "mean_batch": total["batches"]["mean_size"], "batch_sizes": total["batches"]["sizes"],
+            "total_fps": round(sum(c["fps"] or 0 for c in cameras.values()), 2),
+            "frames_out": frames, "cpu_s": batched["cpu_s"],
+            "cpu_ms_per_frame": round(batched["cpu_s"] * 1e3 / frames, 1) if frames else None,
+            "machine_busy_cpu_s": batched["machine_busy_cpu_s"], "wall_s": batched["process_wall_s"]}  # fmt: skip
+
+
 def summarise(runs: list[dict[str, Any]], seconds: float, fps: float) -> dict[str, Any]:
     """Per-camera numbers and the goals of every batched run, and batched vs separate totals."""
     rows = []
     for pair in runs:
-        batched, separate = pair["batched"], pair["separate"]
-        streams = batched["stats"]["streams"]
-        backend_p50 = batched["stats"]["total"]["batches"]["infer_ms"]["p50"]
-        outs = {name: s["frames_out"] for name, s in streams.items()}
-        mean_out = sum(outs.values()) / len(outs)
-        cameras = {name: {"fps": s["throughput_fps"], "frames_out": s["frames_out"],
-                          "frames_captured": s["frames_captured"], "dropped": s["frames_dropped"],
-                          "c2o_p50_ms": s["capture_to_output_ms"]["p50"],
-                          "c2o_p99_ms": s["capture_to_output_ms"]["p99"],
-                          "share": round(outs[name] / mean_out, 3) if mean_out else None}
-                   for name, s in streams.items()}  # fmt: skip
+        separate = pair["separate"]
         sep_streams = separate["streams"]
         sep_cameras = {name: {"fps": s["throughput_fps"], "frames_out": s["frames_out"],
                               "dropped": s["frames_dropped"], "c2o_p50_ms": s["capture_to_output_ms"]["p50"],
                               "c2o_p99_ms": s["capture_to_output_ms"]["p99"],
                               "infer_p50_ms": s["stages_ms"]["infer"]["p50"]}
                        for name, s in sep_streams.items()}  # fmt: skip
-        frames_b = sum(outs.values())
         frames_s = sum(s["frames_out"] for s in sep_streams.values())
         rows.append({
-            "batched": {"cameras": cameras, "backend_p50_ms": backend_p50,
-                        "mean_batch": batched["stats"]["total"]["batches"]["mean_size"],
-                        "batch_sizes": batched["stats"]["total"]["batches"]["sizes"],
-                        "total_fps": round(sum(c["fps"] or 0 for c in cameras.values()), 2),
-                        "frames_out": frames_b, "cpu_s": batched["cpu_s"],
-                        "cpu_ms_per_frame": round(batched["cpu_s"] * 1e3 / frames_b, 1) if frames_b else None,
-                        "machine_busy_cpu_s": batched["machine_busy_cpu_s"], "wall_s": batched["process_wall_s"]},
+            "batched": batched_summary(pair["batched"]),
+            **({"windowed": batched_summary(pair["windowed"])} if "windowed" in pair else {}),
             "separate": {"cameras": sep_cameras,
                          "total_fps": round(sum(c["fps"] or 0 for c in sep_cameras.values()), 2),
                          "frames_out": frames_s, "cpu_s": separate["cpu_s"],
@@ -325,6 +339,19 @@ def goal_lines(summary: dict[str, Any]) -> list[str]:
             f"- Run {number}, shares of the derained frames (each / mean): {', '.join(f'{v:.2f}' for v in shares)} — "
             f"{met(min(shares) >= 0.8 and max(shares) <= 1.2)}.",
         ]
+        windowed = pair.get("windowed")
+        if windowed:
+            p99_w = [c["c2o_p99_ms"] for c in windowed["cameras"].values()]
+            limit_w = 2 * windowed["backend_p50_ms"]
+            base, other = pair["batched"]["c2o_total_ms"], windowed["c2o_total_ms"]
+            lines.append(
+                f"- Run {number} with `--batch-window {windowed['batch_window_ms']:g}`: capture-to-output p99 "
+                f"{', '.join(f'{v:.0f}' for v in p99_w)} ms against 2 x its backend p50 ({limit_w:.0f} ms) — "
+                f"{met(max(p99_w) <= limit_w)} (worst {max(p99_w) / windowed['backend_p50_ms']:.1f} x), with "
+                f"{windowed['mean_batch']:.2f} frames per call; all cameras' capture-to-output p50 / p99 "
+                f"{other['p50']:.1f} / {other['p99']:.1f} ms against {base['p50']:.1f} / {base['p99']:.1f} ms "
+                "without the window (waiting makes the calls bigger, which raises the bound; it does not bring a "
+                "frame out sooner).")
     return lines
 
 
@@ -392,7 +419,9 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
         f"playing {len(set(results['clips']))} distinct rendered clip(s) (model-B rain), {replay} "
         f"for {summary['seconds']:g} s; `--infer-size {results['infer_size'] or 'none'}`; model {results['weights']}. "
         f"Batched: `{results['batched_command']}`. "
-        f"Separate: `{results['separate_command']}`. Each pair ran batched first, then separate.",
+        f"Separate: `{results['separate_command']}`. Each pair ran batched first, then separate"
+        + (", then batched with `--batch-window` (a round waits, at most that long, for the cameras whose next frame "
+           "is due, so that their frames share one call)." if "windowed" in summary["pairs"][0] else "."),
         "",
         "| run | camera | derained fps | frames out / captured | dropped | c2o p50 ms | c2o p99 ms | share |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -402,6 +431,10 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
             lines.append(f"| batched {number} | {name} | {c['fps'] or 0:.2f} | {c['frames_out']} / "
                          f"{c['frames_captured']} | {c['dropped']} | {_ms(c['c2o_p50_ms'])} | {_ms(c['c2o_p99_ms'])} | "
                          f"{c['share']:.2f} |")  # fmt: skip
+        for name, c in pair.get("windowed", {}).get("cameras", {}).items():
+            lines.append(f"| batched {number}, window {pair['windowed']['batch_window_ms']:g} ms | {name} | "
+                         f"{c['fps'] or 0:.2f} | {c['frames_out']} / {c['frames_captured']} | {c['dropped']} | "
+                         f"{_ms(c['c2o_p50_ms'])} | {_ms(c['c2o_p99_ms'])} | {c['share']:.2f} |")  # fmt: skip
         for name, c in pair["separate"]["cameras"].items():
             lines.append(f"| separate {number} | {name} | {c['fps'] or 0:.2f} | {c['frames_out']} | {c['dropped']} | "
                          f"{_ms(c['c2o_p50_ms'])} | {_ms(c['c2o_p99_ms'])} | – |")  # fmt: skip
@@ -412,6 +445,12 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
         lines.append(f"| batched {number} | {b['total_fps']:.2f} | {b['cpu_s']:.1f} | {b['cpu_ms_per_frame']} | "
                      f"{b['machine_busy_cpu_s']:.0f} | p50 {b['backend_p50_ms']:.1f} ms per call, "
                      f"{b['mean_batch']:.2f} frames per call, sizes {b['batch_sizes']} |")  # fmt: skip
+        w = pair.get("windowed")
+        if w:
+            lines.append(f"| batched {number}, window {w['batch_window_ms']:g} ms | {w['total_fps']:.2f} | "
+                         f"{w['cpu_s']:.1f} | {w['cpu_ms_per_frame']} | {w['machine_busy_cpu_s']:.0f} | p50 "
+                         f"{w['backend_p50_ms']:.1f} ms per call, {w['mean_batch']:.2f} frames per call, sizes "
+                         f"{w['batch_sizes']} |")  # fmt: skip
         infer = [c["infer_p50_ms"] for c in s["cameras"].values()]
         lines.append(f"| separate {number} | {s['total_fps']:.2f} | {s['cpu_s']:.1f} | {s['cpu_ms_per_frame']} | "
                      f"{s['machine_busy_cpu_s']:.0f} | 4 processes, infer p50 {min(infer):.1f}–{max(infer):.1f} ms |")
@@ -472,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
             batched = run_batched(clips, args.work, args, f"run{repeat + 1}")
             separate = run_separate(clips, args.work, args, f"run{repeat + 1}")
             runs.append({"batched": batched, "separate": separate})
+            if args.compare_window is not None:
+                runs[-1]["windowed"] = run_batched(clips, args.work, args, f"run{repeat + 1}_window",
+                                                   args.compare_window)
         shot = None if args.quick else screenshot(clips, args.work, args.out / "cameras_operator_view.png", args)
         results = {
             "machine": machine_report(),

@@ -49,3 +49,9 @@ __all__ = [
     "SIDECAR_PRECISION",
     "SIDECAR_PRECISIONS",
 ]
+
+# Several live cameras through one backend (`runtime/multi.py`, `jrgr derain --batch-window`): how long a round
+# may wait, at most, for the cameras whose next frame is due, so that their frames share one call (ms). 0 on the
+# CPU: there a call of 4 frames costs about 4 calls of one, and waiting only added latency (BENCHMARKS.md,
+# "Cameras"); a backend whose batched calls are much cheaper per frame (a GPU) is where waiting pays.
+BATCH_WINDOW_MS = 0.0

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.names import BATCH_WINDOW_MS
 from jrgr_deploy.output_files import ensure_parent, write_text_atomic
 from jrgr_deploy.redaction import redact, redact_data
 from jrgr_deploy.runtime.backends.base import Backend
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CONNECTING, RUNNING, FINISHING, FINISHED = "connecting", "running", "finishing", "finished"
+ARRIVAL_HISTORY = 9  # capture times kept per live camera to tell its frame period
+DUE_SLACK_NS = 2_000_000  # a due frame's capture, stamping and queueing
 
 
 def infer_stacked(backend: Backend, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -75,6 +78,19 @@ class _Camera:
         self.finisher: threading.Thread | None = None
         self.report: StreamReport | None = None
         self.connect_error: str | None = None  # why it is not connected yet (shown while connecting)
+        self.captured_ns: list[int] = []  # capture times of the last frames the scheduler took (live cameras)
+
+    def note_taken(self, captured_ns: int) -> None:
+        self.captured_ns = [*self.captured_ns[-(ARRIVAL_HISTORY - 1):], captured_ns]
+
+    def next_frame_ns(self) -> int | None:
+        """When this live camera's next frame is due: its last frame's capture time plus its frame period (the
+        median gap between the frames taken lately: a dropped frame doubles one gap, not the median); None before
+        it has a period."""
+        if len(self.captured_ns) < 3:
+            return None
+        gaps = np.diff(self.captured_ns)
+        return self.captured_ns[-1] + int(np.median(gaps))
 
     def view_state(self) -> str:
         """What the operator sees: connecting, live, down (reconnecting), ended, failed."""
@@ -122,8 +138,9 @@ class MultiStream:
     """Run several `StreamPipeline`s (one per camera, all on processors of `backend`) with one scheduler.
 
     pipelines: camera name -> its pipeline (source, its own processor on `backend`, its sinks). max_batch: the
-    most frames per backend call (None: the backend's limit, else every camera at once). progress: one tqdm
-    bar for all cameras. run_info: metadata for the total.
+    most frames per backend call (None: the backend's limit, else every camera at once). batch_window_ms: how
+    long a round may wait for live cameras whose next frame is due within it (0: never wait; see `_fill_round`).
+    progress: one tqdm bar for all cameras. run_info: metadata for the total.
     """
 
     def __init__(
@@ -132,6 +149,7 @@ class MultiStream:
         backend: Backend,
         *,
         max_batch: int | None = None,
+        batch_window_ms: float = BATCH_WINDOW_MS,
         progress: bool = False,
         progress_label: str = "frames",
         run_info: dict[str, Any] | None = None,
@@ -140,6 +158,9 @@ class MultiStream:
             raise JRGRError("a multi-camera run needs at least one camera")
         if max_batch is not None and max_batch < 1:
             raise JRGRError(f"max_batch must be >= 1, got {max_batch}")
+        if not batch_window_ms >= 0:
+            raise JRGRError(f"batch window must be >= 0 ms, got {batch_window_ms}")
+        self.batch_window_ns = int(batch_window_ms * 1e6)
         limits = [limit for limit in (max_batch, backend.input_contract.max_batch) if limit is not None]
         self.max_batch = min(limits) if limits else None
         self.backend = backend
@@ -305,15 +326,15 @@ class MultiStream:
         camera.finisher = threading.Thread(target=finish, name=f"jrgr-finish-{camera.name}", daemon=True)
         camera.finisher.start()
 
-    def _take_round(self) -> list[tuple[_Camera, _Item]]:
-        """At most one frame from every running camera whose writer has room, in rotating order."""
+    def _take_round(self, exclude: Sequence[_Camera] = ()) -> list[tuple[_Camera, _Item]]:
+        """At most one frame from every running camera (but `exclude`) whose writer has room, in rotating order."""
         count = len(self.cameras)
         first = self._rotation % count
         self._rotation += 1
         taken: list[tuple[_Camera, _Item]] = []
         for offset in range(count):
             camera = self.cameras[(first + offset) % count]
-            if camera.state != RUNNING:
+            if camera.state != RUNNING or camera in exclude:
                 continue
             pipeline = camera.pipeline
             assert camera.in_queue is not None and camera.out_queue is not None
@@ -335,8 +356,42 @@ class MultiStream:
             except Exception as error:  # noqa: BLE001 - ends this camera only
                 self._end_camera(camera, "infer", error)
                 continue
+            if camera.live:
+                camera.note_taken(item.timing.captured_ns)
             taken.append((camera, item))
         return taken
+
+    def _fill_round(self, taken: list[tuple[_Camera, _Item]]) -> list[tuple[_Camera, _Item]]:
+        """Wait for the live cameras of no frame in `taken` whose next frame is due within `batch_window_ns` of
+        now, and add their frames (the round's frames then go through the backend in one call).
+
+        Cameras started together keep their phase: frames of several cameras arrive within a few ms of each other,
+        and a frame that arrives while a call is running waits for it and then has a call of its own. Waiting a
+        few ms for the frames that are due instead (nvstreammux's batched-push timeout, with the due time told by
+        each camera's own frame period) gives one call for all of them: fewer, fuller calls, and no frame waits
+        behind a call it was not in. A camera with no frame due within the window is not waited for."""
+        deadline = now_ns() + self.batch_window_ns
+        late: list[_Camera] = []  # due cameras whose frame did not come: not waited for again in this round
+        while True:
+            have = [camera for camera, _ in taken]
+            due = {camera: t for camera in self.cameras
+                   if camera.state == RUNNING and camera.live and camera not in have and camera not in late
+                   and (t := camera.next_frame_ns()) is not None and t <= deadline}
+            if not due:
+                return taken
+            self._wakeup.clear()  # before looking: a frame queued after the look wakes the wait below
+            more = self._take_round(exclude=have)
+            if more:
+                taken += more
+                continue
+            now = now_ns()
+            until = min(min(due.values()) + DUE_SLACK_NS, deadline)
+            if now >= until:
+                if now >= deadline:
+                    return taken
+                late += [camera for camera, t in due.items() if t + DUE_SLACK_NS <= now]
+                continue
+            self._wakeup.wait((until - now) / 1e9)
 
     @staticmethod
     def _end_camera(camera: _Camera, stage: str, error: BaseException) -> None:
@@ -389,6 +444,8 @@ class MultiStream:
             if not taken:
                 self._wakeup.wait(0.1)
                 continue
+            if self.batch_window_ns:
+                taken = self._fill_round(taken)
             self._infer_round(taken)
             done = [(camera, item) for camera, item in taken if item.output is not None]
             self._update_bar(len(done))

@@ -123,6 +123,43 @@ def test_a_file_never_starves_a_live_camera(f_r: Path) -> None:
     assert camera >= 0.8 * file, (camera, file)  # a round serves both, whatever the file has queued
 
 
+class LateCamera(PacedSource):
+    """A paced camera whose frames come `late_s` after those of a camera opened with it."""
+
+    def __init__(self, *args, late_s: float, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.late_s = late_s
+
+    def _open(self) -> None:
+        super()._open()
+        self._due += self.late_s
+
+
+@pytest.mark.parametrize("window_ms", [0.0, 30.0])
+def test_a_batch_window_gives_cameras_slightly_out_of_phase_one_call(f_r: Path, window_ms: float) -> None:
+    # two live cameras at 20 fps, one 10 ms behind the other: without a window each frame has its own call (the
+    # fixture net takes about a millisecond); with one, the round waits for the later camera's frame, which is due
+    # within the window, once the scheduler has seen each camera's frame period
+    cameras = {"early": PacedSource(count=30, interval_s=0.05, name="early"),
+               "late": LateCamera(count=30, interval_s=0.05, late_s=0.01, name="late")}
+    with Deraining(f_r) as model:
+        report = model.run_many(cameras, batch_window_ms=window_ms)
+    assert [report.streams[name].stats["frames_out"] for name in cameras] == [30, 30]
+    sizes = report.total["batches"]["sizes"]
+    paired = 2 * sizes.get("2", 0) / 60  # the share of frames that went through the backend in a call of two
+    if window_ms:
+        assert paired >= 0.7, sizes
+        # the early camera's frames waited for the late one's: about 10 ms, never the whole window
+        assert 8 < report.streams["early"].stats["capture_to_output_ms"]["p50"] < 10 + window_ms, report.streams
+    else:
+        assert paired <= 0.3, sizes
+
+
+def test_a_batch_window_must_not_be_negative(f_r: Path) -> None:
+    with Deraining(f_r) as model, pytest.raises(JRGRError, match="batch window must be >= 0 ms, got -1"):
+        model.multi_stream({"a": PacedSource(count=1, interval_s=0.05)}, batch_window_ms=-1)
+
+
 def wait_for(multi: MultiStream, predicate, timeout_s: float = 60.0) -> dict:  # noqa: ANN001
     """Poll the run's live status (what the operator view serves) until `predicate` holds."""
     deadline = time.monotonic() + timeout_s

@@ -224,6 +224,7 @@ def test_bad_output_paths_and_options_are_one_clear_line(
         (["-o", "null", "--threads", "-1"], "--threads -1: expected an integer from 1 to"),
         (["-o", "null", "--threads", "100000"], "--threads 100000: expected an integer from 1 to"),
         (["-o", "null", "--queue-size", "0"], "--queue-size 0: expected an integer from 1 to"),
+        (["-o", "null", "--batch-window", "-5"], "--batch-window -5: expected milliseconds from 0 to 1000"),
         (["-o", "null", "--infer-size", "300x100"], "--infer-size 300x100 is larger than the 150x90 frames"),
     ]
     for arguments, message in cases:
