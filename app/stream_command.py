@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.names import BACKENDS, BATCH_WINDOW_MS
+from jrgr_deploy.names import BACKENDS, BATCH_WINDOW_MS, INFER_WORKERS
 
 if TYPE_CHECKING:
     from jrgr_deploy.runtime.frame_model import FrameModel
@@ -22,6 +22,7 @@ EXIT_INTERRUPTED = 130  # Ctrl-C; SIGTERM gives 143 (128 + the signal's number, 
 EXIT_FAILED = 2
 MAX_QUEUE_SIZE = 256
 MAX_BATCH_WINDOW_MS = 1000.0
+MAX_INFER_WORKERS = 16
 
 
 def add_stream_parser(
@@ -70,6 +71,10 @@ def add_stream_parser(
     parser.add_argument("--batch-window", type=float, default=BATCH_WINDOW_MS, metavar="MS",
                         help="several live cameras: wait at most MS for cameras whose next frame is due, to run "
                         f"their frames in one call (0: never wait; default {BATCH_WINDOW_MS:g})")
+    parser.add_argument("--infer-workers", default=INFER_WORKERS, metavar="N|auto",
+                        help="several cameras: run up to N backend calls at once, a frame each (a backend that "
+                        "takes concurrent calls: ONNX Runtime on the CPU); 1: one batched call at a time; auto "
+                        "(default): the physical cores where the backend takes concurrent calls, else 1")
     parser.add_argument("--strict", action="store_true",
                         help="stop at an unreadable image of a folder (default: skip it with a warning, counted)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -93,11 +98,26 @@ def _check_range(value: int | None, option: str, most: int, why: str) -> None:
         raise JRGRError(f"{option} {value}: expected an integer from 1 to {most} ({why})")
 
 
+def parse_infer_workers(text: str | int) -> int | str:
+    """--infer-workers: 'auto' or a number of calls running at once, 1..MAX_INFER_WORKERS."""
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= MAX_INFER_WORKERS:
+        raise JRGRError(f"--infer-workers {text}: expected auto or an integer from 1 to {MAX_INFER_WORKERS} "
+                        "(backend calls running at once)")
+    return workers
+
+
 def check_options(args: argparse.Namespace) -> None:
     """Refuse option values that cannot work, before anything opens (exit 2 with the value and the range)."""
     cpus = os.cpu_count() or 1
     _check_range(args.threads, "--threads", cpus, f"this machine has {cpus} logical CPUs")
     _check_range(args.queue_size, "--queue-size", MAX_QUEUE_SIZE, "frames held per queue")
+    args.infer_workers = parse_infer_workers(args.infer_workers)
     if not 0 <= args.batch_window <= MAX_BATCH_WINDOW_MS:
         raise JRGRError(f"--batch-window {args.batch_window:g}: expected milliseconds from 0 to "
                         f"{MAX_BATCH_WINDOW_MS:g} (a frame may wait this long for the others of its call)")
@@ -114,6 +134,7 @@ def model_options(args: argparse.Namespace) -> dict[str, object]:
         "side_by_side": args.side_by_side,
         "threads": args.threads,
     }
+
 
 
 def run_model(model_class: type[FrameModel], args: argparse.Namespace, **model_args: object) -> int:
@@ -191,7 +212,7 @@ def run_cameras(
         report = model.run_many(
             specs, args.output, serve=args.serve, token=token, live=args.live, show=args.show, strict=args.strict,
             progress=not args.no_progress, queue_size=args.queue_size, reconnect_timeout_s=args.reconnect_timeout,
-            batch_window_ms=args.batch_window, started=started,
+            batch_window_ms=args.batch_window, infer_workers=args.infer_workers, started=started,
         )  # fmt: skip
     print(report.table(), file=sys.stderr)
     if args.stats:

@@ -55,3 +55,8 @@ __all__ = [
 # CPU: there a call of 4 frames costs about 4 calls of one, and waiting only added latency (BENCHMARKS.md,
 # "Cameras"); a backend whose batched calls are much cheaper per frame (a GPU) is where waiting pays.
 BATCH_WINDOW_MS = 0.0
+# ... and how many backend calls may run at once (`jrgr derain --infer-workers`, `runtime.multi.infer_worker_count`):
+# "auto" is the physical cores where the backend takes concurrent calls (ONNX Runtime on the CPU, where a call of n
+# frames costs about n calls of one, and two calls at once brought every frame out sooner: BENCHMARKS.md, "Cameras"),
+# else 1 (one batched call at a time, what pays on a GPU).
+INFER_WORKERS = "auto"

@@ -18,7 +18,7 @@ import numpy as np
 from jrgr_deploy.closing import Closing
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import INFER_AUTO
-from jrgr_deploy.names import BATCH_WINDOW_MS
+from jrgr_deploy.names import BATCH_WINDOW_MS, INFER_WORKERS
 from jrgr_deploy.output_files import check_not_input
 from jrgr_deploy.runtime.backends import Backend, open_backend
 from jrgr_deploy.runtime.cameras import CameraSpec, camera_outputs, camera_specs
@@ -186,13 +186,15 @@ class FrameModel(Closing):
         taps: Mapping[str, FrameSink] | None = None,
         max_batch: int | None = None,
         batch_window_ms: float = BATCH_WINDOW_MS,
+        infer_workers: int | str = INFER_WORKERS,
         strict: bool = False,
         **options: Any,
     ) -> MultiStream:
         """A ready-to-run MultiStream: every camera of `cameras` (and of `camera_file`, YAML/JSON) through this
         model's backend. output: one camera: as `run`; several: a folder (DIR/NAME.mp4), a template with
         `{name}`, or 'null' (`runtime.cameras.camera_outputs`). taps: camera name -> an extra sink (the
-        operator view's). max_batch, batch_window_ms: `MultiStream`'s (0 ms: never wait to batch). strict: as
+        operator view's). max_batch, batch_window_ms, infer_workers: `MultiStream`'s (0 ms: never wait to batch; 1
+        worker: one batched call at a time; "auto": one per core where the backend takes concurrent calls). strict: as
         `pipeline`. No camera's output may replace any camera's input or the weights (refused before anything is
         written). options: of each camera's StreamPipeline (queue_size,
         reconnect_timeout_s, ...)."""
@@ -219,6 +221,7 @@ class FrameModel(Closing):
                 run_info=lambda processor=processor, name=spec.name: {**self.run_info(processor), "camera": name},
             )  # fmt: skip
         return MultiStream(pipelines, self.backend, max_batch=max_batch, batch_window_ms=batch_window_ms,
+                           infer_workers=infer_workers,
                            progress=progress,
                            progress_label=self.command, run_info=self.run_info())  # fmt: skip
 

@@ -4,9 +4,13 @@
     scheduler    caller's thread  rounds: each takes at most one frame from every camera (in rotating order)
                                   whose writer has room, preprocesses live frames, and sends frames of one
                                   size to the backend in one batched call (the nets have a dynamic batch axis)
+    inference    infer_workers    with one worker the scheduler makes the call itself; with several (a
+                                  backend that takes concurrent calls: ONNX Runtime on the CPU, where "auto"
+                                  gives one per physical core) every idle worker gets a frame of its own,
+                                  and the scheduler takes the next frames while the calls run
     per camera   writer thread    postprocess, the camera's sinks, its statistics
 
-One backend, one thread pool, one copy of the net. Fairness: a round holds at most one frame per camera, so
+One backend, one copy of the net. Fairness: a round holds at most one frame per camera, so
 no stream can starve the others; live cameras keep only their newest frame (the drops are counted per camera);
 files keep every frame (their bounded queues block their own capture thread, nobody else's). A camera whose
 writer is still busy is skipped in that round rather than waited for.
@@ -29,6 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.names import BATCH_WINDOW_MS
+from jrgr_deploy.names import BATCH_WINDOW_MS, INFER_WORKERS
 from jrgr_deploy.output_files import ensure_parent, write_text_atomic
 from jrgr_deploy.redaction import redact, redact_data
-from jrgr_deploy.runtime.backends.base import Backend
+from jrgr_deploy.runtime.backends.base import Backend, physical_core_count
 from jrgr_deploy.runtime.pipeline import CLOSED, FrameQueue, StreamPipeline, StreamReport
 from jrgr_deploy.runtime.processing import check_net_output
 from jrgr_deploy.runtime.sources import SourceReadError
@@ -53,6 +58,19 @@ logger = logging.getLogger(__name__)
 CONNECTING, RUNNING, FINISHING, FINISHED = "connecting", "running", "finishing", "finished"
 ARRIVAL_HISTORY = 9  # capture times kept per live camera to tell its frame period
 DUE_SLACK_NS = 2_000_000  # a due frame's capture, stamping and queueing
+
+
+def infer_worker_count(requested: int | str, backend: Backend) -> int:
+    """How many backend calls may run at once: `requested`, or for "auto" the physical cores when the backend
+    takes concurrent calls (on the CPU a call of n frames costs about n calls of one, so frames that arrive
+    together come out soonest one per core at once) and 1 when it does not (a GPU: one batched call)."""
+    if requested == "auto":
+        return physical_core_count() if backend.concurrent_calls else 1
+    if not isinstance(requested, int) or requested < 1:
+        raise JRGRError(f"infer_workers must be 'auto' or an integer >= 1, got {requested!r}")
+    if requested > 1 and not backend.concurrent_calls:
+        raise JRGRError(f"the {backend.name} backend runs one call at a time: use 1 inference worker, not {requested}")
+    return requested
 
 
 def infer_stacked(backend: Backend, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -139,7 +157,9 @@ class MultiStream:
     pipelines: camera name -> its pipeline (source, its own processor on `backend`, its sinks). max_batch: the
     most frames per backend call (None: the backend's limit, else every camera at once). batch_window_ms: how
     long a round may wait for live cameras whose next frame is due within it (0: never wait; see `_fill_round`).
-    progress: one tqdm bar for all cameras. run_info: metadata for the total.
+    infer_workers: backend calls that may run at once (1: the scheduler makes each call itself; more: see
+    `_dispatch`, needs a backend with `concurrent_calls`; "auto": `infer_worker_count`). progress: one tqdm bar
+    for all cameras. run_info: metadata for the total.
     """
 
     def __init__(
@@ -149,6 +169,7 @@ class MultiStream:
         *,
         max_batch: int | None = None,
         batch_window_ms: float = BATCH_WINDOW_MS,
+        infer_workers: int | str = INFER_WORKERS,
         progress: bool = False,
         progress_label: str = "frames",
         run_info: dict[str, Any] | None = None,
@@ -160,6 +181,7 @@ class MultiStream:
         if not batch_window_ms >= 0:
             raise JRGRError(f"batch window must be >= 0 ms, got {batch_window_ms}")
         self.batch_window_ns = int(batch_window_ms * 1e6)
+        self.infer_workers = infer_worker_count(infer_workers, backend)
         limits = [limit for limit in (max_batch, backend.input_contract.max_batch) if limit is not None]
         self.max_batch = min(limits) if limits else None
         self.backend = backend
@@ -177,6 +199,9 @@ class MultiStream:
         self._call_frames = 0
         self._batch_sizes: dict[int, int] = {}
         self._started_ns: int | None = None
+        self._calls_lock = threading.Lock()  # the workers' call statistics
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[Future[None], list[tuple[_Camera, _Item]]] = {}  # calls running on the workers
         self._bar: Any = None
         self._bar_updated = 0.0
 
@@ -267,6 +292,8 @@ class MultiStream:
 
     def _start_all(self, writer: bool) -> None:
         self._reset()
+        if self.infer_workers > 1:
+            self._pool = ThreadPoolExecutor(self.infer_workers, thread_name_prefix="jrgr-infer")
         errors = self._open_all()
         self._started_ns = now_ns()
         for camera in self.cameras:
@@ -325,13 +352,16 @@ class MultiStream:
         camera.finisher = threading.Thread(target=finish, name=f"jrgr-finish-{camera.name}", daemon=True)
         camera.finisher.start()
 
-    def _take_round(self, exclude: Sequence[_Camera] = ()) -> list[tuple[_Camera, _Item]]:
-        """At most one frame from every running camera (but `exclude`) whose writer has room, in rotating order."""
+    def _take_round(self, exclude: Sequence[_Camera] = (), most: int | None = None) -> list[tuple[_Camera, _Item]]:
+        """At most one frame from every running camera (but `exclude`) whose writer has room, in rotating order;
+        at most `most` frames."""
         count = len(self.cameras)
         first = self._rotation % count
         self._rotation += 1
         taken: list[tuple[_Camera, _Item]] = []
         for offset in range(count):
+            if most is not None and len(taken) >= most:
+                break
             camera = self.cameras[(first + offset) % count]
             if camera.state != RUNNING or camera in exclude:
                 continue
@@ -360,7 +390,8 @@ class MultiStream:
             taken.append((camera, item))
         return taken
 
-    def _fill_round(self, taken: list[tuple[_Camera, _Item]]) -> list[tuple[_Camera, _Item]]:
+    def _fill_round(self, taken: list[tuple[_Camera, _Item]], busy: Sequence[_Camera] = ()
+                    ) -> list[tuple[_Camera, _Item]]:
         """Wait for the live cameras of no frame in `taken` whose next frame is due within `batch_window_ns` of
         now, and add their frames (the round's frames then go through the backend in one call).
 
@@ -374,7 +405,7 @@ class MultiStream:
         deadline = now_ns() + self.batch_window_ns
         late: list[_Camera] = []  # due cameras whose frame did not come: not waited for again in this round
         while True:
-            have = [camera for camera, _ in taken]
+            have = [camera for camera, _ in taken] + list(busy)
             due = {camera: t for camera in self.cameras
                    if camera.state == RUNNING and camera.live and camera not in have and camera not in late
                    and (t := camera.next_frame_ns()) is not None and t <= deadline}
@@ -413,9 +444,10 @@ class MultiStream:
             self._end_camera(chunk[0][0], "infer", error)
             return
         end = now_ns()
-        self._calls.append((end - start) / 1e6)
-        self._call_frames += len(chunk)
-        self._batch_sizes[len(chunk)] = self._batch_sizes.get(len(chunk), 0) + 1
+        with self._calls_lock:
+            self._calls.append((end - start) / 1e6)
+            self._call_frames += len(chunk)
+            self._batch_sizes[len(chunk)] = self._batch_sizes.get(len(chunk), 0) + 1
         for (camera, item), output in zip(chunk, outputs, strict=True):
             assert item.prepared is not None
             try:  # the same per-frame check as one camera's (`NetProcessor.infer`)
@@ -426,19 +458,31 @@ class MultiStream:
             item.output = output
             item.timing.add("infer", start, end)
 
-    def _infer_round(self, taken: list[tuple[_Camera, _Item]]) -> None:
-        """Frames of one net-input size go through the backend together, at most `max_batch` per call."""
+    def _calls_of(self, taken: list[tuple[_Camera, _Item]], parts: int = 1) -> list[list[tuple[_Camera, _Item]]]:
+        """The backend calls of a round: frames of one net-input size together, split evenly into at least `parts`
+        calls (as many as there are frames at most) of at most `max_batch` frames each."""
         groups: dict[tuple[int, ...], list[tuple[_Camera, _Item]]] = {}
         for camera, item in taken:
             assert item.prepared is not None
             groups.setdefault(tuple(item.prepared.batch.shape[1:]), []).append((camera, item))
+        calls = []
         for members in groups.values():
-            step = self.max_batch or len(members)
-            for first in range(0, len(members), step):
-                self._infer_chunk(members[first : first + step])
+            count = min(parts, len(members))
+            if self.max_batch:
+                count = max(count, -(-len(members) // self.max_batch))
+            calls += [members[first::count] for first in range(count)]
+        return calls
+
+    def _infer_round(self, taken: list[tuple[_Camera, _Item]]) -> None:
+        """Frames of one net-input size go through the backend together, at most `max_batch` per call."""
+        for chunk in self._calls_of(taken):
+            self._infer_chunk(chunk)
 
     def _rounds(self) -> Iterator[list[tuple[_Camera, _Item]]]:
         """Inferred rounds until every camera has finished (frames whose inference failed are left out)."""
+        if self._pool is not None:
+            yield from self._worker_rounds()
+            return
         while any(c.state in (CONNECTING, RUNNING) for c in self.cameras):
             self._wakeup.clear()
             taken = self._take_round()
@@ -451,6 +495,45 @@ class MultiStream:
             done = [(camera, item) for camera, item in taken if item.output is not None]
             self._update_bar(len(done))
             yield done
+
+    def _worker_rounds(self) -> Iterator[list[tuple[_Camera, _Item]]]:
+        """`_rounds` with several inference workers: the frames of each finished call as it finishes, while the
+        scheduler keeps every idle worker busy (`_dispatch`)."""
+        while self._pending or any(c.state in (CONNECTING, RUNNING) for c in self.cameras):
+            self._wakeup.clear()  # before looking: a frame queued or a call finished after the look wakes the wait
+            finished = [future for future in self._pending if future.done()]
+            for future in finished:
+                chunk = self._pending.pop(future)
+                future.result()  # `_infer_chunk` keeps a failure to the camera whose frame it was
+                done = [(camera, item) for camera, item in chunk if item.output is not None]
+                self._update_bar(len(done))
+                yield done
+            idle = self.infer_workers - len(self._pending)
+            if idle and self._dispatch(idle):
+                continue
+            if not finished:
+                self._wakeup.wait(0.1)
+
+    def _dispatch(self, idle: int) -> bool:
+        """Give the `idle` workers the frames that are ready (of the cameras with no frame in a call, so that a
+        camera's frames stay in order), split evenly among them. Without a batch window a round takes one frame
+        per idle worker: on the CPU a call of n frames costs about n calls of one on one thread each
+        (BENCHMARKS.md, "Cameras"), so frames that arrive together are fastest through one per core at once,
+        and the next frame goes to the first worker that comes free instead of waiting behind a whole batch.
+        With a window, the round waits for the due cameras (`_fill_round`) and its frames are split among the
+        idle workers. False when no frame was ready."""
+        assert self._pool is not None
+        busy = [camera for chunk in self._pending.values() for camera, _ in chunk]
+        if self.batch_window_ns:
+            taken = self._take_round(exclude=busy)
+            taken = self._fill_round(taken, busy) if taken else taken
+        else:
+            taken = self._take_round(exclude=busy, most=idle)
+        for chunk in self._calls_of(taken, parts=idle):
+            future = self._pool.submit(self._infer_chunk, chunk)
+            self._pending[future] = chunk
+            future.add_done_callback(lambda _: self._wakeup.set())
+        return bool(taken)
 
     def request_stop(self, *_: object) -> None:
         """End the run (a signal handler, another thread, a service's shutdown): every camera stops capturing,
@@ -470,6 +553,10 @@ class MultiStream:
     def _shutdown(self, interrupted: bool) -> None:
         with self._lock:
             self._stopping = True
+        if self._pool is not None:  # after an abort calls may still run: they end first, their frames unwritten
+            self._pool.shutdown(wait=True)
+            self._pool = None
+            self._pending = {}
         for camera in self.cameras:
             if camera.state == CONNECTING:
                 camera.pipeline._stop.set()  # its reconnect loop gives up at its next wait
@@ -627,4 +714,4 @@ class MultiStream:
         return MultiReport(streams, total, {**self.run_info, "interrupted": interrupted}, interrupted, errors)
 
 
-__all__ = ["MultiReport", "MultiStream", "infer_stacked"]
+__all__ = ["MultiReport", "MultiStream", "infer_stacked", "infer_worker_count"]

@@ -131,21 +131,34 @@ def read_video(path: Path) -> list[np.ndarray]:
 
 
 class SlowBackend(Backend):
-    """A real backend made slower by a fixed delay per call (a stand-in for a big net / slow device)."""
+    """A real backend made slower by a fixed delay per call (a stand-in for a big net / slow device). With
+    `concurrent_calls` (as the inner backend allows) several threads may call it at once; `most_at_once` is the
+    most calls that ran at the same time."""
 
-    def __init__(self, inner: Backend, delay_s: float) -> None:
+    def __init__(self, inner: Backend, delay_s: float, concurrent_calls: bool = False) -> None:
         self.inner = inner
         self.delay_s = delay_s
         self.name = f"slow-{inner.name}"
         self.device = inner.device
         self.path = inner.path
         self.input_contract = inner.input_contract
+        self.concurrent_calls = concurrent_calls and inner.concurrent_calls
         self.calls = 0
+        self.most_at_once = 0
+        self._running = 0
+        self._lock = threading.Lock()
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
-        self.calls += 1
-        time.sleep(self.delay_s)
-        return self.inner(batch)
+        with self._lock:
+            self.calls += 1
+            self._running += 1
+            self.most_at_once = max(self.most_at_once, self._running)
+        try:
+            time.sleep(self.delay_s)
+            return self.inner(batch)
+        finally:
+            with self._lock:
+                self._running -= 1
 
     def _close(self) -> None:
         self.inner.close()

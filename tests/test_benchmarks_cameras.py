@@ -14,13 +14,15 @@ from benchmark_scripts import load_benchmark
 def test_cameras_quick_smoke(tmp_path: Path) -> None:
     cameras = load_benchmark("cameras")
     markdown = tmp_path / "BENCHMARKS.md"
-    assert cameras.main(["--quick", "--out", str(tmp_path), "--work", str(tmp_path / "work"),
-                         "--markdown", str(markdown), "--compare-window", "20"]) == 0  # fmt: skip
+    assert cameras.main(["--quick", "--out", str(tmp_path), "--work", str(tmp_path / "work"), "--markdown",
+                         str(markdown), "--compare", "--batch-window 20", "--compare", "--infer-workers 2"]) == 0
     results = json.loads((tmp_path / "cameras.json").read_text())
     (pair,) = results["summary"]["pairs"]
-    batched, separate, windowed = pair["batched"], pair["separate"], pair["windowed"]
-    assert "--batch-window 20" in results["runs"][0]["windowed"]["command"] and windowed["batch_window_ms"] == 20
+    batched, separate, (windowed, workers) = pair["batched"], pair["separate"], pair["variants"]
+    assert "--batch-window 20" in results["runs"][0]["variants"][0]["command"] and windowed["batch_window_ms"] == 20
     assert batched["batch_window_ms"] is None and [c["frames_out"] for c in windowed["cameras"].values()] == [30, 30]
+    assert "--infer-workers 2" in results["runs"][0]["variants"][1]["command"] and workers["infer_workers"] == 2
+    assert workers["batch_sizes"] == {"1": 60}  # one frame per call
     # files keep every frame: 30 per camera in both runs, and equal shares
     assert [c["frames_out"] for c in batched["cameras"].values()] == [30, 30]
     assert [c["frames_out"] for c in separate["cameras"].values()] == [30, 30]
@@ -30,7 +32,9 @@ def test_cameras_quick_smoke(tmp_path: Path) -> None:
     assert isinstance(results["runs"][0]["batched"]["polls"], list)  # empty when it ends before the first poll
     text = markdown.read_text()
     assert "## Cameras" in text and "jrgr derain cam0=" in text and "read as files" in text
-    assert "| batched 1, window 20 ms |" in text and "with `--batch-window 20`" in text
+    for options in ("--batch-window 20", "--infer-workers 2"):
+        assert f"| one process 1, `{options}` |" in text and f"Run 1 with `{options}`, capture-to-output" in text
+    assert "separate processes (one camera each, no other camera's frame to wait for)" in text
     assert (tmp_path / "cameras.png").read_bytes()[:4] == b"\x89PNG"
     markdown.write_text("# Benchmarks\n")
     assert cameras.main(["--from-json", str(tmp_path / "cameras.json"), "--out", str(tmp_path),

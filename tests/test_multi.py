@@ -24,6 +24,7 @@ from runtime_fixtures import (
 
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.runtime import Deraining, Rainifying, open_backend
+from jrgr_deploy.runtime.backends.base import physical_core_count
 from jrgr_deploy.runtime.multi import MultiStream, infer_stacked
 
 FAST_RECONNECT = {"reconnect_backoff_s": (0.05, 0.2), "reconnect_timeout_s": 1.5}
@@ -65,7 +66,8 @@ def test_batched_call_equals_single_calls(f_r: Path) -> None:
 def test_files_keep_every_frame_in_order_and_share_calls(f_r: Path, videos: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     with Deraining(f_r) as model:
-        report = model.run_many([f"front={videos['a']}", f"rear={videos['b']}", str(videos["small"])], out)
+        report = model.run_many([f"front={videos['a']}", f"rear={videos['b']}", str(videos["small"])], out,
+                                infer_workers=1)  # one batched call at a time
         singles = {name: [model(frame) for frame in read_video(videos[key])]
                    for name, key in (("front", "a"), ("rear", "b"), ("small", "small"))}  # fmt: skip
     counts = {"front": 24, "rear": 18, "small": 12}
@@ -94,6 +96,55 @@ def test_files_keep_every_frame_in_order_and_share_calls(f_r: Path, videos: dict
         for got, expected in zip(results, singles[name], strict=True):
             assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
     assert no_pipeline_threads()
+
+
+def test_inference_workers_keep_every_file_frame_in_order(f_r: Path, videos: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with Deraining(f_r, threads=1) as model:
+        assert model.backend.concurrent_calls  # ONNX Runtime on the CPU
+        report = model.run_many({"front": videos["a"], "rear": videos["b"], "small": videos["small"]}, out,
+                                infer_workers=2)  # fmt: skip
+        singles = [model(frame) for frame in read_video(videos["a"])]
+        streamed = [result for name, _, result in model.stream_many({"front": videos["a"], "rear": videos["b"]},
+                                                                    infer_workers=2) if name == "front"]  # fmt: skip
+    for name, count in {"front": 24, "rear": 18, "small": 12}.items():
+        assert [decode_index(frame) for frame in read_video(out / f"{name}.mp4")] == list(range(count)), name
+    # one frame per call, every frame of every camera once
+    assert report.total["batches"]["sizes"] == {"1": 54} and not report.errors
+    assert len(streamed) == 24
+    for got, expected in zip(streamed, singles, strict=True):
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert no_pipeline_threads()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_inference_workers_run_frames_that_arrive_together_at_once(f_r: Path, workers: int) -> None:
+    # two live cameras in phase at 10 fps, a backend call of 40 ms, one frame per call: with one worker the
+    # second frame of each pair waits for the first one's call (capture to output >= 2 calls); with two, both
+    # calls run at once and neither frame waits
+    cameras = {name: PacedSource(count=20, interval_s=0.1, name=name) for name in ("a", "b")}
+    slow = SlowBackend(open_backend(f_r, threads=1), delay_s=0.04, concurrent_calls=True)
+    with Deraining(backend_instance=slow) as model:
+        report = model.run_many(cameras, max_batch=1, infer_workers=workers)
+    assert [report.streams[name].stats["frames_out"] for name in cameras] == [20, 20]
+    p95 = report.total["capture_to_output_ms"]["p95"]  # the frame that went second, with one worker
+    assert slow.most_at_once == workers
+    if workers == 1:
+        assert p95 >= 75, report.total
+    else:
+        assert p95 < 65, report.total
+
+
+def test_inference_workers_need_a_backend_that_takes_concurrent_calls(f_r: Path) -> None:
+    camera = {"a": PacedSource(count=1, interval_s=0.05)}
+    with Deraining(backend_instance=SlowBackend(open_backend(f_r), delay_s=0.0)) as model:
+        with pytest.raises(JRGRError, match="runs one call at a time: use 1 inference worker, not 2"):
+            model.multi_stream(camera, infer_workers=2)
+        assert model.multi_stream(camera).infer_workers == 1  # auto: one batched call at a time
+    with Deraining(f_r) as model:
+        assert model.multi_stream(camera).infer_workers == physical_core_count()  # auto: one call per core
+        with pytest.raises(JRGRError, match="infer_workers must be 'auto' or an integer >= 1, got 0"):
+            model.multi_stream(camera, infer_workers=0)
 
 
 def test_live_cameras_get_fair_shares_of_an_overloaded_backend(f_r: Path) -> None:
@@ -143,7 +194,7 @@ def test_a_batch_window_gives_cameras_slightly_out_of_phase_one_call(f_r: Path, 
     cameras = {"early": PacedSource(count=30, interval_s=0.05, name="early"),
                "late": LateCamera(count=30, interval_s=0.05, late_s=0.01, name="late")}
     with Deraining(f_r) as model:
-        report = model.run_many(cameras, batch_window_ms=window_ms)
+        report = model.run_many(cameras, batch_window_ms=window_ms, infer_workers=1)
     assert [report.streams[name].stats["frames_out"] for name in cameras] == [30, 30]
     sizes = report.total["batches"]["sizes"]
     paired = 2 * sizes.get("2", 0) / 60  # the share of frames that went through the backend in a call of two
@@ -287,10 +338,13 @@ def test_no_camera_writes_onto_any_cameras_input(f_r: Path, videos: dict[str, Pa
     assert b_copy.read_bytes() == before
 
 
-def test_a_stop_request_writes_every_captured_frame(f_r: Path, videos: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stop_request_writes_every_captured_frame(f_r: Path, videos: dict[str, Path], tmp_path: Path,
+                                                    workers: int) -> None:  # fmt: skip
     long = write_video(tmp_path / "long.avi", [index_frame(i) for i in range(400)], fps=20)
     with Deraining(f_r) as model:
-        multi = model.multi_stream({"x": long, "y": videos["a"]}, tmp_path / "out", queue_size=8)
+        multi = model.multi_stream({"x": long, "y": videos["a"]}, tmp_path / "out", queue_size=8,
+                                   infer_workers=workers)  # fmt: skip
         runner = threading.Thread(target=multi.run, name="test-multi-run")
         runner.start()
         wait_for(multi, lambda s: s["x"]["frames_out"] >= 5)

@@ -225,6 +225,8 @@ def test_bad_output_paths_and_options_are_one_clear_line(
         (["-o", "null", "--threads", "100000"], "--threads 100000: expected an integer from 1 to"),
         (["-o", "null", "--queue-size", "0"], "--queue-size 0: expected an integer from 1 to"),
         (["-o", "null", "--batch-window", "-5"], "--batch-window -5: expected milliseconds from 0 to 1000"),
+        (["-o", "null", "--infer-workers", "0"], "--infer-workers 0: expected auto or an integer from 1 to 16"),
+        (["-o", "null", "--infer-workers", "many"], "--infer-workers many: expected auto or an integer from 1"),
         (["-o", "null", "--infer-size", "300x100"], "--infer-size 300x100 is larger than the 150x90 frames"),
     ]
     for arguments, message in cases:

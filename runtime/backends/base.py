@@ -111,6 +111,7 @@ class Backend(Closing, abc.ABC):
 
     name: str = "backend"
     device: str = "cpu"
+    concurrent_calls: bool = False  # may several threads call it at once (`MultiStream`'s inference workers)
     input_contract: InputContract
     path: Path
     _closed: bool = False

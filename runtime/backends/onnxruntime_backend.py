@@ -128,6 +128,8 @@ class OnnxRuntimeBackend(Backend):
             np.float16 if self._session.get_inputs()[0].type == "tensor(float16)" else np.float32
         )
         self._binding = self._session.io_binding() if device != "cpu" else None
+        # InferenceSession.run is thread-safe; the one IO binding of a GPU session is not
+        self.concurrent_calls = self._binding is None
         self._output_names = [self.input_contract.output_name]
         logger.info("loaded %s with %s", self.path, got)
 
