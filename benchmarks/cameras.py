@@ -362,7 +362,7 @@ def plot(results: dict[str, Any], png: Path) -> None:
     import matplotlib.pyplot as plt
 
     pairs = results["summary"]["pairs"]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.5))
     names = list(pairs[0]["batched"]["cameras"])
     kinds = ["one process", *(f"one process {run['options']}" for run in pairs[0]["variants"]), "separate"]
     shades = dict(zip(kinds, ["tab:blue", "tab:green", "tab:purple", "tab:red", "tab:brown", "tab:pink"], strict=False))
@@ -384,18 +384,22 @@ def plot(results: dict[str, Any], png: Path) -> None:
     for axis, title in ((axes[0], "derained fps per camera"), (axes[1], "capture-to-output p99 (ms)")):
         axis.set_xticks(range(len(names)), names)
         axis.set_title(title)
-    axes[0].legend(fontsize=7)
-    axes[1].legend(fontsize=7)
-    labels = [f"{kind}\nrun {i + 1}".replace(" --", "\n--") for i in range(len(pairs)) for kind in kinds]
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=7)
+    axes[1].legend(fontsize=7, loc="lower right")
+    labels = [f"{kind}, run {i + 1}" for i in range(len(pairs)) for kind in kinds]
     cpu = [run["cpu_ms_per_frame"] or 0 for pair in pairs
            for run in (pair["batched"], *pair["variants"], pair["separate"])]  # fmt: skip
-    axes[2].bar(range(len(cpu)), cpu, color=[shades[kind] for kind in kinds] * len(pairs))
-    axes[2].set_xticks(range(len(cpu)), labels, fontsize=8)
+    positions = list(range(len(cpu)))[::-1]  # the first run on top
+    axes[2].barh(positions, cpu, color=[shades[kind] for kind in kinds] * len(pairs))
+    for position, label in zip(positions, labels, strict=True):
+        axes[2].text(0.3, position, label, va="center", fontsize=7, color="black")
+    axes[2].set_yticks([])
     axes[2].set_title("CPU ms per derained frame (all processes)")
     fig.suptitle(f"{len(names)} cameras {results['size']} at {results['summary']['offered_fps_per_camera']:g} fps, "
                  f"--infer-size {results['infer_size'] or 'none'}; load average {results['load_average']['start'][0]}"
                  f" -> {results['load_average']['end'][0]} (shared 2-core machine)")  # fmt: skip
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))  # the legend below the panels
     fig.savefig(png, dpi=110)
     plt.close(fig)
 
