@@ -652,6 +652,7 @@ class MultiStream:
             "mean_size": round(self._call_frames / calls, 3) if calls else None,
             "sizes": {str(size): count for size, count in sorted(self._batch_sizes.items())},
             "max_batch": self.max_batch,
+            "workers": self.infer_workers,
             "infer_ms": self._calls.summary(),
         }
 
@@ -697,7 +698,7 @@ class MultiStream:
         batches = self._batches()
         busy = None
         if wall_s and self._calls.count:
-            busy = round(self._calls.total / 1e3 / wall_s, 4)
+            busy = round(self._calls.total / 1e3 / wall_s / self.infer_workers, 4)  # of the workers' time
         total = {
             "cameras": len(streams),
             **{key: sum(s[key] for s in summaries) for key in

@@ -261,7 +261,8 @@ async function refresh() {{
     const t = status.total;
     document.getElementById("total").textContent = t.live + " of " + t.cameras + " cameras live · " +
       t.fps.toFixed(1) + " fps in all · " + (status.batches.mean_size === null ? "–" :
-      status.batches.mean_size.toFixed(2)) + " frames per backend call";
+      status.batches.mean_size.toFixed(2)) + " frames per backend call" +
+      (status.batches.workers > 1 ? " · up to " + status.batches.workers + " calls at once" : "");
   }} catch (error) {{ /* the next poll retries */ }}
 }}
 refresh();

@@ -333,6 +333,7 @@ def format_camera_table(stats: dict[str, Any]) -> str:
         lines.append(
             f"backend: {batches['calls']} calls, {batches['mean_size']:.2f} frames per call (sizes "
             f"{batches['sizes']}), infer p50 {batches['infer_ms']['p50']:.1f} ms"
+            + (f", up to {workers} calls at once" if (workers := batches.get("workers", 1)) > 1 else "")
             + (f", busy {busy:.0%} of the time" if busy is not None else "")
         )
     return "\n".join(lines)

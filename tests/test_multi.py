@@ -111,6 +111,8 @@ def test_inference_workers_keep_every_file_frame_in_order(f_r: Path, videos: dic
         assert [decode_index(frame) for frame in read_video(out / f"{name}.mp4")] == list(range(count)), name
     # one frame per call, every frame of every camera once
     assert report.total["batches"]["sizes"] == {"1": 54} and not report.errors
+    assert report.total["batches"]["workers"] == 2 and 0 < report.total["backend_busy_fraction"] <= 1
+    assert "up to 2 calls at once" in report.table()
     assert len(streamed) == 24
     for got, expected in zip(streamed, singles, strict=True):
         assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
