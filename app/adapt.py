@@ -292,13 +292,16 @@ def plan_iterations(request: AdaptRequest, work: Path, weights: Path, seconds_le
     result = train(config, probe, stages=("stage2",), progress=False)
     step_s = config.train.batch_size / result.stages[0].images_per_s
     began = time.perf_counter()
-    score_checkpoint(weights, _val_pairs(work))
-    eval_s = time.perf_counter() - began
-    guard_s = 0.0
-    if scene_pairs:
-        began_guard = time.perf_counter()
-        score_checkpoint(weights, scene_pairs)
-        guard_s = time.perf_counter() - began_guard
+
+    def pass_s(pairs: list[tuple[Path, Path]]) -> float:
+        """Seconds of one scoring pass of the starting net over `pairs` (0 without pairs)."""
+        if not pairs:
+            return 0.0
+        start = time.perf_counter()
+        score_checkpoint(weights, pairs)
+        return time.perf_counter() - start
+
+    eval_s, guard_s = pass_s(_val_pairs(work)), pass_s(scene_pairs)
     shutil.rmtree(probe, ignore_errors=True)
     # the export and the sheet take about two validation passes; the scene guard scores every snapshot once more
     training_s = seconds_left - (request.val_points + 3) * eval_s - (request.val_points + 1) * guard_s \
