@@ -20,6 +20,7 @@ from typing import Any
 from jrgr_deploy.runtime.frame_model import FrameModel
 from jrgr_deploy.runtime.processing import FrameProcessor, NetProcessor
 from jrgr_deploy.runtime.temporal import TemporalSettings, TemporalStabiliser, make_stabiliser
+from jrgr_deploy.runtime.veil import check_strength
 
 
 def default_weights() -> Path:
@@ -35,7 +36,8 @@ class Deraining(FrameModel):
     weights None: the packaged F_r (`default_weights`), or its checkpoint with backend "torch".
     temporal: True (default settings), a `TemporalSettings` or a `TemporalStabiliser` to stabilise the output
     over time (causal; frames must come in order: `stream`/`run` restart it per stream and after a reconnect,
-    `reset()` restarts it for direct calls).
+    `reset()` restarts it for direct calls). veil: the share of the dark-channel veil removed from every derained
+    frame (`runtime/veil.py`; 0: off).
     """
 
     command = "derain"
@@ -47,9 +49,11 @@ class Deraining(FrameModel):
         backend: str | None = None,
         *,
         temporal: bool | TemporalSettings | TemporalStabiliser | None = None,
+        veil: float = 0.0,
         **options: Any,
     ) -> None:
         self._stabiliser = make_stabiliser(temporal)  # a bad value fails before the model loads
+        self._veil = check_strength(veil)
         super().__init__(weights, backend, **options)
 
     @staticmethod
@@ -57,14 +61,16 @@ class Deraining(FrameModel):
         return default_weights()
 
     def _processor(self, infer_hw: tuple[int, int] | str | None, side_by_side: bool) -> NetProcessor:
-        return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=self._stabiliser)
+        return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=self._stabiliser,
+                              veil_strength=self._veil)
 
     def stream_processor(self) -> NetProcessor:
         """A camera's own processor (multi-camera runs): with a stabiliser of its own, same settings, so one
         camera's temporal state never filters another's frames."""
         stabiliser = TemporalStabiliser(self._stabiliser.settings) if self._stabiliser is not None else None
         infer_hw, side_by_side = self.processor.requested_infer_hw, self.processor.side_by_side
-        return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=stabiliser)
+        return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=stabiliser,
+                              veil_strength=self._veil)
 
     @property
     def temporal(self) -> TemporalStabiliser | None:
@@ -77,7 +83,8 @@ class Deraining(FrameModel):
 
     def run_info(self, processor: NetProcessor | None = None) -> dict[str, Any]:
         return {**super().run_info(processor),
-                "temporal": self._stabiliser.settings.as_dict() if self._stabiliser is not None else None}
+                "temporal": self._stabiliser.settings.as_dict() if self._stabiliser is not None else None,
+                "veil_strength": self._veil}
 
 
 __all__ = ["Deraining", "default_weights"]

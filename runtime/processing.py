@@ -6,7 +6,7 @@ Two processors share the stages the streaming pipeline places on its threads:
                  contract -> (1, 3, H', W') float32 RGB
     infer:       backend(batch)
     postprocess: unpad -> [F_r with a temporal stabiliser: its luma correction] -> (H, W, 3) uint8 BGR
-                 [| side by side with the input]
+                 [-> veil removal] [| side by side with the input]
 
 - `FrameProcessor` (F_r, deraining): the input is the frame O in [-1, 1]; the output is B̂ = F_r(O).
 - `runtime.rainify.RainifyProcessor` (G_r): the input is a synthetic rain layer R_s, the output G_r(R_s) is
@@ -25,7 +25,8 @@ training size, the net runs at the frame's size.
 
 With a temporal stabiliser (`runtime/temporal.py`), its luma correction is added to the derained frame
 while it is still float, before rounding to uint8 (no second quantisation); its time is the "temporal"
-stage of the latency table.
+stage of the latency table. With a veil strength (`runtime/veil.py`), the dark-channel veil is removed from
+the derained uint8 frame last; its time is the "veil" stage.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from jrgr_deploy.frames import INFER_AUTO, auto_infer_hw, bgr_to_nchw, nchw_to_b
 from jrgr_deploy.runtime.backends.base import Backend, InputContract
 from jrgr_deploy.runtime.stats import now_ns
 from jrgr_deploy.runtime.temporal import LUMA_BGR, TemporalStabiliser
+from jrgr_deploy.runtime.veil import check_strength, remove_veil
 
 
 @dataclass
@@ -230,7 +232,8 @@ class NetProcessor:
 class FrameProcessor(NetProcessor):
     """Derain BGR frames with `backend` (F_r): see the module docstring for the stages.
 
-    temporal: a stabiliser fed every derained frame in order (None: frames are independent).
+    temporal: a stabiliser fed every derained frame in order (None: frames are independent). veil_strength: the
+    share of the dark-channel veil removed from the derained frame (`runtime/veil.py`; 0: off).
     """
 
     def __init__(
@@ -239,9 +242,11 @@ class FrameProcessor(NetProcessor):
         infer_hw: tuple[int, int] | None = None,
         side_by_side: bool = False,
         temporal: TemporalStabiliser | None = None,
+        veil_strength: float = 0.0,
     ) -> None:
         super().__init__(backend, infer_hw=infer_hw, side_by_side=side_by_side)
         self.temporal = temporal
+        self.veil_strength = check_strength(veil_strength)
         self._luma: np.ndarray | None = None  # the temporal filter's luma input, kept between frames
         self._delta_bgr: np.ndarray | None = None  # its correction on three channels (--infer-size), likewise
 
@@ -263,16 +268,25 @@ class FrameProcessor(NetProcessor):
 
     def postprocess(self, prepared: Prepared, output: np.ndarray) -> np.ndarray:
         """Backend output -> (H, W, 3) uint8 BGR derained frame (or [input | derained], 2W wide)."""
+        derained = self._derained(prepared, output)
+        if self.veil_strength:
+            start = now_ns()
+            derained = remove_veil(derained, self.veil_strength)
+            prepared.stage_ns["veil"] = now_ns() - start
+        return self._finish(prepared.frame, derained)
+
+    def _derained(self, prepared: Prepared, output: np.ndarray) -> np.ndarray:
+        """Backend output -> the (H, W, 3) uint8 BGR derained frame (with the stabiliser's correction)."""
         restored = unpad(output, prepared.net_hw)
         frame = prepared.frame
         if prepared.net_hw == frame.shape[:2]:
             offset = self._temporal_offset(prepared, restored) if self.temporal is not None else None
-            return self._finish(frame, nchw_to_bgr(restored, offset)[0])
+            return nchw_to_bgr(restored, offset)[0]
         # B̂_full = O_full − up(O_small − F_r(O_small))
         rain_small = unpad(prepared.batch, prepared.net_hw)[0] - restored[0]  # (3, h, w) RGB, [-2, 2]
         rain = layer_to_frame(rain_small, frame.shape[:2])
         if self.temporal is None:
-            return self._finish(frame, add_to_frame(frame, rain, sign=-1.0))
+            return add_to_frame(frame, rain, sign=-1.0)
         derained = blend(frame, rain, sign=-1.0)
         start = now_ns()
         delta = self.temporal.correction(cv2.transform(derained, LUMA_BGR[None, :]), restart=prepared.restart)
@@ -285,9 +299,9 @@ class FrameProcessor(NetProcessor):
             delta_bgr = cv2.cvtColor(delta, cv2.COLOR_GRAY2BGR, dst=self._delta_bgr)
             # the stage ends here: the add below is the rounding every frame has (to_uint8 otherwise)
             prepared.stage_ns["temporal"] = now_ns() - start
-            return self._finish(frame, cv2.add(derained, delta_bgr, dtype=cv2.CV_8U))
+            return cv2.add(derained, delta_bgr, dtype=cv2.CV_8U)
         prepared.stage_ns["temporal"] = now_ns() - start
-        return self._finish(frame, to_uint8(derained))
+        return to_uint8(derained)
 
     def _temporal_offset(self, prepared: Prepared, restored: np.ndarray) -> np.ndarray | None:
         """The stabiliser's luma correction for a (1, 3, H, W) RGB [-1, 1] output, in [-1, 1] units (added to every

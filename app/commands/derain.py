@@ -22,11 +22,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stabilise the output over time (causal motion-adaptive filter: less flicker on fixed and moving "
         "cameras; restarts on a scene cut or a reconnect)",
     )
+    parser.add_argument(
+        "--veil",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="remove this share (0 to below 1) of the dark-channel veil the net leaves (distant rain as haze; "
+        "runtime/veil.py); 0.3-0.4 was best on the proxy validation and on three benchmark cameras "
+        "(BENCHMARKS.md, 'Veil removal'; default 0: off)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from jrgr_deploy.app.stream_command import run_model
     from jrgr_deploy.runtime.deraining import Deraining
+    from jrgr_deploy.runtime.veil import check_strength
 
-    return run_model(Deraining, args, temporal=args.temporal)
+    check_strength(args.veil)  # before the model loads
+    return run_model(Deraining, args, temporal=args.temporal, veil=args.veil)

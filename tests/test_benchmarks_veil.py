@@ -1,0 +1,33 @@
+"""Smoke run of benchmarks/veil.py (one small camera, a few proxy patches) so the script cannot rot; the Markdown
+section is rewritten from its JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from benchmark_scripts import load_benchmark
+
+BACKGROUNDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "backgrounds"
+
+
+@pytest.mark.slow  # renders a 40-frame camera clip and derains it 9 times over
+@pytest.mark.skipif(not BACKGROUNDS.is_dir(), reason=f"needs the offline photographs in {BACKGROUNDS}")
+def test_veil_quick_smoke(tmp_path: Path) -> None:
+    veil = load_benchmark("veil")
+    markdown = tmp_path / "BENCHMARKS.md"
+    assert veil.main(["--quick", "--backgrounds", str(BACKGROUNDS), "--out", str(tmp_path), "--work",
+                      str(tmp_path / "work"), "--markdown", str(markdown), "--strengths", "0.2", "0.4"]) == 0
+    results = json.loads((tmp_path / "veil.json").read_text())
+    assert results["strengths"] == [0.0, 0.2, 0.4] and results["chosen_strength"] in (0.0, 0.2, 0.4)
+    (camera,) = results["cameras"].values()
+    assert camera["frames"] == 12 and camera["frame_hw"] == [96, 160]
+    assert set(camera["psnr_y_db"]) == set(camera["ssim_y"]) == {"0.0", "0.2", "0.4"} and camera["stage_ms_p50"] > 0
+    text = markdown.read_text()
+    assert "## Veil removal" in text and "| urban100/img_050 | 12 |" in text
+    assert (tmp_path / "veil.png").read_bytes()[:4] == b"\x89PNG"
+    markdown.write_text("# Benchmarks\n")
+    assert veil.main(["--from-json", str(tmp_path / "veil.json"), "--out", str(tmp_path), "--markdown",
+                      str(markdown)]) == 0  # fmt: skip
+    assert "## Veil removal" in markdown.read_text()

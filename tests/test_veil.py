@@ -1,0 +1,84 @@
+"""Veil removal after the net (runtime/veil.py): on an image veiled by the model it inverts, O = T B + (1 - T) A,
+the stage brings the image back towards B, more with more strength; strength 0 is the identity; bad values are
+clear errors; `Deraining(veil=...)` and `jrgr derain --veil` apply it to the derained frame and time it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from runtime_fixtures import export_fixture_net, index_frame, write_video
+
+from jrgr_deploy.app.cli import main
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.metrics import psnr
+from jrgr_deploy.runtime import Deraining
+from jrgr_deploy.runtime.veil import remove_veil
+
+
+def veiled(clean: np.ndarray, airlight_bgr: tuple[float, float, float]) -> np.ndarray:
+    """The veil model on a uint8 BGR image: transmission 0.35 at the top to 0.9 at the bottom."""
+    height = clean.shape[0]
+    transmission = np.linspace(0.35, 0.9, height, dtype=np.float32)[:, None, None]
+    hazy = transmission * clean.astype(np.float32) + (1 - transmission) * np.array(airlight_bgr, np.float32)
+    return np.clip(np.rint(hazy), 0, 255).astype(np.uint8)
+
+
+def test_a_veiled_photograph_comes_back_towards_the_clean_one() -> None:
+    clean = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)  # an outdoor-like photograph, dark shadows
+    clean = cv2.resize(clean, (384, 384), interpolation=cv2.INTER_AREA)
+    hazy = veiled(clean, (215.0, 205.0, 195.0))
+    scores = {strength: psnr(remove_veil(hazy, strength), clean) for strength in (0.0, 0.3, 0.6, 0.85)}
+    assert scores[0.0] == pytest.approx(psnr(hazy, clean))
+    assert scores[0.0] < scores[0.3] < scores[0.6] < scores[0.85], scores
+    assert scores[0.85] > scores[0.0] + 4.0, scores
+    out = remove_veil(hazy, 0.6)
+    assert out.dtype == np.uint8 and out.shape == hazy.shape
+    # the top (thickest veil) gains contrast most: the clean image's spread comes back
+    top = slice(0, 96)
+    assert out[top].std() > hazy[top].std() * 1.3
+
+
+def test_strength_zero_is_the_identity_and_bad_input_is_refused() -> None:
+    frame = index_frame(3)
+    assert remove_veil(frame, 0.0) is frame
+    for strength in (1.0, -0.1, float("nan"), "much"):
+        with pytest.raises(JRGRError, match="veil strength .*: expected a number from 0 .off. to below 1"):
+            remove_veil(frame, strength)  # type: ignore[arg-type]
+    with pytest.raises(JRGRError, match="expected an .H, W, 3. uint8 image"):
+        remove_veil(frame.astype(np.float32), 0.4)
+
+
+@pytest.fixture(scope="module")
+def f_r(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_fixture_net(tmp_path_factory.mktemp("nets") / "f_r.onnx")
+
+
+def test_deraining_removes_the_veil_from_the_derained_frame(f_r: Path, tmp_path: Path) -> None:
+    frame = veiled(cv2.resize(index_frame(5), (192, 128)), (200.0, 200.0, 200.0))
+    with Deraining(f_r, infer_hw=None) as plain, Deraining(f_r, infer_hw=None, veil=0.4) as with_veil:
+        derained = plain(frame)
+        got = with_veil(frame)
+        assert with_veil.run_info()["veil_strength"] == 0.4
+    np.testing.assert_array_equal(got, remove_veil(derained, 0.4))
+    assert np.abs(got.astype(int) - derained.astype(int)).mean() > 2  # the stage did change the frame
+    with pytest.raises(JRGRError, match="veil strength 1.2"):
+        Deraining(f_r, veil=1.2)
+    # the stream runs it on every frame and reports its time as a stage of its own
+    video = write_video(tmp_path / "in.avi", [frame] * 6, fps=10)
+    stats = tmp_path / "stats.json"
+    assert main(["derain", str(video), "--weights", str(f_r), "-o", "null", "--veil", "0.4", "--no-progress",
+                 "--stats", str(stats)]) == 0  # fmt: skip
+    stages = json.loads(stats.read_text())["stages_ms"]
+    assert stages["veil"]["count"] == 6 and stages["veil"]["p50"] > 0
+
+
+def test_derain_refuses_a_bad_veil_strength(f_r: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    video = write_video(tmp_path / "in.avi", [index_frame(i) for i in range(3)], fps=10)
+    assert main(["derain", str(video), "--weights", str(f_r), "-o", "null", "--veil", "1.5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "veil strength 1.5: expected a number from 0 (off) to below 1" in err and "Traceback" not in err
