@@ -99,6 +99,7 @@ class _Camera:
         self.connect_error: str | None = None  # why it is not connected yet (shown while connecting)
         # capture times of the last frames the scheduler took (live cameras, with a batch window)
         self.captured_ns: deque[int] = deque(maxlen=ARRIVAL_HISTORY)
+        self.served = 0  # when the scheduler last took its frame (a count of frames taken; 0: never)
 
     def next_frame_ns(self) -> int | None:
         """When this live camera's next frame is due: its last frame's capture time plus its frame period (the
@@ -195,6 +196,7 @@ class MultiStream:
         self._stopping = False
         self._stop_requested = threading.Event()
         self._rotation = 0
+        self._served = 0  # frames taken so far (`_Camera.served`)
         self._calls = Window(100_000)  # backend call times (ms)
         self._call_frames = 0
         self._batch_sizes: dict[int, int] = {}
@@ -320,11 +322,13 @@ class MultiStream:
         self._stopping = False
         self._stop_requested.clear()
         self._rotation = 0
+        self._served = 0
         self._calls = Window(100_000)
         self._call_frames = 0
         self._batch_sizes = {}
         self.report = None
         for camera in self.cameras:
+            camera.served = 0
             camera.state = CONNECTING
             camera.report = None
             camera.starter = camera.finisher = None
@@ -354,15 +358,18 @@ class MultiStream:
 
     def _take_round(self, exclude: Sequence[_Camera] = (), most: int | None = None) -> list[tuple[_Camera, _Item]]:
         """At most one frame from every running camera (but `exclude`) whose writer has room, in rotating order;
-        at most `most` frames."""
+        at most `most` frames. A round limited by `most` looks at the cameras served longest ago first (a camera
+        passed over because its frame was still in a call, or had not come, is first in line next time)."""
         count = len(self.cameras)
         first = self._rotation % count
         self._rotation += 1
+        order = [self.cameras[(first + offset) % count] for offset in range(count)]
+        if most is not None:
+            order.sort(key=lambda c: c.served)  # stable: ties keep the rotation
         taken: list[tuple[_Camera, _Item]] = []
-        for offset in range(count):
+        for camera in order:
             if most is not None and len(taken) >= most:
                 break
-            camera = self.cameras[(first + offset) % count]
             if camera.state != RUNNING or camera in exclude:
                 continue
             pipeline = camera.pipeline
@@ -388,6 +395,8 @@ class MultiStream:
             if camera.live and self.batch_window_ns:  # only `_fill_round` reads the arrivals
                 camera.captured_ns.append(item.timing.captured_ns)
             taken.append((camera, item))
+            self._served += 1
+            camera.served = self._served
         return taken
 
     def _fill_round(self, taken: list[tuple[_Camera, _Item]], busy: Sequence[_Camera] = ()
