@@ -347,7 +347,7 @@ def goal_lines(summary: dict[str, Any]) -> list[str]:
             if "options" in run:
                 line += (f"; {run['mean_batch']:.2f} frames per call; all cameras' capture-to-output p50 / p99 "
                          f"{c2o['p50']:.1f} / {c2o['p99']:.1f} ms against {base['p50']:.1f} / {base['p99']:.1f} ms "
-                         f"in the plain batched run; CPU {run['cpu_ms_per_frame']} against "
+                         f"in the default run; CPU {run['cpu_ms_per_frame']} against "
                          f"{pair['batched']['cpu_ms_per_frame']} ms per frame")
             lines.append(line + ".")
         lines.append(f"- Run {number}, shares of the derained frames (each / mean): "
