@@ -136,7 +136,6 @@ def model_options(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-
 def run_model(model_class: type[FrameModel], args: argparse.Namespace, **model_args: object) -> int:
     """Run `model_class` (with the shared options and `model_args`) over the sources into `args.output`.
 

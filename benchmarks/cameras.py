@@ -408,6 +408,11 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}"
 
 
+def one_process_label(number: int, run: dict[str, Any]) -> str:
+    """A one-process run's name in the tables: `one process N`, with its extra options when it has any."""
+    return f"one process {number}" + (f", `{run['options']}`" if "options" in run else "")
+
+
 def rel_command(command: str) -> str:
     return command.replace(str(REPO) + "/", "")
 
@@ -436,13 +441,9 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for number, pair in enumerate(summary["pairs"], 1):
-        for name, c in pair["batched"]["cameras"].items():
-            lines.append(f"| one process {number} | {name} | {c['fps'] or 0:.2f} | {c['frames_out']} / "
-                         f"{c['frames_captured']} | {c['dropped']} | {_ms(c['c2o_p50_ms'])} | {_ms(c['c2o_p99_ms'])} | "
-                         f"{c['share']:.2f} |")  # fmt: skip
-        for run in pair["variants"]:
+        for run in (pair["batched"], *pair["variants"]):
             for name, c in run["cameras"].items():
-                lines.append(f"| one process {number}, `{run['options']}` | {name} | {c['fps'] or 0:.2f} | "
+                lines.append(f"| {one_process_label(number, run)} | {name} | {c['fps'] or 0:.2f} | "
                              f"{c['frames_out']} / {c['frames_captured']} | {c['dropped']} | {_ms(c['c2o_p50_ms'])} | "
                              f"{_ms(c['c2o_p99_ms'])} | {c['share']:.2f} |")  # fmt: skip
         for name, c in pair["separate"]["cameras"].items():
@@ -451,12 +452,9 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
     lines += ["", "| run | total derained fps | CPU s (processes) | CPU ms per frame | machine busy CPU s | backend |",
               "|---|---:|---:|---:|---:|---|"]
     for number, pair in enumerate(summary["pairs"], 1):
-        b, s = pair["batched"], pair["separate"]
-        lines.append(f"| one process {number} | {b['total_fps']:.2f} | {b['cpu_s']:.1f} | {b['cpu_ms_per_frame']} | "
-                     f"{b['machine_busy_cpu_s']:.0f} | p50 {b['backend_p50_ms']:.1f} ms per call, "
-                     f"{b['mean_batch']:.2f} frames per call, sizes {b['batch_sizes']} |")  # fmt: skip
-        for w in pair["variants"]:
-            lines.append(f"| one process {number}, `{w['options']}` | {w['total_fps']:.2f} | {w['cpu_s']:.1f} | "
+        s = pair["separate"]
+        for w in (pair["batched"], *pair["variants"]):
+            lines.append(f"| {one_process_label(number, w)} | {w['total_fps']:.2f} | {w['cpu_s']:.1f} | "
                          f"{w['cpu_ms_per_frame']} | {w['machine_busy_cpu_s']:.0f} | p50 {w['backend_p50_ms']:.1f} "
                          f"ms per call, {w['mean_batch']:.2f} frames per call, sizes {w['batch_sizes']} |")
         infer = [c["infer_p50_ms"] for c in s["cameras"].values()]

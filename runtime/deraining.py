@@ -60,17 +60,17 @@ class Deraining(FrameModel):
     def default_weights() -> Path:
         return default_weights()
 
-    def _processor(self, infer_hw: tuple[int, int] | str | None, side_by_side: bool) -> NetProcessor:
-        return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=self._stabiliser,
-                              veil_strength=self._veil)
+    def _processor(self, infer_hw: tuple[int, int] | str | None, side_by_side: bool,
+                   temporal: TemporalStabiliser | None = None) -> NetProcessor:
+        """This model's processor (`temporal`: another camera's stabiliser instead of the model's own)."""
+        return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side,
+                              temporal=temporal if temporal is not None else self._stabiliser, veil_strength=self._veil)
 
     def stream_processor(self) -> NetProcessor:
         """A camera's own processor (multi-camera runs): with a stabiliser of its own, same settings, so one
         camera's temporal state never filters another's frames."""
         stabiliser = TemporalStabiliser(self._stabiliser.settings) if self._stabiliser is not None else None
-        infer_hw, side_by_side = self.processor.requested_infer_hw, self.processor.side_by_side
-        return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side, temporal=stabiliser,
-                              veil_strength=self._veil)
+        return self._processor(self.processor.requested_infer_hw, self.processor.side_by_side, stabiliser)
 
     @property
     def temporal(self) -> TemporalStabiliser | None:

@@ -196,8 +196,7 @@ class FrameModel(Closing):
         operator view's). max_batch, batch_window_ms, infer_workers: `MultiStream`'s (0 ms: never wait to batch; 1
         worker: one batched call at a time; "auto": one per core where the backend takes concurrent calls). strict: as
         `pipeline`. No camera's output may replace any camera's input or the weights (refused before anything is
-        written). options: of each camera's StreamPipeline (queue_size,
-        reconnect_timeout_s, ...)."""
+        written). options: of each camera's StreamPipeline (queue_size, reconnect_timeout_s, ...)."""
         specs = camera_specs(cameras, camera_file)
         if show and len(specs) > 1:
             raise JRGRError(f"--show shows one camera, not {len(specs)}: use --serve HOST:PORT for the operator view")
@@ -221,9 +220,8 @@ class FrameModel(Closing):
                 run_info=lambda processor=processor, name=spec.name: {**self.run_info(processor), "camera": name},
             )  # fmt: skip
         return MultiStream(pipelines, self.backend, max_batch=max_batch, batch_window_ms=batch_window_ms,
-                           infer_workers=infer_workers,
-                           progress=progress,
-                           progress_label=self.command, run_info=self.run_info())  # fmt: skip
+                           infer_workers=infer_workers, progress=progress, progress_label=self.command,
+                           run_info=self.run_info())  # fmt: skip
 
     def run_many(
         self,

@@ -41,6 +41,11 @@ def check_strength(strength: float) -> float:
     return value
 
 
+def _channel_min(channels: list[np.ndarray]) -> np.ndarray:
+    """The per-pixel minimum of three planes (OpenCV's: numpy's min over the channel axis costs 10 x more)."""
+    return cv2.min(cv2.min(channels[0], channels[1]), channels[2])
+
+
 def remove_veil(frame: np.ndarray, strength: float) -> np.ndarray:
     """(H, W, 3) uint8 BGR -> the same frame with `strength` of its dark-channel veil removed (uint8 BGR).
 
@@ -58,13 +63,13 @@ def remove_veil(frame: np.ndarray, strength: float) -> np.ndarray:
     short = min(image.shape[:2])
     patch = max(3, round(PATCH_FRACTION * short) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (patch, patch))
-    channels = cv2.split(image)  # OpenCV's per-pixel minimum: numpy's min over the channel axis costs 10 x more
-    dark = cv2.erode(cv2.min(cv2.min(channels[0], channels[1]), channels[2]), kernel)
+    channels = cv2.split(image)
+    dark = cv2.erode(_channel_min(channels), kernel)
     count = max(1, int(dark.size * AIRLIGHT_FRACTION))
     brightest = np.argpartition(dark.ravel(), dark.size - count)[-count:]
     airlight = np.maximum(image.reshape(-1, 3)[brightest].mean(axis=0), 1e-3)  # BGR in [0, 1]
     scaled = [cv2.multiply(channel, 1.0 / float(a)) for channel, a in zip(channels, airlight, strict=True)]
-    transmission = 1.0 - strength * cv2.erode(cv2.min(cv2.min(scaled[0], scaled[1]), scaled[2]), kernel)
+    transmission = 1.0 - strength * cv2.erode(_channel_min(scaled), kernel)
     transmission = cv2.GaussianBlur(transmission, (0, 0), max(0.5, SMOOTH_FRACTION * short))
     if scale != 1.0:
         transmission = cv2.resize(transmission, (width, height), interpolation=cv2.INTER_LINEAR)
