@@ -7,9 +7,16 @@
     otherwise clean photographs (bundled or --clean)    -> synthetic pairs
     held-out clean images + model-B rain                -> a proxy validation set WITH ground truth
     joint training (stage 2) from the shipped checkpoint, within the time budget, traced on the proxy validation
-    -> the snapshot picked by the never-worse rule (best proxy-val PSNR-Y, or the starting net if none beats it),
-       without dry footage only among the snapshots that keep the camera's own scene (the scene guard, below)
-    -> OUT/f_r.onnx + sidecar, OUT/before_after.png, the `jrgr derain` line to run.
+    -> the snapshot and the runtime's veil-removal strength picked together by the never-worse rule (the best
+       proxy-val PSNR-Y of F_r followed by `runtime/veil.py` at each of `VEIL_STRENGTHS`, or the starting net
+       without veil removal if nothing beats it), without dry footage only among the snapshots that keep the
+       camera's own scene (the scene guard, below)
+    -> OUT/f_r.onnx + sidecar (with that strength: `jrgr derain` applies it), OUT/before_after.png, the
+       `jrgr derain` line to run.
+
+The veil strength is chosen with the net because the runtime removes the veil after it: F_r leaves most of the
+veil of distant rain (BENCHMARKS.md, "Veil removal"), and how much of it a strength should take away depends on
+the net it follows.
 
 With dry footage, both domains show the same scene, so the difference between the cell moments of the rainy
 footage and of the synthetic pairs is the rain's (its veil), not the scene's: the recipe then adds the
@@ -59,6 +66,8 @@ DRY_RECIPE = ("loss.weights.mse_fr_mt=1",)  # what --dry adds to the shipped rec
 SCENE_GUARD_DB = 5.0  # without --dry: most a candidate may lose against the start on the scene guard (docstring)
 SCENE_WINDOWS = 5  # the scene guard's temporal medians: one per this share of the footage
 SCENE_FILE = "scene_trajectory.json"
+VEIL_STRENGTHS = tuple(k / 10 for k in range(8))  # the runtime veil strengths tried with every candidate (0: off)
+VEIL_FILE = "veil_scores.json"
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class AdaptResult:
     selected_step: int
     start_psnr_y: float
     selected_psnr_y: float
+    veil_strength: float
     iterations: int
     derain_command: str
 
@@ -303,12 +313,13 @@ def plan_iterations(request: AdaptRequest, work: Path, weights: Path, seconds_le
 
     eval_s, guard_s = pass_s(_val_pairs(work)), pass_s(scene_pairs)
     shutil.rmtree(probe, ignore_errors=True)
-    # the export and the sheet take about two validation passes; the scene guard scores every snapshot once more
-    training_s = seconds_left - (request.val_points + 3) * eval_s - (request.val_points + 1) * guard_s \
+    # the export and the sheet take about two validation passes, the veil strengths one more per snapshot; the
+    # scene guard scores every snapshot once more
+    training_s = seconds_left - (2 * request.val_points + 4) * eval_s - (request.val_points + 1) * guard_s \
         - 2 * steps * step_s
     iterations = int(training_s / step_s)
     if iterations < request.val_points * 10:
-        need = (request.val_points * 10 * step_s + (request.val_points + 3) * eval_s
+        need = (request.val_points * 10 * step_s + (2 * request.val_points + 4) * eval_s
                 + (request.val_points + 1) * guard_s) / 60
         raise JRGRError(f"--minutes {request.minutes:g} leaves time for {max(0, iterations)} training steps "
                         f"({step_s:.2f} s each) and the {request.val_points} validations; give at least "
@@ -326,11 +337,62 @@ def _val_pairs(work: Path) -> list[tuple[Path, Path]]:
     return match_pairs(work / "val" / "rainy", work / "val" / "clean")
 
 
+# ---- veil strength ---------------------------------------------------------------------------------------
+
+
+def veil_scores(weights: Path, pairs: list[tuple[Path, Path]], strengths: tuple[float, ...] = VEIL_STRENGTHS
+                ) -> dict[str, float]:
+    """Mean PSNR-Y on `pairs` of the checkpoint's F_r followed by the runtime's veil removal at each strength
+    (keys: the strengths as text): F_r runs once per image, the veil stage once per strength."""
+    from jrgr_deploy.checkpoint import load_checkpoint, load_net
+    from jrgr_deploy.image_files import read_rgb
+    from jrgr_deploy.metrics import psnr_y
+    from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.runtime.veil import remove_veil
+    from jrgr_deploy.training.evaluate import remove_rain
+
+    checkpoint = load_checkpoint(weights)
+    clean = [read_rgb(c) for _, c in pairs]
+    derained_bgr = [np.ascontiguousarray(image[..., ::-1]) for image in remove_rain(
+        load_net(checkpoint, "f_r"), [read_rgb(r) for r, _ in pairs], multiple=size_multiple(checkpoint.config, "f_r"))]
+    return {str(strength): round(float(np.mean([psnr_y(remove_veil(d, strength)[..., ::-1], c)
+                                                for d, c in zip(derained_bgr, clean, strict=True)])), 4)
+            for strength in strengths}
+
+
+def choose_with_veil(run_dir: Path, candidates: list[int], start_weights: Path, pairs: list[tuple[Path, Path]]
+                     ) -> tuple[int, float, list[dict[str, Any]]]:
+    """(step, veil strength) with the best proxy PSNR-Y among the candidate snapshots (step 0: the starting net)
+    and `VEIL_STRENGTHS`: the runtime removes the veil after the net, so the net and the strength are chosen
+    together. A pair wins only by a strictly higher score, so the starting net without veil removal is kept
+    unless something beats it (never worse on the proxy). Scores are kept in ``RUN_DIR/VEIL_FILE`` (a resumed
+    call scores only what is missing)."""
+    from jrgr_deploy.output_files import write_text_atomic
+    from jrgr_deploy.training.tracing import snapshot_path
+
+    path = run_dir / VEIL_FILE
+    table: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
+    for step in sorted(set(candidates) - {row["step"] for row in table}):
+        weights = start_weights if step == 0 else snapshot_path(run_dir, step)
+        table.append({"step": step, "psnr_y": veil_scores(weights, pairs)})
+        table.sort(key=lambda row: row["step"])
+        write_text_atomic(path, json.dumps(table, indent=1) + "\n")
+    best = (0, 0.0, table[0]["psnr_y"]["0.0"] if table and table[0]["step"] == 0 else float("-inf"))
+    for row in table:
+        if row["step"] not in candidates:
+            continue
+        for strength, score in row["psnr_y"].items():
+            if score > best[2]:
+                best = (row["step"], float(strength), score)
+    return best[0], best[1], table
+
+
 # ---- results -------------------------------------------------------------------------------------------
 
 
-def before_after_sheet(path: Path, footage: Path, nets: dict[str, Path], rows: int = 4) -> Path:
-    """Rainy footage frames beside each net's output (fixed, evenly spaced frames: no picking by result)."""
+def before_after_sheet(path: Path, footage: Path, nets: dict[str, tuple[Path, float]], rows: int = 4) -> Path:
+    """Rainy footage frames beside each net's output, after the runtime's veil removal at the strength given with
+    it (fixed, evenly spaced frames: no picking by result)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -340,16 +402,19 @@ def before_after_sheet(path: Path, footage: Path, nets: dict[str, Path], rows: i
     from jrgr_deploy.checkpoint import load_checkpoint, load_net
     from jrgr_deploy.image_files import list_images, read_rgb
     from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.runtime.veil import remove_veil
     from jrgr_deploy.training.evaluate import remove_rain
 
     files = list_images(footage)
     picks = [files[i] for i in np.linspace(0, len(files) - 1, rows).round().astype(int)]
     rainy = [read_rgb(p) for p in picks]
     columns: list[tuple[str, list[np.ndarray]]] = [("rainy footage", rainy)]
-    for label, weights in nets.items():
+    for label, (weights, strength) in nets.items():
         checkpoint = load_checkpoint(weights)
         net = load_net(checkpoint, "f_r")
-        columns.append((label, remove_rain(net, rainy, multiple=size_multiple(checkpoint.config, "f_r"))))
+        derained = remove_rain(net, rainy, multiple=size_multiple(checkpoint.config, "f_r"))
+        columns.append((label, [remove_veil(np.ascontiguousarray(image[..., ::-1]), strength)[..., ::-1]
+                                for image in derained]))
     height, width = rainy[0].shape[:2]
     figure = Figure(figsize=(3.2 * len(columns), 3.2 * height / width * rows + 0.4), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
@@ -378,6 +443,7 @@ def adapt(request: AdaptRequest) -> AdaptResult:
         select_not_worse,
         select_within_guard,
         snapshot_path,
+        steps_within_guard,
         train_traced,
     )
 
@@ -407,38 +473,48 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     run_dir = work / "run"
     trace = train_traced(config, run_dir, "stage2", _val_pairs(work), marks, weights, progress=True)
     scene: list[dict[str, Any]] = []
+    candidates = [p["step"] for p in trace]
     if guarded:
-        scene = score_steps(run_dir, [p["step"] for p in trace], weights, scene_pairs, SCENE_FILE)
-        step = select_within_guard(trace, scene, request.scene_guard_db)
+        scene = score_steps(run_dir, candidates, weights, scene_pairs, SCENE_FILE)
+        net_step = select_within_guard(trace, scene, request.scene_guard_db)
+        candidates = steps_within_guard(trace, scene, request.scene_guard_db)
         unguarded = select_not_worse(trace)
-        if unguarded != step:
+        if unguarded != net_step:
             logger.warning("step %d was best on the proxy validation but lost more than %.1f dB on the scene guard "
                            "(the camera's own scene): not taken", unguarded, request.scene_guard_db)
     else:
-        step = select_not_worse(trace)
+        net_step = select_not_worse(trace)
+    step, strength, veil_table = choose_with_veil(run_dir, candidates, weights, _val_pairs(work))
     selected = weights if step == 0 else snapshot_path(run_dir, step)
-    scores = {p["step"]: p["psnr_y"] for p in trace}
-    if step == 0:
-        logger.warning("no adapted snapshot beat the starting model on the proxy validation%s: keeping it",
+    chosen_psnr_y = {row["step"]: row["psnr_y"] for row in veil_table}[step][str(strength)]
+    start_psnr_y = next(p["psnr_y"] for p in trace if p["step"] == 0)
+    if step == 0 and strength == 0.0:
+        logger.warning("nothing beat the starting model on the proxy validation%s: keeping it",
                        " within the scene guard" if guarded else "")
+    logger.info("chosen: step %d with veil strength %.1f (proxy PSNR-Y %.2f dB; the net alone would take step %d)",
+                step, strength, chosen_psnr_y, net_step)
     export_dir = work / "export"
     shutil.rmtree(export_dir, ignore_errors=True)
     val = work / "val"
     export_nets(ExportRequest(out_dir=export_dir, weights=selected, nets=("f_r",), precisions=("fp32",),
-                              calib=work / "footage", val_rainy=val / "rainy", val_clean=val / "clean"))
+                              calib=work / "footage", val_rainy=val / "rainy", val_clean=val / "clean",
+                              veil_strength=strength))
     for produced in export_dir.iterdir():
         shutil.copy(produced, out / produced.name)
+    after = f"after: adapted (step {step}" + (f", veil {strength:g})" if strength else ")")
     sheet = before_after_sheet(out / "before_after.png", work / "footage",
-                               {"before: starting model": weights, f"after: adapted (step {step})": selected})
+                               {"before: starting model": (weights, 0.0), after: (selected, strength)})
     height, width = info["frame_hw"]
     command = (f"jrgr derain {request.footage} --weights {out / 'f_r.onnx'} --infer-size {width}x{height}")
     (out / "adapt.json").write_text(json.dumps({
         "footage": request.footage, "dry": request.dry, "weights_start": str(weights), "selected_step": step,
-        "val_trajectory": trace, "scene_guard_db": request.scene_guard_db if guarded else None,
+        "veil_strength": strength, "net_only_step": net_step, "veil_scores": veil_table, "val_trajectory": trace,
+        "scene_guard_db": request.scene_guard_db if guarded else None,
         "scene_trajectory": scene, "plan": plan, "data": info, "derain_command": command,
     }, indent=1) + "\n")
-    return AdaptResult(onnx=out / "f_r.onnx", sheet=sheet, selected_step=step, start_psnr_y=scores[0],
-                       selected_psnr_y=scores[step], iterations=iterations, derain_command=command)
+    return AdaptResult(onnx=out / "f_r.onnx", sheet=sheet, selected_step=step, start_psnr_y=start_psnr_y,
+                       selected_psnr_y=chosen_psnr_y, veil_strength=strength, iterations=iterations,
+                       derain_command=command)
 
 
 def _check_same_request(work: Path, request: AdaptRequest) -> None:

@@ -94,11 +94,16 @@ def camera_pairs(args: argparse.Namespace, photo: str) -> list[tuple[np.ndarray,
     return [(read_rgb(r)[..., ::-1].copy(), read_rgb(c)[..., ::-1].copy()) for r, c in zip(rainy, clean, strict=True)]
 
 
-def scores(model: Any, pairs: list[tuple[np.ndarray, np.ndarray]], strengths: list[float]) -> dict[str, Any]:
+def scores(model: Any, pairs: list[tuple[np.ndarray, np.ndarray]], strengths: list[float], sequence: bool = False
+           ) -> dict[str, Any]:
     """Mean PSNR-Y (and SSIM-Y) of the rainy input and of the model's output with every veil strength; the stage's
-    time."""
+    time. sequence: the pairs are a clip's frames in order, so also its flicker and moving-region PSNR-Y per
+    strength (`jrgr_deploy.temporal_metrics`: the airlight and transmission are estimated per frame)."""
     from jrgr_deploy.metrics import psnr_y, ssim_y
     from jrgr_deploy.runtime.veil import remove_veil
+    from jrgr_deploy.temporal_metrics import TemporalScorer
+
+    temporal = {s: TemporalScorer() for s in strengths} if sequence else {}
 
     per_strength: dict[float, list[float]] = {s: [] for s in strengths}
     ssim: dict[float, list[float]] = {s: [] for s in strengths}
@@ -114,9 +119,17 @@ def scores(model: Any, pairs: list[tuple[np.ndarray, np.ndarray]], strengths: li
                 stage_ms.append((time.perf_counter() - start) * 1e3)
             per_strength[strength].append(psnr_y(out[..., ::-1], clean[..., ::-1]))
             ssim[strength].append(ssim_y(out[..., ::-1], clean[..., ::-1]))
+            if sequence:
+                temporal[strength].add(out[..., ::-1], clean[..., ::-1])
             if strength:
                 dry[strength].append(psnr_y(remove_veil(clean, strength)[..., ::-1], clean[..., ::-1]))
+    sequence_scores = {s: scorer.result() for s, scorer in temporal.items()}
     return {"rainy_db": round(float(np.mean(rainy_db)), 4),
+            **({"flicker_y": {str(s): round(r.flicker_y, 4) for s, r in sequence_scores.items()},
+                "moving_psnr_y_db": {str(s): None if r.moving_psnr_y is None else round(r.moving_psnr_y, 4)
+                                     for s, r in sequence_scores.items()},
+                "moving_fraction": round(next(iter(sequence_scores.values())).moving_fraction, 4)}
+               if sequence else {}),
             "psnr_y_db": {str(s): round(float(np.mean(v)), 4) for s, v in per_strength.items()},
             "ssim_y": {str(s): round(float(np.mean(v)), 4) for s, v in ssim.items()},
             "clean_through_stage_psnr_y_db": {str(s): round(float(np.mean(v)), 2) for s, v in dry.items()},
@@ -133,7 +146,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     with Deraining(args.weights, infer_hw=None) as model:
         proxy = scores(model, proxy_pairs(args.proxy_patches), args.strengths)
         chosen = max(args.strengths, key=lambda s: proxy["psnr_y_db"][str(s)])
-        cameras = {photo: scores(model, camera_pairs(args, photo), args.strengths) for photo in args.photos}
+        cameras = {photo: scores(model, camera_pairs(args, photo), args.strengths, sequence=True)
+                   for photo in args.photos}
         weights = str(model.weights)
     return {"machine": machine_report(), "command": "python " + shlex.join(["benchmarks/veil.py", *sys.argv[1:]]),
             "elapsed_min": round((time.monotonic() - started) / 60, 2), "weights": weights,
@@ -193,7 +207,18 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
                      f"{data['stage_ms_p50']} |")  # fmt: skip
     per = " · ".join(f"S {s:g}: " + ", ".join(f"{d['psnr_y_db'][str(s)]:.2f}" for d in results["cameras"].values())
                      for s in results["strengths"])  # fmt: skip
-    lines += ["", f"PSNR-Y (dB) per strength, cameras in the table's order: {per}.", "",
+    lines += ["", f"PSNR-Y (dB) per strength, cameras in the table's order: {per}."]
+    if all("flicker_y" in d for d in results["cameras"].values()):
+        flicker = "; ".join(f"{photo} {d['flicker_y']['0.0']:.3f} → {d['flicker_y'][key]:.3f}"
+                            for photo, d in results["cameras"].items())
+        moving = "; ".join(f"{photo} {d['moving_psnr_y_db']['0.0']:.2f} → {d['moving_psnr_y_db'][key]:.2f} dB "
+                           f"({d['moving_fraction']:.1%} of pixels)" for photo, d in results["cameras"].items()
+                           if d["moving_psnr_y_db"]["0.0"] is not None) or "none moved"
+        lines += ["", f"Over time (the test frames in order; `jrgr_deploy.temporal_metrics`): flicker-Y, the mean "
+                  f"|Δ_t(output − clean)| in Y levels, model alone → with S = {chosen:g}: {flicker}. PSNR-Y where the "
+                  f"clean frame moves (the passers-by), alone → with: {moving}. The stage estimates the airlight "
+                  "and the transmission anew on every frame."]
+    lines += ["",
               "What this does and does not show: model-B rain (`jrgr_deploy/rain/physical.py`) is streaks plus "
               "depth-dependent fog and an even veil of unresolved drops, close to the haze model the dark-channel "
               "prior inverts (O = T B + (1 − T) A), on the proxy and on the cameras alike, so the stage is measured "
@@ -202,7 +227,9 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
               "here; on the real rainy "
               "photographs the stage adds contrast and darkens the sky and distant haze. On a dry day it is not free: "
               "the cameras' clean frames through the stage alone (the column before the last) come out changed. "
-              "Off by default; `jrgr adapt` does not choose it yet.",
+              "Off for the shipped model; `jrgr adapt` chooses a strength for its camera together with the adapted "
+              "net, on its proxy validation, and writes it into the exported model's sidecar, which `jrgr derain` "
+              "applies unless `--veil` says otherwise (\"Camera adaptation\").",
               "", f"![veil]({png_ref})"]
     return "\n".join(lines)
 

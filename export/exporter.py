@@ -58,6 +58,7 @@ class ExportRequest:
     calib_method: str = "entropy"
     int8_cpu: Int8CpuOptions = field(default_factory=Int8CpuOptions)
     train_frame_hw: tuple[int, int] | None = None
+    veil_strength: float = 0.0  # F_r's sidecar only: the runtime's veil removal after the net (0: off)
     shape: str | None = None
     max_shape: str | None = None
     min_shape: str | None = None
@@ -112,6 +113,8 @@ def _validate(request: ExportRequest) -> None:
         raise JRGRError("--val-rainy and --val-clean go together (rainy frames and their ground truth)")
     if request.verify_frames < 1:
         raise JRGRError(f"--verify-frames must be >= 1, got {request.verify_frames}")
+    if not 0.0 <= request.veil_strength < 1.0:
+        raise JRGRError(f"--veil {request.veil_strength:g}: expected a number from 0 (off) to below 1")
     if request.calib is not None and request.val_rainy is not None and (
         Path(request.calib).resolve() == Path(request.val_rainy).resolve()
     ):
@@ -288,6 +291,7 @@ def _export_one(
                 preset=checkpoint.config.preset, source_checkpoint_sha256=checkpoint.sha256,
                 opset=request.opset, quantization={"variant": precision, **quantization}, tool_versions=versions,
                 value_range=io.input_range, train_frame_hw=train_frame_hw,
+                veil_strength=request.veil_strength if name == "f_r" else 0.0,
             )
             outputs = run_artifact(candidate, info, frames.holdout)
             report = accuracy_report(reference, outputs, frames.holdout_source, clean=frames.clean,

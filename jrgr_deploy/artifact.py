@@ -30,7 +30,9 @@ class ArtifactInfo:
     optimisation-profile shapes and `tensorrt_version`, `gpu_name`, `compute_capability` tie the
     engine to its build environment. `train_frame_hw`: the median (H, W) of the frames the net's input
     domain was trained on (the crops were cut from frames of this size, so it is the scale of the rain the
-    net learned; `--infer-size auto` shrinks larger frames to it); None when unknown.
+    net learned; `--infer-size auto` shrinks larger frames to it); None when unknown. `veil_strength`: the share of
+    the dark-channel veil the runtime removes after the net (`runtime/veil.py`) unless told otherwise; chosen for a
+    camera by `jrgr adapt` on its proxy validation, 0 (off) for a plain export.
     """
 
     kind: str
@@ -56,6 +58,7 @@ class ArtifactInfo:
     gpu_name: str | None = None
     compute_capability: str | None = None
     train_frame_hw: list[int] | None = None
+    veil_strength: float = 0.0
     format_version: int = SIDECAR_FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -71,6 +74,8 @@ class ArtifactInfo:
             len(self.train_frame_hw) != 2 or any(not isinstance(v, int) or v < 1 for v in self.train_frame_hw)
         ):
             raise JRGRError(f"train_frame_hw must be [height, width] in pixels, got {self.train_frame_hw}")
+        if not isinstance(self.veil_strength, int | float) or not 0.0 <= self.veil_strength < 1.0:
+            raise JRGRError(f"veil_strength must be a number from 0 (off) to below 1, got {self.veil_strength!r}")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -101,7 +106,10 @@ class ArtifactInfo:
         values = dict(data)
         if "value_range" in values:
             values["value_range"] = tuple(values["value_range"])
-        return cls(**values)
+        try:
+            return cls(**values)
+        except JRGRError as error:  # a value out of range: say which file holds it
+            raise JRGRError(f"{source}: {error}") from error
 
 
 def artifact_name(net: str, precision: str) -> str:

@@ -37,7 +37,8 @@ class Deraining(FrameModel):
     temporal: True (default settings), a `TemporalSettings` or a `TemporalStabiliser` to stabilise the output
     over time (causal; frames must come in order: `stream`/`run` restart it per stream and after a reconnect,
     `reset()` restarts it for direct calls). veil: the share of the dark-channel veil removed from every derained
-    frame (`runtime/veil.py`; 0: off).
+    frame (`runtime/veil.py`; 0: off; None: the artefact's own, its sidecar's `veil_strength`, which `jrgr adapt`
+    chooses per camera and which is 0 for the shipped model).
     """
 
     command = "derain"
@@ -49,11 +50,11 @@ class Deraining(FrameModel):
         backend: str | None = None,
         *,
         temporal: bool | TemporalSettings | TemporalStabiliser | None = None,
-        veil: float = 0.0,
+        veil: float | None = None,
         **options: Any,
     ) -> None:
         self._stabiliser = make_stabiliser(temporal)  # a bad value fails before the model loads
-        self._veil = check_strength(veil)
+        self._veil = None if veil is None else check_strength(veil)
         super().__init__(weights, backend, **options)
 
     @staticmethod
@@ -84,7 +85,7 @@ class Deraining(FrameModel):
     def run_info(self, processor: NetProcessor | None = None) -> dict[str, Any]:
         return {**super().run_info(processor),
                 "temporal": self._stabiliser.settings.as_dict() if self._stabiliser is not None else None,
-                "veil_strength": self._veil}
+                "veil_strength": getattr(processor or self.processor, "veil_strength", self._veil)}
 
 
 __all__ = ["Deraining", "default_weights"]

@@ -233,7 +233,8 @@ class FrameProcessor(NetProcessor):
     """Derain BGR frames with `backend` (F_r): see the module docstring for the stages.
 
     temporal: a stabiliser fed every derained frame in order (None: frames are independent). veil_strength: the
-    share of the dark-channel veil removed from the derained frame (`runtime/veil.py`; 0: off).
+    share of the dark-channel veil removed from the derained frame (`runtime/veil.py`; 0: off; None: the
+    artefact's own, its sidecar's `veil_strength`, 0 without a sidecar).
     """
 
     def __init__(
@@ -242,10 +243,13 @@ class FrameProcessor(NetProcessor):
         infer_hw: tuple[int, int] | None = None,
         side_by_side: bool = False,
         temporal: TemporalStabiliser | None = None,
-        veil_strength: float = 0.0,
+        veil_strength: float | None = None,
     ) -> None:
         super().__init__(backend, infer_hw=infer_hw, side_by_side=side_by_side)
         self.temporal = temporal
+        if veil_strength is None:
+            info = getattr(backend, "info", None)
+            veil_strength = info.veil_strength if info is not None else 0.0
         self.veil_strength = check_strength(veil_strength)
         self._luma: np.ndarray | None = None  # the temporal filter's luma input, kept between frames
         self._delta_bgr: np.ndarray | None = None  # its correction on three channels (--infer-size), likewise

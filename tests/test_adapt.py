@@ -10,6 +10,7 @@ import pytest
 from tiny_checkpoints import save_tiny_checkpoint
 
 from jrgr_deploy.app.cli import main
+from jrgr_deploy.artifact import read_sidecar
 from jrgr_deploy.image_files import write_rgb
 
 
@@ -78,8 +79,14 @@ def test_tiny_adaptation_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
         assert (out / name).is_file(), name
     report = json.loads((out / "adapt.json").read_text())
     trace = {p["step"]: p["psnr_y"] for p in report["val_trajectory"]}
-    # never worse than the starting model on the proxy validation
-    assert trace[report["selected_step"]] >= trace[0]
+    veil = {row["step"]: row["psnr_y"] for row in report["veil_scores"]}
+    step, strength = report["selected_step"], report["veil_strength"]
+    # the net and the veil strength are chosen together: the best pair on the proxy validation, never worse than
+    # the starting model without veil removal (its score there is the trace's: the same net, the same metric)
+    assert set(veil) == set(trace)
+    assert veil[0]["0.0"] == pytest.approx(trace[0], abs=1e-3)
+    assert veil[step][str(strength)] == max(max(row.values()) for row in veil.values()) >= trace[0]
+    assert read_sidecar(out / "f_r.onnx").veil_strength == strength  # the runtime's default for this artefact
     assert f"--weights {out / 'f_r.onnx'}" in printed and "jrgr derain" in printed
     # the same command again finds everything done and gives the same selection
     assert main(argv) == 0
@@ -114,6 +121,25 @@ def test_scene_guard_keeps_out_snapshots_that_change_the_scene() -> None:
     assert select_within_guard(worse, scene, 5.0) == 0  # within the guard but not better on the proxy
 
 
+def test_the_veil_strength_is_chosen_with_the_snapshot_among_the_candidates(tmp_path: Path) -> None:
+    from jrgr_deploy.app.adapt import VEIL_FILE, choose_with_veil
+
+    def row(step: int, *scores: float) -> dict[str, object]:
+        return {"step": step, "psnr_y": {str(k / 10): v for k, v in enumerate(scores)}}
+
+    # scores already kept in the run folder: nothing is scored again (no net is loaded)
+    table = [row(0, 24.0, 24.6, 24.9, 24.7), row(100, 24.5, 24.8, 24.8, 24.6), row(200, 25.2, 25.3, 25.0, 24.0)]
+    (tmp_path / VEIL_FILE).write_text(json.dumps(table))
+    missing = tmp_path / "no-such-start.safetensors"
+    assert choose_with_veil(tmp_path, [0, 100, 200], missing, [])[:2] == (200, 0.1)
+    # step 200 outside the guard: the starting net with veil removal beats the adapted one without
+    assert choose_with_veil(tmp_path, [0, 100], missing, [])[:2] == (0, 0.2)
+    # nothing strictly better than the start without veil removal: keep it as it is
+    flat = [row(0, 24.0, 23.0), row(100, 24.0, 23.5)]
+    (tmp_path / VEIL_FILE).write_text(json.dumps(flat))
+    assert choose_with_veil(tmp_path, [0, 100], missing, [])[:2] == (0, 0.0)
+
+
 def test_the_scene_guard_is_model_b_rain_on_temporal_medians_of_the_footage(tmp_path: Path) -> None:
     from jrgr_deploy.app.adapt import SCENE_WINDOWS, prepare_scene_guard
     from jrgr_deploy.image_files import list_images, read_rgb
@@ -146,7 +172,9 @@ def test_without_dry_footage_the_scene_guard_is_scored_and_used(tmp_path: Path) 
     trace = {p["step"]: p["psnr_y"] for p in report["val_trajectory"]}
     scene = {p["step"]: p["psnr_y"] for p in report["scene_trajectory"]}
     step = report["selected_step"]
-    assert step == 0 or (trace[step] > trace[0] and scene[step] >= scene[0] - 5.0)
+    assert step == 0 or scene[step] >= scene[0] - 5.0
+    # only snapshots within the guard were scored with the veil strengths
+    assert {row["step"] for row in report["veil_scores"]} == {s for s in trace if scene[s] >= scene[0] - 5.0}
     # the snapshots hold the nets only; the run's own checkpoint keeps the resume state
     from jrgr_deploy.checkpoint import load_checkpoint
 

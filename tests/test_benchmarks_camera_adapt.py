@@ -55,6 +55,8 @@ def test_guard_summary_splits_the_snapshots_by_the_scene_guard() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not BACKGROUNDS.is_dir(), reason=f"needs the offline photographs in {BACKGROUNDS}")
 def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
+    from jrgr_deploy.app.adapt import VEIL_STRENGTHS
+
     camera_adapt = load_benchmark("camera_adapt")
     weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
     markdown = tmp_path / "BENCHMARKS.md"
@@ -65,7 +67,12 @@ def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
             "--every-snapshot"]
     assert camera_adapt.main(argv) == 0
     results = json.loads((tmp_path / "results" / "camera_adapt.json").read_text())
-    assert list(results["rows"]) == ["input", "shipped", *camera_adapt.ROWS]
+    assert list(results["rows"]) == ["input", "shipped", "shipped_veil", *camera_adapt.ROWS]
+    # what each adaptation deployed: its ONNX with the veil strength `jrgr adapt` wrote into the sidecar
+    for name in ("adapt_plus", "adapt_plus_dry"):
+        deployed = results["rows"][name]["deployed"]
+        assert 5 < deployed["psnr_y"] < 60 and deployed["veil_strength"][0] in VEIL_STRENGTHS
+    assert "deployed" not in results["rows"]["adapt_plus_proxy_only"]
     # adaptation saw only the first frames; the test frames are the rest
     assert len(list((tmp_path / "work" / "footage").iterdir())) == 54
     assert len(list((tmp_path / "work" / "test" / "clean").iterdir())) == 12
@@ -74,9 +81,31 @@ def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
         assert 5 < row["psnr_y"] < 60 and 5 < row["last"]["psnr_y"] < 60
         assert [p["step"] for p in row["seeds"][0]["proxy_val"]] == [0, 3, 6]
     assert "OLD" not in markdown.read_text() and "| `jrgr adapt --dry`" in markdown.read_text()
+    assert "adapt_plus, deployed (ONNX + its veil strength) >= shipped model + 1.0 dB" in markdown.read_text()
     # the proxy-only row reads the same trainings as adapt_plus; every snapshot of every training row is scored
     assert results["rows"]["adapt_plus_proxy_only"]["last"] == results["rows"]["adapt_plus"]["last"]
     assert set(results["snapshots"]) == {name for name in camera_adapt.ROWS if name != "adapt_plus_proxy_only"}
     assert [e["step"] for e in results["snapshots"]["adapt_plus"]] == [0, 3, 6]
     assert all(e["scene_psnr_y"] is not None for e in results["snapshots"]["adapt_plus"])
     assert "Every snapshot of `adapt_plus` scored on the camera" in markdown.read_text()
+
+
+def test_the_markdown_says_the_budget_and_what_was_deployed() -> None:
+    camera_adapt = load_benchmark("camera_adapt")
+    run = {"seed": 0, "psnr_y": 24.0, "ssim_y": 0.9, "selected_step": 94, "iterations": 412,
+           "last": {"psnr_y": 23.0, "ssim_y": 0.8},
+           "deployed": {"psnr_y": 25.1, "ssim_y": 0.91, "step": 0, "veil_strength": 0.3}}
+    row = camera_adapt.seed_summary("`jrgr adapt` (shipped recipe, JRGR+)", [run])
+    rows = {"shipped": {"label": "shipped model", "psnr_y": 23.4, "ssim_y": 0.87}, "adapt_plus": row}
+    results = {"machine": {"cpu": "cpu", "cores": 2, "gpu": None, "date_utc": "2026-12-02 06:00"},
+               "clip": {"photo": "urban100/img_050", "frames": 300, "size_wh": [640, 360], "fps": 10.0,
+                        "rain_preset": "medium", "adapt_frames": 200, "dry_frames": 120},
+               "command": "python benchmarks/camera_adapt.py --minutes 20", "rows": rows, "minutes": 20.0,
+               "iterations": 600, "seeds": [0], "goals": camera_adapt.goals(rows), "scene_guard_db": 5.0}
+    text = camera_adapt.markdown(results)
+    assert "runs `jrgr adapt --minutes 20`" in text and "adapt_plus seed 0: 412" in text
+    assert "| 25.10 | 0, 0.3 |" in text  # the deployed ONNX's score, its step and veil strength
+    assert "- MET: adapt_plus, deployed (ONNX + its veil strength) >= shipped model + 1.0 dB (+1.70 dB)" in text
+    assert "- MET: adapt_plus, deployed: no seed below the shipped model (+1.70 dB)" in text
+    results.pop("minutes")
+    assert "trains the same 600 iterations" in camera_adapt.markdown(results)

@@ -24,8 +24,10 @@ def test_veil_quick_smoke(tmp_path: Path) -> None:
     (camera,) = results["cameras"].values()
     assert camera["frames"] == 12 and camera["frame_hw"] == [96, 160]
     assert set(camera["psnr_y_db"]) == set(camera["ssim_y"]) == {"0.0", "0.2", "0.4"} and camera["stage_ms_p50"] > 0
+    # the test frames are a clip in order: its flicker per strength (a real measurement, not a copy of PSNR)
+    assert set(camera["flicker_y"]) == {"0.0", "0.2", "0.4"} and all(v > 0 for v in camera["flicker_y"].values())
     text = markdown.read_text()
-    assert "## Veil removal" in text and "| urban100/img_050 | 12 |" in text
+    assert "## Veil removal" in text and "| urban100/img_050 | 12 |" in text and "flicker-Y" in text
     assert (tmp_path / "veil.png").read_bytes()[:4] == b"\x89PNG"
     markdown.write_text("# Benchmarks\n")
     assert veil.main(["--from-json", str(tmp_path / "veil.json"), "--out", str(tmp_path), "--markdown",

@@ -312,3 +312,18 @@ def test_int8_cpu_options_and_the_training_frame_size_reach_the_file_and_sidecar
     assert _cli("--weights", trained, "--nets", "f_r", "--out", tmp_path / "measured", "--shape", SMALL) == 0
     assert read_sidecar(tmp_path / "measured" / "f_r.onnx").train_frame_hw == [72, 104]
     capsys.readouterr()
+
+
+def test_the_veil_strength_goes_into_f_rs_sidecar_only(assets, tmp_path, capsys):
+    """`--veil S` writes the runtime's veil strength into F_r's sidecar (G_r's says 0: it derains nothing); a
+    strength out of range is refused before anything is exported."""
+    _, ckpt = assets
+    assert _cli("--weights", ckpt, "--nets", "f_r", "g_r", "--out", tmp_path / "out", "--shape", SMALL,
+                "--veil", "0.3") == 0
+    assert read_sidecar(tmp_path / "out" / "f_r.onnx").veil_strength == 0.3
+    assert read_sidecar(tmp_path / "out" / "g_r.onnx").veil_strength == 0.0
+    capsys.readouterr()
+    assert _cli("--weights", ckpt, "--nets", "f_r", "--out", tmp_path / "refused", "--veil", "1.0") == 2
+    err = capsys.readouterr().err
+    assert "--veil 1: expected a number from 0 (off) to below 1" in err and "Traceback" not in err
+    assert not (tmp_path / "refused").exists()

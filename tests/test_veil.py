@@ -82,3 +82,28 @@ def test_derain_refuses_a_bad_veil_strength(f_r: Path, tmp_path: Path, capsys: p
     assert main(["derain", str(video), "--weights", str(f_r), "-o", "null", "--veil", "1.5", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "veil strength 1.5: expected a number from 0 (off) to below 1" in err and "Traceback" not in err
+
+
+def test_the_sidecar_strength_is_the_default_and_an_explicit_one_wins(f_r: Path, tmp_path: Path) -> None:
+    import dataclasses
+    import shutil
+
+    from jrgr_deploy.artifact import read_sidecar, sidecar_path, write_sidecar
+
+    adapted = tmp_path / "f_r.onnx"  # what `jrgr adapt` writes: the net plus the strength it chose
+    shutil.copy(f_r, adapted)
+    write_sidecar(adapted, dataclasses.replace(read_sidecar(f_r), veil_strength=0.4))
+    frame = veiled(cv2.resize(index_frame(5), (192, 128)), (200.0, 200.0, 200.0))
+    with Deraining(f_r, infer_hw=None) as plain, Deraining(adapted, infer_hw=None) as own, \
+            Deraining(adapted, infer_hw=None, veil=0.0) as off:
+        assert plain.run_info()["veil_strength"] == 0.0  # a plain export: off
+        assert own.run_info()["veil_strength"] == 0.4 and off.run_info()["veil_strength"] == 0.0
+        derained = plain(frame)
+        np.testing.assert_array_equal(own(frame), remove_veil(derained, 0.4))
+        np.testing.assert_array_equal(off(frame), derained)
+    # a sidecar with a strength out of range is refused when the artefact is opened, naming the file
+    data = json.loads(sidecar_path(adapted).read_text())
+    data["veil_strength"] = 1.5
+    sidecar_path(adapted).write_text(json.dumps(data))
+    with pytest.raises(JRGRError, match=r"f_r.onnx.json.*veil_strength must be a number from 0 .off. to below 1"):
+        Deraining(adapted)

@@ -144,10 +144,18 @@ def score_steps(run_dir: Path, steps: Sequence[int], start_weights: Path, pairs:
     return scores
 
 
+def steps_within_guard(trace: Sequence[dict[str, Any]], guard: Sequence[dict[str, Any]], max_drop_db: float
+                       ) -> list[int]:
+    """The traced steps whose PSNR-Y on the guard set is at most `max_drop_db` below the start's (step 0 of
+    `guard`), step 0 always among them."""
+    guard_at = {p["step"]: p["psnr_y"] for p in guard}
+    floor = guard_at[0] - max_drop_db
+    return [p["step"] for p in trace if p["step"] == 0 or guard_at.get(p["step"], float("-inf")) >= floor]
+
+
 def select_within_guard(trace: Sequence[dict[str, Any]], guard: Sequence[dict[str, Any]], max_drop_db: float) -> int:
     """`select_not_worse` among the steps whose PSNR-Y on the guard set is at most `max_drop_db` below the start's
     (step 0 of `guard`); 0 when no step is within the guard."""
-    guard_at = {p["step"]: p["psnr_y"] for p in guard}
-    floor = guard_at[0] - max_drop_db
-    allowed = [p for p in trace if p["step"] == 0 or guard_at.get(p["step"], float("-inf")) >= floor]
+    allowed_steps = set(steps_within_guard(trace, guard, max_drop_db))
+    allowed = [p for p in trace if p["step"] in allowed_steps]
     return select_not_worse(allowed) if len(allowed) > 1 else 0

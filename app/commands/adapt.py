@@ -61,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
         clean_photos=args.clean_photos, frame_width=args.frame_width, max_frames=args.max_frames,
         record_seconds=args.record_seconds, overrides=tuple(args.overrides), iterations=args.iterations,
     ))
-    state = "adapted" if result.selected_step else "kept the starting model (no snapshot beat it within the rules)"
+    if result.selected_step or result.veil_strength:
+        state = "adapted"
+    else:
+        state = "kept the starting model (nothing beat it within the rules)"
+    veil = f", veil removal {result.veil_strength:g} in the sidecar" if result.veil_strength else ""
     print(f"{state}: proxy-val PSNR-Y {result.start_psnr_y:.2f} -> {result.selected_psnr_y:.2f} dB "
-          f"(step {result.selected_step} of {result.iterations})")
+          f"(step {result.selected_step} of {result.iterations}{veil})")
     print(f"model: {result.onnx}\nbefore/after: {result.sheet}\nrun it:\n  {result.derain_command}")
     return 0

@@ -25,11 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--veil",
         type=float,
-        default=0.0,
+        default=None,
         metavar="S",
         help="remove this share (0 to below 1) of the dark-channel veil the net leaves (distant rain as haze; "
         "runtime/veil.py); 0.3 was best on a proxy validation and gave +1.25 to +1.81 dB on three benchmark "
-        "cameras (BENCHMARKS.md, 'Veil removal'; default 0: off)",
+        "cameras (BENCHMARKS.md, 'Veil removal'). Default: the model's own (its sidecar's veil_strength: chosen "
+        "per camera by `jrgr adapt`, 0 for the shipped model); --veil 0 turns it off",
     )
     parser.set_defaults(func=run)
 
@@ -39,5 +40,6 @@ def run(args: argparse.Namespace) -> int:
     from jrgr_deploy.runtime.deraining import Deraining
     from jrgr_deploy.runtime.veil import check_strength
 
-    check_strength(args.veil)  # before the model loads
+    if args.veil is not None:
+        check_strength(args.veil)  # before the model loads
     return run_model(Deraining, args, temporal=args.temporal, veil=args.veil)

@@ -64,6 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-frame-size", default=None, metavar="WxH",
                         help="the size of the frames the checkpoint was trained on, recorded in the sidecar for "
                              "--infer-size auto (default: measured from the training data its config names)")
+    parser.add_argument("--veil", type=float, default=0.0, metavar="S",
+                        help="the veil strength written into F_r's sidecar: the runtime then removes this share of "
+                             "the dark-channel veil after the net unless `jrgr derain --veil` says otherwise "
+                             "(runtime/veil.py; default 0: off; `jrgr adapt` chooses it for a camera)")
     parser.add_argument("--shape", default=None,
                         help="NxCxHxW: fixed input shape (or the TensorRT profile's opt shape with --max-shape); "
                              "default: dynamic batch/H/W, verified at 640x360 padded to the size multiple")
@@ -130,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
                                 activations=args.int8_activations, keep_fp32=tuple(args.int8_keep_fp32),
                                 percentile=args.int8_percentile),
         train_frame_hw=parse_hw(args.train_frame_size, "--train-frame-size") if args.train_frame_size else None,
+        veil_strength=args.veil,
         shape=args.shape, max_shape=args.max_shape, min_shape=args.min_shape,
         opset=args.opset, gate=gate, val_rainy=args.val_rainy, val_clean=args.val_clean,
         verify_frames=args.verify_frames, workspace_mib=args.workspace_mib, timing_cache=args.timing_cache,
