@@ -117,7 +117,7 @@ def check_options(args: argparse.Namespace) -> None:
     cpus = os.cpu_count() or 1
     _check_range(args.threads, "--threads", cpus, f"this machine has {cpus} logical CPUs")
     _check_range(args.queue_size, "--queue-size", MAX_QUEUE_SIZE, "frames held per queue")
-    args.infer_workers = parse_infer_workers(args.infer_workers)
+    parse_infer_workers(args.infer_workers)
     if not 0 <= args.batch_window <= MAX_BATCH_WINDOW_MS:
         raise JRGRError(f"--batch-window {args.batch_window:g}: expected milliseconds from 0 to "
                         f"{MAX_BATCH_WINDOW_MS:g} (a frame may wait this long for the others of its call)")
@@ -211,7 +211,7 @@ def run_cameras(
         report = model.run_many(
             specs, args.output, serve=args.serve, token=token, live=args.live, show=args.show, strict=args.strict,
             progress=not args.no_progress, queue_size=args.queue_size, reconnect_timeout_s=args.reconnect_timeout,
-            batch_window_ms=args.batch_window, infer_workers=args.infer_workers, started=started,
+            batch_window_ms=args.batch_window, infer_workers=parse_infer_workers(args.infer_workers), started=started,
         )  # fmt: skip
     print(report.table(), file=sys.stderr)
     if args.stats:
