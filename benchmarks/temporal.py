@@ -16,7 +16,9 @@
 2. Rows: the rainy input; per-frame deraining with the default model (file and SHA-256 recorded, so the benchmark
    re-runs unchanged when the shipped model is replaced); `jrgr derain --temporal` (the runtime's stabiliser, run
    through `Deraining(temporal=True)` on the frames as a file); a 5-frame temporal median of the per-frame output
-   (centred: 2 frames of look-ahead, not causal); a plain recursive filter (no motion adaptation). Scores from
+   (centred: 2 frames of look-ahead, not causal); a plain recursive filter (no motion adaptation); per-frame and
+   `--temporal` deraining with `--veil 0.3` (the veil stage estimates its airlight and transmission per frame: does
+   it flicker, and what does it do where people move?). Scores from
    `jrgr_deploy.temporal_metrics`: residual flicker, PSNR-Y, SSIM-Y, moving-region PSNR-Y / SSIM-Y.
 3. Cost of the stabiliser per 1280x720 frame, on both clips' frames upscaled to 1280x720: (a) alone: the pipeline's
    own "temporal" stage (luma, camera motion, filter, correction) timed around each frame's postprocess, and what
@@ -81,13 +83,16 @@ DATA_SOURCE = (
     "people and natural scenes), as collected in the denoising-benchmark mirror majedelhelou/denoising_datasets; "
     "the folder needs urban100/ and bsd68/ inside"
 )
-METHODS = ("rainy", "per_frame", "temporal", "median5", "recursive")
+METHODS = ("rainy", "per_frame", "temporal", "median5", "recursive", "per_frame_veil", "temporal_veil")
+VEIL = 0.3  # `jrgr derain --veil`'s strength chosen on the veil benchmark's proxy (BENCHMARKS.md, "Veil removal")
 LABELS = {
     "rainy": "rainy input",
     "per_frame": "per-frame deraining",
     "temporal": "`--temporal` (causal stabiliser)",
     "median5": "5-frame temporal median (centred, 2 frames look-ahead)",
     "recursive": "plain recursive filter (α = 0.8, no motion adaptation)",
+    "per_frame_veil": f"per-frame deraining + `--veil {VEIL:g}` (veil removal after the net, per frame)",
+    "temporal_veil": f"`--temporal --veil {VEIL:g}`",
 }
 RECURSIVE_ALPHA = 0.8
 LIVE_FACTOR = 0.8  # live camera rate for the cost, x the per-frame pipeline's throughput (as benchmarks/stream.py)
@@ -290,11 +295,12 @@ def recursive_filter(frames: list[np.ndarray], alpha: float = RECURSIVE_ALPHA) -
         yield np.rint(state).astype(np.uint8)
 
 
-def derain_folder(weights: Path, folder: Path, temporal: bool) -> tuple[list[np.ndarray], dict[str, Any]]:
+def derain_folder(weights: Path, folder: Path, temporal: bool, veil: float = 0.0
+                  ) -> tuple[list[np.ndarray], dict[str, Any]]:
     """The derained frames (RGB) of a folder of rainy frames, through the runtime as `jrgr derain` runs a file."""
     from jrgr_deploy.runtime import Deraining
 
-    with Deraining(weights, temporal=temporal) as model:
+    with Deraining(weights, temporal=temporal, veil=veil) as model:
         frames = [derained[..., ::-1].copy() for _, derained in model.stream(folder)]
         counters = model.temporal.counters() if model.temporal is not None else None
     return frames, {"stats": model.last_report.stats if model.last_report else None, "temporal": counters}
@@ -310,7 +316,9 @@ def score_clip(weights: Path, folder: Path) -> dict[str, Any]:
     per_frame, _ = derain_folder(weights, folder / "rainy", temporal=False)
     stabilised, info = derain_folder(weights, folder / "rainy", temporal=True)
     outputs = {"rainy": rainy, "per_frame": per_frame, "temporal": stabilised,
-               "median5": median5(per_frame), "recursive": recursive_filter(per_frame)}
+               "median5": median5(per_frame), "recursive": recursive_filter(per_frame),
+               "per_frame_veil": derain_folder(weights, folder / "rainy", temporal=False, veil=VEIL)[0],
+               "temporal_veil": derain_folder(weights, folder / "rainy", temporal=True, veil=VEIL)[0]}
     rows: dict[str, Any] = {}
     for method in METHODS:
         scorer = TemporalScorer()
@@ -612,7 +620,7 @@ def markdown(results: dict[str, Any], png_name: str) -> str:
                       f"{clip['stabiliser']['resets']})", "",
                       "| method | flicker-Y | × per-frame | PSNR-Y dB | SSIM-Y | moving PSNR-Y dB | moving SSIM-Y |",
                       "|---|---:|---:|---:|---:|---:|---:|"]
-            for method in METHODS:
+            for method in (m for m in METHODS if m in rows):  # a JSON from before a method was added lacks it
                 row = rows[method]
                 lines.append(f"| {LABELS[method]} | {row['flicker_y']:.3f} | {row['flicker_y'] / base:.2f} | "
                              f"{row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {row['moving_psnr_y']:.2f} | "
@@ -709,11 +717,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
         return
     fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
     colours = {"rainy": "grey", "per_frame": "tab:blue", "temporal": "tab:red", "median5": "tab:green",
-               "recursive": "tab:orange"}
+               "recursive": "tab:orange", "per_frame_veil": "tab:purple", "temporal_veil": "tab:brown"}
     for column, (name, title) in enumerate((("fixed", "fixed camera"), ("moving", "moving camera"))):
         rows = quality["clips"][name]["rows"]
         ax = axes[0][column]
-        for method in METHODS:
+        for method in (m for m in METHODS if m in rows):
             ax.plot(rows[method]["flicker_per_pair"], color=colours[method], lw=1.2,
                     label=LABELS[method].replace("`", ""))
         ax.set_xlabel("frame pair (t-1, t)")
@@ -723,7 +731,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         if column == 0:
             ax.legend(fontsize=7)
         ax = axes[1][column]
-        for method in METHODS:
+        for method in (m for m in METHODS if m in rows):
             row = rows[method]
             ax.scatter(row["flicker_y"], row["psnr_y"], color=colours[method], s=40)
             ax.annotate(f"{method}\nmoving {row['moving_psnr_y']:.2f} dB", (row["flicker_y"], row["psnr_y"]),

@@ -76,6 +76,8 @@ def test_temporal_quick_smoke(backgrounds: Path, tmp_path: Path) -> None:
     assert quality["spec"]["width"] == 160 and quality["model"]["sha256"] and quality["machine"]["cores"]
     for clip in quality["clips"].values():
         assert set(clip["rows"]) == set(temporal.METHODS)
+        # the veil rows ran the stage: another output than the same deraining without it
+        assert clip["rows"]["per_frame_veil"]["psnr_y"] != clip["rows"]["per_frame"]["psnr_y"]
         for row in clip["rows"].values():
             assert row["frames"] == 8 and len(row["flicker_per_pair"]) == 7 and row["flicker_y"] > 0
     assert quality["clips"]["moving"]["stabiliser"]["camera_moved_frames"] > 0
