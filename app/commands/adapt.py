@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "or clean photographs; never worse than the starting model there; without --dry also within "
         f"{SCENE_GUARD_DB:g} dB of it "
         "on a scene guard, model-B rain on temporal medians of the footage, so the camera's scene is kept), "
-        "exported to OUT/f_r.onnx with OUT/before_after.png. Run the same command again after Ctrl-C to resume.",
+        "together with the strength of the runtime's veil removal (jrgr derain --veil) on the same validation, "
+        "exported to OUT/f_r.onnx (the strength in its sidecar: jrgr derain applies it) with OUT/before_after.png. "
+        "Run the same command again after Ctrl-C to resume.",
     )
     parser.add_argument("footage", help="rainy footage: a video file, an image folder, a camera index or a URL")
     parser.add_argument("--out", type=Path, required=True, help="output folder (f_r.onnx, before_after.png, work/)")
