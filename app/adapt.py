@@ -361,22 +361,16 @@ def veil_scores(weights: Path, pairs: list[tuple[Path, Path]], strengths: tuple[
 
 
 def choose_with_veil(run_dir: Path, candidates: list[int], start_weights: Path, pairs: list[tuple[Path, Path]]
-                     ) -> tuple[int, float, list[dict[str, Any]]]:
-    """(step, veil strength) with the best proxy PSNR-Y among the candidate snapshots (step 0: the starting net)
-    and `VEIL_STRENGTHS`: the runtime removes the veil after the net, so the net and the strength are chosen
-    together. A pair wins only by a strictly higher score, so the starting net without veil removal is kept
-    unless something beats it (never worse on the proxy). Scores are kept in ``RUN_DIR/VEIL_FILE`` (a resumed
-    call scores only what is missing)."""
-    from jrgr_deploy.output_files import write_text_atomic
-    from jrgr_deploy.training.tracing import snapshot_path
+                     ) -> tuple[int, float, float, list[dict[str, Any]]]:
+    """(step, veil strength, its proxy PSNR-Y, the table) with the best proxy PSNR-Y among the candidate snapshots
+    (step 0: the starting net) and `VEIL_STRENGTHS`: the runtime removes the veil after the net, so the net and the
+    strength are chosen together. A pair wins only by a strictly higher score, so the starting net without veil
+    removal is kept unless something beats it (never worse on the proxy). Scores are kept in ``RUN_DIR/VEIL_FILE``
+    (a resumed call scores only what is missing)."""
+    from jrgr_deploy.training.tracing import score_steps
 
-    path = run_dir / VEIL_FILE
-    table: list[dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else []
-    for step in sorted(set(candidates) - {row["step"] for row in table}):
-        weights = start_weights if step == 0 else snapshot_path(run_dir, step)
-        table.append({"step": step, "psnr_y": veil_scores(weights, pairs)})
-        table.sort(key=lambda row: row["step"])
-        write_text_atomic(path, json.dumps(table, indent=1) + "\n")
+    table = score_steps(run_dir, candidates, start_weights, pairs, VEIL_FILE,
+                        scorer=lambda weights, pairs: {"psnr_y": veil_scores(weights, pairs)})
     best = (0, 0.0, table[0]["psnr_y"]["0.0"] if table and table[0]["step"] == 0 else float("-inf"))
     for row in table:
         if row["step"] not in candidates:
@@ -384,7 +378,7 @@ def choose_with_veil(run_dir: Path, candidates: list[int], start_weights: Path, 
         for strength, score in row["psnr_y"].items():
             if score > best[2]:
                 best = (row["step"], float(strength), score)
-    return best[0], best[1], table
+    return (*best, table)
 
 
 # ---- results -------------------------------------------------------------------------------------------
@@ -484,9 +478,8 @@ def adapt(request: AdaptRequest) -> AdaptResult:
                            "(the camera's own scene): not taken", unguarded, request.scene_guard_db)
     else:
         net_step = select_not_worse(trace)
-    step, strength, veil_table = choose_with_veil(run_dir, candidates, weights, _val_pairs(work))
+    step, strength, chosen_psnr_y, veil_table = choose_with_veil(run_dir, candidates, weights, _val_pairs(work))
     selected = weights if step == 0 else snapshot_path(run_dir, step)
-    chosen_psnr_y = {row["step"]: row["psnr_y"] for row in veil_table}[step][str(strength)]
     start_psnr_y = next(p["psnr_y"] for p in trace if p["step"] == 0)
     if step == 0 and strength == 0.0:
         logger.warning("nothing beat the starting model on the proxy validation%s: keeping it",

@@ -254,24 +254,28 @@ def adapt_all(args: argparse.Namespace, clips: dict[str, Path], weights: Path) -
         return {task: future.result() for task, future in futures.items()}
 
 
-def seed_summary(label: str, per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    """A row over its seeds: mean (and sd) of the selected snapshot's and of the last step's scores."""
-    row: dict[str, Any] = {"label": label, "seeds": per_seed}
+def mean_sd(scores: list[dict[str, Any]]) -> dict[str, float]:
+    """Each metric's mean over `scores` (one dict per seed) and its sd (`<metric>_sd`; 0 with one seed)."""
+    out: dict[str, float] = {}
     for metric in METRICS:
-        values = [run[metric] for run in per_seed]
-        row[metric] = round(float(np.mean(values)), 4)
-        row[f"{metric}_sd"] = round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else 0.0
+        values = [score[metric] for score in scores]
+        out[metric] = round(float(np.mean(values)), 4)
+        out[f"{metric}_sd"] = round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else 0.0
+    return out
+
+
+def seed_summary(label: str, per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """A row over its seeds: mean (and sd) of the selected snapshot's and of the last step's scores, and of what
+    was deployed (when the runs have it)."""
+    row: dict[str, Any] = {"label": label, "seeds": per_seed, **mean_sd(per_seed)}
     row["last"] = {m: round(float(np.mean([run["last"][m] for run in per_seed])), 4) for m in METRICS}
     row["worst_psnr_y"] = min(min(run["psnr_y"], run["last"]["psnr_y"]) for run in per_seed)
     row["selected_step"] = [run["selected_step"] for run in per_seed]
     if all("deployed" in run for run in per_seed):
         deployed = [run["deployed"] for run in per_seed]
-        row["deployed"] = {
-            "psnr_y": round(float(np.mean([d["psnr_y"] for d in deployed])), 4),
-            "psnr_y_sd": round(float(np.std([d["psnr_y"] for d in deployed], ddof=1)), 4) if len(deployed) > 1 else 0.0,
-            "ssim_y": round(float(np.mean([d["ssim_y"] for d in deployed])), 4),
-            "worst_psnr_y": min(d["psnr_y"] for d in deployed),
-            "step": [d["step"] for d in deployed], "veil_strength": [d["veil_strength"] for d in deployed]}
+        row["deployed"] = {**mean_sd(deployed), "worst_psnr_y": min(d["psnr_y"] for d in deployed),
+                           "step": [d["step"] for d in deployed],
+                           "veil_strength": [d["veil_strength"] for d in deployed]}
     return row
 
 

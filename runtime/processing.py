@@ -32,7 +32,7 @@ the derained uint8 frame last; its time is the "veil" stage.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -43,6 +43,9 @@ from jrgr_deploy.runtime.backends.base import Backend, InputContract
 from jrgr_deploy.runtime.stats import now_ns
 from jrgr_deploy.runtime.temporal import LUMA_BGR, TemporalStabiliser
 from jrgr_deploy.runtime.veil import check_strength, remove_veil
+
+if TYPE_CHECKING:
+    from jrgr_deploy.artifact import ArtifactInfo
 
 
 @dataclass
@@ -183,7 +186,9 @@ class NetProcessor:
         self.contract = backend.input_contract
         self.infer_hw: tuple[int, int] | None = None if self.auto else infer_hw  # type: ignore[assignment]
         self.infer_size = INFER_AUTO if self.auto else ("full" if infer_hw is None else f"{infer_hw[1]}x{infer_hw[0]}")
-        info = getattr(backend, "info", None)  # the artefact's sidecar (ONNX Runtime, TensorRT backends)
+        # the artefact's sidecar (ONNX Runtime, TensorRT backends; None for a checkpoint)
+        self.artifact_info: ArtifactInfo | None = getattr(backend, "info", None)
+        info = self.artifact_info
         self.train_frame_hw: tuple[int, int] | None = (
             tuple(info.train_frame_hw) if info is not None and info.train_frame_hw else None  # type: ignore[assignment]
         )
@@ -248,8 +253,7 @@ class FrameProcessor(NetProcessor):
         super().__init__(backend, infer_hw=infer_hw, side_by_side=side_by_side)
         self.temporal = temporal
         if veil_strength is None:
-            info = getattr(backend, "info", None)
-            veil_strength = info.veil_strength if info is not None else 0.0
+            veil_strength = self.artifact_info.veil_strength if self.artifact_info is not None else 0.0
         self.veil_strength = check_strength(veil_strength)
         self._luma: np.ndarray | None = None  # the temporal filter's luma input, kept between frames
         self._delta_bgr: np.ndarray | None = None  # its correction on three channels (--infer-size), likewise

@@ -131,13 +131,13 @@ def test_the_veil_strength_is_chosen_with_the_snapshot_among_the_candidates(tmp_
     table = [row(0, 24.0, 24.6, 24.9, 24.7), row(100, 24.5, 24.8, 24.8, 24.6), row(200, 25.2, 25.3, 25.0, 24.0)]
     (tmp_path / VEIL_FILE).write_text(json.dumps(table))
     missing = tmp_path / "no-such-start.safetensors"
-    assert choose_with_veil(tmp_path, [0, 100, 200], missing, [])[:2] == (200, 0.1)
+    assert choose_with_veil(tmp_path, [0, 100, 200], missing, [])[:3] == (200, 0.1, 25.3)
     # step 200 outside the guard: the starting net with veil removal beats the adapted one without
-    assert choose_with_veil(tmp_path, [0, 100], missing, [])[:2] == (0, 0.2)
+    assert choose_with_veil(tmp_path, [0, 100], missing, [])[:3] == (0, 0.2, 24.9)
     # nothing strictly better than the start without veil removal: keep it as it is
     flat = [row(0, 24.0, 23.0), row(100, 24.0, 23.5)]
     (tmp_path / VEIL_FILE).write_text(json.dumps(flat))
-    assert choose_with_veil(tmp_path, [0, 100], missing, [])[:2] == (0, 0.0)
+    assert choose_with_veil(tmp_path, [0, 100], missing, [])[:3] == (0, 0.0, 24.0)
 
 
 def test_the_scene_guard_is_model_b_rain_on_temporal_medians_of_the_footage(tmp_path: Path) -> None:

@@ -47,13 +47,16 @@ def read_trace(run_dir: Path, file_name: str = TRACE_FILE) -> list[dict[str, Any
     return json.loads(path.read_text()) if path.is_file() else []
 
 
+Scorer = Callable[[Path, Sequence[tuple[Path, Path]]], dict[str, Any]]  # (weights, pairs) -> a point's scores
+
+
 def _add_score(run_dir: Path, file_name: str, scores: list[dict[str, Any]], step: int, weights: Path,
-               pairs: Sequence[tuple[Path, Path]]) -> dict[str, Any]:
-    """Score `weights` on `pairs` as `step`, add it to `scores` (kept sorted by step) and write them to
-    ``RUN_DIR/file_name``; returns the new point."""
+               pairs: Sequence[tuple[Path, Path]], scorer: Scorer = score_checkpoint) -> dict[str, Any]:
+    """Score `weights` on `pairs` as `step` (with `scorer`), add it to `scores` (kept sorted by step) and write
+    them to ``RUN_DIR/file_name``; returns the new point."""
     from jrgr_deploy.output_files import write_text_atomic
 
-    point = {"step": step, **score_checkpoint(weights, pairs)}
+    point = {"step": step, **scorer(weights, pairs)}
     scores.append(point)
     scores.sort(key=lambda p: p["step"])
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -133,14 +136,15 @@ def select_not_worse(trace: Sequence[dict[str, Any]]) -> int:
 
 
 def score_steps(run_dir: Path, steps: Sequence[int], start_weights: Path, pairs: Sequence[tuple[Path, Path]],
-                file_name: str) -> list[dict[str, Any]]:
-    """F_r of the snapshots of `train_traced` at `steps` (step 0: `start_weights`) scored on another set of pairs,
-    kept in ``RUN_DIR/file_name`` (a resumed call scores only what is missing); sorted by step."""
+                file_name: str, scorer: Scorer = score_checkpoint) -> list[dict[str, Any]]:
+    """F_r of the snapshots of `train_traced` at `steps` (step 0: `start_weights`) scored on another set of pairs
+    (by `scorer`: the usual metrics unless told otherwise), kept in ``RUN_DIR/file_name`` (a resumed call scores
+    only what is missing); sorted by step."""
     run_dir = Path(run_dir)
     scores = read_trace(run_dir, file_name)
     for step in sorted(set(steps) - {p["step"] for p in scores}):
         _add_score(run_dir, file_name, scores, step, start_weights if step == 0 else snapshot_path(run_dir, step),
-                   pairs)
+                   pairs, scorer)
     return scores
 
 
