@@ -8,9 +8,9 @@
     held-out clean images + model-B rain                -> a proxy validation set WITH ground truth
     joint training (stage 2) from the shipped checkpoint, within the time budget, traced on the proxy validation
     -> the snapshot and the runtime's veil-removal strength picked together by the never-worse rule (the best
-       proxy-val PSNR-Y of F_r followed by `runtime/veil.py` at each of `VEIL_STRENGTHS`, or the starting net
-       without veil removal if nothing beats it), without dry footage only among the snapshots that keep the
-       camera's own scene (the scene guard, below)
+       proxy-val PSNR-Y of F_r followed by `jrgr_deploy/veil_removal.py` at each of `VEIL_STRENGTHS`, or the
+       starting net without veil removal if nothing beats it), without dry footage only among the snapshots that
+       keep the camera's own scene (the scene guard, below)
     -> OUT/f_r.onnx + sidecar (with that strength: `jrgr derain` applies it), OUT/before_after.png, the
        `jrgr derain` line to run.
 
@@ -348,8 +348,8 @@ def veil_scores(weights: Path, pairs: list[tuple[Path, Path]], strengths: tuple[
     from jrgr_deploy.image_files import read_rgb
     from jrgr_deploy.metrics import psnr_y
     from jrgr_deploy.nn.build import size_multiple
-    from jrgr_deploy.runtime.veil import remove_veil
     from jrgr_deploy.training.evaluate import remove_rain
+    from jrgr_deploy.veil_removal import remove_veil
 
     checkpoint = load_checkpoint(weights)
     clean = [read_rgb(c) for _, c in pairs]
@@ -396,8 +396,8 @@ def before_after_sheet(path: Path, footage: Path, nets: dict[str, tuple[Path, fl
     from jrgr_deploy.checkpoint import load_checkpoint, load_net
     from jrgr_deploy.image_files import list_images, read_rgb
     from jrgr_deploy.nn.build import size_multiple
-    from jrgr_deploy.runtime.veil import remove_veil
     from jrgr_deploy.training.evaluate import remove_rain
+    from jrgr_deploy.veil_removal import remove_veil
 
     files = list_images(footage)
     picks = [files[i] for i in np.linspace(0, len(files) - 1, rows).round().astype(int)]

@@ -1,4 +1,5 @@
-"""Veil removal after the net (`jrgr derain --veil S`, runtime/veil.py) on the camera-adaptation benchmark's cameras.
+"""Veil removal after the net (`jrgr derain --veil S`, jrgr_deploy/veil_removal.py) on the camera-adaptation
+benchmark's cameras.
 
     python benchmarks/veil.py --backgrounds ../shared/data/backgrounds
     python benchmarks/veil.py --quick --out /tmp/v      # smoke run: one small camera, 12 test frames
@@ -100,8 +101,8 @@ def scores(model: Any, pairs: list[tuple[np.ndarray, np.ndarray]], strengths: li
     time. sequence: the pairs are a clip's frames in order, so also its flicker and moving-region PSNR-Y per
     strength (`jrgr_deploy.temporal_metrics`: the airlight and transmission are estimated per frame)."""
     from jrgr_deploy.metrics import psnr_y, ssim_y
-    from jrgr_deploy.runtime.veil import remove_veil
     from jrgr_deploy.temporal_metrics import TemporalScorer
+    from jrgr_deploy.veil_removal import remove_veil
 
     temporal = {s: TemporalScorer() for s in strengths} if sequence else {}
 

@@ -31,8 +31,8 @@ class ArtifactInfo:
     engine to its build environment. `train_frame_hw`: the median (H, W) of the frames the net's input
     domain was trained on (the crops were cut from frames of this size, so it is the scale of the rain the
     net learned; `--infer-size auto` shrinks larger frames to it); None when unknown. `veil_strength`: the share of
-    the dark-channel veil the runtime removes after the net (`runtime/veil.py`) unless told otherwise; chosen for a
-    camera by `jrgr adapt` on its proxy validation, 0 (off) for a plain export.
+    the dark-channel veil the runtime removes after the net (`jrgr_deploy/veil_removal.py`) unless told otherwise;
+    chosen for a camera by `jrgr adapt` on its proxy validation, 0 (off) for a plain export.
     """
 
     kind: str

@@ -171,7 +171,10 @@ class TermWeights:
     ``mse_fr_mt``, F_r on the moment-transfer pseudo-pair, ||F_r(Õ_mt) − B_s||² in the MSE group, where Õ_mt is
     O_s re-toned to the real rainy images' per-cell luma moments (`jrgr_deploy.moment_transfer`; the grid is
     ``loss.moment_grid``, the per-image strength 1 ± ``loss.transfer_jitter``, the moments taken from up to
-    ``loss.transfer_images`` images of each set when stage 2 starts).
+    ``loss.transfer_images`` images of each set when stage 2 starts); ``mse_fr_pl``, F_r on the real images'
+    pseudo-labels, ||F_r(O_r) − P_r||² in the MSE group, where P_r is the starting F_r's output on the whole real
+    image with ``loss.pl_veil_strength`` of its dark-channel veil removed (`jrgr_deploy.veil_removal`; labelled
+    once when stage 2 starts, `jrgr_deploy.training.data.make_pseudo_labels`).
     """
 
     adv_b_fs_os: float = 1.0
@@ -189,6 +192,7 @@ class TermWeights:
     mse_fr_os: float = 0.0
     mom_or: float = 0.0
     mse_fr_mt: float = 0.0
+    mse_fr_pl: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -218,6 +222,9 @@ class LossConfig:
     (``moment_grid`` is also the moment transfer's grid, ``mse_fr_mt``).
     transfer_jitter, transfer_images: the moment transfer's per-image strength range 1 ± jitter and how many
     images of each set (evenly spaced) its population moments are taken from.
+
+    pl_veil_strength: the share of the dark-channel veil removed from the pseudo-labels of ``mse_fr_pl``
+    (`jrgr_deploy.veil_removal.remove_veil`'s strength, 0 ≤ S < 1).
     """
 
     gan_mode: str = "lsgan"
@@ -235,8 +242,11 @@ class LossConfig:
     moment_pool: int = 32
     transfer_jitter: float = 0.3
     transfer_images: int = 256
+    pl_veil_strength: float = 0.3
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.pl_veil_strength < 1.0:
+            raise JRGRError(f"loss.pl_veil_strength must be in [0, 1), got {self.pl_veil_strength}")
         if not 0.0 <= self.transfer_jitter < 1.0:
             raise JRGRError(f"loss.transfer_jitter must be in [0, 1), got {self.transfer_jitter}")
         if self.transfer_images < 1:

@@ -139,6 +139,16 @@ class PairedRainDataset(_AugmentedDataset):
                 "name": rainy_path.name}
 
 
+class PseudoLabelledRealDataset(PairedRainDataset):
+    """(real rainy image, pseudo-label) pairs -> {"o_r": (3,H,W), "p_r": (3,H,W), "name": str}, float32 RGB in
+    [-1, 1], cropped and flipped together (the real images of ``loss.weights.mse_fr_pl``; the labels are written
+    by `jrgr_deploy.training.data.make_pseudo_labels`)."""
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+        item = super().__getitem__(index)
+        return {"o_r": item["o_s"], "p_r": item["b_s"], "name": item["name"]}
+
+
 class UnpairedRainDataset(_AugmentedDataset):
     """Real rainy images without ground truth -> {"o_r": (3,H,W) float32 RGB in [-1, 1], "name": str}.
 

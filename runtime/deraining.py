@@ -20,7 +20,7 @@ from typing import Any
 from jrgr_deploy.runtime.frame_model import FrameModel
 from jrgr_deploy.runtime.processing import FrameProcessor, NetProcessor
 from jrgr_deploy.runtime.temporal import TemporalSettings, TemporalStabiliser, make_stabiliser
-from jrgr_deploy.runtime.veil import check_strength
+from jrgr_deploy.veil_removal import check_strength
 
 
 def default_weights() -> Path:
@@ -37,8 +37,8 @@ class Deraining(FrameModel):
     temporal: True (default settings), a `TemporalSettings` or a `TemporalStabiliser` to stabilise the output
     over time (causal; frames must come in order: `stream`/`run` restart it per stream and after a reconnect,
     `reset()` restarts it for direct calls). veil: the share of the dark-channel veil removed from every derained
-    frame (`runtime/veil.py`; 0: off; None: the artefact's own, its sidecar's `veil_strength`, which `jrgr adapt`
-    chooses per camera and which is 0 for the shipped model).
+    frame (`jrgr_deploy/veil_removal.py`; 0: off; None: the artefact's own, its sidecar's `veil_strength`, which
+    `jrgr adapt` chooses per camera and which is 0 for the shipped model).
     """
 
     command = "derain"

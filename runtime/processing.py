@@ -25,7 +25,7 @@ training size, the net runs at the frame's size.
 
 With a temporal stabiliser (`runtime/temporal.py`), its luma correction is added to the derained frame
 while it is still float, before rounding to uint8 (no second quantisation); its time is the "temporal"
-stage of the latency table. With a veil strength (`runtime/veil.py`), the dark-channel veil is removed from
+stage of the latency table. With a veil strength (`jrgr_deploy/veil_removal.py`), the dark-channel veil is removed from
 the derained uint8 frame last; its time is the "veil" stage.
 """
 
@@ -42,7 +42,7 @@ from jrgr_deploy.frames import INFER_AUTO, auto_infer_hw, bgr_to_nchw, nchw_to_b
 from jrgr_deploy.runtime.backends.base import Backend, InputContract
 from jrgr_deploy.runtime.stats import now_ns
 from jrgr_deploy.runtime.temporal import LUMA_BGR, TemporalStabiliser
-from jrgr_deploy.runtime.veil import check_strength, remove_veil
+from jrgr_deploy.veil_removal import check_strength, remove_veil
 
 if TYPE_CHECKING:
     from jrgr_deploy.artifact import ArtifactInfo
@@ -238,7 +238,7 @@ class FrameProcessor(NetProcessor):
     """Derain BGR frames with `backend` (F_r): see the module docstring for the stages.
 
     temporal: a stabiliser fed every derained frame in order (None: frames are independent). veil_strength: the
-    share of the dark-channel veil removed from the derained frame (`runtime/veil.py`; 0: off; None: the
+    share of the dark-channel veil removed from the derained frame (`jrgr_deploy/veil_removal.py`; 0: off; None: the
     artefact's own, its sidecar's `veil_strength`, 0 without a sidecar).
     """
 

@@ -109,3 +109,18 @@ def test_the_markdown_says_the_budget_and_what_was_deployed() -> None:
     assert "- MET: adapt_plus, deployed: no seed below the shipped model (+1.70 dB)" in text
     results.pop("minutes")
     assert "trains the same 600 iterations" in camera_adapt.markdown(results)
+
+
+def test_the_flicker_line_reads_the_shipped_model_and_each_trained_row() -> None:
+    camera_adapt = load_benchmark("camera_adapt")
+    runs = [{"seed": seed, "psnr_y": 24.0, "ssim_y": 0.9, "selected_step": 94, "iterations": 600,
+             "last": {"psnr_y": 23.0, "ssim_y": 0.8, "flicker_y": flicker},
+             "deployed": {"psnr_y": 25.0, "ssim_y": 0.9, "flicker_y": flicker + 0.2, "step": 0, "veil_strength": 0.3}}
+            for seed, flicker in ((0, 3.0), (1, 3.2))]
+    rows = {"shipped": {"label": "shipped", "psnr_y": 23.4, "ssim_y": 0.87, "flicker_y": 3.25},
+            "shipped_veil": {"label": "veil", "psnr_y": 25.0, "ssim_y": 0.89, "flicker_y": 3.375},
+            "adapt_pl_only": camera_adapt.seed_summary("pseudo-labels alone", runs)}
+    line = camera_adapt.flicker_line(rows)
+    assert "shipped model 3.250; with `--veil 0.3` 3.375; adapt_pl_only: last step 3.100, deployed 3.300." in line
+    rows["shipped"].pop("flicker_y")
+    assert camera_adapt.flicker_line(rows) is None  # results written before flicker was measured

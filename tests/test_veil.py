@@ -1,6 +1,7 @@
-"""Veil removal after the net (runtime/veil.py): on an image veiled by the model it inverts, O = T B + (1 - T) A,
-the stage brings the image back towards B, more with more strength; strength 0 is the identity; bad values are
-clear errors; `Deraining(veil=...)` and `jrgr derain --veil` apply it to the derained frame and time it."""
+"""Veil removal after the net (jrgr_deploy/veil_removal.py): on an image veiled by the model it inverts,
+O = T B + (1 - T) A, the stage brings the image back towards B, more with more strength; strength 0 is the identity;
+bad values are clear errors; `Deraining(veil=...)` and `jrgr derain --veil` apply it to the derained frame and time
+it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from jrgr_deploy.app.cli import main
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.metrics import psnr
 from jrgr_deploy.runtime import Deraining
-from jrgr_deploy.runtime.veil import remove_veil
+from jrgr_deploy.veil_removal import remove_veil
 
 
 def veiled(clean: np.ndarray, airlight_bgr: tuple[float, float, float]) -> np.ndarray:

@@ -184,10 +184,58 @@ def fit_moment_transfer(sources: DataSources, loss: LossConfig) -> MomentTransfe
     return transfer
 
 
-def make_real_dataset(sources: DataSources, train: TrainConfig) -> Dataset:
+PSEUDO_LABELS_FILE = "labels.json"  # written last: its presence means every label of the folder is there
+
+
+def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, strength: float, folder: Path, multiple: int,
+                       device: str | torch.device = "cpu") -> list[tuple[Path, Path]]:
+    """The pseudo-labels of ``loss.weights.mse_fr_pl``: every real rainy image (whole; a video's frames), derained by
+    `f_r` (the net stage 2 starts from) and with `strength` of its dark-channel veil removed
+    (`jrgr_deploy.veil_removal`) -> [(FOLDER/rainy/NNNNNN.png, FOLDER/label/NNNNNN.png)], in the real set's order.
+
+    Whole images, not crops: the airlight and the transmission are read from the whole picture, as the runtime
+    reads them from the whole frame. Written once; a folder whose ``labels.json`` matches (count, strength) is
+    reused, so a resumed run trains on the labels of the net it started from."""
+    import json
+
     from jrgr_deploy.datasets import UnpairedRainDataset
+    from jrgr_deploy.frames import nchw_to_rgb
+    from jrgr_deploy.image_files import write_rgb
+    from jrgr_deploy.output_files import write_text_atomic
+    from jrgr_deploy.training.evaluate import remove_rain
+    from jrgr_deploy.veil_removal import remove_veil
+
+    if sources.real is None:
+        raise JRGRError("the pseudo-labels (loss.weights.mse_fr_pl) need unpaired real rainy images (--real)")
+    real_set = UnpairedRainDataset(sources.real)
+    pairs = [(folder / "rainy" / f"{i:06d}.png", folder / "label" / f"{i:06d}.png") for i in range(len(real_set))]
+    done = folder / PSEUDO_LABELS_FILE
+    expected = {"count": len(pairs), "veil_strength": strength}
+    if done.is_file() and json.loads(done.read_text()) == expected:
+        return pairs
+    training = f_r.training
+    for index, (rainy_path, label_path) in enumerate(pairs):
+        rainy = nchw_to_rgb(real_set[index]["o_r"][None].numpy())[0]
+        with torch.no_grad():
+            (derained,) = remove_rain(f_r, [rainy], multiple=multiple, device=device)
+        write_rgb(rainy_path, rainy)
+        write_rgb(label_path, remove_veil(derained, strength))
+        if (index + 1) % 100 == 0 or index + 1 == len(pairs):
+            logger.info("pseudo-labels: %d/%d real images", index + 1, len(pairs))
+    f_r.train(training)
+    write_text_atomic(done, json.dumps(expected) + "\n")
+    return pairs
+
+
+def make_real_dataset(sources: DataSources, train: TrainConfig,
+                      labelled: list[tuple[Path, Path]] | None = None) -> Dataset:
+    """The real rainy images, cropped and flipped; with `labelled` ((image, pseudo-label) pairs of
+    `make_pseudo_labels`), items also hold the pseudo-label ``p_r`` of the same crop."""
+    from jrgr_deploy.datasets import PseudoLabelledRealDataset, UnpairedRainDataset
 
     # Another seed than the paired set: the real crops must not mirror the synthetic ones.
+    if labelled is not None:
+        return PseudoLabelledRealDataset(labelled, crop_size=train.crop_size, flip=True, seed=train.seed + 1)
     return UnpairedRainDataset(sources.real, crop_size=train.crop_size, flip=True, seed=train.seed + 1)
 
 

@@ -15,7 +15,8 @@ Generator side (all four generators are updated by their sum, Eq. 8):
 - Beyond the paper: ``mse_fr_os`` ||F_r(O_s) - B_s||² (MSE group, weight 0 by default); ``mom_or`` (adversarial
   group, weight 0 by default), moment matching of the physics G_r's veil to the real images' low-frequency
   statistics (`MomentMatcher`); ``mse_fr_mt`` ||F_r(Õ_mt) - B_s||² (MSE group, weight 0 by default), F_r on the
-  moment-transfer pseudo-pair (`jrgr_deploy.moment_transfer`; computed in `GeneratorObjective`).
+  moment-transfer pseudo-pair (`jrgr_deploy.moment_transfer`; computed in `GeneratorObjective`); ``mse_fr_pl``
+  ||F_r(O_r) - P_r||², F_r on the real images' pseudo-labels (MSE group, weight 0 by default).
 
 Discriminator side (Eq. 3 and 4 maximised by D):
 - ``d_b`` = 0.5 * (alpha * GAN(D_B(B), real) + sum_k GAN(D_B(fake_k), fake)) / 4: the four background
@@ -46,7 +47,8 @@ ADV_TERMS = ("adv_b_fs_os", "adv_b_fr_otr", "adv_b_fr_or", "adv_b_fs_ots", "adv_
 CYC_TERMS = ("cyc_os", "cyc_or", "cyc_b_s", "cyc_b_r")
 MSE_TERMS = ("mse_s", "mse_r")
 GENERATOR_TERMS = ADV_TERMS + CYC_TERMS + MSE_TERMS  # the paper's twelve
-EXTRA_MSE_TERMS = ("mse_fr_os", "mse_fr_mt")  # beyond the paper, in the MSE group, present only when weighted
+# beyond the paper, in the MSE group, present only when weighted
+EXTRA_MSE_TERMS = ("mse_fr_os", "mse_fr_mt", "mse_fr_pl")
 EXTRA_ADV_TERMS = ("mom_or",)  # beyond the paper, in the adversarial group, present only when weighted
 _LUMA = (0.299, 0.587, 0.114)
 

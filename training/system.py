@@ -184,13 +184,16 @@ class GeneratorObjective(nn.Module):
             self.moments = MomentMatcher(loss.moment_grid, loss.moment_pool)
 
     def forward(
-        self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor, o_mt: torch.Tensor | None = None
+        self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor, o_mt: torch.Tensor | None = None,
+        p_r: torch.Tensor | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """-> (loss terms incl. ``g_total``, the `JointOutputs` fields as a dict: DDP passes plain
         containers through; rebuild with ``JointOutputs(**images)``).
 
         o_mt: the moment-transfer pseudo-rainy images Õ_mt of the same crops as `o_s` (N, 3, H, W), needed
-        when ``loss.weights.mse_fr_mt`` > 0."""
+        when ``loss.weights.mse_fr_mt`` > 0.
+        p_r: the pseudo-labels P_r of the same crops as `o_r` (N, 3, H, W), needed when ``loss.weights.mse_fr_pl``
+        > 0 (`jrgr_deploy.training.data.make_pseudo_labels`)."""
         out = joint_forward(o_s, o_r, self.f_s, self.f_r, self.g_s, self.g_r, self.composition)
         d_b, d_or, d_os = self._discriminators
         # beyond the paper: F_r on the synthetic pair itself (one more F_r pass, only when weighted)
@@ -202,6 +205,10 @@ class GeneratorObjective(nn.Module):
             if o_mt is None:
                 raise JRGRError("loss.weights.mse_fr_mt > 0 needs the moment-transfer images o_mt")
             extra["mse_fr_mt"] = F.mse_loss(self.f_r(o_mt), b_s)
+        if self.loss.weights.mse_fr_pl > 0:
+            if p_r is None:
+                raise JRGRError("loss.weights.mse_fr_pl > 0 needs the real images' pseudo-labels p_r")
+            extra["mse_fr_pl"] = F.mse_loss(out.b_hat_r, p_r)  # F_r(O_r), already computed by the joint graph
         terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os, extra=extra)
         return terms, {f.name: getattr(out, f.name) for f in fields(out)}
 

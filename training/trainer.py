@@ -55,13 +55,16 @@ from jrgr_deploy.checkpoint import (
 from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.names import DISCRIMINATORS, GENERATORS
-from jrgr_deploy.nn.build import build_net
+from jrgr_deploy.nn.build import build_net, size_multiple
 from jrgr_deploy.output_files import ensure_folder, write_text_atomic
 from jrgr_deploy.stop_signals import StopRequest
 from jrgr_deploy.training.data import (
+    PSEUDO_LABELS_FILE,
     BatchStream,
+    DataSources,
     fit_moment_transfer,
     make_paired_dataset,
+    make_pseudo_labels,
     make_real_clean_dataset,
     make_real_dataset,
     resolve_sources,
@@ -91,6 +94,7 @@ logger = logging.getLogger(__name__)
 
 STAGE1_FILE = "stage1.safetensors"
 STAGE2_FILE = "stage2.safetensors"
+PSEUDO_LABELS_DIR = "pseudo_labels"  # RUN_DIR/pseudo_labels: the real images' labels of loss.weights.mse_fr_pl
 # The seven history pools: D_B's real backgrounds and its four kinds of fake, and the two translated images.
 POOL_NAMES = ("b_s", "b_hat_s", "b_hat_otr", "b_hat_r", "b_hat_ots", "o_tilde_r", "o_tilde_s")
 
@@ -504,8 +508,6 @@ class _Stage2(_StageBase):
         transfer = fit_moment_transfer(sources, self.config.loss) if self.config.loss.weights.mse_fr_mt > 0 else None
         paired = BatchStream(make_paired_dataset(sources, cfg, transfer), cfg.batch_size, ctx.rank,
                              ctx.world_size, cfg.seed, cfg.num_workers, "paired synthetic")
-        real = BatchStream(make_real_dataset(sources, cfg), cfg.batch_size, ctx.rank, ctx.world_size,
-                           cfg.seed + 1, cfg.num_workers, "unpaired real")
         real_clean = None
         if sources.real_clean is not None:
             real_clean = BatchStream(make_real_clean_dataset(sources, cfg), cfg.batch_size, ctx.rank,
@@ -528,6 +530,11 @@ class _Stage2(_StageBase):
         self.ema = _ParameterEMA(nets.f_r, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.objective = GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config))
         # Lines a killed attempt logged after the checkpoint (a fresh start: all of them) are logged again.
+        # The real images' pseudo-labels come from the net stage 2 starts from: made before the first step and
+        # kept in the run folder, so a resumed run trains on the same labels.
+        labelled = self._pseudo_labels(sources, nets, resuming) if self.config.loss.weights.mse_fr_pl > 0 else None
+        real = BatchStream(make_real_dataset(sources, cfg, labelled), cfg.batch_size, ctx.rank, ctx.world_size,
+                           cfg.seed + 1, cfg.num_workers, "unpaired real")
         if resuming:
             start, pretrained = self._restore(nets, opt_g, opt_d, pools)
             logger.info("resuming stage 2 at step %d/%d from %s", start, total, self.path)
@@ -561,11 +568,12 @@ class _Stage2(_StageBase):
             o_s, b_s = batch_s["o_s"].to(ctx.device), batch_s["b_s"].to(ctx.device)
             o_r = batch_r["o_r"].to(ctx.device)
             o_mt = batch_s["o_mt"].to(ctx.device) if "o_mt" in batch_s else None
+            p_r = batch_r["p_r"].to(ctx.device) if "p_r" in batch_r else None
 
             # Generator step: all four generators, discriminators frozen (Eq. 8).
             _set_requires_grad(discriminators, False)
             with _autocast(ctx.device, self.amp):
-                g_terms, images = g_model(o_s, b_s, o_r, o_mt)
+                g_terms, images = g_model(o_s, b_s, o_r, o_mt, p_r)
             opt_g.zero_grad(set_to_none=True)
             _backward_step(g_terms["g_total"].float(), opt_g, scaler_g)
             if self.ema is not None:
@@ -632,6 +640,22 @@ class _Stage2(_StageBase):
         if self.ctx.is_main:
             logger.info("veil net fitted to the real images' statistics in %d steps (mom_or %.6f)",
                         cfg.veil_warmup_iters, float(loss.detach()))
+
+    def _pseudo_labels(self, sources: DataSources, nets: JRGRNets, resuming: bool) -> list[tuple[Path, Path]]:
+        """`make_pseudo_labels` from the starting F_r into RUN_DIR/pseudo_labels (the main process writes, the
+        others wait); a resumed run needs the folder its first attempt wrote."""
+        folder = self.run_dir / PSEUDO_LABELS_DIR
+        if resuming and not (folder / PSEUDO_LABELS_FILE).is_file():
+            raise JRGRError(f"cannot resume '{self.path}' with loss.weights.mse_fr_pl > 0: its pseudo-labels "
+                            f"'{folder}' are missing (they come from the net the run started from); start anew")
+        args = (sources, nets.f_r, self.config.loss.pl_veil_strength, folder, size_multiple(self.config, "f_r"),
+                self.ctx.device)
+        if self.ctx.is_main:
+            logger.info("pseudo-labels of the real images: the starting F_r, then %.2f of the dark-channel veil "
+                        "removed, into %s", self.config.loss.pl_veil_strength, folder)
+            make_pseudo_labels(*args)
+        barrier(self.ctx)
+        return make_pseudo_labels(*args)  # the folder is complete now: this only lists it
 
     def _init_from(self, nets: JRGRNets) -> bool:
         """Every net `train.init_from` holds starts from its weights (shapes checked per net); True when both

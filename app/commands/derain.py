@@ -28,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="S",
         help="remove this share (0 to below 1) of the dark-channel veil the net leaves (distant rain as haze; "
-        "runtime/veil.py); 0.3 was best on a proxy validation and gave +1.25 to +1.81 dB on three benchmark "
-        "cameras (BENCHMARKS.md, 'Veil removal'). Default: the model's own (its sidecar's veil_strength: chosen "
-        "per camera by `jrgr adapt`, 0 for the shipped model); --veil 0 turns it off",
+        "jrgr_deploy/veil_removal.py); 0.3 was best on a proxy validation and gave +1.25 to +1.81 dB on three "
+        "benchmark cameras (BENCHMARKS.md, 'Veil removal'). Default: the model's own (its sidecar's veil_strength: "
+        "chosen per camera by `jrgr adapt`, 0 for the shipped model); --veil 0 turns it off",
     )
     parser.set_defaults(func=run)
 
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from jrgr_deploy.app.stream_command import run_model
     from jrgr_deploy.runtime.deraining import Deraining
-    from jrgr_deploy.runtime.veil import check_strength
+    from jrgr_deploy.veil_removal import check_strength
 
     if args.veil is not None:
         check_strength(args.veil)  # before the model loads

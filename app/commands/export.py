@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--veil", type=float, default=0.0, metavar="S",
                         help="the veil strength written into F_r's sidecar: the runtime then removes this share of "
                              "the dark-channel veil after the net unless `jrgr derain --veil` says otherwise "
-                             "(runtime/veil.py; default 0: off; `jrgr adapt` chooses it for a camera)")
+                             "(jrgr_deploy/veil_removal.py; default 0: off; `jrgr adapt` chooses it for a camera)")
     parser.add_argument("--shape", default=None,
                         help="NxCxHxW: fixed input shape (or the TensorRT profile's opt shape with --max-shape); "
                              "default: dynamic batch/H/W, verified at 640x360 padded to the size multiple")

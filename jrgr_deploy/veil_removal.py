@@ -1,4 +1,7 @@
-"""Veil removal after the net: the dark-channel prior (He, Sun and Tang, CVPR 2009) on the derained frame.
+"""Veil removal: the dark-channel prior (He, Sun and Tang, CVPR 2009) on a derained frame.
+
+Used by the runtime after the net (`jrgr derain --veil S`) and by training for the pseudo-labels of the real
+images (``loss.weights.mse_fr_pl``, `jrgr_deploy.training.data.make_pseudo_labels`); core, so both layers share it.
 
 Rain that is far from the camera reaches it as a veil rather than as streaks: O = T ⊙ B + (1 − T) · A, with a
 transmission T that varies slowly over the image and one airlight colour A. F_r removes streaks well but most
@@ -47,7 +50,8 @@ def _channel_min(channels: list[np.ndarray]) -> np.ndarray:
 
 
 def remove_veil(frame: np.ndarray, strength: float) -> np.ndarray:
-    """(H, W, 3) uint8 BGR -> the same frame with `strength` of its dark-channel veil removed (uint8 BGR).
+    """(H, W, 3) uint8 -> the same frame with `strength` of its dark-channel veil removed (uint8, the same channel
+    order: every step treats the three channels alike, so BGR and RGB give the same pixels).
 
     strength 0 returns `frame` itself."""
     strength = check_strength(strength)
@@ -67,7 +71,7 @@ def remove_veil(frame: np.ndarray, strength: float) -> np.ndarray:
     dark = cv2.erode(_channel_min(channels), kernel)
     count = max(1, int(dark.size * AIRLIGHT_FRACTION))
     brightest = np.argpartition(dark.ravel(), dark.size - count)[-count:]
-    airlight = np.maximum(image.reshape(-1, 3)[brightest].mean(axis=0), 1e-3)  # BGR in [0, 1]
+    airlight = np.maximum(image.reshape(-1, 3)[brightest].mean(axis=0), 1e-3)  # per channel, in [0, 1]
     scaled = [cv2.multiply(channel, 1.0 / float(a)) for channel, a in zip(channels, airlight, strict=True)]
     transmission = 1.0 - strength * cv2.erode(_channel_min(scaled), kernel)
     transmission = cv2.GaussianBlur(transmission, (0, 0), max(0.5, SMOOTH_FRACTION * short))

@@ -1,0 +1,94 @@
+"""The real images' pseudo-labels (beyond the paper, ``loss.weights.mse_fr_pl``): the starting F_r's output with
+part of its dark-channel veil removed, written once per run and cut with the same crop as the real image; the term
+in the objective; a stage-2 run that uses it and resumes on the same labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from jrgr_deploy.datasets import PseudoLabelledRealDataset, UnpairedRainDataset
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.frames import nchw_to_rgb
+from jrgr_deploy.image_files import read_rgb, write_rgb
+from jrgr_deploy.training.data import PSEUDO_LABELS_FILE, make_pseudo_labels, resolve_sources
+from jrgr_deploy.training.evaluate import remove_rain
+from jrgr_deploy.training.run_log import read_log
+from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets
+from jrgr_deploy.training.trainer import PSEUDO_LABELS_DIR, train
+from jrgr_deploy.veil_removal import remove_veil
+from tests.test_method_switches import _small
+from tests.test_training import dataset, small_config  # noqa: F401 - the module-scoped data set fixture
+
+
+def test_labels_are_the_starting_net_then_veil_removal(dataset, tmp_path) -> None:  # noqa: F811
+    config = small_config(dataset)
+    sources = resolve_sources(config.data, need_real=True)
+    torch.manual_seed(0)
+    f_r = JRGRNets(config).f_r
+    pairs = make_pseudo_labels(sources, f_r, 0.4, tmp_path, multiple=4)
+    real = UnpairedRainDataset(sources.real)
+    assert len(pairs) == len(real) and (tmp_path / PSEUDO_LABELS_FILE).is_file()
+    rainy = nchw_to_rgb(real[1]["o_r"][None].numpy())[0]
+    np.testing.assert_array_equal(read_rgb(pairs[1][0]), rainy)
+    with torch.no_grad():
+        (derained,) = remove_rain(f_r, [rainy], multiple=4)
+    np.testing.assert_array_equal(read_rgb(pairs[1][1]), remove_veil(derained, 0.4))
+    assert not np.array_equal(remove_veil(derained, 0.4), derained)  # the stage did change the net's output
+
+    # reused while (count, strength) match: another net does not relabel; another strength does
+    with torch.no_grad():
+        for p in f_r.parameters():
+            p.add_(0.5)
+    assert make_pseudo_labels(sources, f_r, 0.4, tmp_path, multiple=4) == pairs
+    np.testing.assert_array_equal(read_rgb(pairs[1][1]), remove_veil(derained, 0.4))
+    make_pseudo_labels(sources, f_r, 0.0, tmp_path, multiple=4)
+    assert not np.array_equal(read_rgb(pairs[1][1]), remove_veil(derained, 0.4))
+
+
+def test_labelled_dataset_cuts_image_and_label_alike(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    write_rgb(tmp_path / "rainy.png", image)
+    write_rgb(tmp_path / "label.png", 255 - image)
+    item = PseudoLabelledRealDataset([(tmp_path / "rainy.png", tmp_path / "label.png")], crop_size=16, flip=True,
+                                     seed=5)[0]
+    assert set(item) == {"o_r", "p_r", "name"} and item["o_r"].shape == (3, 16, 16)
+    torch.testing.assert_close(item["p_r"], -item["o_r"], atol=1e-6, rtol=0)  # 255 - x is -x in [-1, 1]
+
+
+def test_mse_fr_pl_term_closed_form_and_gradient() -> None:
+    config = _small("loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.weights.mse_s=0", "loss.weights.mse_r=0",
+                    "loss.weights.mse_fr_pl=3")
+    torch.manual_seed(0)
+    nets = JRGRNets(config)
+    objective = GeneratorObjective(nets, config.loss, Composition.from_config(config))
+    o_s, b_s, o_r, p_r = (torch.rand(2, 3, 16, 16) * 2 - 1 for _ in range(4))
+    terms, _ = objective(o_s, b_s, o_r, None, p_r)
+    want = torch.mean((nets.f_r(o_r) - p_r) ** 2)
+    torch.testing.assert_close(terms["mse_fr_pl"], want)
+    torch.testing.assert_close(terms["g_total"], config.loss.lambda_mse * 3 * want)
+    terms["g_total"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in nets.f_r.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in nets.g_r.parameters())
+    with pytest.raises(JRGRError, match="pseudo-labels"):
+        objective(o_s, b_s, o_r)
+
+
+def test_stage2_with_pseudo_labels_logs_the_term_and_resumes(dataset, tmp_path) -> None:  # noqa: F811
+    config = small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=2", "loss.weights.mse_fr_pl=1",
+                          "loss.pl_veil_strength=0.5", "train.checkpoint_every=1")
+    assert train(config, tmp_path, stages=("stage1",), progress=False).complete
+    assert train(config, tmp_path, resume=True, progress=False, max_steps=1).complete is False  # stage 2: 1 of 2
+    labels = sorted((tmp_path / PSEUDO_LABELS_DIR / "label").iterdir())
+    first = [read_rgb(p) for p in labels]
+    assert train(config, tmp_path, resume=True, progress=False).complete
+    assert all(np.array_equal(read_rgb(p), f) for p, f in zip(labels, first, strict=True))  # the same labels
+    records = [r for r in read_log(tmp_path / "log.jsonl") if r["stage"] == "stage2"]
+    assert records[-1]["mse_fr_pl"] > 0
+    (tmp_path / PSEUDO_LABELS_DIR / PSEUDO_LABELS_FILE).unlink()
+    with pytest.raises(JRGRError, match="pseudo-labels"):
+        train(config, tmp_path, resume=True, progress=False, stages=("stage2",))
+    with pytest.raises(JRGRError, match="pl_veil_strength"):
+        small_config(dataset, "loss.pl_veil_strength=1")
