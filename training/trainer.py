@@ -529,12 +529,12 @@ class _Stage2(_StageBase):
         # weights Adam works on travel in the resume state.
         self.ema = _ParameterEMA(nets.f_r, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.objective = GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config))
-        # Lines a killed attempt logged after the checkpoint (a fresh start: all of them) are logged again.
         # The real images' pseudo-labels come from the net stage 2 starts from: made before the first step and
         # kept in the run folder, so a resumed run trains on the same labels.
         labelled = self._pseudo_labels(sources, nets, resuming) if self.config.loss.weights.mse_fr_pl > 0 else None
         real = BatchStream(make_real_dataset(sources, cfg, labelled), cfg.batch_size, ctx.rank, ctx.world_size,
                            cfg.seed + 1, cfg.num_workers, "unpaired real")
+        # Lines a killed attempt logged after the checkpoint (a fresh start: all of them) are logged again.
         if resuming:
             start, pretrained = self._restore(nets, opt_g, opt_d, pools)
             logger.info("resuming stage 2 at step %d/%d from %s", start, total, self.path)
