@@ -128,6 +128,16 @@ def generator_terms(
     return terms
 
 
+def removal_only(loss: LossConfig) -> bool:
+    """True when every weighted term is a removal net's supervised MSE (``mse_s``, ``mse_fr_os``, ``mse_fr_mt``,
+    ``mse_fr_pl``): no adversarial, cycle or Eq. 7 pseudo-pair term counts, so nothing reaches G_s, G_r or a
+    discriminator and a step needs neither the joint graph nor a discriminator step (self-training)."""
+    weights = loss.weights
+    quiet = (loss.lambda_adv == 0.0 or all(getattr(weights, n) == 0.0 for n in ADV_TERMS + EXTRA_ADV_TERMS)) and (
+        loss.lambda_cyc == 0.0 or all(getattr(weights, n) == 0.0 for n in CYC_TERMS))
+    return quiet and weights.mse_r == 0.0
+
+
 def total_loss(terms: dict[str, torch.Tensor], loss: LossConfig) -> torch.Tensor:
     """Eq. 8: lambda_adv * adversarial + lambda_cyc * cycle + lambda_mse * MSE terms, each term times its
     weight in ``loss.weights`` (terms absent from `terms` count as 0)."""

@@ -30,7 +30,15 @@ from jrgr_deploy.config import JRGRConfig, LossConfig
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.names import DISCRIMINATORS, GENERATORS
 from jrgr_deploy.nn.build import build_net
-from jrgr_deploy.training.losses import MomentMatcher, d_b_loss, d_image_loss, generator_terms
+from jrgr_deploy.training.losses import (
+    EXTRA_MSE_TERMS,
+    MomentMatcher,
+    d_b_loss,
+    d_image_loss,
+    generator_terms,
+    removal_only,
+    total_loss,
+)
 
 Net = Callable[[torch.Tensor], torch.Tensor]
 
@@ -169,14 +177,23 @@ class GeneratorObjective(nn.Module):
 
     Registers F_s, F_r, G_s, G_r as sub-modules; the discriminators are held without registration (their
     parameters are frozen during this step and belong to `DiscriminatorObjective`).
+
+    When only the removal nets' supervised terms are weighted (`losses.removal_only`: self-training on the
+    pseudo-labels) the step skips the joint graph and computes just those terms (``joint`` False): the same loss
+    and the same gradients for F_s and F_r at about a third of the work (no G or D pass); `joint` forces either.
     """
 
-    def __init__(self, nets: JRGRNets, loss: LossConfig, composition: Composition = PAPER) -> None:
+    def __init__(self, nets: JRGRNets, loss: LossConfig, composition: Composition = PAPER,
+                 joint: bool | None = None) -> None:
         super().__init__()
         self.f_s, self.f_r, self.g_s, self.g_r = nets.f_s, nets.f_r, nets.g_s, nets.g_r
         self._discriminators = (nets.d_b, nets.d_or, nets.d_os)
         self.loss = loss
         self.composition = composition
+        self.joint = not removal_only(loss) if joint is None else joint
+        if not self.joint and (loss.lambda_mse == 0.0 or all(
+                getattr(loss.weights, n) == 0.0 for n in ("mse_s", *EXTRA_MSE_TERMS))):
+            raise JRGRError("every loss term is weighted 0 (loss.lambda_* and loss.weights): nothing to train")
         self.moments = None
         if loss.weights.mom_or > 0:
             if not composition.physics_g_r:
@@ -188,29 +205,45 @@ class GeneratorObjective(nn.Module):
         p_r: torch.Tensor | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """-> (loss terms incl. ``g_total``, the `JointOutputs` fields as a dict: DDP passes plain
-        containers through; rebuild with ``JointOutputs(**images)``).
+        containers through; rebuild with ``JointOutputs(**images)``; empty without the joint graph).
 
         o_mt: the moment-transfer pseudo-rainy images Õ_mt of the same crops as `o_s` (N, 3, H, W), needed
         when ``loss.weights.mse_fr_mt`` > 0.
         p_r: the pseudo-labels P_r of the same crops as `o_r` (N, 3, H, W), needed when ``loss.weights.mse_fr_pl``
         > 0 (`jrgr_deploy.training.data.make_pseudo_labels`)."""
+        if not self.joint:
+            weights = self.loss.weights
+            terms = {}
+            if weights.mse_s > 0:
+                terms["mse_s"] = F.mse_loss(self.f_s(o_s), b_s)
+            if weights.mse_fr_os > 0:
+                terms["mse_fr_os"] = F.mse_loss(self.f_r(o_s), b_s)
+            terms.update(self._removal_extras(b_s, o_r, None, o_mt, p_r))
+            terms["g_total"] = total_loss(terms, self.loss)
+            return terms, {}
         out = joint_forward(o_s, o_r, self.f_s, self.f_r, self.g_s, self.g_r, self.composition)
         d_b, d_or, d_os = self._discriminators
         # beyond the paper: F_r on the synthetic pair itself (one more F_r pass, only when weighted)
         b_hat_fr_os = self.f_r(o_s) if self.loss.weights.mse_fr_os > 0 else None
-        extra = {}
+        extra = self._removal_extras(b_s, o_r, out.b_hat_r, o_mt, p_r)
         if self.moments is not None:
             extra["mom_or"] = self.moments(self.g_r.veiled_background, b_s, o_r)
+        terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os, extra=extra)
+        return terms, {f.name: getattr(out, f.name) for f in fields(out)}
+
+    def _removal_extras(self, b_s: torch.Tensor, o_r: torch.Tensor, b_hat_r: torch.Tensor | None,
+                        o_mt: torch.Tensor | None, p_r: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """``mse_fr_mt`` and ``mse_fr_pl`` where weighted; `b_hat_r`: F_r(O_r) when the joint graph has it."""
+        terms = {}
         if self.loss.weights.mse_fr_mt > 0:
             if o_mt is None:
                 raise JRGRError("loss.weights.mse_fr_mt > 0 needs the moment-transfer images o_mt")
-            extra["mse_fr_mt"] = F.mse_loss(self.f_r(o_mt), b_s)
+            terms["mse_fr_mt"] = F.mse_loss(self.f_r(o_mt), b_s)
         if self.loss.weights.mse_fr_pl > 0:
             if p_r is None:
                 raise JRGRError("loss.weights.mse_fr_pl > 0 needs the real images' pseudo-labels p_r")
-            extra["mse_fr_pl"] = F.mse_loss(out.b_hat_r, p_r)  # F_r(O_r), already computed by the joint graph
-        terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os, extra=extra)
-        return terms, {f.name: getattr(out, f.name) for f in fields(out)}
+            terms["mse_fr_pl"] = F.mse_loss(self.f_r(o_r) if b_hat_r is None else b_hat_r, p_r)
+        return terms
 
 
 class DiscriminatorObjective(nn.Module):

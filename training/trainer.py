@@ -196,13 +196,13 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abs
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _wrap(module: nn.Module, ctx: DistContext) -> nn.Module:
+def _wrap(module: nn.Module, ctx: DistContext, find_unused_parameters: bool = False) -> nn.Module:
     if not ctx.enabled:
         return module
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=device_ids)
+    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=find_unused_parameters)
 
 
 def _set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -543,11 +543,16 @@ class _Stage2(_StageBase):
             self._warm_up_veil(nets, sources, cfg.lr)
         if start >= total:
             return StageResult(self.stage, self.path, start, total)
+        joint = self.objective.joint
         if ctx.is_main:
             logger.info("stage 2: %d steps, global batch %d, F nets %s, %s", total, cfg.batch_size,
                         "from stage 1" if pretrained else "from scratch", sources.description)
-        g_model = _wrap(self.objective, ctx)
-        d_model = _wrap(DiscriminatorObjective(nets, self.config.loss), ctx)
+            if not joint:
+                logger.info("stage 2 trains the removal nets alone: no weighted term reaches G_s, G_r or a "
+                            "discriminator (no joint graph, no discriminator step, no sample grid)")
+        # without the joint graph the generation nets (and an unweighted F_s) take no part in the loss
+        g_model = _wrap(self.objective, ctx, find_unused_parameters=not joint)
+        d_model = _wrap(DiscriminatorObjective(nets, self.config.loss), ctx) if joint else None
         discriminators = [nets.d_b, nets.d_or, nets.d_os]
         scaler_g = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         scaler_d = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
@@ -570,7 +575,8 @@ class _Stage2(_StageBase):
             o_mt = batch_s["o_mt"].to(ctx.device) if "o_mt" in batch_s else None
             p_r = batch_r["p_r"].to(ctx.device) if "p_r" in batch_r else None
 
-            # Generator step: all four generators, discriminators frozen (Eq. 8).
+            # Generator step: all four generators (the removal nets alone without the joint graph), discriminators
+            # frozen (Eq. 8).
             _set_requires_grad(discriminators, False)
             with _autocast(ctx.device, self.amp):
                 g_terms, images = g_model(o_s, b_s, o_r, o_mt, p_r)
@@ -580,27 +586,29 @@ class _Stage2(_StageBase):
                 self.ema.update(nets.f_r)
             _set_requires_grad(discriminators, True)
 
-            # Discriminator step on pooled fakes (Eq. 3 and 4, discriminator side). With real-domain clean
-            # images, D_B's real samples hold both domains' scenes.
-            out = JointOutputs(**{k: v.detach().float() for k, v in images.items()})
-            real_b = b_s if real_clean is None else torch.cat([b_s, real_clean.next()["o_r"].to(ctx.device)])
-            with _autocast(ctx.device, self.amp):
-                d_terms = d_model(
-                    pools["b_s"].query(real_b),
-                    (pools["b_hat_s"].query(out.b_hat_s), pools["b_hat_otr"].query(out.b_hat_otr),
-                     pools["b_hat_r"].query(out.b_hat_r), pools["b_hat_ots"].query(out.b_hat_ots)),
-                    o_r, pools["o_tilde_r"].query(out.o_tilde_r),
-                    o_s, pools["o_tilde_s"].query(out.o_tilde_s),
-                )
-            opt_d.zero_grad(set_to_none=True)
-            _backward_step(d_terms["d_total"].float(), opt_d, scaler_d)
-
+            d_terms: dict[str, torch.Tensor] = {}
+            if joint:
+                # Discriminator step on pooled fakes (Eq. 3 and 4, discriminator side). With real-domain clean
+                # images, D_B's real samples hold both domains' scenes.
+                out = JointOutputs(**{k: v.detach().float() for k, v in images.items()})
+                real_b = b_s if real_clean is None else torch.cat([b_s, real_clean.next()["o_r"].to(ctx.device)])
+                with _autocast(ctx.device, self.amp):
+                    d_terms = d_model(
+                        pools["b_s"].query(real_b),
+                        (pools["b_hat_s"].query(out.b_hat_s), pools["b_hat_otr"].query(out.b_hat_otr),
+                         pools["b_hat_r"].query(out.b_hat_r), pools["b_hat_ots"].query(out.b_hat_ots)),
+                        o_r, pools["o_tilde_r"].query(out.o_tilde_r),
+                        o_s, pools["o_tilde_s"].query(out.o_tilde_s),
+                    )
+                opt_d.zero_grad(set_to_none=True)
+                _backward_step(d_terms["d_total"].float(), opt_d, scaler_d)
             window.add({**g_terms, **d_terms})
-            self.guard.add(g_terms["g_total"], d_terms["d_total"])
+            self.guard.add(g_terms["g_total"], *([d_terms["d_total"]] if d_terms else []))
+
             done = step + 1
             if done % cfg.log_every == 0 or done == total:
                 window = self._log(window, done, total, paired.epoch, {**current_lrs(opt_g), **current_lrs(opt_d)})
-            if ctx.is_main and cfg.image_every and (done % cfg.image_every == 0 or done == total):
+            if ctx.is_main and cfg.image_every and joint and (done % cfg.image_every == 0 or done == total):
                 save_fig6_grid(self._image_path(done), images)
             if done % cfg.checkpoint_every == 0 or done == total:
                 self._check_replicas([nets], done)

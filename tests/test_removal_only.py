@@ -1,0 +1,81 @@
+"""Stage 2 without the joint graph (`losses.removal_only`): when only the removal nets' supervised terms are
+weighted (self-training on pseudo-labels), a step computes just those terms and skips the discriminator step;
+the loss and the removal nets' gradients are the joint graph's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jrgr_deploy.checkpoint import load_checkpoint
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.training.losses import removal_only
+from jrgr_deploy.training.run_log import read_log
+from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets
+from jrgr_deploy.training.trainer import STAGE2_FILE, train
+from tests.test_method_switches import _small
+from tests.test_training import dataset, small_config  # noqa: F401 - the module-scoped data set fixture
+
+SELF_TRAINING = ("loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.weights.mse_r=0", "loss.weights.mse_fr_pl=2",
+                 "loss.weights.mse_fr_os=1")
+
+
+def test_removal_only_is_read_from_the_weights() -> None:
+    assert removal_only(_small(*SELF_TRAINING).loss)
+    assert not removal_only(_small().loss)
+    assert not removal_only(_small(*SELF_TRAINING[:2]).loss)  # Eq. 7's F_r(Õ_r) needs G_r
+    assert not removal_only(_small("loss.lambda_adv=0", "loss.weights.mse_r=0").loss)  # the cycles count
+    # the adversarial group off term by term rather than by its lambda
+    zero_adv = [f"loss.weights.{t}=0" for t in ("adv_b_fs_os", "adv_b_fr_otr", "adv_b_fr_or", "adv_b_fs_ots",
+                                                "adv_or", "adv_os")]
+    assert removal_only(_small(*zero_adv, "loss.lambda_cyc=0", "loss.weights.mse_r=0").loss)
+
+
+def test_lean_step_has_the_joint_graphs_loss_and_gradients() -> None:
+    config = _small(*SELF_TRAINING)
+    torch.manual_seed(0)
+    nets = JRGRNets(config)
+    o_s, b_s, o_r, p_r = (torch.rand(2, 3, 16, 16) * 2 - 1 for _ in range(4))
+    results = {}
+    for joint in (True, False):
+        objective = GeneratorObjective(nets, config.loss, Composition.from_config(config), joint=joint)
+        nets.zero_grad(set_to_none=True)
+        terms, images = objective(o_s, b_s, o_r, None, p_r)
+        terms["g_total"].backward()
+        results[joint] = (terms, images, {n: p.grad.clone() for n, p in nets.named_parameters()
+                                          if p.grad is not None and n.startswith(("f_s.", "f_r."))})
+    (joint_terms, joint_images, joint_grads), (lean_terms, lean_images, lean_grads) = results[True], results[False]
+    assert GeneratorObjective(nets, config.loss).joint is False  # chosen from the weights
+    assert set(lean_terms) == {"mse_s", "mse_fr_os", "mse_fr_pl", "g_total"} and lean_images == {}
+    assert "adv_or" in joint_terms and joint_images
+    for name in lean_terms:
+        torch.testing.assert_close(lean_terms[name], joint_terms[name])
+    assert lean_terms["g_total"] > 0
+    assert set(lean_grads) == set(joint_grads) and any(n.startswith("f_s.") for n in lean_grads)
+    for name, grad in lean_grads.items():
+        torch.testing.assert_close(grad, joint_grads[name])
+    assert all(p.grad is None for n, p in nets.named_parameters() if n.startswith(("g_s.", "g_r.")))  # lean pass
+
+
+def test_nothing_weighted_is_refused() -> None:
+    config = _small(*SELF_TRAINING, "loss.weights.mse_s=0", "loss.weights.mse_fr_pl=0", "loss.weights.mse_fr_os=0")
+    with pytest.raises(JRGRError, match="nothing to train"):
+        GeneratorObjective(JRGRNets(config), config.loss)
+
+
+def test_stage2_removal_only_keeps_the_discriminators_and_resumes(dataset, tmp_path) -> None:  # noqa: F811
+    config = small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=3", "train.checkpoint_every=1",
+                          "train.image_every=1", *SELF_TRAINING)
+    assert train(config, tmp_path, stages=("stage1",), progress=False).complete
+    assert train(config, tmp_path, resume=True, progress=False, max_steps=1).complete is False  # stage 2: 1 of 3
+    first = load_checkpoint(tmp_path / STAGE2_FILE)
+    assert train(config, tmp_path, resume=True, progress=False).complete
+    last = load_checkpoint(tmp_path / STAGE2_FILE)
+    assert (first.step, last.step) == (1, 3)
+    for name in ("d_b", "d_or", "d_os", "g_s", "g_r"):  # no term reaches them: untouched
+        for key, value in first.state_dicts[name].items():
+            torch.testing.assert_close(last.state_dicts[name][key], value, rtol=0, atol=0)
+    assert any(not torch.equal(last.state_dicts["f_r"][k], v) for k, v in first.state_dicts["f_r"].items())
+    records = [r for r in read_log(tmp_path / "log.jsonl") if r["stage"] == "stage2"]
+    assert records and all("d_total" not in r and r["mse_fr_pl"] > 0 for r in records)
+    assert not list(tmp_path.rglob("*stage2*.png"))  # no Fig. 6 grid without the joint graph
