@@ -6,17 +6,34 @@
                                                            and moment-transfer pseudo-pairs (below)
     otherwise clean photographs (bundled or --clean)    -> synthetic pairs
     held-out clean images + model-B rain                -> a proxy validation set WITH ground truth
-    joint training (stage 2) from the shipped checkpoint, within the time budget, traced on the proxy validation
-    -> the snapshot and the runtime's veil-removal strength picked together by the never-worse rule (the best
-       proxy-val PSNR-Y of F_r followed by `jrgr_deploy/veil_removal.py` at each of `VEIL_STRENGTHS`, or the
-       starting net without veil removal if nothing beats it), without dry footage only among the snapshots that
-       keep the camera's own scene (the scene guard, below)
+    stage 2 from the shipped checkpoint, within the time budget, traced on the proxy validation, in one of two
+    recipes (`--recipe`):
+    - self-training (`SELF_TRAINING_RECIPE`): F_r learns the footage's pseudo-labels, the starting net's output on
+      every footage frame with 0.3 of its dark-channel veil removed (`jrgr_deploy/veil_removal.py`, the runtime's
+      `--veil` stage; `loss.weights.mse_fr_pl`), and nothing else: no adversarial or cycle term, no synthetic pair,
+      so stage 2 runs without the joint graph (`training.losses.removal_only`) at many steps a second
+      -> the latest snapshot that is at least as good as the starting net on the proxy validation, both without
+         the veil stage (the labels carry it), or else the starting net with the proxy's veil strength;
+    - joint (the default: JRGR+, `--dry` adds `DRY_RECIPE`)
+      -> the snapshot and the runtime's veil-removal strength picked together by the never-worse rule (the best
+         proxy-val PSNR-Y of F_r followed by `jrgr_deploy/veil_removal.py` at each of `VEIL_STRENGTHS`, or the
+         starting net without veil removal if nothing beats it), without dry footage only among the snapshots
+         that keep the camera's own scene (the scene guard, below)
     -> OUT/f_r.onnx + sidecar (with that strength: `jrgr derain` applies it), OUT/before_after.png, the
        `jrgr derain` line to run.
 
-The veil strength is chosen with the net because the runtime removes the veil after it: F_r leaves most of the
-veil of distant rain (BENCHMARKS.md, "Veil removal"), and how much of it a strength should take away depends on
-the net it follows.
+When to self-train: without dry footage, joint training has D_B compare F_r's output on the footage with clean
+photographs of other scenes, so F_r drifts towards their scenes (the scene guard below only limits the damage), and
+on the camera-adaptation benchmark its best snapshots gained less on the camera than the runtime's veil stage
+alone. The pseudo-labels hold what that stage does, on this camera's own frames: a net trained on them alone
+removes much of the veil itself, never left the camera's scene in any measured run and flickers less than a net
+followed by the stage. What the joint recipe deploys (its net with a veil strength) scored about as well or better
+on the benchmark's cameras (BENCHMARKS.md, "Camera adaptation"), so it stays the default; self-train for a model
+that needs no veil stage at run time.
+
+The veil strength is chosen with the jointly trained net because the runtime removes the veil after it: F_r leaves
+most of the veil of distant rain (BENCHMARKS.md, "Veil removal"), and how much of it a strength should take away
+depends on the net it follows.
 
 With dry footage, both domains show the same scene, so the difference between the cell moments of the rainy
 footage and of the synthetic pairs is the rain's (its veil), not the scene's: the recipe then adds the
@@ -25,17 +42,17 @@ benchmark by a further 0.14 dB at 1,500 iterations and 0.32 dB at 600 (3 seeds; 
 adaptation"). Without dry footage the footage's moments mix scene and rain, so they stay off.
 `--set loss.weights.mse_fr_mt=0` turns them off.
 
-Without dry footage the proxy validation shows other scenes, and it does not see what joint training can do to
-this camera: D_B compares F_r's output on the footage with clean photographs of other scenes, and after a while
-F_r starts to turn the camera's scene into theirs (on the camera-adaptation benchmark the proxy rose while the
-camera lost 3 to 6 dB). So a second set is scored beside it, the scene guard: model-B rain rendered on temporal
-medians of the footage (the medians keep the scene, its colours and the veil, and lose most streaks); a
+With `--recipe joint` and no dry footage the proxy validation shows other scenes, and it does not see what joint
+training can do to this camera: D_B compares F_r's output on the footage with clean photographs of other scenes, and
+after a while F_r starts to turn the camera's scene into theirs (on the camera-adaptation benchmark the proxy rose
+while the camera lost 3 to 6 dB). So a second set is scored beside it, the scene guard: model-B rain rendered on
+temporal medians of the footage (the medians keep the scene, its colours and the veil, and lose most streaks); a
 snapshot that scores more than `SCENE_GUARD_DB` below the starting net there has changed the scene, not just the
 rain, and is not a candidate. On the benchmark every snapshot that was better on the camera than the start was
 within 4.2 dB of it on the guard, every one that was worse was more than 6.6 dB below (BENCHMARKS.md, "Camera
-adaptation"; one camera, so the margin is a measured one, not a law). The camera gained in the first 100-250
-steps only, so without dry footage the snapshots are taken at halving steps (N/32, N/16, ..., N/2, N for N
-iterations and 6 validation points) rather than evenly.
+adaptation"; one camera, so the margin is a measured one, not a law). The camera gained in the first 100-250 steps
+only, so such runs take their snapshots at halving steps (N/32, N/16, ..., N/2, N for N iterations and 6 validation
+points) rather than evenly.
 
 Nothing needs ground truth from the camera. Everything is kept under OUT/work: running the same command again
 after Ctrl-C resumes (the frames and data are not rebuilt; training continues from its last checkpoint).
@@ -63,6 +80,10 @@ VAL_IMAGES = 16
 PAIRS = 400
 PATCH_PX = 384  # clean photographs are cut into patches of this size (the scale the default model trained at)
 DRY_RECIPE = ("loss.weights.mse_fr_mt=1",)  # what --dry adds to the shipped recipe (before the user's --set)
+# `--recipe self-training`: F_r trained on the footage's pseudo-labels alone (module docstring)
+SELF_TRAINING_RECIPE = ("loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0",
+                        "loss.lambda_cyc=0", "loss.weights.mse_r=0", "loss.weights.mse_fr_os=0", "loss.weights.mse_s=0")
+RECIPES = ("joint", "self-training")  # `--recipe`: joint training (JRGR+; the default) or self-training
 SCENE_GUARD_DB = 5.0  # without --dry: most a candidate may lose against the start on the scene guard (docstring)
 SCENE_WINDOWS = 5  # the scene guard's temporal medians: one per this share of the footage
 SCENE_FILE = "scene_trajectory.json"
@@ -86,8 +107,16 @@ class AdaptRequest:
     val_points: int = 6
     seed: int = 0
     iterations: int | None = None  # a fixed number of training steps instead of fitting --minutes (benchmarks)
-    scene_guard_db: float | None = SCENE_GUARD_DB  # None: no scene guard (benchmark rows); unused with dry footage
+    scene_guard_db: float | None = SCENE_GUARD_DB  # None: no scene guard (benchmark rows); joint without dry only
     overrides: tuple[str, ...] = ()
+    recipe: str = "joint"  # one of RECIPES
+
+    @property
+    def self_training(self) -> bool:
+        """Whether the recipe is self-training on the footage's pseudo-labels."""
+        if self.recipe not in RECIPES:
+            raise JRGRError(f"--recipe '{self.recipe}' is not one of {', '.join(RECIPES)}")
+        return self.recipe == "self-training"
 
 
 @dataclass(frozen=True)
@@ -276,7 +305,8 @@ def _config(request: AdaptRequest, work: Path, weights: Path, iterations: int, c
         f"train.init_from={json.dumps(str(weights))}", f"train.stage2_iters={iterations}",
         f"train.checkpoint_every={checkpoint_every}", "train.image_every=0", "train.log_every=10",
         f"train.seed={request.seed}", "train.veil_warmup_iters=0", "train.device=cpu",
-        *(DRY_RECIPE if request.dry is not None else ()), *request.overrides,
+        *(SELF_TRAINING_RECIPE if request.self_training else DRY_RECIPE if request.dry is not None else ()),
+        *request.overrides,
     ]
     return base.with_overrides(overrides)
 
@@ -381,6 +411,26 @@ def choose_with_veil(run_dir: Path, candidates: list[int], start_weights: Path, 
     return (*best, table)
 
 
+def _choose_self_trained(trace: list[dict[str, Any]], run_dir: Path, start_weights: Path,
+                         pairs: list[tuple[Path, Path]]) -> tuple[int, float, float, list[dict[str, Any]]]:
+    """(step, veil strength, its proxy PSNR-Y, the veil table) after self-training: the LATEST snapshot that is at
+    least as good as the starting net on the proxy validation, without the runtime's veil stage (the labels already
+    had the veil removed; the longer the net trained on them the more of it it learnt, and no adversary can pull
+    it off the camera's scene); when none is, the starting net with the veil strength the proxy validation picks
+    for it (`choose_with_veil` among step 0 alone)."""
+    start = next(p["psnr_y"] for p in trace if p["step"] == 0)
+    passing = [p for p in trace if p["step"] > 0 and p["psnr_y"] >= start]
+    if passing:
+        latest = max(passing, key=lambda p: p["step"])
+        if latest["step"] != trace[-1]["step"]:
+            logger.warning("the last snapshot scored below the starting net on the proxy validation: taking step %d",
+                           latest["step"])
+        return latest["step"], 0.0, latest["psnr_y"], []
+    logger.warning("no self-trained snapshot scored at least the starting net's %.2f dB on the proxy validation: "
+                   "keeping the starting net", start)
+    return choose_with_veil(run_dir, [0], start_weights, pairs)
+
+
 # ---- results -------------------------------------------------------------------------------------------
 
 
@@ -447,6 +497,7 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     if request.iterations is not None and request.iterations < request.val_points:
         raise JRGRError(f"--iterations must be at least {request.val_points} (one step per validation), got "
                         f"{request.iterations}")
+    self_training = request.self_training
     out = request.out_dir
     if out.exists() and not out.is_dir():
         raise JRGRError(f"--out '{out}' exists and is not a folder")
@@ -456,36 +507,41 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     _check_same_request(work, request)
     info = prepare_data(request, work)
     logger.info("data ready: %s", info)
-    guarded = request.dry is None and request.scene_guard_db is not None
+    guarded = not self_training and request.dry is None and request.scene_guard_db is not None
     scene_pairs = prepare_scene_guard(work, request.seed) if guarded else []
     plan = plan_iterations(request, work, weights, request.minutes * 60 - (time.monotonic() - began), scene_pairs)
     iterations = plan["iterations"]
-    # without dry footage the camera gained in the first 100-250 steps and lost after (the scene guard's docstring
-    # paragraph): snapshots dense early; with it the longer runs were the better ones
-    marks = (even_marks if request.dry is not None else halving_marks)(iterations, request.val_points)
+    # joint training without dry footage gained on the camera in the first 100-250 steps and lost after (the scene
+    # guard's docstring paragraph): snapshots dense early; self-training and joint training with dry footage
+    # improved with longer runs
+    marks = (halving_marks if guarded else even_marks)(iterations, request.val_points)
     config = _config(request, work, weights, iterations, marks[0])
     run_dir = work / "run"
     trace = train_traced(config, run_dir, "stage2", _val_pairs(work), marks, weights, progress=True)
     scene: list[dict[str, Any]] = []
     candidates = [p["step"] for p in trace]
-    if guarded:
-        scene = score_steps(run_dir, candidates, weights, scene_pairs, SCENE_FILE)
-        net_step = select_within_guard(trace, scene, request.scene_guard_db)
-        candidates = steps_within_guard(trace, scene, request.scene_guard_db)
-        unguarded = select_not_worse(trace)
-        if unguarded != net_step:
-            logger.warning("step %d was best on the proxy validation but lost more than %.1f dB on the scene guard "
-                           "(the camera's own scene): not taken", unguarded, request.scene_guard_db)
-    else:
-        net_step = select_not_worse(trace)
-    step, strength, chosen_psnr_y, veil_table = choose_with_veil(run_dir, candidates, weights, _val_pairs(work))
-    selected = weights if step == 0 else snapshot_path(run_dir, step)
     start_psnr_y = next(p["psnr_y"] for p in trace if p["step"] == 0)
+    if self_training:
+        step, strength, chosen_psnr_y, veil_table = _choose_self_trained(trace, run_dir, weights, _val_pairs(work))
+        net_step = step
+    else:
+        if guarded:
+            scene = score_steps(run_dir, candidates, weights, scene_pairs, SCENE_FILE)
+            net_step = select_within_guard(trace, scene, request.scene_guard_db)
+            candidates = steps_within_guard(trace, scene, request.scene_guard_db)
+            unguarded = select_not_worse(trace)
+            if unguarded != net_step:
+                logger.warning("step %d was best on the proxy validation but lost more than %.1f dB on the scene "
+                               "guard (the camera's own scene): not taken", unguarded, request.scene_guard_db)
+        else:
+            net_step = select_not_worse(trace)
+        step, strength, chosen_psnr_y, veil_table = choose_with_veil(run_dir, candidates, weights, _val_pairs(work))
     if step == 0 and strength == 0.0:
         logger.warning("nothing beat the starting model on the proxy validation%s: keeping it",
                        " within the scene guard" if guarded else "")
     logger.info("chosen: step %d with veil strength %.1f (proxy PSNR-Y %.2f dB; the net alone would take step %d)",
                 step, strength, chosen_psnr_y, net_step)
+    selected = weights if step == 0 else snapshot_path(run_dir, step)
     export_dir = work / "export"
     shutil.rmtree(export_dir, ignore_errors=True)
     val = work / "val"
@@ -511,12 +567,14 @@ def adapt(request: AdaptRequest) -> AdaptResult:
 
 
 def _check_same_request(work: Path, request: AdaptRequest) -> None:
-    """A resumed adaptation must be the same job: refuse another footage / dry footage in the same folder."""
+    """A resumed adaptation must be the same job: refuse another footage / dry footage / recipe in the same
+    folder."""
     plan_path = work / "plan.json"
     if not plan_path.is_file():
         return
     saved = json.loads(plan_path.read_text())["request"]
-    for key in ("footage", "dry"):
+    saved.setdefault("recipe", "joint")  # adaptations planned before --recipe existed trained jointly
+    for key in ("footage", "dry", "recipe"):
         if saved.get(key) != str(getattr(request, key)):
             raise JRGRError(f"'{work.parent}' holds an adaptation of {key} '{saved.get(key)}', not "
                             f"'{getattr(request, key)}': choose another --out (or delete that folder)")

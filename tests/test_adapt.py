@@ -23,6 +23,15 @@ def _frames(folder: Path, count: int, height: int = 96, width: int = 160) -> Pat
     return folder
 
 
+def _tiny_run(tmp_path: Path, *extra: str) -> tuple[Path, list[str]]:
+    """(OUT, the `jrgr adapt` argv) of a 6-step adaptation of 60 small frames from a tiny checkpoint."""
+    footage = _frames(tmp_path / "footage", 60)
+    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+    out = tmp_path / "out"
+    return out, ["adapt", str(footage), "--out", str(out), "--weights", str(weights), "--iterations", "6",
+                 "--frame-width", "160", "--set", "train.crop_size=64", *extra]
+
+
 def test_missing_footage_is_a_clear_error(tmp_path: Path, capsys) -> None:
     code = main(["adapt", str(tmp_path / "nowhere.mp4"), "--out", str(tmp_path / "out")])
     assert code == 2
@@ -108,6 +117,69 @@ def test_dry_footage_adds_the_moment_transfer_to_the_recipe(tmp_path: Path) -> N
     assert mt_weight(dry="d", overrides=("loss.weights.mse_fr_mt=0",)) == 0.0  # the user's --set wins
 
 
+def test_the_self_training_recipe_trains_f_r_on_the_pseudo_labels_alone(tmp_path: Path) -> None:
+    from jrgr_deploy.app.adapt import AdaptRequest, _config
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.training.losses import removal_only
+
+    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+
+    def loss(**request: object):
+        return _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=weights, **request), tmp_path, weights,
+                       10, 5).loss
+
+    self_trained, joint = loss(recipe="self-training"), loss()
+    assert removal_only(self_trained) and self_trained.weights.mse_fr_pl == 1.0  # F_r on the pseudo-labels alone
+    assert self_trained.weights.mse_fr_os == 0.0 and self_trained.pl_veil_strength == 0.3
+    assert not removal_only(joint) and joint.weights.mse_fr_pl == 0.0 and joint.lambda_adv > 0  # the default
+    assert not removal_only(loss(dry="d")) and removal_only(loss(dry="d", recipe="self-training"))
+    assert loss(dry="d", recipe="self-training").weights.mse_fr_mt == 0.0  # the dry recipe is the joint one's
+    override = ("loss.pl_veil_strength=0.5",)
+    assert loss(recipe="self-training", overrides=override).pl_veil_strength == 0.5  # the user's --set wins
+    with pytest.raises(JRGRError, match="--recipe 'cycle' is not one of"):
+        loss(recipe="cycle")
+
+
+def test_after_self_training_the_latest_snapshot_not_worse_than_the_start_is_taken(tmp_path: Path) -> None:
+    from jrgr_deploy.app.adapt import VEIL_FILE, _choose_self_trained
+
+    def trace(*scores: float) -> list[dict[str, object]]:
+        return [{"step": 100 * k, "psnr_y": v} for k, v in enumerate(scores)]
+
+    missing = tmp_path / "no-such-start.safetensors"  # nothing below loads a net
+    assert _choose_self_trained(trace(24.0, 24.5, 24.2, 24.1), tmp_path, missing, []) == (300, 0.0, 24.1, [])
+    # the last step lost on the proxy validation: the latest one that did not (not the best: 100)
+    assert _choose_self_trained(trace(24.0, 24.5, 24.0, 23.9), tmp_path, missing, []) == (200, 0.0, 24.0, [])
+    # none kept up: the starting net, with the veil strength the proxy picks for it
+    (tmp_path / VEIL_FILE).write_text(json.dumps([{"step": 0, "psnr_y": {"0.0": 24.0, "0.1": 24.4, "0.2": 24.3}}]))
+    assert _choose_self_trained(trace(24.0, 23.5, 23.9), tmp_path, missing, [])[:3] == (0, 0.1, 24.4)
+
+
+@pytest.mark.slow
+def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
+    from jrgr_deploy.training.run_log import read_log
+
+    out, argv = _tiny_run(tmp_path, "--recipe", "self-training")
+    assert main(argv) == 0
+    report = json.loads((out / "adapt.json").read_text())
+    trace = {p["step"]: p["psnr_y"] for p in report["val_trajectory"]}
+    step = report["selected_step"]
+    assert report["scene_guard_db"] is None and report["scene_trajectory"] == []
+    if step:  # the latest snapshot at least as good as the start, deployed without the veil stage
+        assert report["veil_strength"] == 0.0 and trace[step] >= trace[0]
+        assert all(trace[s] < trace[0] for s in trace if s > step)
+        assert read_sidecar(out / "f_r.onnx").veil_strength == 0.0
+    else:
+        assert all(v < trace[0] for s, v in trace.items() if s)
+    assert report["net_only_step"] == step
+    labels = sorted((out / "work" / "run" / "pseudo_labels" / "label").iterdir())
+    assert len(labels) == 60
+    records = [r for r in read_log(out / "work" / "run" / "log.jsonl") if r["stage"] == "stage2"]
+    assert records and all(r["mse_fr_pl"] > 0 and "d_total" not in r and "mse_fr_os" not in r for r in records)
+    # another recipe in the same folder is refused, not mixed in
+    assert main(argv[:-2]) == 2
+
+
 def test_scene_guard_keeps_out_snapshots_that_change_the_scene() -> None:
     from jrgr_deploy.training.tracing import select_within_guard
 
@@ -160,11 +232,7 @@ def test_the_scene_guard_is_model_b_rain_on_temporal_medians_of_the_footage(tmp_
 
 @pytest.mark.slow
 def test_without_dry_footage_the_scene_guard_is_scored_and_used(tmp_path: Path) -> None:
-    footage = _frames(tmp_path / "footage", 60)
-    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
-    out = tmp_path / "out"
-    argv = ["adapt", str(footage), "--out", str(out), "--weights", str(weights), "--iterations", "6",
-            "--frame-width", "160", "--set", "train.crop_size=64"]
+    out, argv = _tiny_run(tmp_path)
     assert main(argv) == 0
     report = json.loads((out / "adapt.json").read_text())
     assert report["scene_guard_db"] == 5.0

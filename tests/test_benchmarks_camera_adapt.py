@@ -124,3 +124,24 @@ def test_the_flicker_line_reads_the_shipped_model_and_each_trained_row() -> None
     assert "shipped model 3.250; with `--veil 0.3` 3.375; adapt_pl_only: last step 3.100, deployed 3.300." in line
     rows["shipped"].pop("flicker_y")
     assert camera_adapt.flicker_line(rows) is None  # results written before flicker was measured
+
+
+def test_a_self_training_row_is_also_read_with_the_veil_stage_on_top() -> None:
+    camera_adapt = load_benchmark("camera_adapt")
+    runs = [{"seed": seed, "psnr_y": 24.0, "ssim_y": 0.9, "selected_step": 600, "iterations": 600,
+             "last": {"psnr_y": 24.0, "ssim_y": 0.9},
+             "deployed": {"psnr_y": 24.0, "ssim_y": 0.9, "step": 600, "veil_strength": 0.0,
+                          "psnr_y_with_shipped_veil": veiled}} for seed, veiled in ((0, 25.0), (1, 26.0))]
+    row = camera_adapt.seed_summary("self", runs)
+    assert row["deployed"]["psnr_y_with_shipped_veil"] == 25.5
+    assert row["deployed"]["psnr_y_with_shipped_veil_sd"] == pytest.approx(2 ** -0.5, abs=1e-4)
+    results = {"machine": {"cpu": "cpu", "cores": 2, "gpu": None, "date_utc": "2026-12-02 06:00"},
+               "clip": {"photo": "urban100/img_050", "frames": 300, "size_wh": [640, 360], "fps": 10.0,
+                        "rain_preset": "medium", "adapt_frames": 200, "dry_frames": 120},
+               "command": "python benchmarks/camera_adapt.py", "iterations": 600, "seeds": [0, 1],
+               "rows": {"shipped": {"label": "shipped", "psnr_y": 23.4, "ssim_y": 0.87}, "adapt_self": row},
+               "goals": {}, "scene_guard_db": 5.0}
+    assert "`adapt_self`'s model run with `jrgr derain --veil 0.3` (the veil stage on top of the self-trained net): " \
+           "25.50 ± 0.71 dB PSNR-Y." in camera_adapt.markdown(results)
+    # only self-training rows are read again with the stage (the joint recipe chose its strength already)
+    assert camera_adapt._with_shipped_veil("adapt_plus", Path("unused.onnx"), Path("unused")) == {}

@@ -7,17 +7,19 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from jrgr_deploy.app.adapt import SCENE_GUARD_DB
+    from jrgr_deploy.app.adapt import RECIPES, SCENE_GUARD_DB
 
     parser = subparsers.add_parser(
         "adapt", help="adapt the default model to one camera's rainy footage, export it, show before/after",
-        description="Joint training (JRGR stage 2) from the shipped model on FOOTAGE as the real rain domain, "
-        "within --minutes, selected on a proxy validation with ground truth (model-B rain on held-out dry frames "
-        "or clean photographs; never worse than the starting model there; without --dry also within "
-        f"{SCENE_GUARD_DB:g} dB of it "
-        "on a scene guard, model-B rain on temporal medians of the footage, so the camera's scene is kept), "
-        "together with the strength of the runtime's veil removal (jrgr derain --veil) on the same validation, "
-        "exported to OUT/f_r.onnx (the strength in its sidecar: jrgr derain applies it) with OUT/before_after.png. "
+        description="Trains the shipped model further on FOOTAGE within --minutes and exports it to OUT/f_r.onnx "
+        "with OUT/before_after.png. Recipe joint (the default): JRGR+ joint training with FOOTAGE as the real rain "
+        "domain, selected on a proxy validation with ground truth (model-B rain on held-out dry frames or clean "
+        "photographs; never worse than the starting model there; without --dry also within "
+        f"{SCENE_GUARD_DB:g} dB of it on a scene guard, model-B rain on temporal medians of the footage, so the "
+        "camera's scene is kept) together with the strength of the runtime's veil removal (jrgr derain --veil), "
+        "which goes into the sidecar. Recipe self-training: F_r learns pseudo-labels of the footage (the starting "
+        "net's output with 0.3 of its dark-channel veil removed) and the latest snapshot not worse than the "
+        "starting net on the proxy validation is exported without the veil stage. "
         "Run the same command again after Ctrl-C to resume.",
     )
     parser.add_argument("footage", help="rainy footage: a video file, an image folder, a camera index or a URL")
@@ -40,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-frames", type=int, default=300, help="frames kept from the footage (default 300)")
     parser.add_argument("--record-seconds", type=float, default=60.0,
                         help="how long to record a camera or stream (default 60)")
+    parser.add_argument("--recipe", choices=RECIPES, default="joint",
+                        help="joint (JRGR+ joint training; the default) or self-training (F_r on the footage's "
+                        "pseudo-labels alone: a net that needs no veil stage at run time)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config value of the recipe (repeatable)")
     parser.set_defaults(func=run, needs=needs)
@@ -62,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         footage=args.footage, out_dir=args.out, dry=args.dry, minutes=args.minutes, weights=args.weights,
         clean_photos=args.clean_photos, frame_width=args.frame_width, max_frames=args.max_frames,
         record_seconds=args.record_seconds, overrides=tuple(args.overrides), iterations=args.iterations,
+        recipe=args.recipe,
     ))
     if result.selected_step or result.veil_strength:
         state = "adapted"
