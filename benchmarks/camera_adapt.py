@@ -63,6 +63,10 @@ ROWS: dict[str, dict[str, Any]] = {
     # joint: the rows below it set their switches on the joint recipe and its selection rule)
     "adapt_self": {"label": "`jrgr adapt --recipe self-training` (F_r on the footage's pseudo-labels alone)",
                    "dry": False, "paper": False, "recipe": "self-training"},
+    # the same with a light anchor on the synthetic pairs, to keep what F_r does on other scenes (the proxy validation)
+    "adapt_self_anchor": {"label": "`jrgr adapt --recipe self-training --set loss.weights.mse_fr_os=0.1`",
+                          "dry": False, "paper": False, "recipe": "self-training",
+                          "switches": ("loss.weights.mse_fr_os=0.1",)},
     "adapt_paper": {"label": "`jrgr adapt`, paper-faithful switches", "dry": False, "paper": True, "seeds": 1},
     "adapt_plus": {"label": "`jrgr adapt` (shipped recipe, JRGR+)", "dry": False, "paper": False},
     # the same trainings read at the snapshot the proxy validation alone picks (no scene guard): no training of its
