@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from jrgr_deploy.app.adapt import SCENE_GUARD_DB
+from jrgr_deploy.app.adapt import SCENE_GUARD_DB, SELF_TRAINING_RECIPE
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -58,6 +58,9 @@ def paper_switches() -> list[str]:
     return switches
 
 
+# self-training on the footage's pseudo-labels with the synthetic pairs kept (`--set` switches of the joint recipe)
+PL_ONLY = ("loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0", "loss.lambda_cyc=0",
+           "loss.weights.mse_r=0")
 ROWS: dict[str, dict[str, Any]] = {
     # "seeds": 1 -> the first of --seeds only (a row no claim depends on); "recipe": `jrgr adapt --recipe` (default
     # joint: the rows below it set their switches on the joint recipe and its selection rule)
@@ -86,25 +89,20 @@ ROWS: dict[str, dict[str, Any]] = {
     # self-training alone: F_r on the footage's pseudo-labels and on the synthetic pairs, no adversarial or cycle term
     "adapt_pl_only": {"label": "pseudo-labels alone (the shipped recipe's adversarial and cycle terms and mse_r off)",
                       "dry": False, "paper": False,
-                      "switches": ("loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0",
-                                   "loss.lambda_cyc=0", "loss.weights.mse_r=0")},
+                      "switches": PL_ONLY},
     # the same with 320² crops instead of the shipped model's 192²: more of each frame's context per crop (the veil
     # the labels remove is estimated over whole frames); each step costs about 2.8 times as much
     "adapt_pl_only_320": {"label": "pseudo-labels alone, 320² crops (`--set train.crop_size=320`)",
                           "dry": False, "paper": False,
-                          "switches": ("loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0",
-                                       "loss.lambda_cyc=0", "loss.weights.mse_r=0", "train.crop_size=320")},
-    # F_r on the pseudo-labels alone: no synthetic pair anchors it (the pairs have no veil to remove, the labels do)
+                          "switches": (*PL_ONLY, "train.crop_size=320")},
+    # F_r on the pseudo-labels alone: no synthetic pair anchors it (the pairs have no veil to remove, the labels do);
+    # `--recipe self-training`'s switches, read by the joint recipe's selection rule
     "adapt_pl_labels": {"label": "pseudo-labels alone, without the synthetic pairs (`mse_fr_os=0 mse_s=0`)",
-                        "dry": False, "paper": False,
-                        "switches": ("loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0",
-                                     "loss.lambda_cyc=0", "loss.weights.mse_r=0", "loss.weights.mse_fr_os=0",
-                                     "loss.weights.mse_s=0")},
+                        "dry": False, "paper": False, "switches": SELF_TRAINING_RECIPE},
     # the pseudo-labels weighted 4 against the synthetic pairs' 1
     "adapt_pl4": {"label": "pseudo-labels weighted 4, the synthetic pairs 1 (`mse_fr_pl=4`)",
                   "dry": False, "paper": False,
-                  "switches": ("loss.weights.mse_fr_pl=4", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0",
-                               "loss.lambda_cyc=0", "loss.weights.mse_r=0", "loss.weights.mse_s=0")},
+                  "switches": (*PL_ONLY, "loss.weights.mse_fr_pl=4", "loss.weights.mse_s=0")},
 }
 # the issue's: + 1 dB over stage 1 without dry, + 2 with
 GOALS = (("adapt_self", 1.0), ("adapt_plus", 1.0), ("adapt_plus_pl", 1.0), ("adapt_pl_only", 1.0),

@@ -128,24 +128,32 @@ def generator_terms(
     return terms
 
 
+# the removal nets' supervised terms: without any other weighted term a step needs no G or D (`removal_only`)
+REMOVAL_TERMS = ("mse_s", *EXTRA_MSE_TERMS)
+
+
+def _term_groups(loss: LossConfig) -> tuple[tuple[float, tuple[str, ...]], ...]:
+    """Eq. 8's groups: (lambda, the terms it multiplies)."""
+    return ((loss.lambda_adv, ADV_TERMS + EXTRA_ADV_TERMS), (loss.lambda_cyc, CYC_TERMS),
+            (loss.lambda_mse, MSE_TERMS + EXTRA_MSE_TERMS))
+
+
 def removal_only(loss: LossConfig) -> bool:
-    """True when every weighted term is a removal net's supervised MSE (``mse_s``, ``mse_fr_os``, ``mse_fr_mt``,
-    ``mse_fr_pl``): no adversarial, cycle or Eq. 7 pseudo-pair term counts, so nothing reaches G_s, G_r or a
-    discriminator and a step needs neither the joint graph nor a discriminator step (self-training)."""
+    """True when every weighted term is a removal net's supervised MSE (`REMOVAL_TERMS`): no adversarial, cycle or
+    Eq. 7 pseudo-pair term counts, so nothing reaches G_s, G_r or a discriminator and a step needs neither the joint
+    graph nor a discriminator step (self-training). ``mse_r`` must be weighted 0 itself (it needs G_r's Õ_r)."""
     weights = loss.weights
-    quiet = (loss.lambda_adv == 0.0 or all(getattr(weights, n) == 0.0 for n in ADV_TERMS + EXTRA_ADV_TERMS)) and (
-        loss.lambda_cyc == 0.0 or all(getattr(weights, n) == 0.0 for n in CYC_TERMS))
-    return quiet and weights.mse_r == 0.0
+    return weights.mse_r == 0.0 and all(lam == 0.0 or getattr(weights, name) == 0.0
+                                        for lam, names in _term_groups(loss) for name in names
+                                        if name not in REMOVAL_TERMS)
 
 
 def total_loss(terms: dict[str, torch.Tensor], loss: LossConfig) -> torch.Tensor:
     """Eq. 8: lambda_adv * adversarial + lambda_cyc * cycle + lambda_mse * MSE terms, each term times its
     weight in ``loss.weights`` (terms absent from `terms` count as 0)."""
-    groups = ((loss.lambda_adv, ADV_TERMS + EXTRA_ADV_TERMS), (loss.lambda_cyc, CYC_TERMS),
-              (loss.lambda_mse, MSE_TERMS + EXTRA_MSE_TERMS))
     return sum(
         lam * getattr(loss.weights, name) * terms[name]
-        for lam, names in groups
+        for lam, names in _term_groups(loss)
         for name in names
         if name in terms and getattr(loss.weights, name) != 0.0
     )

@@ -31,7 +31,7 @@ from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.names import DISCRIMINATORS, GENERATORS
 from jrgr_deploy.nn.build import build_net
 from jrgr_deploy.training.losses import (
-    EXTRA_MSE_TERMS,
+    REMOVAL_TERMS,
     MomentMatcher,
     d_b_loss,
     d_image_loss,
@@ -191,8 +191,7 @@ class GeneratorObjective(nn.Module):
         self.loss = loss
         self.composition = composition
         self.joint = not removal_only(loss) if joint is None else joint
-        if not self.joint and (loss.lambda_mse == 0.0 or all(
-                getattr(loss.weights, n) == 0.0 for n in ("mse_s", *EXTRA_MSE_TERMS))):
+        if not self.joint and (loss.lambda_mse == 0.0 or all(getattr(loss.weights, n) == 0.0 for n in REMOVAL_TERMS)):
             raise JRGRError("every loss term is weighted 0 (loss.lambda_* and loss.weights): nothing to train")
         self.moments = None
         if loss.weights.mom_or > 0:
