@@ -45,6 +45,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from jrgr_deploy.app.adapt import SELF_TRAINING_RECIPE  # noqa: E402
 from jrgr_deploy.config import PLUS_SWITCHES  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -94,6 +95,26 @@ METHODS: dict[str, Method] = {
                             "term and mse_r off)", "joint",
                             (*PLUS, "loss.weights.mse_fr_mt=1", "loss.lambda_adv=0", "loss.lambda_cyc=0",
                              "loss.weights.mse_r=0"), seeds=1),
+    # `jrgr adapt --recipe self-training` on the proxy: F_r trained on the real images' pseudo-labels alone (its
+    # starting output with 0.3 of the dark-channel veil removed), with the F lr and EMA of the rows above; no
+    # adversarial, cycle or synthetic term, so the lean stage-2 step (`training.losses.removal_only`).
+    "self_training": Method("self-training (F_r on the real images' pseudo-labels alone: its starting output with "
+                            "0.3 of the dark-channel veil removed)", "joint", (*PLUS, *SELF_TRAINING_RECIPE)),
+    "self_training_mt": Method("self-training with the moment-transfer pseudo-pairs beside the pseudo-labels",
+                               "joint", (*PLUS, *SELF_TRAINING_RECIPE, "loss.weights.mse_fr_mt=1")),
+    # what the pseudo-labels add to the moment-transfer pairs: the pairs alone, without the synthetic pairs' anchor
+    "transfer_alone": Method("moment-transfer pseudo-pairs alone, without the synthetic pairs (self_training_mt "
+                             "without its pseudo-labels)", "joint",
+                             (*PLUS, *SELF_TRAINING_RECIPE, "loss.weights.mse_fr_pl=0", "loss.weights.mse_fr_mt=1")),
+    # The same with labels that lose 0.3 of the population veil instead of the dark channel's: re-toned from the
+    # derained real images' cell moments to the synthetic pairs' backgrounds' (`loss.pl_veil_removal`).
+    "self_training_moments": Method("self-training on population-moment labels (its starting output re-toned 0.3 of "
+                                    "the way from the derained real set's cell moments to clean photographs')",
+                                    "joint", (*PLUS, *SELF_TRAINING_RECIPE, "loss.pl_veil_removal=moments")),
+    "self_training_moments_mt": Method("self-training on population-moment labels, with the moment-transfer "
+                                       "pseudo-pairs", "joint",
+                                       (*PLUS, *SELF_TRAINING_RECIPE, "loss.pl_veil_removal=moments",
+                                        "loss.weights.mse_fr_mt=1")),
 }
 FIXED_ROWS = ("input", "supervised", "oracle")
 

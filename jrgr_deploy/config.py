@@ -34,6 +34,7 @@ OUT_ACTIVATIONS = ("tanh", "none")
 GAN_MODES = ("lsgan", "vanilla")
 RAIN_FORMS = ("additive", "physics")
 VEIL_SOURCES = ("all", "adversarial", "moments")
+PL_VEIL_REMOVALS = ("dark_channel", "moments")  # how the pseudo-labels of mse_fr_pl lose their veil
 AMP_MODES = ("none", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -173,8 +174,9 @@ class TermWeights:
     ``loss.moment_grid``, the per-image strength 1 ± ``loss.transfer_jitter``, the moments taken from up to
     ``loss.transfer_images`` images of each set when stage 2 starts); ``mse_fr_pl``, F_r on the real images'
     pseudo-labels, ||F_r(O_r) − P_r||² in the MSE group, where P_r is the starting F_r's output on the whole real
-    image with ``loss.pl_veil_strength`` of its dark-channel veil removed (`jrgr_deploy.veil_removal`; labelled
-    once when stage 2 starts, `jrgr_deploy.training.data.make_pseudo_labels`).
+    image with ``loss.pl_veil_strength`` of its veil removed (``loss.pl_veil_removal``: its dark-channel veil,
+    `jrgr_deploy.veil_removal`, or the real set's population veil, `jrgr_deploy.moment_transfer`; labelled once
+    when stage 2 starts, `jrgr_deploy.training.data.make_pseudo_labels`).
     """
 
     adv_b_fs_os: float = 1.0
@@ -223,8 +225,16 @@ class LossConfig:
     transfer_jitter, transfer_images: the moment transfer's per-image strength range 1 ± jitter and how many
     images of each set (evenly spaced) its population moments are taken from.
 
-    pl_veil_strength: the share of the dark-channel veil removed from the pseudo-labels of ``mse_fr_pl``
-    (`jrgr_deploy.veil_removal.remove_veil`'s strength, 0 ≤ S < 1).
+    pl_veil_removal, pl_veil_strength: how the pseudo-labels of ``mse_fr_pl`` lose their veil, and how much of
+    it (0 ≤ S < 1). ``dark_channel``: S of each label's dark-channel veil is removed
+    (`jrgr_deploy.veil_removal.remove_veil`; one image at a time, so it works on one camera's footage alone).
+    ``moments``: each label is re-toned, cell by cell, from the population moments of the derained real images
+    to those of clean images (the real domain's clean set ``data.real_clean`` when given, else the synthetic
+    pairs' backgrounds) at strength S (`jrgr_deploy.moment_transfer`, ``moment_grid``, up to
+    ``transfer_images`` images of each set): the veil the starting net leaves on the real set as a population,
+    read without ground truth. It needs clean images of scenes like the real ones: many scenes on both sides,
+    or the same camera's dry footage; with one camera's rainy footage against other scenes' photographs the
+    scenes' difference would be taken for veil.
     """
 
     gan_mode: str = "lsgan"
@@ -242,9 +252,11 @@ class LossConfig:
     moment_pool: int = 32
     transfer_jitter: float = 0.3
     transfer_images: int = 256
+    pl_veil_removal: str = "dark_channel"
     pl_veil_strength: float = 0.3
 
     def __post_init__(self) -> None:
+        _check_choice("pl_veil_removal", self.pl_veil_removal, PL_VEIL_REMOVALS)
         if not 0.0 <= self.pl_veil_strength < 1.0:
             raise JRGRError(f"loss.pl_veil_strength must be in [0, 1), got {self.pl_veil_strength}")
         if not 0.0 <= self.transfer_jitter < 1.0:

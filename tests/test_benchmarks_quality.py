@@ -119,3 +119,20 @@ def test_shared_stage1_starts_every_seed_from_one_net(tmp_path: Path) -> None:
     config = quality._task_config(shared, work, 2, "jrgr_plus")
     assert Path(config.train.init_from) == tmp_path / "seed0" / "supervised" / "stage1.safetensors"
     assert config.train.seed == 2
+
+
+def test_every_method_is_a_valid_config_and_self_training_rows_take_the_lean_step() -> None:
+    """Each row is `--set` switches on the `tiny` preset (a typo would only fail hours into a run); the
+    self-training rows weight removal-net terms only, so stage 2 skips the joint graph, and label as they say."""
+    from jrgr_deploy.config import JRGRConfig
+    from jrgr_deploy.training.losses import removal_only
+
+    quality = load_benchmark("quality")
+    configs = {name: JRGRConfig.from_preset("tiny").with_overrides(list(method.overrides))
+               for name, method in quality.METHODS.items()}
+    lean = {name for name, config in configs.items() if removal_only(config.loss)}
+    assert {"self_training", "self_training_mt", "self_training_moments", "self_training_moments_mt"} <= lean
+    assert "transfer_alone" in lean and "jrgr_plus_mt" not in lean and "jrgr_paper" not in lean
+    assert configs["self_training"].loss.pl_veil_removal == "dark_channel"
+    assert configs["self_training_moments"].loss.pl_veil_removal == "moments"
+    assert configs["self_training_moments_mt"].loss.weights.mse_fr_mt == 1.0

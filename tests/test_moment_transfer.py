@@ -11,6 +11,7 @@ from jrgr_deploy.datasets import PairedRainDataset
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.image_files import write_rgb
 from jrgr_deploy.moment_transfer import LUMA_RGB, MomentTransfer, cell_moments, population_moments
+from jrgr_deploy.training.data import evenly_spaced
 from jrgr_deploy.training.run_log import read_log
 from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets
 from jrgr_deploy.training.trainer import train
@@ -119,3 +120,12 @@ def test_stage2_with_the_moment_transfer_logs_the_term(dataset, tmp_path) -> Non
     assert records[-1]["mse_fr_mt"] > 0
     with pytest.raises(JRGRError, match="transfer_jitter"):
         small_config(dataset, "loss.transfer_jitter=1")
+
+
+def test_population_sets_are_evenly_spaced_and_whole_when_small() -> None:
+    """The population moments read up to ``loss.transfer_images`` images of a set: all of a smaller set (a
+    200-frame clip against the default 256 once gave only its first frame), else first to last, evenly."""
+    assert evenly_spaced(8, 256) == list(range(8))
+    assert evenly_spaced(5, 5) == [0, 1, 2, 3, 4]
+    assert evenly_spaced(1000, 5) == [0, 250, 500, 749, 999]
+    assert evenly_spaced(1, 256) == [0]

@@ -4,6 +4,8 @@ in the objective; a stage-2 run that uses it and resumes on the same labels."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from jrgr_deploy.datasets import PseudoLabelledRealDataset, UnpairedRainDataset
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import nchw_to_rgb
 from jrgr_deploy.image_files import read_rgb, write_rgb
+from jrgr_deploy.moment_transfer import MomentTransfer, population_moments
 from jrgr_deploy.training.data import PSEUDO_LABELS_FILE, make_pseudo_labels, resolve_sources
 from jrgr_deploy.training.evaluate import remove_rain
 from jrgr_deploy.training.run_log import read_log
@@ -27,7 +30,8 @@ def test_labels_are_the_starting_net_then_veil_removal(dataset, tmp_path) -> Non
     sources = resolve_sources(config.data, need_real=True)
     torch.manual_seed(0)
     f_r = JRGRNets(config).f_r
-    pairs = make_pseudo_labels(sources, f_r, 0.4, tmp_path, multiple=4)
+    loss = replace(config.loss, pl_veil_strength=0.4)
+    pairs = make_pseudo_labels(sources, f_r, loss, tmp_path, multiple=4)
     real = UnpairedRainDataset(sources.real)
     assert len(pairs) == len(real) and (tmp_path / PSEUDO_LABELS_FILE).is_file()
     rainy = nchw_to_rgb(real[1]["o_r"][None].numpy())[0]
@@ -41,10 +45,51 @@ def test_labels_are_the_starting_net_then_veil_removal(dataset, tmp_path) -> Non
     with torch.no_grad():
         for p in f_r.parameters():
             p.add_(0.5)
-    assert make_pseudo_labels(sources, f_r, 0.4, tmp_path, multiple=4) == pairs
+    assert make_pseudo_labels(sources, f_r, loss, tmp_path, multiple=4) == pairs
     np.testing.assert_array_equal(read_rgb(pairs[1][1]), remove_veil(derained, 0.4))
-    make_pseudo_labels(sources, f_r, 0.0, tmp_path, multiple=4)
+    make_pseudo_labels(sources, f_r, replace(loss, pl_veil_strength=0.0), tmp_path, multiple=4)
     assert not np.array_equal(read_rgb(pairs[1][1]), remove_veil(derained, 0.4))
+
+
+def _derained_real(sources, f_r) -> list[np.ndarray]:
+    real = UnpairedRainDataset(sources.real)
+    rainy = [nchw_to_rgb(real[i]["o_r"][None].numpy())[0] for i in range(len(real))]
+    with torch.no_grad():
+        return remove_rain(f_r, rainy, multiple=4)
+
+
+def test_moment_labels_remove_the_population_veil(dataset, tmp_path) -> None:  # noqa: F811
+    """``loss.pl_veil_removal=moments``: each label is the starting net's output re-toned from the derained real
+    set's cell moments to the clean set's (the pairs' backgrounds, or the real domain's clean set when there is
+    one) at the strength; the labels' folder records the removal, so switching relabels."""
+    config = small_config(dataset, "loss.pl_veil_removal=moments", "loss.moment_grid=2", "loss.pl_veil_strength=0.5")
+    sources = resolve_sources(config.data, need_real=True)
+    torch.manual_seed(0)
+    f_r = JRGRNets(config).f_r
+    derained = _derained_real(sources, f_r)
+    pairs = make_pseudo_labels(sources, f_r, config.loss, tmp_path / "pairs_clean", multiple=4)
+    towards_pairs = MomentTransfer(population_moments(derained, 2),
+                                   population_moments([read_rgb(c) for _, c in sources.pairs], 2), jitter=0.0)
+    for (_, label), net_output in zip(pairs, derained, strict=True):
+        np.testing.assert_array_equal(read_rgb(label), towards_pairs.apply(net_output, 0.5))
+    assert not np.array_equal(read_rgb(pairs[0][1]), derained[0])
+    assert not (tmp_path / "pairs_clean" / "derained").exists()  # the first pass's outputs are gone
+
+    # the real domain's clean set, when given, is the target instead of the pairs' backgrounds
+    real_clean = [np.full((24, 24, 3), 90 + 40 * k, np.uint8) for k in range(2)]
+    for k, image in enumerate(real_clean):
+        write_rgb(tmp_path / "dry" / f"{k}.png", image)
+    dry_sources = replace(sources, real_clean=tmp_path / "dry")
+    dry_pairs = make_pseudo_labels(dry_sources, f_r, config.loss, tmp_path / "dry_clean", multiple=4)
+    towards_dry = MomentTransfer(population_moments(derained, 2), population_moments(real_clean, 2), jitter=0.0)
+    np.testing.assert_array_equal(read_rgb(dry_pairs[1][1]), towards_dry.apply(derained[1], 0.5))
+
+    # the dark channel's labels in the same folder are not taken for the moments' (and back)
+    dark = replace(config.loss, pl_veil_removal="dark_channel")
+    make_pseudo_labels(sources, f_r, dark, tmp_path / "pairs_clean", multiple=4)
+    np.testing.assert_array_equal(read_rgb(pairs[0][1]), remove_veil(derained[0], 0.5))
+    with pytest.raises(JRGRError, match="pl_veil_removal"):
+        small_config(dataset, "loss.pl_veil_removal=haze")
 
 
 def test_labelled_dataset_cuts_image_and_label_alike(tmp_path) -> None:

@@ -159,8 +159,10 @@ def make_paired_dataset(sources: DataSources, train: TrainConfig, transfer: Mome
     return PairedRainDataset(sources.pairs, crop_size=train.crop_size, flip=True, seed=train.seed, transfer=transfer)
 
 
-def _evenly_spaced(count: int, most: int) -> list[int]:
-    return sorted({round(i * (count - 1) / max(most - 1, 1)) for i in range(min(count, most))})
+def evenly_spaced(count: int, most: int) -> list[int]:
+    """Indices of at most `most` of `count` items, evenly spaced, first and last included (all when count <= most)."""
+    taken = min(count, most)
+    return sorted({round(i * (count - 1) / max(taken - 1, 1)) for i in range(taken)})
 
 
 def fit_moment_transfer(sources: DataSources, loss: LossConfig) -> MomentTransfer:
@@ -174,9 +176,9 @@ def fit_moment_transfer(sources: DataSources, loss: LossConfig) -> MomentTransfe
     if sources.real is None:
         raise JRGRError("the moment transfer (loss.weights.mse_fr_mt) needs unpaired real rainy images (--real)")
     most = loss.transfer_images
-    synthetic = (read_rgb(sources.pairs[i][0]) for i in _evenly_spaced(len(sources.pairs), most))
+    synthetic = (read_rgb(sources.pairs[i][0]) for i in evenly_spaced(len(sources.pairs), most))
     real_set = UnpairedRainDataset(sources.real)
-    real = (nchw_to_rgb(real_set[i]["o_r"][None].numpy())[0] for i in _evenly_spaced(len(real_set), most))
+    real = (nchw_to_rgb(real_set[i]["o_r"][None].numpy())[0] for i in evenly_spaced(len(real_set), most))
     transfer = MomentTransfer.fit(synthetic, real, loss.moment_grid, loss.transfer_jitter)
     logger.info("moment transfer: %dx%d cells, contrast gain of the real set %.2f-%.2f, mean shift %+.1f levels",
                 loss.moment_grid, loss.moment_grid, transfer.gain.min(), transfer.gain.max(),
@@ -187,20 +189,22 @@ def fit_moment_transfer(sources: DataSources, loss: LossConfig) -> MomentTransfe
 PSEUDO_LABELS_FILE = "labels.json"  # written last: its presence means every label of the folder is there
 
 
-def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, strength: float, folder: Path, multiple: int,
+def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossConfig, folder: Path, multiple: int,
                        device: str | torch.device = "cpu") -> list[tuple[Path, Path]]:
     """The pseudo-labels of ``loss.weights.mse_fr_pl``: every real rainy image (whole; a video's frames), derained by
-    `f_r` (the net stage 2 starts from) and with `strength` of its dark-channel veil removed
-    (`jrgr_deploy.veil_removal`) -> [(FOLDER/rainy/NNNNNN.png, FOLDER/label/NNNNNN.png)], in the real set's order.
+    `f_r` (the net stage 2 starts from) and with ``loss.pl_veil_strength`` of its veil removed
+    (``loss.pl_veil_removal``: the dark channel's, `jrgr_deploy.veil_removal`, or the population moments',
+    `population_veil`) -> [(FOLDER/rainy/NNNNNN.png, FOLDER/label/NNNNNN.png)], in the real set's order.
 
     Whole images, not crops: the airlight and the transmission are read from the whole picture, as the runtime
-    reads them from the whole frame. Written once; a folder whose ``labels.json`` matches (count, strength) is
-    reused, so a resumed run trains on the labels of the net it started from."""
+    reads them from the whole frame, and the moment cells are cells of the whole picture. Written once; a folder
+    whose ``labels.json`` matches (count, strength, removal) is reused, so a resumed run trains on the labels of
+    the net it started from."""
     import json
 
     from jrgr_deploy.datasets import UnpairedRainDataset
     from jrgr_deploy.frames import nchw_to_rgb
-    from jrgr_deploy.image_files import write_rgb
+    from jrgr_deploy.image_files import read_rgb, write_rgb
     from jrgr_deploy.output_files import write_text_atomic
     from jrgr_deploy.training.evaluate import remove_rain
     from jrgr_deploy.veil_removal import remove_veil
@@ -210,21 +214,64 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, strength: flo
     real_set = UnpairedRainDataset(sources.real)
     pairs = [(folder / "rainy" / f"{i:06d}.png", folder / "label" / f"{i:06d}.png") for i in range(len(real_set))]
     done = folder / PSEUDO_LABELS_FILE
-    expected = {"count": len(pairs), "veil_strength": strength}
+    strength, by_moments = loss.pl_veil_strength, loss.pl_veil_removal == "moments"
+    expected: dict[str, object] = {"count": len(pairs), "veil_strength": strength}
+    if by_moments:  # the dark channel's labels keep the key set they were written with before the choice existed
+        expected.update(veil_removal="moments", grid=loss.moment_grid, images=loss.transfer_images)
     if done.is_file() and json.loads(done.read_text()) == expected:
         return pairs
     training = f_r.training
+    derained_dir = folder / "derained"  # the moments' first pass: F_r's outputs, re-toned in the second
     for index, (rainy_path, label_path) in enumerate(pairs):
         rainy = nchw_to_rgb(real_set[index]["o_r"][None].numpy())[0]
         with torch.no_grad():
             (derained,) = remove_rain(f_r, [rainy], multiple=multiple, device=device)
         write_rgb(rainy_path, rainy)
-        write_rgb(label_path, remove_veil(derained, strength))
+        if by_moments:
+            write_rgb(derained_dir / rainy_path.name, derained)
+        else:
+            write_rgb(label_path, remove_veil(derained, strength))
         if (index + 1) % 100 == 0 or index + 1 == len(pairs):
             logger.info("pseudo-labels: %d/%d real images", index + 1, len(pairs))
     f_r.train(training)
+    if by_moments:
+        derained_paths = [derained_dir / rainy_path.name for rainy_path, _ in pairs]
+        veil = population_veil(derained_paths, _clean_images(sources), loss)
+        for derained_path, (_, label_path) in zip(derained_paths, pairs, strict=True):
+            write_rgb(label_path, veil.apply(read_rgb(derained_path), strength))
+        for path in derained_paths:
+            path.unlink()
+        derained_dir.rmdir()
     write_text_atomic(done, json.dumps(expected) + "\n")
     return pairs
+
+
+def _clean_images(sources: DataSources) -> list[Path] | Path:
+    """The clean images the `moments` pseudo-labels are re-toned towards: the real domain's clean set when there is
+    one (the same camera's dry footage), else the synthetic pairs' backgrounds."""
+    return sources.real_clean if sources.real_clean is not None else [clean for _, clean in sources.pairs]
+
+
+def population_veil(derained: list[Path], clean: list[Path] | Path, loss: LossConfig) -> MomentTransfer:
+    """The `MomentTransfer` from the derained real images' population cell moments (``loss.moment_grid``) to the
+    clean images' (each set: up to ``loss.transfer_images`` images, evenly spaced; `clean` a folder, a video or
+    a list of images): what the starting net leaves of the real set's veil, as a population, read without
+    ground truth; its `apply(label, S)` removes S of it."""
+    from jrgr_deploy.datasets import UnpairedRainDataset
+    from jrgr_deploy.frames import nchw_to_rgb
+    from jrgr_deploy.image_files import read_rgb
+    from jrgr_deploy.moment_transfer import MomentTransfer
+
+    most = loss.transfer_images
+    clean_set = UnpairedRainDataset(clean)
+    transfer = MomentTransfer.fit((read_rgb(derained[i]) for i in evenly_spaced(len(derained), most)),
+                                  (nchw_to_rgb(clean_set[i]["o_r"][None].numpy())[0]
+                                   for i in evenly_spaced(len(clean_set), most)),
+                                  loss.moment_grid, jitter=0.0)
+    logger.info("pseudo-labels' population veil: %dx%d cells, contrast gain %.2f-%.2f, mean shift %+.1f levels",
+                loss.moment_grid, loss.moment_grid, transfer.gain.min(), transfer.gain.max(),
+                float((transfer.target[..., 0] - transfer.source[..., 0]).mean()))
+    return transfer
 
 
 def make_real_dataset(sources: DataSources, train: TrainConfig,

@@ -656,11 +656,12 @@ class _Stage2(_StageBase):
         if resuming and not (folder / PSEUDO_LABELS_FILE).is_file():
             raise JRGRError(f"cannot resume '{self.path}' with loss.weights.mse_fr_pl > 0: its pseudo-labels "
                             f"'{folder}' are missing (they come from the net the run started from); start anew")
-        args = (sources, nets.f_r, self.config.loss.pl_veil_strength, folder, size_multiple(self.config, "f_r"),
-                self.ctx.device)
+        loss = self.config.loss
+        args = (sources, nets.f_r, loss, folder, size_multiple(self.config, "f_r"), self.ctx.device)
         if self.ctx.is_main:
-            logger.info("pseudo-labels of the real images: the starting F_r, then %.2f of the dark-channel veil "
-                        "removed, into %s", self.config.loss.pl_veil_strength, folder)
+            removal = "dark-channel" if loss.pl_veil_removal == "dark_channel" else "population-moment"
+            logger.info("pseudo-labels of the real images: the starting F_r, then %.2f of the %s veil removed, "
+                        "into %s", loss.pl_veil_strength, removal, folder)
             make_pseudo_labels(*args)
         barrier(self.ctx)
         return make_pseudo_labels(*args)  # the folder is complete now: this only lists it
