@@ -102,6 +102,10 @@ METHODS: dict[str, Method] = {
                             "0.3 of the dark-channel veil removed)", "joint", (*PLUS, *SELF_TRAINING_RECIPE)),
     "self_training_mt": Method("self-training with the moment-transfer pseudo-pairs beside the pseudo-labels",
                                "joint", (*PLUS, *SELF_TRAINING_RECIPE, "loss.weights.mse_fr_mt=1")),
+    # the same at a quarter of the lr: does the long run still drift below its best?
+    "self_training_mt_lr4": Method("self-training with the moment-transfer pseudo-pairs, lr / 4 (`train.lr=5e-5`)",
+                                   "joint", (*PLUS, *SELF_TRAINING_RECIPE, "loss.weights.mse_fr_mt=1",
+                                             "train.lr=5e-5")),
     # what the pseudo-labels add to the moment-transfer pairs: the pairs alone, without the synthetic pairs' anchor
     "transfer_alone": Method("moment-transfer pseudo-pairs alone, without the synthetic pairs (self_training_mt "
                              "without its pseudo-labels)", "joint",
