@@ -22,6 +22,8 @@ from jrgr_deploy.config import DataConfig, LossConfig, TrainConfig
 from jrgr_deploy.errors import JRGRError
 
 if TYPE_CHECKING:
+    import numpy
+
     from jrgr_deploy.moment_transfer import MomentTransfer
 
 logger = logging.getLogger(__name__)
@@ -168,22 +170,31 @@ def evenly_spaced(count: int, most: int) -> list[int]:
 def fit_moment_transfer(sources: DataSources, loss: LossConfig) -> MomentTransfer:
     """Population moments of the synthetic rainy images and of the real ones (whole images or frames, up to
     ``loss.transfer_images`` of each, evenly spaced) -> the `MomentTransfer` of ``loss.weights.mse_fr_mt``."""
-    from jrgr_deploy.datasets import UnpairedRainDataset
-    from jrgr_deploy.frames import nchw_to_rgb
-    from jrgr_deploy.image_files import read_rgb
     from jrgr_deploy.moment_transfer import MomentTransfer
 
     if sources.real is None:
         raise JRGRError("the moment transfer (loss.weights.mse_fr_mt) needs unpaired real rainy images (--real)")
     most = loss.transfer_images
-    synthetic = (read_rgb(sources.pairs[i][0]) for i in evenly_spaced(len(sources.pairs), most))
-    real_set = UnpairedRainDataset(sources.real)
-    real = (nchw_to_rgb(real_set[i]["o_r"][None].numpy())[0] for i in evenly_spaced(len(real_set), most))
-    transfer = MomentTransfer.fit(synthetic, real, loss.moment_grid, loss.transfer_jitter)
-    logger.info("moment transfer: %dx%d cells, contrast gain of the real set %.2f-%.2f, mean shift %+.1f levels",
-                loss.moment_grid, loss.moment_grid, transfer.gain.min(), transfer.gain.max(),
-                float((transfer.target[..., 0] - transfer.source[..., 0]).mean()))
+    transfer = MomentTransfer.fit(_sampled_images([rainy for rainy, _ in sources.pairs], most),
+                                  _sampled_images(sources.real, most), loss.moment_grid, loss.transfer_jitter)
+    _log_transfer("moment transfer", transfer, loss.moment_grid)
     return transfer
+
+
+def _sampled_images(source: list[Path] | Path, most: int) -> Iterator[numpy.ndarray]:
+    """Up to `most` whole images of `source` (a folder, a video or a list of images), evenly spaced, as (H, W, 3)
+    uint8 RGB: the sets that population moments are taken from."""
+    from jrgr_deploy.datasets import UnpairedRainDataset
+    from jrgr_deploy.frames import nchw_to_rgb
+
+    images = UnpairedRainDataset(source)
+    return (nchw_to_rgb(images[i]["o_r"][None].numpy())[0] for i in evenly_spaced(len(images), most))
+
+
+def _log_transfer(what: str, transfer: MomentTransfer, grid: int) -> None:
+    shift = float((transfer.target[..., 0] - transfer.source[..., 0]).mean())
+    logger.info("%s: %dx%d cells, contrast gain %.2f-%.2f, mean shift %+.1f levels", what, grid, grid,
+                transfer.gain.min(), transfer.gain.max(), shift)
 
 
 PSEUDO_LABELS_FILE = "labels.json"  # written last: its presence means every label of the folder is there
@@ -257,20 +268,12 @@ def population_veil(derained: list[Path], clean: list[Path] | Path, loss: LossCo
     clean images' (each set: up to ``loss.transfer_images`` images, evenly spaced; `clean` a folder, a video or
     a list of images): what the starting net leaves of the real set's veil, as a population, read without
     ground truth; its `apply(label, S)` removes S of it."""
-    from jrgr_deploy.datasets import UnpairedRainDataset
-    from jrgr_deploy.frames import nchw_to_rgb
-    from jrgr_deploy.image_files import read_rgb
     from jrgr_deploy.moment_transfer import MomentTransfer
 
     most = loss.transfer_images
-    clean_set = UnpairedRainDataset(clean)
-    transfer = MomentTransfer.fit((read_rgb(derained[i]) for i in evenly_spaced(len(derained), most)),
-                                  (nchw_to_rgb(clean_set[i]["o_r"][None].numpy())[0]
-                                   for i in evenly_spaced(len(clean_set), most)),
-                                  loss.moment_grid, jitter=0.0)
-    logger.info("pseudo-labels' population veil: %dx%d cells, contrast gain %.2f-%.2f, mean shift %+.1f levels",
-                loss.moment_grid, loss.moment_grid, transfer.gain.min(), transfer.gain.max(),
-                float((transfer.target[..., 0] - transfer.source[..., 0]).mean()))
+    transfer = MomentTransfer.fit(_sampled_images(derained, most), _sampled_images(clean, most), loss.moment_grid,
+                                  jitter=0.0)
+    _log_transfer("pseudo-labels' population veil", transfer, loss.moment_grid)
     return transfer
 
 
