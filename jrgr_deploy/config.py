@@ -175,8 +175,8 @@ class TermWeights:
     ``loss.transfer_images`` images of each set when stage 2 starts); ``mse_fr_pl``, F_r on the real images'
     pseudo-labels, ||F_r(O_r) − P_r||² in the MSE group, where P_r is the starting F_r's output on the whole real
     image with ``loss.pl_veil_strength`` of its veil removed (``loss.pl_veil_removal``: its dark-channel veil,
-    `jrgr_deploy.veil_removal`, or the real set's population veil, `jrgr_deploy.moment_transfer`; labelled once
-    when stage 2 starts, `jrgr_deploy.training.data.make_pseudo_labels`).
+    `jrgr_deploy.veil_removal`, or the real set's population veil, `jrgr_deploy.moment_transfer`; labelled
+    when stage 2 starts and every ``loss.pl_refresh_iters`` steps, `jrgr_deploy.training.data.make_pseudo_labels`).
     """
 
     adv_b_fs_os: float = 1.0
@@ -235,6 +235,10 @@ class LossConfig:
     read without ground truth. It needs clean images of scenes like the real ones: many scenes on both sides,
     or the same camera's dry footage; with one camera's rainy footage against other scenes' photographs the
     scenes' difference would be taken for veil.
+    pl_refresh_iters: 0 (default): the pseudo-labels come from the net stage 2 starts from, once. N > 0: every N
+    stage-2 steps they are made again, the same way, from the net being trained (its EMA when
+    ``train.ema_decay`` > 0), so that the labels follow what the net has learnt since (iterated self-training);
+    the checkpoint is saved first, so a resumed run relabels from the same net.
     """
 
     gan_mode: str = "lsgan"
@@ -254,8 +258,11 @@ class LossConfig:
     transfer_images: int = 256
     pl_veil_removal: str = "dark_channel"
     pl_veil_strength: float = 0.3
+    pl_refresh_iters: int = 0
 
     def __post_init__(self) -> None:
+        if self.pl_refresh_iters < 0:
+            raise JRGRError(f"loss.pl_refresh_iters must be >= 0, got {self.pl_refresh_iters}")
         _check_choice("pl_veil_removal", self.pl_veil_removal, PL_VEIL_REMOVALS)
         if not 0.0 <= self.pl_veil_strength < 1.0:
             raise JRGRError(f"loss.pl_veil_strength must be in [0, 1), got {self.pl_veil_strength}")

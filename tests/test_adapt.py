@@ -172,8 +172,7 @@ def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
     else:
         assert all(v < trace[0] for s, v in trace.items() if s)
     assert report["net_only_step"] == step
-    labels = sorted((out / "work" / "run" / "pseudo_labels" / "label").iterdir())
-    assert len(labels) == 60
+    assert not (out / "work" / "run" / "pseudo_labels").exists()  # the labels go when stage 2 completes
     records = [r for r in read_log(out / "work" / "run" / "log.jsonl") if r["stage"] == "stage2"]
     assert records and all(r["mse_fr_pl"] > 0 and "d_total" not in r and "mse_fr_os" not in r for r in records)
     # another recipe in the same folder is refused, not mixed in

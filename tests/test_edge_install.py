@@ -5,7 +5,8 @@ recorded as pip records them; installs `jrgr-deploy[cpu]` from the wheel into a 
 package index, as `make install` gets them); then, outside the repository: no torch, ONNX tooling, scikit-image
 or matplotlib; `jrgr info` lists the default model inside that venv; `jrgr derain` (one source, and cameras from a
 JSON list), `rainify`, `bench` and the demo (its street photograph is package data) run on it; commands that need
-another extra stop with exit 2 naming it; the venv stays within 350 MiB on disk.
+another extra stop with exit 2 naming it; the install adds at most 350 MiB on disk to the fresh venv (what the venv
+holds before it, pip itself, is not the project's and changes with the Python version).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def test_cpu_wheel_installs_without_torch_and_derains(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     made = _run([sys.executable, "-m", "venv", str(venv)], tmp_path, env)
     assert made.returncode == 0, made.stderr
+    empty_mib = _disk_mib(venv)
     python, jrgr = venv / "bin" / "python", venv / "bin" / "jrgr"
     installed = _run([str(python), "-m", "pip", "install", "--disable-pip-version-check", f"{wheel}[cpu]"],
                      tmp_path, env, timeout=600)
@@ -135,5 +137,7 @@ def test_cpu_wheel_installs_without_torch_and_derains(tmp_path: Path) -> None:
         assert f"pip install 'jrgr-deploy[{extra}]'" in refused.stderr and "Traceback" not in refused.stderr
 
     size_mib = _disk_mib(venv)
-    print(f"edge venv: {size_mib:.1f} MiB on disk")
-    assert size_mib <= VENV_BUDGET_MIB, f"the [cpu] venv takes {size_mib:.1f} MiB > {VENV_BUDGET_MIB} MiB"
+    added_mib = size_mib - empty_mib
+    print(f"edge venv: {size_mib:.1f} MiB on disk, {added_mib:.1f} MiB added to the fresh venv's {empty_mib:.1f}")
+    assert added_mib <= VENV_BUDGET_MIB, (f"the [cpu] install adds {added_mib:.1f} MiB > {VENV_BUDGET_MIB} MiB to "
+                                          f"a fresh venv ({size_mib:.1f} MiB in all)")

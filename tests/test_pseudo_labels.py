@@ -4,6 +4,7 @@ in the objective; a stage-2 run that uses it and resumes on the same labels."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -122,18 +123,64 @@ def test_mse_fr_pl_term_closed_form_and_gradient() -> None:
 
 
 def test_stage2_with_pseudo_labels_logs_the_term_and_resumes(dataset, tmp_path) -> None:  # noqa: F811
-    config = small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=2", "loss.weights.mse_fr_pl=1",
+    config = small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=3", "loss.weights.mse_fr_pl=1",
                           "loss.pl_veil_strength=0.5", "train.checkpoint_every=1")
     assert train(config, tmp_path, stages=("stage1",), progress=False).complete
-    assert train(config, tmp_path, resume=True, progress=False, max_steps=1).complete is False  # stage 2: 1 of 2
+    assert train(config, tmp_path, resume=True, progress=False, max_steps=1).complete is False  # stage 2: 1 of 3
     labels = sorted((tmp_path / PSEUDO_LABELS_DIR / "label").iterdir())
     first = [read_rgb(p) for p in labels]
-    assert train(config, tmp_path, resume=True, progress=False).complete
+    assert train(config, tmp_path, resume=True, progress=False, max_steps=1).complete is False  # 2 of 3
     assert all(np.array_equal(read_rgb(p), f) for p, f in zip(labels, first, strict=True))  # the same labels
-    records = [r for r in read_log(tmp_path / "log.jsonl") if r["stage"] == "stage2"]
-    assert records[-1]["mse_fr_pl"] > 0
     (tmp_path / PSEUDO_LABELS_DIR / PSEUDO_LABELS_FILE).unlink()
     with pytest.raises(JRGRError, match="pseudo-labels"):
         train(config, tmp_path, resume=True, progress=False, stages=("stage2",))
+    (tmp_path / PSEUDO_LABELS_DIR / PSEUDO_LABELS_FILE).write_text(
+        json.dumps({"count": len(labels), "veil_strength": 0.5}) + "\n")  # put back as it was
+    assert train(config, tmp_path, resume=True, progress=False).complete
+    records = [r for r in read_log(tmp_path / "log.jsonl") if r["stage"] == "stage2"]
+    assert records[-1]["mse_fr_pl"] > 0
+    assert not (tmp_path / PSEUDO_LABELS_DIR).exists()  # a complete stage leaves no labels behind
+    assert train(config, tmp_path, resume=True, progress=False).complete  # and a complete run needs none
     with pytest.raises(JRGRError, match="pl_veil_strength"):
         small_config(dataset, "loss.pl_veil_strength=1")
+
+
+def test_refreshed_labels_come_from_the_net_of_the_refresh_step(dataset, tmp_path) -> None:  # noqa: F811
+    """``loss.pl_refresh_iters``: at every N-th stage-2 step the labels are made again from the net the checkpoint
+    then holds (F_r's EMA); a run stopped and resumed around a refresh ends with the weights of an uninterrupted
+    one."""
+    from jrgr_deploy.checkpoint import load_checkpoint, load_weights_into
+    from jrgr_deploy.training.trainer import STAGE2_FILE
+
+    switches = ("train.stage1_iters=2", "train.stage2_iters=4", "loss.weights.mse_fr_pl=1",
+                "loss.pl_veil_strength=0.5", "loss.pl_refresh_iters=2", "train.checkpoint_every=4",
+                "train.ema_decay=0.5", "train.lr=0.01", "train.f_r_lr_ratio=1.0")  # lr: labels that change
+    config = small_config(dataset, *switches)
+    sources = resolve_sources(config.data, need_real=True)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    for run in (whole, parts):
+        assert train(config, run, stages=("stage1",), progress=False).complete
+    assert train(config, parts, resume=True, progress=False, max_steps=1).complete is False
+    labels = sorted((parts / PSEUDO_LABELS_DIR / "label").iterdir())
+    first = [read_rgb(p) for p in labels]
+    assert train(config, parts, resume=True, progress=False, max_steps=1).complete is False  # step 2: a refresh
+    checkpoint = load_checkpoint(parts / STAGE2_FILE)
+    assert checkpoint.step == 2  # saved before relabelling, though checkpoint_every is 4
+    f_r = load_weights_into(checkpoint, "f_r", JRGRNets(config).f_r)
+    real = UnpairedRainDataset(sources.real)
+    rainy = [nchw_to_rgb(real[i]["o_r"][None].numpy())[0] for i in range(len(real))]
+    with torch.no_grad():
+        derained = remove_rain(f_r, rainy, multiple=4)
+    for label, net_output in zip(labels, derained, strict=True):
+        np.testing.assert_array_equal(read_rgb(label), remove_veil(net_output, 0.5))
+    assert any(not np.array_equal(read_rgb(p), f) for p, f in zip(labels, first, strict=True))
+    assert train(config, parts, resume=True, progress=False).complete
+    assert train(config, whole, resume=True, progress=False).complete
+    a, b = load_checkpoint(whole / STAGE2_FILE), load_checkpoint(parts / STAGE2_FILE)
+    for name in ("f_r",):
+        net_a = load_weights_into(a, name, JRGRNets(config).f_r)
+        net_b = load_weights_into(b, name, JRGRNets(config).f_r)
+        for pa, pb in zip(net_a.parameters(), net_b.parameters(), strict=True):
+            torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+    with pytest.raises(JRGRError, match="pl_refresh_iters"):
+        small_config(dataset, "loss.pl_refresh_iters=-1")

@@ -201,16 +201,18 @@ PSEUDO_LABELS_FILE = "labels.json"  # written last: its presence means every lab
 
 
 def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossConfig, folder: Path, multiple: int,
-                       device: str | torch.device = "cpu") -> list[tuple[Path, Path]]:
+                       device: str | torch.device = "cpu", step: int = 0) -> list[tuple[Path, Path]]:
     """The pseudo-labels of ``loss.weights.mse_fr_pl``: every real rainy image (whole; a video's frames), derained by
-    `f_r` (the net stage 2 starts from) and with ``loss.pl_veil_strength`` of its veil removed
+    `f_r` (the net stage 2 starts from, or with ``loss.pl_refresh_iters`` the net of stage-2 step `step`) and
+    with ``loss.pl_veil_strength`` of its veil removed
     (``loss.pl_veil_removal``: the dark channel's, `jrgr_deploy.veil_removal`, or the population moments',
     `population_veil`) -> [(FOLDER/rainy/NNNNNN.png, FOLDER/label/NNNNNN.png)], in the real set's order.
 
     Whole images, not crops: the airlight and the transmission are read from the whole picture, as the runtime
-    reads them from the whole frame, and the moment cells are cells of the whole picture. Written once; a folder
-    whose ``labels.json`` matches (count, strength, removal) is reused, so a resumed run trains on the labels of
-    the net it started from."""
+    reads them from the whole frame, and the moment cells are cells of the whole picture. A folder whose
+    ``labels.json`` matches (count, strength, removal, step when refreshed) is reused, so a resumed run trains on
+    the labels of the net it started from; any other is written anew (``labels.json`` removed first, so a folder
+    half rewritten never passes for complete)."""
     import json
 
     from jrgr_deploy.datasets import UnpairedRainDataset
@@ -229,8 +231,11 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     expected: dict[str, object] = {"count": len(pairs), "veil_strength": strength}
     if by_moments:  # the dark channel's labels keep the key set they were written with before the choice existed
         expected.update(veil_removal="moments", grid=loss.moment_grid, images=loss.transfer_images)
+    if loss.pl_refresh_iters > 0:  # likewise: the labels of one run without refreshes keep their keys
+        expected.update(refresh_iters=loss.pl_refresh_iters, step=step)
     if done.is_file() and json.loads(done.read_text()) == expected:
         return pairs
+    done.unlink(missing_ok=True)
     training = f_r.training
     derained_dir = folder / "derained"  # the moments' first pass: F_r's outputs, re-toned in the second
     for index, (rainy_path, label_path) in enumerate(pairs):

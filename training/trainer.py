@@ -33,6 +33,7 @@ import contextlib
 import logging
 import math
 import random
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -529,20 +530,23 @@ class _Stage2(_StageBase):
         # weights Adam works on travel in the resume state.
         self.ema = _ParameterEMA(nets.f_r, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.objective = GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config))
-        # The real images' pseudo-labels come from the net stage 2 starts from: made before the first step and
-        # kept in the run folder, so a resumed run trains on the same labels.
-        labelled = self._pseudo_labels(sources, nets, resuming) if self.config.loss.weights.mse_fr_pl > 0 else None
-        real = BatchStream(make_real_dataset(sources, cfg, labelled), cfg.batch_size, ctx.rank, ctx.world_size,
-                           cfg.seed + 1, cfg.num_workers, "unpaired real")
-        # Lines a killed attempt logged after the checkpoint (a fresh start: all of them) are logged again.
         if resuming:
             start, pretrained = self._restore(nets, opt_g, opt_d, pools)
             logger.info("resuming stage 2 at step %d/%d from %s", start, total, self.path)
+        # Lines a killed attempt logged after the checkpoint (a fresh start: all of them) are logged again.
         self.log.rewind((self.stage,) if resuming else (self.stage, "veil_warmup"), start)
         if not resuming and cfg.veil_warmup_iters:
             self._warm_up_veil(nets, sources, cfg.lr)
         if start >= total:
             return StageResult(self.stage, self.path, start, total)
+        # The real images' pseudo-labels come from the net stage 2 starts from (and, with loss.pl_refresh_iters,
+        # from the net of each refresh step): made before the first step and kept in the run folder until the
+        # stage completes, so a resumed run trains on the same labels.
+        pseudo_labelled = self.config.loss.weights.mse_fr_pl > 0
+        labelled = self._pseudo_labels(sources, nets, resuming, start) if pseudo_labelled else None
+        real = BatchStream(make_real_dataset(sources, cfg, labelled), cfg.batch_size, ctx.rank, ctx.world_size,
+                           cfg.seed + 1, cfg.num_workers, "unpaired real")
+        refresh = self.config.loss.pl_refresh_iters if pseudo_labelled else 0
         joint = self.objective.joint
         if ctx.is_main:
             logger.info("stage 2: %d steps, global batch %d, F nets %s, %s", total, cfg.batch_size,
@@ -613,8 +617,17 @@ class _Stage2(_StageBase):
             if done % cfg.checkpoint_every == 0 or done == total:
                 self._check_replicas([nets], done)
                 self._save(nets, opt_g, opt_d, pools, done, total)
-        if done % cfg.checkpoint_every and done != total:
+            if refresh and done % refresh == 0 and done < total:
+                if done % cfg.checkpoint_every:  # saved first: a run resumed here relabels from the same net
+                    self._save(nets, opt_g, opt_d, pools, done, total)
+                self._pseudo_labels(sources, nets, True, done)  # the same files: the real stream reads them anew
+        if done % cfg.checkpoint_every and done != total and not (refresh and done % refresh == 0):
             self._save(nets, opt_g, opt_d, pools, done, total)  # stopped by max_steps or a signal
+        if labelled is not None and done == total and ctx.is_main:
+            # only a resume reads them again, and a complete stage is not resumed: two images per real image
+            # (~0.3 MB each at 384x384) are not left behind
+            shutil.rmtree(self.run_dir / PSEUDO_LABELS_DIR)
+            logger.info("stage 2 complete: its pseudo-labels %s removed", self.run_dir / PSEUDO_LABELS_DIR)
         return StageResult(self.stage, self.path, done, total, _median(self.images_per_s), self.stopped_by)
 
     def _warm_up_veil(self, nets: JRGRNets, sources, lr: float) -> None:
@@ -649,19 +662,24 @@ class _Stage2(_StageBase):
             logger.info("veil net fitted to the real images' statistics in %d steps (mom_or %.6f)",
                         cfg.veil_warmup_iters, float(loss.detach()))
 
-    def _pseudo_labels(self, sources: DataSources, nets: JRGRNets, resuming: bool) -> list[tuple[Path, Path]]:
-        """`make_pseudo_labels` from the starting F_r into RUN_DIR/pseudo_labels (the main process writes, the
-        others wait); a resumed run needs the folder its first attempt wrote."""
-        folder = self.run_dir / PSEUDO_LABELS_DIR
-        if resuming and not (folder / PSEUDO_LABELS_FILE).is_file():
-            raise JRGRError(f"cannot resume '{self.path}' with loss.weights.mse_fr_pl > 0: its pseudo-labels "
-                            f"'{folder}' are missing (they come from the net the run started from); start anew")
+    def _pseudo_labels(self, sources: DataSources, nets: JRGRNets, resuming: bool,
+                       step: int) -> list[tuple[Path, Path]]:
+        """`make_pseudo_labels` into RUN_DIR/pseudo_labels (the main process writes, the others wait) from the net
+        of the last refresh at or before `step` (``loss.pl_refresh_iters``; without refreshes, the starting F_r).
+        The net of an earlier step than `step` is gone: a resumed run then needs the folder its first attempt
+        wrote. At a refresh step the labels come from F_r's EMA when there is one (the net the checkpoint holds)."""
         loss = self.config.loss
-        args = (sources, nets.f_r, loss, folder, size_multiple(self.config, "f_r"), self.ctx.device)
+        folder = self.run_dir / PSEUDO_LABELS_DIR
+        labels_step = step - step % loss.pl_refresh_iters if loss.pl_refresh_iters else 0
+        if resuming and labels_step != step and not (folder / PSEUDO_LABELS_FILE).is_file():
+            raise JRGRError(f"cannot resume '{self.path}' with loss.weights.mse_fr_pl > 0: its pseudo-labels "
+                            f"'{folder}' are missing (they come from the net of step {labels_step}); start anew")
+        f_r = self.ema.module if self.ema is not None and labels_step > 0 else nets.f_r
+        args = (sources, f_r, loss, folder, size_multiple(self.config, "f_r"), self.ctx.device, labels_step)
         if self.ctx.is_main:
             removal = "dark-channel" if loss.pl_veil_removal == "dark_channel" else "population-moment"
-            logger.info("pseudo-labels of the real images: the starting F_r, then %.2f of the %s veil removed, "
-                        "into %s", loss.pl_veil_strength, removal, folder)
+            logger.info("pseudo-labels of the real images: F_r of step %d, then %.2f of the %s veil removed, "
+                        "into %s", labels_step, loss.pl_veil_strength, removal, folder)
             make_pseudo_labels(*args)
         barrier(self.ctx)
         return make_pseudo_labels(*args)  # the folder is complete now: this only lists it
