@@ -40,7 +40,11 @@ footage and of the synthetic pairs is the rain's (its veil), not the scene's: th
 moment-transfer pseudo-pairs (`DRY_RECIPE`, `jrgr_deploy.moment_transfer`), which lifted the camera-adaptation
 benchmark by a further 0.14 dB at 1,500 iterations and 0.32 dB at 600 (3 seeds; BENCHMARKS.md, "Camera
 adaptation"). Without dry footage the footage's moments mix scene and rain, so they stay off.
-`--set loss.weights.mse_fr_mt=0` turns them off.
+`--set loss.weights.mse_fr_mt=0` turns them off. For the same reason the exported model then carries a tone map
+(`--tone`, `DRY_TONE_STRENGTH`; `jrgr export --tone`): the runtime re-tones each derained frame from the cell
+moments the chosen net leaves on the footage to the dry footage's, and no veil stage is chosen (the net is the
+never-worse rule's). On the benchmark's three cameras the map after the shipped model alone gained 4.9 to 8.3 dB
+(BENCHMARKS.md, "Tone map after the net"); it also carries any difference of light between the two clips.
 
 With `--recipe joint` and no dry footage the proxy validation shows other scenes, and it does not see what joint
 training can do to this camera: D_B compares F_r's output on the footage with clean photographs of other scenes, and
@@ -80,6 +84,7 @@ VAL_IMAGES = 16
 PAIRS = 400
 PATCH_PX = 384  # clean photographs are cut into patches of this size (the scale the default model trained at)
 DRY_RECIPE = ("loss.weights.mse_fr_mt=1",)  # what --dry adds to the shipped recipe (before the user's --set)
+DRY_TONE_STRENGTH = 1.0  # with --dry: the strength of the tone map written into the sidecar (docstring; --tone)
 # `--recipe self-training`: F_r trained on the footage's pseudo-labels alone (module docstring)
 SELF_TRAINING_RECIPE = ("loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0",
                         "loss.lambda_cyc=0", "loss.weights.mse_r=0", "loss.weights.mse_fr_os=0", "loss.weights.mse_s=0")
@@ -110,6 +115,19 @@ class AdaptRequest:
     scene_guard_db: float | None = SCENE_GUARD_DB  # None: no scene guard (benchmark rows); joint without dry only
     overrides: tuple[str, ...] = ()
     recipe: str = "joint"  # one of RECIPES
+    tone: float | None = None  # the tone map's strength (needs dry footage); None: DRY_TONE_STRENGTH with --dry
+
+    @property
+    def tone_strength(self) -> float:
+        """The tone map's strength: 0 (none) without dry footage."""
+        if self.tone is not None and not 0.0 <= self.tone <= 1.0:
+            raise JRGRError(f"--tone {self.tone:g}: expected a number from 0 (none) to 1")
+        if self.dry is None:
+            if self.tone:
+                raise JRGRError("--tone needs --dry: the map is fitted between the derained footage and clean "
+                                "footage of the same camera (with other scenes their difference is taken for veil)")
+            return 0.0
+        return DRY_TONE_STRENGTH if self.tone is None else self.tone
 
     @property
     def self_training(self) -> bool:
@@ -129,6 +147,7 @@ class AdaptResult:
     veil_strength: float
     iterations: int
     derain_command: str
+    tone_strength: float = 0.0
 
 
 # ---- frames ----------------------------------------------------------------------------------------------
@@ -436,7 +455,8 @@ def _choose_self_trained(trace: list[dict[str, Any]], run_dir: Path, start_weigh
 
 def before_after_sheet(path: Path, footage: Path, nets: dict[str, tuple[Path, float]], rows: int = 4) -> Path:
     """Rainy footage frames beside each net's output, after the runtime's veil removal at the strength given with
-    it (fixed, evenly spaced frames: no picking by result)."""
+    it; an exported `.onnx` is run as `jrgr derain` runs it, with its sidecar's stages (the strength is then
+    ignored). Fixed, evenly spaced frames: no picking by result."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -454,6 +474,12 @@ def before_after_sheet(path: Path, footage: Path, nets: dict[str, tuple[Path, fl
     rainy = [read_rgb(p) for p in picks]
     columns: list[tuple[str, list[np.ndarray]]] = [("rainy footage", rainy)]
     for label, (weights, strength) in nets.items():
+        if Path(weights).suffix == ".onnx":
+            from jrgr_deploy.runtime import Deraining
+
+            with Deraining(weights, infer_hw=None) as derain:
+                columns.append((label, [derain(np.ascontiguousarray(image[..., ::-1]))[..., ::-1] for image in rainy]))
+            continue
         checkpoint = load_checkpoint(weights)
         net = load_net(checkpoint, "f_r")
         derained = remove_rain(net, rainy, multiple=size_multiple(checkpoint.config, "f_r"))
@@ -498,6 +524,7 @@ def adapt(request: AdaptRequest) -> AdaptResult:
         raise JRGRError(f"--iterations must be at least {request.val_points} (one step per validation), got "
                         f"{request.iterations}")
     self_training = request.self_training
+    request.tone_strength  # noqa: B018 - checks --tone against --dry before any work
     out = request.out_dir
     if out.exists() and not out.is_dir():
         raise JRGRError(f"--out '{out}' exists and is not a folder")
@@ -536,6 +563,11 @@ def adapt(request: AdaptRequest) -> AdaptResult:
         else:
             net_step = select_not_worse(trace)
         step, strength, chosen_psnr_y, veil_table = choose_with_veil(run_dir, candidates, weights, _val_pairs(work))
+    tone = request.tone_strength
+    if tone:
+        # the tone map, fitted on the camera's own dry footage, takes the veil the net leaves: no veil stage on top
+        step, strength = net_step, 0.0
+        chosen_psnr_y = next(p["psnr_y"] for p in trace if p["step"] == step)
     if step == 0 and strength == 0.0:
         logger.warning("nothing beat the starting model on the proxy validation%s: keeping it",
                        " within the scene guard" if guarded else "")
@@ -547,23 +579,26 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     val = work / "val"
     export_nets(ExportRequest(out_dir=export_dir, weights=selected, nets=("f_r",), precisions=("fp32",),
                               calib=work / "footage", val_rainy=val / "rainy", val_clean=val / "clean",
-                              veil_strength=strength))
+                              veil_strength=strength, tone_strength=tone, tone_real=work / "footage",
+                              tone_clean=work / "dry"))
     for produced in export_dir.iterdir():
         shutil.copy(produced, out / produced.name)
-    after = f"after: adapted (step {step}" + (f", veil {strength:g})" if strength else ")")
+    after = (f"after: adapted (step {step}" + (f", veil {strength:g}" if strength else "")
+             + (f", tone map {tone:g}" if tone else "") + ")")
     sheet = before_after_sheet(out / "before_after.png", work / "footage",
-                               {"before: starting model": (weights, 0.0), after: (selected, strength)})
+                               {"before: starting model": (weights, 0.0), after: (out / "f_r.onnx", strength)})
     height, width = info["frame_hw"]
     command = (f"jrgr derain {request.footage} --weights {out / 'f_r.onnx'} --infer-size {width}x{height}")
     (out / "adapt.json").write_text(json.dumps({
         "footage": request.footage, "dry": request.dry, "weights_start": str(weights), "selected_step": step,
-        "veil_strength": strength, "net_only_step": net_step, "veil_scores": veil_table, "val_trajectory": trace,
+        "veil_strength": strength, "tone_strength": tone, "net_only_step": net_step, "veil_scores": veil_table,
+        "val_trajectory": trace,
         "scene_guard_db": request.scene_guard_db if guarded else None,
         "scene_trajectory": scene, "plan": plan, "data": info, "derain_command": command,
     }, indent=1) + "\n")
     return AdaptResult(onnx=out / "f_r.onnx", sheet=sheet, selected_step=step, start_psnr_y=start_psnr_y,
                        selected_psnr_y=chosen_psnr_y, veil_strength=strength, iterations=iterations,
-                       derain_command=command)
+                       derain_command=command, tone_strength=tone)
 
 
 def _check_same_request(work: Path, request: AdaptRequest) -> None:

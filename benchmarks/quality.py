@@ -120,7 +120,7 @@ METHODS: dict[str, Method] = {
     "jrgr_plus_mt_pl": Method("JRGR+ with the moment-transfer pseudo-pairs and the real images' pseudo-labels "
                               "(`loss.weights.mse_fr_pl=1`, 0.3 of the dark-channel veil removed)", "joint",
                               (*PLUS, "loss.weights.mse_fr_mt=1", "loss.weights.mse_fr_pl=1",
-                               "loss.pl_veil_strength=0.3")),
+                               "loss.pl_veil_strength=0.3"), seeds=2),
     # iterated self-training: the labels made again every 250 steps from the net being trained (its EMA)
     "self_training_mt_refresh": Method("self-training with the moment-transfer pseudo-pairs, labels made again "
                                        "every 250 steps from the EMA net (`loss.pl_refresh_iters=250`)", "joint",

@@ -59,6 +59,11 @@ class ExportRequest:
     int8_cpu: Int8CpuOptions = field(default_factory=Int8CpuOptions)
     train_frame_hw: tuple[int, int] | None = None
     veil_strength: float = 0.0  # F_r's sidecar only: the runtime's veil removal after the net (0: off)
+    tone_strength: float = 0.0  # F_r's sidecar only: the population tone map after the net (0: none)
+    tone_real: Path | None = None  # real rainy images the tone map is fitted on (F_r's outputs on them)
+    tone_clean: Path | None = None  # clean images of like scenes (the same camera's dry footage, at best)
+    tone_grid: int = 4
+    tone_images: int = 128  # at most this many images of each set, evenly spaced
     shape: str | None = None
     max_shape: str | None = None
     min_shape: str | None = None
@@ -115,6 +120,18 @@ def _validate(request: ExportRequest) -> None:
         raise JRGRError(f"--verify-frames must be >= 1, got {request.verify_frames}")
     if not 0.0 <= request.veil_strength < 1.0:
         raise JRGRError(f"--veil {request.veil_strength:g}: expected a number from 0 (off) to below 1")
+    if not 0.0 <= request.tone_strength <= 1.0:
+        raise JRGRError(f"--tone {request.tone_strength:g}: expected a number from 0 (none) to 1")
+    if request.tone_strength and (request.tone_real is None or request.tone_clean is None):
+        raise JRGRError("--tone needs --tone-real (real rainy images or footage) and --tone-clean (clean images "
+                        "of like scenes, e.g. the same camera's dry footage): the map is fitted between them")
+    if request.tone_strength and "f_r" not in request.nets:
+        raise JRGRError("--tone is a stage after F_r: export f_r (--nets f_r)")
+    for flag, path in (("--tone-real", request.tone_real), ("--tone-clean", request.tone_clean)):
+        if request.tone_strength and not Path(path).exists():
+            raise JRGRError(f"{flag} '{path}' does not exist (expected a folder of images or a video)")
+    if request.tone_grid < 1 or request.tone_images < 1:
+        raise JRGRError(f"--tone-grid and --tone-images must be >= 1, got {request.tone_grid}, {request.tone_images}")
     if request.calib is not None and request.val_rainy is not None and (
         Path(request.calib).resolve() == Path(request.val_rainy).resolve()
     ):
@@ -273,6 +290,13 @@ def _export_one(
     net = load_net(checkpoint, name)
     frames = _net_frames(request, io, _NetInputs(checkpoint, name, io), plan)
     train_frame_hw = _train_frame_hw(request, checkpoint.config, io)
+    tone = None
+    if name == "f_r" and request.tone_strength:
+        from jrgr_deploy.export.tone import fit_population_tone
+
+        transfer = fit_population_tone(net, request.tone_real, request.tone_clean, request.tone_grid,
+                                       request.tone_images, multiple)
+        tone = {"strength": request.tone_strength, **transfer.to_dict()}
     reference = run_torch(net, frames.holdout)
     with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=out_dir) as tmp:
         fp32_path = Path(tmp) / artifact_name(name, "fp32")
@@ -291,7 +315,7 @@ def _export_one(
                 preset=checkpoint.config.preset, source_checkpoint_sha256=checkpoint.sha256,
                 opset=request.opset, quantization={"variant": precision, **quantization}, tool_versions=versions,
                 value_range=io.input_range, train_frame_hw=train_frame_hw,
-                veil_strength=request.veil_strength if name == "f_r" else 0.0,
+                veil_strength=request.veil_strength if name == "f_r" else 0.0, tone=tone,
             )
             outputs = run_artifact(candidate, info, frames.holdout)
             report = accuracy_report(reference, outputs, frames.holdout_source, clean=frames.clean,

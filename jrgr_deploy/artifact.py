@@ -32,7 +32,10 @@ class ArtifactInfo:
     domain was trained on (the crops were cut from frames of this size, so it is the scale of the rain the
     net learned; `--infer-size auto` shrinks larger frames to it); None when unknown. `veil_strength`: the share of
     the dark-channel veil the runtime removes after the net (`jrgr_deploy/veil_removal.py`) unless told otherwise;
-    chosen for a camera by `jrgr adapt` on its proxy validation, 0 (off) for a plain export.
+    chosen for a camera by `jrgr adapt` on its proxy validation, 0 (off) for a plain export. `tone`: F_r's
+    population tone map (`jrgr export --tone`), or None: ``{"strength": S, "source": ..., "target": ...}``, the
+    `jrgr_deploy.moment_transfer.MomentTransfer` from the cell moments of F_r's outputs on real rainy images to
+    those of clean images, applied at strength S after the net and before the veil removal.
     """
 
     kind: str
@@ -59,6 +62,7 @@ class ArtifactInfo:
     compute_capability: str | None = None
     train_frame_hw: list[int] | None = None
     veil_strength: float = 0.0
+    tone: dict[str, Any] | None = None
     format_version: int = SIDECAR_FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -76,6 +80,19 @@ class ArtifactInfo:
             raise JRGRError(f"train_frame_hw must be [height, width] in pixels, got {self.train_frame_hw}")
         if not isinstance(self.veil_strength, int | float) or not 0.0 <= self.veil_strength < 1.0:
             raise JRGRError(f"veil_strength must be a number from 0 (off) to below 1, got {self.veil_strength!r}")
+        if self.tone is not None:
+            self.tone_map()  # checks the moments and the strength
+
+    def tone_map(self) -> tuple[Any, float] | None:
+        """(`MomentTransfer`, strength) of the sidecar's ``tone``, or None."""
+        if self.tone is None:
+            return None
+        from jrgr_deploy.moment_transfer import MomentTransfer
+
+        strength = self.tone.get("strength") if isinstance(self.tone, dict) else None
+        if not isinstance(strength, int | float) or not 0.0 < strength <= 1.0:
+            raise JRGRError(f"tone: expected a strength above 0 and at most 1, got {strength!r}")
+        return MomentTransfer.from_dict(self.tone), float(strength)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -12,7 +12,7 @@ upscaled), so no pixel is resampled and the rain streaks keep their width.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +207,18 @@ class UnpairedRainDataset(_AugmentedDataset):
             name = self.images[index].name
         (image,) = _augment((image,), self.crop_size, self.flip, self._rng(index))
         return {"o_r": _to_tensor(image), "name": name}
+
+
+def evenly_spaced(count: int, most: int) -> list[int]:
+    """Indices of at most `most` of `count` items, evenly spaced, first and last included (all when count <= most)."""
+    taken = min(count, most)
+    return sorted({round(i * (count - 1) / max(taken - 1, 1)) for i in range(taken)})
+
+
+def sampled_images(source: str | Path | Sequence[str | Path], most: int) -> Iterator[np.ndarray]:
+    """Up to `most` whole images of `source` (a folder, a video or a list of images), evenly spaced, as (H, W, 3)
+    uint8 RGB: the sets that population moments are taken from (`jrgr_deploy.moment_transfer`)."""
+    from jrgr_deploy.frames import nchw_to_rgb
+
+    images = UnpairedRainDataset(source)
+    return (nchw_to_rgb(images[i]["o_r"][None].numpy())[0] for i in evenly_spaced(len(images), most))

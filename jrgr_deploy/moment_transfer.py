@@ -91,6 +91,32 @@ class MomentTransfer:
         """(grid, grid) contrast gain σ_r / σ_s of the population veil."""
         return np.maximum(self.target[..., 1], MIN_STD) / np.maximum(self.source[..., 1], MIN_STD)
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-able form (an artefact's sidecar ``tone``, `jrgr_deploy.artifact`); `from_dict` reads it back."""
+        return {"source": self.source.round(4).tolist(), "target": self.target.round(4).tolist(),
+                "jitter": self.jitter}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> MomentTransfer:
+        try:
+            return cls(np.asarray(data["source"], np.float64), np.asarray(data["target"], np.float64),
+                       float(data.get("jitter", 0.0)))
+        except (KeyError, TypeError, ValueError) as error:
+            raise JRGRError(f"moment transfer: expected source and target (grid, grid, 2) lists, got {error}") from None
+
+    def veil_share(self, image: np.ndarray) -> float:
+        """How much of the population veil an (H, W, 3) uint8 RGB image shows, in [0, 1]: its cell moments (means
+        and spreads) projected on the line from the target's (0: clean) to the source's (1), clipped. A tone map
+        fitted between a net's outputs on rain and clean footage then leaves a dry frame alone (share ~0) and
+        takes the veil of a rainy one in proportion to how much of it the frame has."""
+        direction = (self.source - self.target).ravel()
+        offset = (cell_moments(image, self.source.shape[0]) - self.target).ravel()
+        return float(np.clip(offset @ direction / max(float(direction @ direction), 1e-9), 0.0, 1.0))
+
+    def apply_to_veil(self, image: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        """`apply` at `strength` times the image's own `veil_share` (the runtime's tone map, `jrgr export --tone`)."""
+        return self.apply(image, strength * self.veil_share(image))
+
     def draw_strength(self, rng: np.random.Generator) -> float:
         return float(rng.uniform(1.0 - self.jitter, 1.0 + self.jitter))
 

@@ -85,7 +85,14 @@ class Deraining(FrameModel):
     def run_info(self, processor: NetProcessor | None = None) -> dict[str, Any]:
         return {**super().run_info(processor),
                 "temporal": self._stabiliser.settings.as_dict() if self._stabiliser is not None else None,
-                "veil_strength": getattr(processor or self.processor, "veil_strength", self._veil)}
+                "veil_strength": getattr(processor or self.processor, "veil_strength", self._veil),
+                "tone_strength": _tone_strength(processor or self.processor)}
+
+
+def _tone_strength(processor: Any) -> float:
+    """The strength of the artefact's tone map the processor applies (`jrgr export --tone`), 0 without one."""
+    tone = getattr(processor, "tone", None)
+    return tone[1] if tone is not None else 0.0
 
 
 __all__ = ["Deraining", "default_weights"]

@@ -6,7 +6,7 @@ Two processors share the stages the streaming pipeline places on its threads:
                  contract -> (1, 3, H', W') float32 RGB
     infer:       backend(batch)
     postprocess: unpad -> [F_r with a temporal stabiliser: its luma correction] -> (H, W, 3) uint8 BGR
-                 [-> veil removal] [| side by side with the input]
+                 [-> tone map] [-> veil removal] [| side by side with the input]
 
 - `FrameProcessor` (F_r, deraining): the input is the frame O in [-1, 1]; the output is B̂ = F_r(O).
 - `runtime.rainify.RainifyProcessor` (G_r): the input is a synthetic rain layer R_s, the output G_r(R_s) is
@@ -25,8 +25,9 @@ training size, the net runs at the frame's size.
 
 With a temporal stabiliser (`runtime/temporal.py`), its luma correction is added to the derained frame
 while it is still float, before rounding to uint8 (no second quantisation); its time is the "temporal"
-stage of the latency table. With a veil strength (`jrgr_deploy/veil_removal.py`), the dark-channel veil is removed from
-the derained uint8 frame last; its time is the "veil" stage.
+stage of the latency table. With a tone map in the artefact's sidecar (`jrgr export --tone`,
+`jrgr_deploy/moment_transfer.py`), the derained uint8 frame is re-toned cell by cell (the "tone" stage); with a veil
+strength (`jrgr_deploy/veil_removal.py`), the dark-channel veil is removed from it last (the "veil" stage).
 """
 
 from __future__ import annotations
@@ -255,6 +256,9 @@ class FrameProcessor(NetProcessor):
         if veil_strength is None:
             veil_strength = self.artifact_info.veil_strength if self.artifact_info is not None else 0.0
         self.veil_strength = check_strength(veil_strength)
+        # the artefact's population tone map (`jrgr export --tone`): before the veil removal, as it was fitted on
+        # the net's own outputs
+        self.tone = self.artifact_info.tone_map() if self.artifact_info is not None else None
         self._luma: np.ndarray | None = None  # the temporal filter's luma input, kept between frames
         self._delta_bgr: np.ndarray | None = None  # its correction on three channels (--infer-size), likewise
 
@@ -277,6 +281,13 @@ class FrameProcessor(NetProcessor):
     def postprocess(self, prepared: Prepared, output: np.ndarray) -> np.ndarray:
         """Backend output -> (H, W, 3) uint8 BGR derained frame (or [input | derained], 2W wide)."""
         derained = self._derained(prepared, output)
+        if self.tone is not None:
+            start = now_ns()
+            transfer, strength = self.tone
+            # one affine map per cell, the same on B, G and R, as far as this frame shows the veil (its share is
+            # read in RGB, as the map was fitted)
+            derained = transfer.apply(derained, strength * transfer.veil_share(derained[..., ::-1]))
+            prepared.stage_ns["tone"] = now_ns() - start
         if self.veil_strength:
             start = now_ns()
             derained = remove_veil(derained, self.veil_strength)

@@ -27,9 +27,10 @@ from jrgr_deploy.output_files import ensure_parent, write_text_atomic
 from jrgr_deploy.redaction import redact_data
 from jrgr_deploy.video_files import DEFAULT_FPS
 
-STAGES = ("capture", "preprocess", "infer", "postprocess", "temporal", "veil", "write")
-# Stages that only some runs have (`jrgr derain --temporal`): left out of the summary when no frame went through.
-OPTIONAL_STAGES = ("temporal", "veil")
+STAGES = ("capture", "preprocess", "infer", "postprocess", "temporal", "tone", "veil", "write")
+# Stages that only some runs have (`--temporal`, a tone map, `--veil`): left out of the summary when no frame went
+# through.
+OPTIONAL_STAGES = ("temporal", "tone", "veil")
 # 2: the run block names the inference size `infer_hw`, [height, width] (was `infer_size`, [width, height]).
 # 3: outages (`outages`, `outage_s`, `frames_missed_in_outages`), `frames_skipped`, `frames_duplicated`.
 # A multi-camera run's file (`runtime.multi.MultiReport.stats`) has `run`, `total` and `streams` (name -> one

@@ -95,6 +95,18 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     again = json.loads((results_dir / "quality_quick.json").read_text())
     assert again["table"] == results["table"]
 
+    # benchmarks/population_tone.py on the trained rows: strength 0 is F_r alone, as the table scored it
+    tone = load_benchmark("population_tone")
+    assert tone.main(["--work", str(work), "--methods", "jrgr_paper", "--seeds", "0", "--strengths", "0.3",
+                      "--grid", "2", "--real-images", "8", "--results", str(results_dir)]) == 0
+    report = json.loads((results_dir / "population_tone.json").read_text())["rows"]["jrgr_paper"]
+    selected = report["per_seed"][0]["selected"]
+    assert selected["step"] == table["jrgr_paper@val"]["selected_steps"][0]
+    assert selected["test"]["0.0"] == pytest.approx(table["jrgr_paper@val"]["realistic"]["psnr_y"]["mean"], abs=0.01)
+    assert selected["test"]["0.3"] != selected["test"]["0.0"]  # the map changed the outputs
+    assert report["selected"]["strength"] in (0.0, 0.3)
+    assert tone.main(["--work", str(tmp_path), "--methods", "jrgr_paper"]) == 2  # not a work folder
+
 
 def test_missing_backgrounds_is_a_clear_error(tmp_path: Path, capsys) -> None:
     quality = load_benchmark("quality")

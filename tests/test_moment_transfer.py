@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from jrgr_deploy.datasets import PairedRainDataset
+from jrgr_deploy.datasets import PairedRainDataset, evenly_spaced
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.image_files import write_rgb
 from jrgr_deploy.moment_transfer import LUMA_RGB, MomentTransfer, cell_moments, population_moments
-from jrgr_deploy.training.data import evenly_spaced
 from jrgr_deploy.training.run_log import read_log
 from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets
 from jrgr_deploy.training.trainer import train

@@ -19,11 +19,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from jrgr_deploy.config import DataConfig, LossConfig, TrainConfig
+from jrgr_deploy.datasets import sampled_images
 from jrgr_deploy.errors import JRGRError
 
 if TYPE_CHECKING:
-    import numpy
-
     from jrgr_deploy.moment_transfer import MomentTransfer
 
 logger = logging.getLogger(__name__)
@@ -161,12 +160,6 @@ def make_paired_dataset(sources: DataSources, train: TrainConfig, transfer: Mome
     return PairedRainDataset(sources.pairs, crop_size=train.crop_size, flip=True, seed=train.seed, transfer=transfer)
 
 
-def evenly_spaced(count: int, most: int) -> list[int]:
-    """Indices of at most `most` of `count` items, evenly spaced, first and last included (all when count <= most)."""
-    taken = min(count, most)
-    return sorted({round(i * (count - 1) / max(taken - 1, 1)) for i in range(taken)})
-
-
 def fit_moment_transfer(sources: DataSources, loss: LossConfig) -> MomentTransfer:
     """Population moments of the synthetic rainy images and of the real ones (whole images or frames, up to
     ``loss.transfer_images`` of each, evenly spaced) -> the `MomentTransfer` of ``loss.weights.mse_fr_mt``."""
@@ -175,20 +168,10 @@ def fit_moment_transfer(sources: DataSources, loss: LossConfig) -> MomentTransfe
     if sources.real is None:
         raise JRGRError("the moment transfer (loss.weights.mse_fr_mt) needs unpaired real rainy images (--real)")
     most = loss.transfer_images
-    transfer = MomentTransfer.fit(_sampled_images([rainy for rainy, _ in sources.pairs], most),
-                                  _sampled_images(sources.real, most), loss.moment_grid, loss.transfer_jitter)
+    transfer = MomentTransfer.fit(sampled_images([rainy for rainy, _ in sources.pairs], most),
+                                  sampled_images(sources.real, most), loss.moment_grid, loss.transfer_jitter)
     _log_transfer("moment transfer", transfer, loss.moment_grid)
     return transfer
-
-
-def _sampled_images(source: list[Path] | Path, most: int) -> Iterator[numpy.ndarray]:
-    """Up to `most` whole images of `source` (a folder, a video or a list of images), evenly spaced, as (H, W, 3)
-    uint8 RGB: the sets that population moments are taken from."""
-    from jrgr_deploy.datasets import UnpairedRainDataset
-    from jrgr_deploy.frames import nchw_to_rgb
-
-    images = UnpairedRainDataset(source)
-    return (nchw_to_rgb(images[i]["o_r"][None].numpy())[0] for i in evenly_spaced(len(images), most))
 
 
 def _log_transfer(what: str, transfer: MomentTransfer, grid: int) -> None:
@@ -276,7 +259,7 @@ def population_veil(derained: list[Path], clean: list[Path] | Path, loss: LossCo
     from jrgr_deploy.moment_transfer import MomentTransfer
 
     most = loss.transfer_images
-    transfer = MomentTransfer.fit(_sampled_images(derained, most), _sampled_images(clean, most), loss.moment_grid,
+    transfer = MomentTransfer.fit(sampled_images(derained, most), sampled_images(clean, most), loss.moment_grid,
                                   jitter=0.0)
     _log_transfer("pseudo-labels' population veil", transfer, loss.moment_grid)
     return transfer

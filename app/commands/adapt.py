@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="dry-weather footage of the same camera: synthetic pairs are rendered on it, D_B "
                         "sees its clean scenes, and F_r also trains on those pairs re-toned to the rainy footage's "
                         "moments (video, folder, camera or URL)")
+    parser.add_argument("--tone", type=float, default=None, metavar="S",
+                        help="with --dry: the strength of the population tone map written into the sidecar, fitted "
+                             "between the adapted net's outputs on the footage and the dry footage (0-1; default "
+                             "1; 0: none; `jrgr export --tone`). The dry footage should be lit like the rainy one "
+                             "(overcast): the map also carries any difference of light")
     parser.add_argument("--minutes", type=float, default=20.0, help="time budget in minutes (default 20)")
     parser.add_argument("--iterations", type=int, default=None,
                         help="train exactly this many steps instead of fitting --minutes (equal budgets in "
@@ -67,13 +72,14 @@ def run(args: argparse.Namespace) -> int:
         footage=args.footage, out_dir=args.out, dry=args.dry, minutes=args.minutes, weights=args.weights,
         clean_photos=args.clean_photos, frame_width=args.frame_width, max_frames=args.max_frames,
         record_seconds=args.record_seconds, overrides=tuple(args.overrides), iterations=args.iterations,
-        recipe=args.recipe,
+        recipe=args.recipe, tone=args.tone,
     ))
-    if result.selected_step or result.veil_strength:
+    if result.selected_step or result.veil_strength or result.tone_strength:
         state = "adapted"
     else:
         state = "kept the starting model (nothing beat it within the rules)"
     veil = f", veil removal {result.veil_strength:g} in the sidecar" if result.veil_strength else ""
+    veil += f", tone map {result.tone_strength:g} in the sidecar" if result.tone_strength else ""
     print(f"{state}: proxy-val PSNR-Y {result.start_psnr_y:.2f} -> {result.selected_psnr_y:.2f} dB "
           f"(step {result.selected_step} of {result.iterations}{veil})")
     print(f"model: {result.onnx}\nbefore/after: {result.sheet}\nrun it:\n  {result.derain_command}")

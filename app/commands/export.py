@@ -68,6 +68,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="the veil strength written into F_r's sidecar: the runtime then removes this share of "
                              "the dark-channel veil after the net unless `jrgr derain --veil` says otherwise "
                              "(jrgr_deploy/veil_removal.py; default 0: off; `jrgr adapt` chooses it for a camera)")
+    parser.add_argument("--tone", type=float, default=0.0, metavar="S",
+                        help="a population tone map after F_r, written into its sidecar: the runtime re-tones each "
+                             "derained frame S of the way (0-1) from the cell moments F_r leaves on --tone-real to "
+                             "those of --tone-clean (jrgr_deploy/moment_transfer.py; default 0: none). It corrects "
+                             "the veil F_r leaves on average; with clean images of other scenes than the footage "
+                             "the scenes' difference is taken for veil, so give the same camera's dry footage")
+    parser.add_argument("--tone-real", type=Path, default=None, metavar="SRC",
+                        help="real rainy images the tone map is fitted on: a folder, a video")
+    parser.add_argument("--tone-clean", type=Path, default=None, metavar="SRC",
+                        help="clean images of like scenes: a folder, a video (at best the camera's dry footage)")
     parser.add_argument("--shape", default=None,
                         help="NxCxHxW: fixed input shape (or the TensorRT profile's opt shape with --max-shape); "
                              "default: dynamic batch/H/W, verified at 640x360 padded to the size multiple")
@@ -134,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
                                 activations=args.int8_activations, keep_fp32=tuple(args.int8_keep_fp32),
                                 percentile=args.int8_percentile),
         train_frame_hw=parse_hw(args.train_frame_size, "--train-frame-size") if args.train_frame_size else None,
-        veil_strength=args.veil,
+        veil_strength=args.veil, tone_strength=args.tone, tone_real=args.tone_real, tone_clean=args.tone_clean,
         shape=args.shape, max_shape=args.max_shape, min_shape=args.min_shape,
         opset=args.opset, gate=gate, val_rainy=args.val_rainy, val_clean=args.val_clean,
         verify_frames=args.verify_frames, workspace_mib=args.workspace_mib, timing_cache=args.timing_cache,

@@ -1,0 +1,97 @@
+"""The population tone map after F_r (`jrgr export --tone`) on the camera-adaptation benchmark's cameras.
+
+    python benchmarks/camera_tone.py --cameras W1 W2 W3 [--backgrounds ../shared/data/backgrounds]
+
+Each W is a `benchmarks/camera_adapt.py` work folder (its footage/, dry/ and test/ frames: a fixed camera, the
+first 200 rainy frames for adaptation, 120 dry frames of the same view at another time, the last 100 rainy frames
+with ground truth for scoring). For the shipped model (or --weights) the tone map is fitted as `jrgr export --tone`
+fits it (`export.tone.fit_population_tone`: F_r's outputs on up to 128 footage frames against up to 128 clean
+images) with two clean sets: the camera's dry footage (the same scene) and the backgrounds' photographs (other
+scenes, what a user without dry footage could give); the test frames are scored (PSNR-Y, F_r at the frame's size,
+as camera_adapt.py scores) at every strength of --strengths, each frame re-toned as far as it shows the veil (the
+runtime's rule, `MomentTransfer.apply_to_veil`), and so are the clean test frames through the model and the map
+(a dry day: the map is fitted for rain). Nothing is chosen on the test frames: the rows show the whole curve.
+Writes RESULTS/camera_tone.json and prints one line per camera and clean set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DEFAULT_BACKGROUNDS = REPO.parent / "shared" / "data" / "backgrounds"
+STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cameras", type=Path, nargs="+", required=True, help="camera_adapt.py work folders")
+    parser.add_argument("--weights", type=Path, default=None, help="a checkpoint (default: the shipped model's)")
+    parser.add_argument("--backgrounds", type=Path, default=DEFAULT_BACKGROUNDS,
+                        help="photographs of other scenes, the clean set of the second row")
+    parser.add_argument("--strengths", type=float, nargs="+", default=list(STRENGTHS))
+    parser.add_argument("--images", type=int, default=128, help="footage frames and clean images fitted on")
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    import torch
+
+    from jrgr_deploy.checkpoint import load_checkpoint, load_net
+    from jrgr_deploy.default_model import default_checkpoint
+    from jrgr_deploy.export.tone import fit_population_tone
+    from jrgr_deploy.image_files import list_images, read_rgb
+    from jrgr_deploy.metrics import psnr_y
+    from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.training.evaluate import remove_rain
+
+    torch.set_num_threads(1)
+    for camera in args.cameras:
+        if not all((camera / part).is_dir() for part in ("footage", "dry", "test/rainy", "test/clean")):
+            print(f"error: '{camera}' is not a camera_adapt.py work folder (footage/, dry/, test/)", file=sys.stderr)
+            return 2
+    photos = sorted(p for p in args.backgrounds.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not photos:
+        print(f"error: no photographs under --backgrounds '{args.backgrounds}'", file=sys.stderr)
+        return 2
+    weights = args.weights or default_checkpoint()
+    checkpoint = load_checkpoint(weights)
+    f_r, multiple = load_net(checkpoint, "f_r"), size_multiple(checkpoint.config, "f_r")
+    strengths = sorted({0.0, *args.strengths})
+    began, cameras = time.time(), {}
+    for camera in args.cameras:
+        rainy = [read_rgb(p) for p in list_images(camera / "test" / "rainy")]
+        clean = [read_rgb(p) for p in list_images(camera / "test" / "clean")]
+        with torch.no_grad():
+            derained = remove_rain(f_r, rainy, multiple=multiple)
+            dry_day = remove_rain(f_r, clean, multiple=multiple)
+        row = {"input_psnr_y": float(np.mean([psnr_y(r, c) for r, c in zip(rainy, clean, strict=True)]))}
+        for name, clean_set in (("dry", camera / "dry"), ("photographs", photos)):
+            tone = fit_population_tone(f_r, camera / "footage", clean_set, 4, args.images, multiple)
+            row[name] = {str(s): float(np.mean([psnr_y(tone.apply_to_veil(o, s) if s else o, c)
+                                                for o, c in zip(derained, clean, strict=True)])) for s in strengths}
+            # a dry day (the map is fitted for rain): the clean test frames through the model and the map
+            row[f"{name}_dry_day"] = {str(s): float(np.mean([psnr_y(tone.apply_to_veil(o, s) if s else o, c)
+                                                             for o, c in zip(dry_day, clean, strict=True)]))
+                                      for s in strengths}
+            print(f"{camera.name}: input {row['input_psnr_y']:.2f} dB; model + tone map to {name}: "
+                  + ", ".join(f"S {s:g} {row[name][str(s)]:.2f}" for s in strengths), flush=True)
+        cameras[camera.name] = row
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / "camera_tone.json"
+    out.write_text(json.dumps({"benchmark": "camera_tone", "command": shlex.join(["python", *sys.argv]),
+                               "weights": str(weights), "images": args.images, "strengths": strengths,
+                               "cameras": cameras, "wall_min": (time.time() - began) / 60}, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""F_r's tone map (`jrgr export --tone`): fitted here, with the checkpoint's net, and applied by the runtime.
+
+The map is the `jrgr_deploy.moment_transfer.MomentTransfer` from the population cell moments of F_r's own outputs
+on real rainy images to those of clean images of like scenes: what the net leaves of the real set's veil, as a
+population, read without ground truth. The runtime re-tones each derained frame by the sidecar's strength times
+the frame's own share of that veil (`MomentTransfer.apply_to_veil`), so a dry frame is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jrgr_deploy.moment_transfer import MomentTransfer
+
+
+def fit_population_tone(f_r: Any, real: str | Path | Sequence[str | Path], clean: str | Path | Sequence[str | Path],
+                        grid: int, most: int, multiple: int) -> MomentTransfer:
+    """The tone map of `f_r` (a torch module in eval mode) from its outputs on up to `most` images of `real` to
+    up to `most` images of `clean` (each a folder, a video or a list of images; evenly spaced), on a
+    grid x grid partition."""
+    from jrgr_deploy.datasets import sampled_images
+    from jrgr_deploy.export.accuracy import run_torch
+    from jrgr_deploy.frames import nchw_to_rgb, pad_to_multiple, rgb_to_nchw, unpad
+    from jrgr_deploy.moment_transfer import population_moments
+
+    def derained() -> Iterator[np.ndarray]:
+        for rainy in sampled_images(real, most):
+            padded, hw = pad_to_multiple(rgb_to_nchw(rainy), multiple)
+            yield nchw_to_rgb(unpad(run_torch(f_r, np.ascontiguousarray(padded)), hw))[0]
+
+    return MomentTransfer(population_moments(derained(), grid), population_moments(sampled_images(clean, most), grid),
+                          jitter=0.0)
