@@ -568,7 +568,7 @@ def adapt(request: AdaptRequest) -> AdaptResult:
         # the tone map, fitted on the camera's own dry footage, takes the veil the net leaves: no veil stage on top
         step, strength = net_step, 0.0
         chosen_psnr_y = next(p["psnr_y"] for p in trace if p["step"] == step)
-    if step == 0 and strength == 0.0:
+    if step == 0 and strength == 0.0 and not tone:
         logger.warning("nothing beat the starting model on the proxy validation%s: keeping it",
                        " within the scene guard" if guarded else "")
     logger.info("chosen: step %d with veil strength %.1f (proxy PSNR-Y %.2f dB; the net alone would take step %d)",
