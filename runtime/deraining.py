@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.runtime.frame_model import FrameModel
 from jrgr_deploy.runtime.processing import FrameProcessor, NetProcessor
 from jrgr_deploy.runtime.temporal import TemporalSettings, TemporalStabiliser, make_stabiliser
@@ -38,7 +39,8 @@ class Deraining(FrameModel):
     over time (causal; frames must come in order: `stream`/`run` restart it per stream and after a reconnect,
     `reset()` restarts it for direct calls). veil: the share of the dark-channel veil removed from every derained
     frame (`jrgr_deploy/veil_removal.py`; 0: off; None: the artefact's own, its sidecar's `veil_strength`, which
-    `jrgr adapt` chooses per camera and which is 0 for the shipped model).
+    `jrgr adapt` chooses per camera and which is 0 for the shipped model). tone: the strength of the artefact's tone
+    map (`jrgr export --tone`, written by `jrgr adapt --dry`; 0: off; None: its sidecar's).
     """
 
     command = "derain"
@@ -51,10 +53,14 @@ class Deraining(FrameModel):
         *,
         temporal: bool | TemporalSettings | TemporalStabiliser | None = None,
         veil: float | None = None,
+        tone: float | None = None,
         **options: Any,
     ) -> None:
         self._stabiliser = make_stabiliser(temporal)  # a bad value fails before the model loads
         self._veil = None if veil is None else check_strength(veil)
+        if tone is not None and not 0.0 <= tone <= 1.0:
+            raise JRGRError(f"tone strength {tone:g}: expected a number from 0 (off) to 1")
+        self._tone = tone
         super().__init__(weights, backend, **options)
 
     @staticmethod
@@ -65,7 +71,8 @@ class Deraining(FrameModel):
                    temporal: TemporalStabiliser | None = None) -> NetProcessor:
         """This model's processor (`temporal`: another camera's stabiliser instead of the model's own)."""
         return FrameProcessor(self.backend, infer_hw=infer_hw, side_by_side=side_by_side,
-                              temporal=temporal if temporal is not None else self._stabiliser, veil_strength=self._veil)
+                              temporal=temporal if temporal is not None else self._stabiliser, veil_strength=self._veil,
+                              tone_strength=self._tone)
 
     def stream_processor(self) -> NetProcessor:
         """A camera's own processor (multi-camera runs): with a stabiliser of its own, same settings, so one

@@ -240,7 +240,8 @@ class FrameProcessor(NetProcessor):
 
     temporal: a stabiliser fed every derained frame in order (None: frames are independent). veil_strength: the
     share of the dark-channel veil removed from the derained frame (`jrgr_deploy/veil_removal.py`; 0: off; None: the
-    artefact's own, its sidecar's `veil_strength`, 0 without a sidecar).
+    artefact's own, its sidecar's `veil_strength`, 0 without a sidecar). tone_strength: the strength of the
+    artefact's tone map (`jrgr export --tone`; 0: off; None: its sidecar's; a map is needed for any other value).
     """
 
     def __init__(
@@ -250,6 +251,7 @@ class FrameProcessor(NetProcessor):
         side_by_side: bool = False,
         temporal: TemporalStabiliser | None = None,
         veil_strength: float | None = None,
+        tone_strength: float | None = None,
     ) -> None:
         super().__init__(backend, infer_hw=infer_hw, side_by_side=side_by_side)
         self.temporal = temporal
@@ -259,6 +261,13 @@ class FrameProcessor(NetProcessor):
         # the artefact's population tone map (`jrgr export --tone`): before the veil removal, as it was fitted on
         # the net's own outputs
         self.tone = self.artifact_info.tone_map() if self.artifact_info is not None else None
+        if tone_strength is not None:  # the caller's strength for the artefact's map; 0: off
+            if not 0.0 <= tone_strength <= 1.0:
+                raise JRGRError(f"tone strength {tone_strength:g}: expected a number from 0 (off) to 1")
+            if tone_strength and self.tone is None:
+                raise JRGRError(f"tone strength {tone_strength:g}: this model carries no tone map in its sidecar "
+                                "(`jrgr export --tone`, `jrgr adapt --dry` write one)")
+            self.tone = (self.tone[0], tone_strength) if tone_strength else None
         self._luma: np.ndarray | None = None  # the temporal filter's luma input, kept between frames
         self._delta_bgr: np.ndarray | None = None  # its correction on three channels (--infer-size), likewise
 

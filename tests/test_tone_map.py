@@ -131,3 +131,29 @@ def test_the_veil_share_is_zero_at_the_clean_moments_and_one_at_the_rainy() -> N
     assert transfer.veil_share(half) == pytest.approx(0.5, abs=0.05)
     np.testing.assert_array_equal(transfer.apply_to_veil(clean, 1.0), transfer.apply(clean, 0.0))
     assert np.abs(transfer.apply_to_veil(veiled, 1.0).astype(int) - clean.astype(int)).mean() < 3
+
+
+def test_the_callers_strength_wins_and_zero_turns_the_map_off(exported, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, _, onnx_path = exported
+    plain = tmp_path / "f_r.onnx"
+    shutil.copy(onnx_path, plain)
+    write_sidecar(plain, dataclasses.replace(read_sidecar(onnx_path), tone=None))
+    frame = index_frame(5)[:64, :96].copy()
+    transfer, _ = read_sidecar(onnx_path).tone_map()
+    with Deraining(plain, infer_hw=None) as without, Deraining(onnx_path, infer_hw=None, tone=0.0) as off, \
+            Deraining(onnx_path, infer_hw=None, tone=0.2) as weaker:
+        derained = without(frame)
+        np.testing.assert_array_equal(off(frame), derained)
+        share = transfer.veil_share(derained[..., ::-1])
+        np.testing.assert_array_equal(weaker(frame), transfer.apply(derained, 0.2 * share))
+        assert off.run_info()["tone_strength"] == 0.0 and weaker.run_info()["tone_strength"] == 0.2
+    with pytest.raises(JRGRError, match="carries no tone map"):
+        Deraining(plain, tone=0.5)
+    video = write_video(tmp_path / "in.avi", [frame] * 3, fps=10)
+    assert main(["derain", str(video), "--weights", str(onnx_path), "-o", "null", "--no-progress", "--tone", "0"]) == 0
+    capsys.readouterr()
+    assert main(["derain", str(video), "--weights", str(onnx_path), "-o", "null", "--tone", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--tone 1.5: expected a number from 0 (off) to 1" in err and "Traceback" not in err
+

@@ -32,14 +32,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "benchmark cameras (BENCHMARKS.md, 'Veil removal'). Default: the model's own (its sidecar's veil_strength: "
         "chosen per camera by `jrgr adapt`, 0 for the shipped model); --veil 0 turns it off",
     )
+    parser.add_argument(
+        "--tone",
+        type=float,
+        default=None,
+        metavar="S",
+        help="the strength (0-1) of the model's tone map (its sidecar's `tone`, written by `jrgr adapt --dry` or "
+        "`jrgr export --tone`: each derained frame re-toned towards the camera's dry footage as far as it shows "
+        "the rain's veil). Default: the model's own; --tone 0 turns it off",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from jrgr_deploy.app.stream_command import run_model
+    from jrgr_deploy.errors import JRGRError
     from jrgr_deploy.runtime.deraining import Deraining
     from jrgr_deploy.veil_removal import check_strength
 
     if args.veil is not None:
         check_strength(args.veil)  # before the model loads
-    return run_model(Deraining, args, temporal=args.temporal, veil=args.veil)
+    if args.tone is not None and not 0.0 <= args.tone <= 1.0:
+        raise JRGRError(f"--tone {args.tone:g}: expected a number from 0 (off) to 1")
+    return run_model(Deraining, args, temporal=args.temporal, veil=args.veil, tone=args.tone)
