@@ -80,6 +80,13 @@ PLUS = PLUS_SWITCHES  # the `plus` preset's switches
 VEIL = ("model.rain_form=physics", "loss.stop_grad_o_tilde_r=true", "loss.veil_learns_from=moments",
         "loss.weights.adv_or=10", "loss.weights.mom_or=100", "train.veil_warmup_iters=2000")
 SELF_TRAINING_MT = (*PLUS, *SELF_TRAINING_RECIPE, "loss.weights.mse_fr_mt=1")  # the best variant's switches
+
+
+def _self_training_mt(what: str, *switches: str) -> Method:
+    """A variant of `self_training_mt`: its switches, then `switches`."""
+    return Method(f"self-training with the moment-transfer pseudo-pairs{what}", "joint", (*SELF_TRAINING_MT, *switches))
+
+
 METHODS: dict[str, Method] = {
     "supervised_continued": Method("supervised, continued (MSE only, same iterations, F lr and EMA as jrgr_plus)",
                                    "continued", ("train.lr=2e-4", "train.ema_decay=0.99")),
@@ -104,15 +111,12 @@ METHODS: dict[str, Method] = {
     "self_training_mt": Method("self-training with the moment-transfer pseudo-pairs beside the pseudo-labels",
                                "joint", SELF_TRAINING_MT),
     # the same at a quarter of the lr: does the long run still drift below its best?
-    "self_training_mt_lr4": Method("self-training with the moment-transfer pseudo-pairs, lr / 4 (`train.lr=5e-5`)",
-                                   "joint", (*SELF_TRAINING_MT, "train.lr=5e-5")),
+    "self_training_mt_lr4": _self_training_mt(", lr / 4 (`train.lr=5e-5`)", "train.lr=5e-5"),
     # what the dark-channel stage adds to the labels: the starting net's own outputs as labels (a pure anchor)
-    "self_training_mt_anchor": Method("self-training with the moment-transfer pseudo-pairs, labels without veil "
-                                      "removal (`loss.pl_veil_strength=0`: the starting net's outputs)", "joint",
-                                      (*SELF_TRAINING_MT, "loss.pl_veil_strength=0")),
-    "self_training_mt_s5": Method("self-training with the moment-transfer pseudo-pairs, labels with 0.5 of the "
-                                  "dark-channel veil removed (`loss.pl_veil_strength=0.5`)", "joint",
-                                  (*SELF_TRAINING_MT, "loss.pl_veil_strength=0.5")),
+    "self_training_mt_anchor": _self_training_mt(", labels without veil removal (`loss.pl_veil_strength=0`: the "
+                                                 "starting net's outputs)", "loss.pl_veil_strength=0"),
+    "self_training_mt_s5": _self_training_mt(", labels with 0.5 of the dark-channel veil removed "
+                                             "(`loss.pl_veil_strength=0.5`)", "loss.pl_veil_strength=0.5"),
     # the joint row with the self-training labels: G_r's pseudo-pairs for the streaks' look, the labels and the
     # moment-transfer pairs for the veil
     "jrgr_plus_mt_pl": Method("JRGR+ with the moment-transfer pseudo-pairs and the real images' pseudo-labels "
@@ -120,21 +124,17 @@ METHODS: dict[str, Method] = {
                               (*PLUS, "loss.weights.mse_fr_mt=1", "loss.weights.mse_fr_pl=1",
                                "loss.pl_veil_strength=0.3"), seeds=2),
     # iterated self-training: the labels made again every 250 steps from the net being trained (its EMA)
-    "self_training_mt_refresh": Method("self-training with the moment-transfer pseudo-pairs, labels made again "
-                                       "every 250 steps from the EMA net (`loss.pl_refresh_iters=250`)", "joint",
-                                       (*SELF_TRAINING_MT, "loss.pl_refresh_iters=250")),
-    "self_training_mt_anchor_refresh": Method("the same without veil removal in the labels (`loss.pl_veil_strength"
-                                              "=0`): a trust region that moves every 250 steps", "joint",
-                                              (*SELF_TRAINING_MT, "loss.pl_veil_strength=0",
-                                               "loss.pl_refresh_iters=250")),
+    "self_training_mt_refresh": _self_training_mt(", labels made again every 250 steps from the EMA net "
+                                                  "(`loss.pl_refresh_iters=250`)", "loss.pl_refresh_iters=250"),
+    "self_training_mt_anchor_refresh": _self_training_mt(", labels without veil removal made again every 250 steps "
+                                                         "(a trust region that moves)", "loss.pl_veil_strength=0",
+                                                         "loss.pl_refresh_iters=250"),
     # model B's veil varies several-fold between images (fog 0.0005-0.004 /m, rain 5-75 mm/h): pairs re-toned over
     # a wider range of strengths around the population's (strength 1 +- jitter, default 0.3)
-    "self_training_mt_jitter6": Method("self-training with the moment-transfer pseudo-pairs at strengths 1 +- 0.6 "
-                                       "(`loss.transfer_jitter=0.6`)", "joint",
-                                       (*SELF_TRAINING_MT, "loss.transfer_jitter=0.6")),
-    "self_training_mt_jitter9": Method("self-training with the moment-transfer pseudo-pairs at strengths 1 +- 0.9 "
-                                       "(`loss.transfer_jitter=0.9`)", "joint",
-                                       (*SELF_TRAINING_MT, "loss.transfer_jitter=0.9")),
+    "self_training_mt_jitter6": _self_training_mt(" at strengths 1 +- 0.6 (`loss.transfer_jitter=0.6`)",
+                                                  "loss.transfer_jitter=0.6"),
+    "self_training_mt_jitter9": _self_training_mt(" at strengths 1 +- 0.9 (`loss.transfer_jitter=0.9`)",
+                                                  "loss.transfer_jitter=0.9"),
     # what the pseudo-labels add to the moment-transfer pairs: the pairs alone, without the synthetic pairs' anchor
     "transfer_alone": Method("moment-transfer pseudo-pairs alone, without the synthetic pairs (self_training_mt "
                              "without its pseudo-labels)", "joint",
