@@ -10,7 +10,8 @@ images) with two clean sets: the camera's dry footage (the same scene) and the b
 scenes, what a user without dry footage could give); the test frames are scored (PSNR-Y, F_r at the frame's size,
 as camera_adapt.py scores) at every strength of --strengths, each frame re-toned as far as it shows the veil (the
 runtime's rule, `MomentTransfer.apply_to_veil`), and so are the clean test frames through the model and the map
-(a dry day: the map is fitted for rain). Nothing is chosen on the test frames: the rows show the whole curve.
+(a dry day: the map is fitted for rain). `--dry-light GAIN OFFSET` fits to the dry clip re-lit (a dry day lit
+otherwise than the rainy one). Nothing is chosen on the test frames: the rows show the whole curve.
 Writes RESULTS/camera_tone.json and prints one line per camera and clean set.
 """
 
@@ -31,6 +32,17 @@ DEFAULT_BACKGROUNDS = REPO.parent / "shared" / "data" / "backgrounds"
 STRENGTHS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
+def _relit(dry: Path, folder: Path, gain: float, offset: float) -> Path:
+    """The dry clip's frames as gain x frame + offset (uint8, clipped), written once into `folder`."""
+    from jrgr_deploy.image_files import list_images, read_rgb, write_rgb
+
+    for path in list_images(dry):
+        target = folder / f"dry_{gain:g}x{offset:+g}" / path.name
+        if not target.is_file():
+            write_rgb(target, np.clip(read_rgb(path) * np.float32(gain) + offset, 0, 255).round().astype(np.uint8))
+    return folder / f"dry_{gain:g}x{offset:+g}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="photographs of other scenes, the clean set of the second row")
     parser.add_argument("--strengths", type=float, nargs="+", default=list(STRENGTHS))
     parser.add_argument("--images", type=int, default=128, help="footage frames and clean images fitted on")
+    parser.add_argument("--dry-light", type=float, nargs=2, default=(1.0, 0.0), metavar=("GAIN", "OFFSET"),
+                        help="fit to the dry clip re-lit as GAIN x frame + OFFSET (levels): a dry day lit otherwise "
+                             "than the rainy one (the map carries the difference; default 1 0: as rendered)")
+    parser.add_argument("--work", type=Path, default=HERE / "work" / "camera_tone",
+                        help="where re-lit dry clips are written")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     import torch
@@ -73,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
             derained = remove_rain(f_r, rainy, multiple=multiple)
             dry_day = remove_rain(f_r, clean, multiple=multiple)
         row = {"input_psnr_y": float(np.mean([psnr_y(r, c) for r, c in zip(rainy, clean, strict=True)]))}
-        for name, clean_set in (("dry", camera / "dry"), ("photographs", photos)):
+        dry = camera / "dry" if tuple(args.dry_light) == (1.0, 0.0) else _relit(camera / "dry", args.work / camera.name,
+                                                                                *args.dry_light)
+        for name, clean_set in (("dry", dry), ("photographs", photos)):
             tone = fit_population_tone(f_r, camera / "footage", clean_set, 4, args.images, multiple)
             row[name] = {str(s): float(np.mean([psnr_y(tone.apply_to_veil(o, s) if s else o, c)
                                                 for o, c in zip(derained, clean, strict=True)])) for s in strengths}
@@ -85,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
                   + ", ".join(f"S {s:g} {row[name][str(s)]:.2f}" for s in strengths), flush=True)
         cameras[camera.name] = row
     args.results.mkdir(parents=True, exist_ok=True)
-    out = args.results / "camera_tone.json"
+    relit = tuple(args.dry_light) != (1.0, 0.0)
+    out = args.results / (f"camera_tone_dry_{args.dry_light[0]:g}x{args.dry_light[1]:+g}.json" if relit
+                          else "camera_tone.json")
     out.write_text(json.dumps({"benchmark": "camera_tone", "command": shlex.join(["python", *sys.argv]),
-                               "weights": str(weights), "images": args.images, "strengths": strengths,
+                               "weights": str(weights), "images": args.images, "dry_light": list(args.dry_light),
+                               "strengths": strengths,
                                "cameras": cameras, "wall_min": (time.time() - began) / 60}, indent=1) + "\n")
     print(f"wrote {out}")
     return 0

@@ -103,14 +103,15 @@ def test_tiny_adaptation_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     assert set(veil) == set(trace)
     assert veil[0]["0.0"] == pytest.approx(trace[0], abs=1e-3)
     # with dry footage the tone map fitted on it takes the veil the net leaves: the net by the never-worse rule,
-    # no veil stage on top, the map at full strength in the sidecar (the runtime applies it)
+    # no veil stage on top, the map at its default strength in the sidecar (the runtime applies it)
+    from jrgr_deploy.app.adapt import DRY_TONE_STRENGTH
     from jrgr_deploy.training.tracing import select_not_worse
 
-    assert report["tone_strength"] == 1.0 and strength == 0.0
+    assert report["tone_strength"] == DRY_TONE_STRENGTH and strength == 0.0
     assert step == select_not_worse(report["val_trajectory"])
     info = read_sidecar(out / "f_r.onnx")
-    assert info.veil_strength == 0.0 and info.tone_map()[1] == 1.0
-    assert "tone map 1 in the sidecar" in printed
+    assert info.veil_strength == 0.0 and info.tone_map()[1] == DRY_TONE_STRENGTH
+    assert f"tone map {DRY_TONE_STRENGTH:g} in the sidecar" in printed
     assert f"--weights {out / 'f_r.onnx'}" in printed and "jrgr derain" in printed
     # the same command again finds everything done and gives the same selection
     assert main(argv) == 0
