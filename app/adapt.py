@@ -527,7 +527,7 @@ def adapt(request: AdaptRequest) -> AdaptResult:
         raise JRGRError(f"--iterations must be at least {request.val_points} (one step per validation), got "
                         f"{request.iterations}")
     self_training = request.self_training
-    request.tone_strength  # noqa: B018 - checks --tone against --dry before any work
+    tone = request.tone_strength  # checks --tone against --dry before any work
     out = request.out_dir
     if out.exists() and not out.is_dir():
         raise JRGRError(f"--out '{out}' exists and is not a folder")
@@ -566,7 +566,6 @@ def adapt(request: AdaptRequest) -> AdaptResult:
         else:
             net_step = select_not_worse(trace)
         step, strength, chosen_psnr_y, veil_table = choose_with_veil(run_dir, candidates, weights, _val_pairs(work))
-    tone = request.tone_strength
     if tone:
         # the tone map, fitted on the camera's own dry footage, takes the veil the net leaves: no veil stage on top
         step, strength = net_step, 0.0

@@ -25,12 +25,10 @@ def fit_population_tone(f_r: Any, real: str | Path | Sequence[str | Path], clean
     from jrgr_deploy.datasets import sampled_images
     from jrgr_deploy.export.accuracy import run_torch
     from jrgr_deploy.frames import nchw_to_rgb, pad_to_multiple, rgb_to_nchw, unpad
-    from jrgr_deploy.moment_transfer import population_moments
 
     def derained() -> Iterator[np.ndarray]:
         for rainy in sampled_images(real, most):
             padded, hw = pad_to_multiple(rgb_to_nchw(rainy), multiple)
             yield nchw_to_rgb(unpad(run_torch(f_r, np.ascontiguousarray(padded)), hw))[0]
 
-    return MomentTransfer(population_moments(derained(), grid), population_moments(sampled_images(clean, most), grid),
-                          jitter=0.0)
+    return MomentTransfer.fit(derained(), sampled_images(clean, most), grid, jitter=0.0)

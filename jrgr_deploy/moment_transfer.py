@@ -33,6 +33,14 @@ LUMA_RGB = luma_weights("rgb")  # BT.601, the rain renderer's weights (as PSNR-Y
 MIN_STD = 1.0  # luma levels: a flat cell has no contrast to scale
 
 
+def check_tone_strength(strength: float, what: str = "tone strength") -> float:
+    """The strength of a tone map after the net (`jrgr export --tone`) as a float in [0, 1] (0: off); a clear
+    JRGRError naming `what` otherwise."""
+    if not 0.0 <= strength <= 1.0:
+        raise JRGRError(f"{what} {strength:g}: expected a number from 0 (off) to 1")
+    return float(strength)
+
+
 def cell_moments(image: np.ndarray, grid: int) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (grid, grid, 2) float64: mean and standard deviation of luma (0..255) per cell of a
     grid x grid partition (cell edges at round(i H / grid), round(j W / grid))."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.runtime.frame_model import FrameModel
 from jrgr_deploy.runtime.processing import FrameProcessor, NetProcessor
 from jrgr_deploy.runtime.temporal import TemporalSettings, TemporalStabiliser, make_stabiliser
@@ -58,8 +57,10 @@ class Deraining(FrameModel):
     ) -> None:
         self._stabiliser = make_stabiliser(temporal)  # a bad value fails before the model loads
         self._veil = None if veil is None else check_strength(veil)
-        if tone is not None and not 0.0 <= tone <= 1.0:
-            raise JRGRError(f"tone strength {tone:g}: expected a number from 0 (off) to 1")
+        if tone is not None:
+            from jrgr_deploy.moment_transfer import check_tone_strength  # imported only when a strength is given
+
+            check_tone_strength(tone)
         self._tone = tone
         super().__init__(weights, backend, **options)
 

@@ -262,8 +262,9 @@ class FrameProcessor(NetProcessor):
         # the net's own outputs
         self.tone = self.artifact_info.tone_map() if self.artifact_info is not None else None
         if tone_strength is not None:  # the caller's strength for the artefact's map; 0: off
-            if not 0.0 <= tone_strength <= 1.0:
-                raise JRGRError(f"tone strength {tone_strength:g}: expected a number from 0 (off) to 1")
+            from jrgr_deploy.moment_transfer import check_tone_strength  # imported only when a strength is given
+
+            check_tone_strength(tone_strength)
             if tone_strength and self.tone is None:
                 raise JRGRError(f"tone strength {tone_strength:g}: this model carries no tone map in its sidecar "
                                 "(`jrgr export --tone`, `jrgr adapt --dry` write one)")

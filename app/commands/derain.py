@@ -46,12 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from jrgr_deploy.app.stream_command import run_model
-    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.moment_transfer import check_tone_strength
     from jrgr_deploy.runtime.deraining import Deraining
     from jrgr_deploy.veil_removal import check_strength
 
     if args.veil is not None:
         check_strength(args.veil)  # before the model loads
-    if args.tone is not None and not 0.0 <= args.tone <= 1.0:
-        raise JRGRError(f"--tone {args.tone:g}: expected a number from 0 (off) to 1")
+    if args.tone is not None:
+        check_tone_strength(args.tone, "--tone")
     return run_model(Deraining, args, temporal=args.temporal, veil=args.veil, tone=args.tone)
