@@ -200,9 +200,11 @@ def test_a_batch_window_gives_cameras_slightly_out_of_phase_one_call(f_r: Path, 
                "late": LateCamera(count=30, interval_s=0.05, late_s=0.01, name="late")}
     with Deraining(f_r) as model:
         report = model.run_many(cameras, batch_window_ms=window_ms, infer_workers=1)
-    assert [report.streams[name].stats["frames_out"] for name in cameras] == [30, 30]
+    frames_out = [report.streams[name].stats["frames_out"] for name in cameras]
+    # live sources: a stall of the shared test machine may drop a frame (newest-frame policy); the test is about pairing
+    assert all(28 <= n <= 30 for n in frames_out), frames_out
     sizes = report.total["batches"]["sizes"]
-    paired = 2 * sizes.get("2", 0) / 60  # the share of frames that went through the backend in a call of two
+    paired = 2 * sizes.get("2", 0) / sum(frames_out)  # the share of frames that went through a call of two
     if window_ms:
         assert paired >= 0.7, sizes
         # the early camera's frames waited for the late one's: about 10 ms, never the whole window
