@@ -43,11 +43,12 @@ adaptation"). Without dry footage the footage's moments mix scene and rain, so t
 `--set loss.weights.mse_fr_mt=0` turns them off. For the same reason the exported model then carries a tone map
 (`--tone`, `DRY_TONE_STRENGTH`; `jrgr export --tone`): the runtime re-tones each derained frame from the cell
 moments the chosen net leaves on the footage to the dry footage's, and no veil stage is chosen (the net is the
-never-worse rule's). On the benchmark's three cameras the map after the shipped model alone gained 4.9 to 8.3 dB
-at full strength, but it also carries any difference of light between the two clips: fitted to a dry clip 15 %
-darker than the rainy one it lost 2.7 dB at full strength on the first camera, so the default strength is the one
-that kept every camera at least +1 dB above the model alone under that darker clip (BENCHMARKS.md, "Tone map after
-the net"); `--tone 1` for dry footage lit like the rainy one.
+never-worse rule's). The dry footage's light is first brought to the rainy footage's (`jrgr export --tone-light
+match`, `moment_transfer.light_gain`: read through the veil across the picture's cells), since a dry day is rarely
+lit like a rainy one and the map would pass that difference on. On the benchmark's three cameras the map after
+the shipped model alone gained 4.5 to 7.4 dB at full strength, the same to within 0.7 dB with the dry clip 15 %
+darker or brighter; fitted to the dry clip as lit, full strength lost up to 2.7 dB with the darker clip
+(BENCHMARKS.md, "Tone map after the net").
 
 With `--recipe joint` and no dry footage the proxy validation shows other scenes, and it does not see what joint
 training can do to this camera: D_B compares F_r's output on the footage with clean photographs of other scenes, and
@@ -87,7 +88,7 @@ VAL_IMAGES = 16
 PAIRS = 400
 PATCH_PX = 384  # clean photographs are cut into patches of this size (the scale the default model trained at)
 DRY_RECIPE = ("loss.weights.mse_fr_mt=1",)  # what --dry adds to the shipped recipe (before the user's --set)
-DRY_TONE_STRENGTH = 0.5  # with --dry: the strength of the tone map written into the sidecar (docstring; --tone)
+DRY_TONE_STRENGTH = 1.0  # with --dry: the strength of the tone map written into the sidecar (docstring; --tone)
 # `--recipe self-training`: F_r trained on the footage's pseudo-labels alone (module docstring)
 SELF_TRAINING_RECIPE = ("loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0",
                         "loss.lambda_cyc=0", "loss.weights.mse_r=0", "loss.weights.mse_fr_os=0", "loss.weights.mse_s=0")
@@ -123,8 +124,10 @@ class AdaptRequest:
     @property
     def tone_strength(self) -> float:
         """The tone map's strength: 0 (none) without dry footage."""
-        if self.tone is not None and not 0.0 <= self.tone <= 1.0:
-            raise JRGRError(f"--tone {self.tone:g}: expected a number from 0 (none) to 1")
+        if self.tone is not None:
+            from jrgr_deploy.moment_transfer import check_tone_strength
+
+            check_tone_strength(self.tone, "--tone")
         if self.dry is None:
             if self.tone:
                 raise JRGRError("--tone needs --dry: the map is fitted between the derained footage and clean "

@@ -6,8 +6,9 @@ Each W is a `benchmarks/camera_adapt.py` work folder (its footage/, dry/ and tes
 first 200 rainy frames for adaptation, 120 dry frames of the same view at another time, the last 100 rainy frames
 with ground truth for scoring). For the shipped model (or --weights) the tone map is fitted as `jrgr export --tone`
 fits it (`export.tone.fit_population_tone`: F_r's outputs on up to 128 footage frames against up to 128 clean
-images) with two clean sets: the camera's dry footage (the same scene) and the backgrounds' photographs (other
-scenes, what a user without dry footage could give); the test frames are scored (PSNR-Y, F_r at the frame's size,
+images) with two clean sets: the camera's dry footage (the same scene; fitted as it is lit and with its light
+matched to the footage's, `--tone-light match`, the default) and the backgrounds' photographs (other scenes,
+what a user without dry footage could give); the test frames are scored (PSNR-Y, F_r at the frame's size,
 as camera_adapt.py scores) at every strength of --strengths, each frame re-toned as far as it shows the veil (the
 runtime's rule, `MomentTransfer.apply_to_veil`), and so are the clean test frames through the model and the map
 (a dry day: the map is fitted for rain). `--dry-light GAIN OFFSET` fits to the dry clip re-lit (a dry day lit
@@ -41,6 +42,12 @@ def _relit(dry: Path, folder: Path, gain: float, offset: float) -> Path:
         if not target.is_file():
             write_rgb(target, np.clip(read_rgb(path) * np.float32(gain) + offset, 0, 255).round().astype(np.uint8))
     return folder / f"dry_{gain:g}x{offset:+g}"
+
+
+def _timed_ms(function, *args) -> float:  # noqa: ANN001
+    start = time.perf_counter()
+    function(*args)
+    return (time.perf_counter() - start) * 1e3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,14 +99,19 @@ def main(argv: list[str] | None = None) -> int:
         row = {"input_psnr_y": float(np.mean([psnr_y(r, c) for r, c in zip(rainy, clean, strict=True)]))}
         dry = camera / "dry" if tuple(args.dry_light) == (1.0, 0.0) else _relit(camera / "dry", args.work / camera.name,
                                                                                 *args.dry_light)
-        for name, clean_set in (("dry", dry), ("photographs", photos)):
-            tone = fit_population_tone(f_r, camera / "footage", clean_set, 4, args.images, multiple)
+        for name, clean_set, match_light in (("dry", dry, False), ("dry_matched", dry, True),
+                                             ("photographs", photos, False)):
+            tone, light_gain = fit_population_tone(f_r, camera / "footage", clean_set, 4, args.images, multiple,
+                                                   match_light)
+            row[f"{name}_light_gain"] = light_gain
             row[name] = {str(s): float(np.mean([psnr_y(tone.apply_to_veil(o, s) if s else o, c)
                                                 for o, c in zip(derained, clean, strict=True)])) for s in strengths}
             # a dry day (the map is fitted for rain): the clean test frames through the model and the map
             row[f"{name}_dry_day"] = {str(s): float(np.mean([psnr_y(tone.apply_to_veil(o, s) if s else o, c)
                                                              for o, c in zip(dry_day, clean, strict=True)]))
                                       for s in strengths}
+            if match_light:  # the runtime's tone stage on one frame (the frame's share and the map), p50
+                row["tone_stage_ms"] = float(np.median([_timed_ms(tone.apply_to_veil, o, 1.0) for o in derained]))
             print(f"{camera.name}: input {row['input_psnr_y']:.2f} dB; model + tone map to {name}: "
                   + ", ".join(f"S {s:g} {row[name][str(s)]:.2f}" for s in strengths), flush=True)
         cameras[camera.name] = row

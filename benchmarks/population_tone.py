@@ -48,7 +48,8 @@ def _steps(run_dir: Path) -> dict[str, int]:
 def score_run(weights: Path, real: Path, clean: Path, splits: dict[str, Any], grid: int, most: int,
               strengths: list[float], fixed: bool = False) -> dict[str, dict[str, float]]:
     """{split: {strength: mean PSNR-Y}} of F_r of `weights` followed by its population tone map, fitted as
-    `jrgr export --tone` fits it (`export.tone.fit_population_tone`)."""
+    `jrgr export --tone` fits it (`export.tone.fit_population_tone`) with `--tone-light as-is`: the real and the
+    clean sets show different scenes, so there is no one scene whose light could be matched."""
     import torch
 
     from jrgr_deploy.checkpoint import load_checkpoint, load_net
@@ -59,7 +60,7 @@ def score_run(weights: Path, real: Path, clean: Path, splits: dict[str, Any], gr
 
     checkpoint = load_checkpoint(weights)
     f_r, multiple = load_net(checkpoint, "f_r"), size_multiple(checkpoint.config, "f_r")
-    tone = fit_population_tone(f_r, real, clean, grid, most, multiple)
+    tone, _ = fit_population_tone(f_r, real, clean, grid, most, multiple)
     with torch.no_grad():
         outputs = {name: remove_rain(f_r, rainy, multiple=multiple) for name, (rainy, _) in splits.items()}
     retone = tone.apply if fixed else tone.apply_to_veil

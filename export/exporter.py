@@ -36,6 +36,7 @@ from jrgr_deploy.export.shapes import ShapePlan, plan_shapes
 from jrgr_deploy.export.tool_versions import tool_versions
 from jrgr_deploy.export.triton_repo import TritonOptions, write_triton_model
 from jrgr_deploy.frames import rgb_to_nchw
+from jrgr_deploy.moment_transfer import check_tone_strength
 from jrgr_deploy.names import EXPORT_PRECISIONS, SIDECAR_PRECISION
 from jrgr_deploy.output_files import atomic_write
 
@@ -62,6 +63,7 @@ class ExportRequest:
     tone_strength: float = 0.0  # F_r's sidecar only: the population tone map after the net (0: none)
     tone_real: Path | None = None  # real rainy images the tone map is fitted on (F_r's outputs on them)
     tone_clean: Path | None = None  # clean images of like scenes (the same camera's dry footage, at best)
+    tone_match_light: bool = True  # bring the clean images' light to the footage's (`moment_transfer.light_gain`)
     tone_grid: int = 4
     tone_images: int = 128  # at most this many images of each set, evenly spaced
     shape: str | None = None
@@ -120,8 +122,7 @@ def _validate(request: ExportRequest) -> None:
         raise JRGRError(f"--verify-frames must be >= 1, got {request.verify_frames}")
     if not 0.0 <= request.veil_strength < 1.0:
         raise JRGRError(f"--veil {request.veil_strength:g}: expected a number from 0 (off) to below 1")
-    if not 0.0 <= request.tone_strength <= 1.0:
-        raise JRGRError(f"--tone {request.tone_strength:g}: expected a number from 0 (none) to 1")
+    check_tone_strength(request.tone_strength, "--tone")
     if request.tone_strength and (request.tone_real is None or request.tone_clean is None):
         raise JRGRError("--tone needs --tone-real (real rainy images or footage) and --tone-clean (clean images "
                         "of like scenes, e.g. the same camera's dry footage): the map is fitted between them")
@@ -294,9 +295,11 @@ def _export_one(
     if name == "f_r" and request.tone_strength:
         from jrgr_deploy.export.tone import fit_population_tone
 
-        transfer = fit_population_tone(net, request.tone_real, request.tone_clean, request.tone_grid,
-                                       request.tone_images, multiple)
-        tone = {"strength": request.tone_strength, **transfer.to_dict()}
+        transfer, light_gain = fit_population_tone(net, request.tone_real, request.tone_clean, request.tone_grid,
+                                                   request.tone_images, multiple, request.tone_match_light)
+        tone = {"strength": request.tone_strength, **transfer.to_dict(),
+                "light": "match" if request.tone_match_light and light_gain is not None else "as-is",
+                "light_gain": None if light_gain is None else round(light_gain, 4)}
     reference = run_torch(net, frames.holdout)
     with tempfile.TemporaryDirectory(prefix=f".{name}.", dir=out_dir) as tmp:
         fp32_path = Path(tmp) / artifact_name(name, "fp32")

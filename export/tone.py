@@ -8,20 +8,27 @@ the frame's own share of that veil (`MomentTransfer.apply_to_veil`), so a dry fr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from jrgr_deploy.moment_transfer import MomentTransfer
+from jrgr_deploy.moment_transfer import MomentTransfer, light_gain
+
+logger = logging.getLogger(__name__)
 
 
 def fit_population_tone(f_r: Any, real: str | Path | Sequence[str | Path], clean: str | Path | Sequence[str | Path],
-                        grid: int, most: int, multiple: int) -> MomentTransfer:
+                        grid: int, most: int, multiple: int,
+                        match_light: bool = False) -> tuple[MomentTransfer, float | None]:
     """The tone map of `f_r` (a torch module in eval mode) from its outputs on up to `most` images of `real` to
     up to `most` images of `clean` (each a folder, a video or a list of images; evenly spaced), on a
-    grid x grid partition."""
+    grid x grid partition, and the light gain of the clean images over the real ones (`light_gain`; None when the
+    cells cannot tell). With `match_light` (clean footage of the SAME scene) the map's target is brought to the
+    real images' light by that gain, so a dry day lit otherwise does not pass its light on; left as it is when the
+    gain is None."""
     from jrgr_deploy.datasets import sampled_images
     from jrgr_deploy.export.accuracy import run_torch
     from jrgr_deploy.frames import nchw_to_rgb, pad_to_multiple, rgb_to_nchw, unpad
@@ -31,4 +38,12 @@ def fit_population_tone(f_r: Any, real: str | Path | Sequence[str | Path], clean
             padded, hw = pad_to_multiple(rgb_to_nchw(rainy), multiple)
             yield nchw_to_rgb(unpad(run_torch(f_r, np.ascontiguousarray(padded)), hw))[0]
 
-    return MomentTransfer.fit(derained(), sampled_images(clean, most), grid, jitter=0.0)
+    transfer = MomentTransfer.fit(derained(), sampled_images(clean, most), grid, jitter=0.0)
+    gain = light_gain(transfer.source, transfer.target)
+    if match_light:
+        if gain is None:
+            logger.warning("tone map: the clean images' light could not be read against the footage's (too little "
+                           "difference of veil between the cells); the map keeps the clean images' light")
+        else:
+            transfer = transfer.relit(gain)
+    return transfer, gain

@@ -21,7 +21,7 @@ The maps are pure functions of uint8 images; nothing is learnt.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -31,6 +31,10 @@ from jrgr_deploy.rain.sample import luma_weights
 
 LUMA_RGB = luma_weights("rgb")  # BT.601, the rain renderer's weights (as PSNR-Y, jrgr_deploy.metrics)
 MIN_STD = 1.0  # luma levels: a flat cell has no contrast to scale
+# `light_gain`: below this spread of the cells' contrast ratios the veil's airlight and the light cannot be told
+# apart; outside this range of gains the fit is taken for a failure rather than for a dry day that much brighter
+MIN_CONTRAST_SPREAD = 0.15
+LIGHT_GAIN_RANGE = (0.5, 2.0)
 
 
 def check_tone_strength(strength: float, what: str = "tone strength") -> float:
@@ -50,14 +54,14 @@ def cell_moments(image: np.ndarray, grid: int) -> np.ndarray:
     if grid < 1 or height < grid or width < grid:
         raise JRGRError(f"moment transfer: a {grid}x{grid} grid needs an image of at least {grid}x{grid} pixels, "
                         f"got {width}x{height}")
-    luma = image.astype(np.float32) @ LUMA_RGB
+    luma = cv2.transform(image.astype(np.float32), LUMA_RGB.reshape(1, 3))  # (H, W) float32, OpenCV's speed
     rows = np.linspace(0, height, grid + 1).round().astype(int)
     cols = np.linspace(0, width, grid + 1).round().astype(int)
     out = np.empty((grid, grid, 2))
     for i in range(grid):
         for j in range(grid):
-            cell = luma[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
-            out[i, j] = cell.mean(), cell.std()
+            mean, std = cv2.meanStdDev(luma[rows[i] : rows[i + 1], cols[j] : cols[j + 1]])
+            out[i, j] = mean[0, 0], std[0, 0]
     return out
 
 
@@ -72,6 +76,27 @@ def population_moments(images: Iterable[np.ndarray], grid: int) -> np.ndarray:
     return total / count
 
 
+def light_gain(source: np.ndarray, target: np.ndarray) -> float | None:
+    """How much brighter the light of `target` (clean images of a scene) is than that of `source` (the scene in
+    rain, derained), both (grid, grid, 2) population moments; None when the cells cannot tell.
+
+    The source is read as the target's scene at 1/k of its light under a veil of transmission T (per cell) and one
+    airlight A (the haze model that `jrgr_deploy.veil_removal` also inverts): μ_s = T μ_t / k + (1 − T) A and
+    σ_s = T σ_t / k. With x = σ_s / σ_t = T / k per cell, μ_s − x μ_t = A − k A x: a line over the cells with
+    intercept A and slope −k A, fitted by least squares. It needs cells of different veil (a depth layout: far cells
+    hazier than near ones); with contrast ratios spread less than MIN_CONTRAST_SPREAD, a non-positive airlight or
+    a gain outside LIGHT_GAIN_RANGE the answer is None (take the light as it is)."""
+    x = (np.maximum(source[..., 1], MIN_STD) / np.maximum(target[..., 1], MIN_STD)).ravel()
+    y = source[..., 0].ravel() - x * target[..., 0].ravel()
+    if x.max() - x.min() < MIN_CONTRAST_SPREAD:
+        return None
+    slope, intercept = np.polyfit(x, y, 1)
+    if intercept <= 0.0:
+        return None
+    gain = float(-slope / intercept)
+    return gain if LIGHT_GAIN_RANGE[0] <= gain <= LIGHT_GAIN_RANGE[1] else None
+
+
 @dataclass(frozen=True)
 class MomentTransfer:
     """The population moments of the synthetic (``source``) and the real (``target``) rainy images, each
@@ -80,6 +105,9 @@ class MomentTransfer:
     source: np.ndarray
     target: np.ndarray
     jitter: float = 0.3
+    # (H, W) -> `apply`'s per-pixel maps at strength 1; a stream re-tones every frame at one size
+    _maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.source.shape != self.target.shape or self.source.ndim != 3 or self.source.shape[2] != 2:
@@ -93,6 +121,10 @@ class MomentTransfer:
             jitter: float = 0.3) -> MomentTransfer:
         """From synthetic rainy and real rainy (H, W, 3) uint8 RGB images (any sizes: the grid is relative)."""
         return cls(population_moments(synthetic, grid), population_moments(real, grid), jitter)
+
+    def relit(self, gain: float) -> MomentTransfer:
+        """The same map with the target's light divided by `gain` (means and spreads alike; see `light_gain`)."""
+        return MomentTransfer(self.source, self.target / gain, self.jitter)
 
     @property
     def gain(self) -> np.ndarray:
@@ -129,15 +161,33 @@ class MomentTransfer:
         return float(rng.uniform(1.0 - self.jitter, 1.0 + self.jitter))
 
     def apply(self, image: np.ndarray, strength: float = 1.0) -> np.ndarray:
-        """(H, W, 3) uint8 RGB synthetic rainy image -> Õ_mt, the same shape and type (see the module docstring)."""
-        height, width = image.shape[:2]
-        size = (width, height)
+        """(H, W, 3) uint8 RGB synthetic rainy image -> Õ_mt, the same shape and type (see the module docstring).
 
-        def per_pixel(cells: np.ndarray) -> np.ndarray:  # cell values at the cell centres, bilinear between them
-            return cv2.resize(cells.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)[..., None]
+        The map is affine in the pixel and in s: Õ_mt = x + s (a ⊙ x + c) with a = g₁ − 1 and
+        c = (μ_r − μ_s) − a ⊙ μ_s (g₁: the gain at s = 1), each bilinear between cell centres; a and c depend only
+        on the image size and are kept per size, so a frame costs three passes of OpenCV (the runtime's tone stage).
+        """
+        if strength == 0.0:
+            return image.copy()
+        slope, offset = self._per_pixel(image.shape[:2])
+        change = cv2.multiply(np.ascontiguousarray(image), slope, dtype=cv2.CV_32F)  # a ⊙ x
+        cv2.add(change, offset, dst=change)  # + c
+        # x + s (a ⊙ x + c), rounded to the nearest level and saturated to 0..255 by OpenCV
+        return cv2.addWeighted(image, 1.0, change, float(strength), 0.0, dtype=cv2.CV_8U)
 
-        gain = per_pixel(1.0 + strength * (self.gain - 1.0))
-        mean_source = per_pixel(self.source[..., 0])
-        shift = per_pixel(strength * (self.target[..., 0] - self.source[..., 0]))
-        out = gain * (image.astype(np.float32) - mean_source) + mean_source + shift
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    def _per_pixel(self, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """`apply`'s (a, c) for an (H, W) image: (H, W, 3) float32 each, the same on the three channels."""
+        maps = self._maps.get(hw)
+        if maps is None:
+            size = (hw[1], hw[0])
+
+            def per_pixel(cells: np.ndarray) -> np.ndarray:  # cell values at the cell centres, bilinear between
+                return cv2.resize(cells.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+
+            slope = per_pixel(self.gain - 1.0)
+            offset = per_pixel(self.target[..., 0] - self.source[..., 0]) - slope * per_pixel(self.source[..., 0])
+            maps = (cv2.merge([slope] * 3), cv2.merge([offset] * 3))
+            if len(self._maps) >= 4:  # training crops come in few sizes, a stream in one
+                self._maps.clear()
+            self._maps[hw] = maps
+        return maps

@@ -67,7 +67,7 @@ def test_a_tone_map_needs_dry_footage(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert "--tone needs --dry" in err and "Traceback" not in err
     assert main(["adapt", str(footage), "--dry", str(footage), "--out", str(tmp_path / "out"), "--tone", "2"]) == 2
-    assert "--tone 2: expected a number from 0 (none) to 1" in capsys.readouterr().err
+    assert "--tone 2: expected a number from 0 (off) to 1" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before any work
 
 
@@ -111,6 +111,8 @@ def test_tiny_adaptation_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     assert step == select_not_worse(report["val_trajectory"])
     info = read_sidecar(out / "f_r.onnx")
     assert info.veil_strength == 0.0 and info.tone_map()[1] == DRY_TONE_STRENGTH
+    # the dry footage's light brought to the footage's wherever the cells can tell (`jrgr export --tone-light`)
+    assert info.tone["light"] == ("as-is" if info.tone["light_gain"] is None else "match")
     assert f"tone map {DRY_TONE_STRENGTH:g} in the sidecar" in printed
     assert f"--weights {out / 'f_r.onnx'}" in printed and "jrgr derain" in printed
     # the same command again finds everything done and gives the same selection

@@ -10,7 +10,13 @@ import torch
 from jrgr_deploy.datasets import PairedRainDataset, evenly_spaced
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.image_files import write_rgb
-from jrgr_deploy.moment_transfer import LUMA_RGB, MomentTransfer, cell_moments, population_moments
+from jrgr_deploy.moment_transfer import (
+    LUMA_RGB,
+    MomentTransfer,
+    cell_moments,
+    light_gain,
+    population_moments,
+)
 from jrgr_deploy.training.run_log import read_log
 from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets
 from jrgr_deploy.training.trainer import train
@@ -128,3 +134,32 @@ def test_population_sets_are_evenly_spaced_and_whole_when_small() -> None:
     assert evenly_spaced(5, 5) == [0, 1, 2, 3, 4]
     assert evenly_spaced(1000, 5) == [0, 250, 500, 749, 999]
     assert evenly_spaced(1, 256) == [0]
+
+
+def _veiled(target: np.ndarray, transmission: np.ndarray, airlight: float, light: float) -> np.ndarray:
+    """The haze model `light_gain` reads: the target's scene at 1/light of its light under a veil."""
+    return np.stack([transmission * target[..., 0] / light + (1 - transmission) * airlight,
+                     transmission * target[..., 1] / light], -1)
+
+
+def test_light_gain_reads_the_light_through_the_veil() -> None:
+    rng = np.random.default_rng(4)
+    target = np.stack([rng.uniform(40, 200, (4, 4)), rng.uniform(10, 50, (4, 4))], -1)
+    transmission = rng.uniform(0.4, 0.95, (4, 4))  # far cells hazier than near ones
+    for light in (0.8, 1.0, 1.2):
+        source = _veiled(target, transmission, airlight=210.0, light=light)
+        assert light_gain(source, target) == pytest.approx(light, rel=1e-9)
+        relit = MomentTransfer(source, target).relit(light_gain(source, target))
+        np.testing.assert_allclose(relit.target, target / light)  # the scene at the footage's light
+        np.testing.assert_allclose(relit.source, source)
+
+
+def test_light_gain_is_none_where_the_cells_cannot_tell() -> None:
+    rng = np.random.default_rng(5)
+    target = np.stack([rng.uniform(40, 200, (4, 4)), rng.uniform(10, 50, (4, 4))], -1)
+    even = _veiled(target, np.full((4, 4), 0.7), airlight=210.0, light=1.0)  # one veil everywhere: no line to fit
+    assert light_gain(even, target) is None
+    far_out = _veiled(target, rng.uniform(0.4, 0.95, (4, 4)), airlight=210.0, light=3.0)
+    assert light_gain(far_out, target) is None  # outside LIGHT_GAIN_RANGE: taken for a failure
+    no_airlight = _veiled(target, rng.uniform(0.4, 0.95, (4, 4)), airlight=-50.0, light=1.0)
+    assert light_gain(no_airlight, target) is None

@@ -54,10 +54,30 @@ def test_the_sidecar_holds_the_map_from_f_rs_outputs_to_the_clean_set(exported) 
     info = read_sidecar(onnx_path)
     transfer, strength = info.tone_map()
     assert strength == 0.4 and transfer.jitter == 0.0
-    expected = fit_population_tone(load_net(ckpt, "f_r"), real, clean, grid=4, most=128, multiple=info.size_multiple)
+    net = load_net(ckpt, "f_r")
+    as_lit, gain = fit_population_tone(net, real, clean, grid=4, most=128, multiple=info.size_multiple)
+    assert as_lit.target[..., 0].mean() < as_lit.source[..., 0].mean() - 20  # towards the darker clean set
+    # the default --tone-light match: the clean set's light brought to the footage's, as far as the cells tell
+    expected, matched_gain = fit_population_tone(net, real, clean, grid=4, most=128, multiple=info.size_multiple,
+                                                 match_light=True)
+    assert matched_gain == gain and info.tone["light_gain"] == (None if gain is None else pytest.approx(gain, 1e-3))
+    assert info.tone["light"] == ("as-is" if gain is None else "match")
     np.testing.assert_allclose(transfer.source, expected.source, atol=1e-4)
-    np.testing.assert_allclose(transfer.target, expected.target, atol=1e-4)
-    assert transfer.target[..., 0].mean() < transfer.source[..., 0].mean() - 20  # towards the darker clean set
+    np.testing.assert_allclose(transfer.target, expected.target, atol=1e-3)
+    np.testing.assert_allclose(expected.target, as_lit.target / (gain or 1.0))
+
+
+def test_tone_light_as_is_keeps_the_clean_sets_light(exported, tmp_path: Path) -> None:
+    from jrgr_deploy.export.tone import fit_population_tone
+
+    ckpt, real, clean, _ = exported
+    assert main(["export", "--weights", str(ckpt), "--nets", "f_r", "--out", str(tmp_path), "--shape", SMALL,
+                 "--tone", "1", "--tone-real", str(real), "--tone-clean", str(clean), "--tone-light", "as-is"]) == 0
+    info = read_sidecar(tmp_path / "f_r.onnx")
+    as_lit, _ = fit_population_tone(load_net(ckpt, "f_r"), real, clean, grid=4, most=128,
+                                    multiple=info.size_multiple)
+    assert info.tone["light"] == "as-is"
+    np.testing.assert_allclose(info.tone_map()[0].target, as_lit.target, atol=1e-4)
 
 
 def test_the_runtime_re_tones_the_derained_frame(exported, tmp_path: Path) -> None:
@@ -92,7 +112,7 @@ def test_bad_tone_input_is_a_clear_error(exported, tmp_path: Path, capsys: pytes
                  "--tone-clean", str(tmp_path / "nowhere")]) == 2  # fmt: skip
     assert f"--tone-clean '{tmp_path / 'nowhere'}' does not exist" in capsys.readouterr().err
     assert main([*base, "--out", str(tmp_path / "c"), "--tone", "1.5"]) == 2
-    assert "--tone 1.5: expected a number from 0 (none) to 1" in capsys.readouterr().err
+    assert "--tone 1.5: expected a number from 0 (off) to 1" in capsys.readouterr().err
     assert not any((tmp_path / n).exists() for n in "abc")
     # a sidecar whose map is broken is refused when the artefact is opened, naming the file
     broken = tmp_path / "f_r.onnx"

@@ -30,10 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "moments (video, folder, camera or URL)")
     parser.add_argument("--tone", type=float, default=None, metavar="S",
                         help="with --dry: the strength of the population tone map written into the sidecar, fitted "
-                             "between the adapted net's outputs on the footage and the dry footage (0-1; default "
-                             "0.5; 0: none; `jrgr export --tone`). The map also carries any difference of light "
-                             "between the clips: 1 for dry footage lit like the rainy one (overcast), which gained "
-                             "most on the benchmark cameras; the default stayed +1 dB up with a 15%% darker dry clip")
+                             "between the adapted net's outputs on the footage and the dry footage, the dry "
+                             "footage's light first brought to the footage's (0-1; default 1; 0: none; "
+                             "`jrgr export --tone`)")
     parser.add_argument("--minutes", type=float, default=20.0, help="time budget in minutes (default 20)")
     parser.add_argument("--iterations", type=int, default=None,
                         help="train exactly this many steps instead of fitting --minutes (equal budgets in "

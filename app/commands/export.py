@@ -78,6 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="real rainy images the tone map is fitted on: a folder, a video")
     parser.add_argument("--tone-clean", type=Path, default=None, metavar="SRC",
                         help="clean images of like scenes: a folder, a video (at best the camera's dry footage)")
+    parser.add_argument("--tone-light", choices=("match", "as-is"), default="match",
+                        help="match (default): bring --tone-clean's light to --tone-real's, read through the veil "
+                             "across the picture's cells, so that a dry day lit otherwise does not pass its light on "
+                             "(for the same scene; kept as it is when the cells cannot tell); as-is: keep it")
     parser.add_argument("--shape", default=None,
                         help="NxCxHxW: fixed input shape (or the TensorRT profile's opt shape with --max-shape); "
                              "default: dynamic batch/H/W, verified at 640x360 padded to the size multiple")
@@ -145,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
                                 percentile=args.int8_percentile),
         train_frame_hw=parse_hw(args.train_frame_size, "--train-frame-size") if args.train_frame_size else None,
         veil_strength=args.veil, tone_strength=args.tone, tone_real=args.tone_real, tone_clean=args.tone_clean,
+        tone_match_light=args.tone_light == "match",
         shape=args.shape, max_shape=args.max_shape, min_shape=args.min_shape,
         opset=args.opset, gate=gate, val_rainy=args.val_rainy, val_clean=args.val_clean,
         verify_frames=args.verify_frames, workspace_mib=args.workspace_mib, timing_cache=args.timing_cache,
