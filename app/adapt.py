@@ -45,10 +45,11 @@ adaptation"). Without dry footage the footage's moments mix scene and rain, so t
 moments the chosen net leaves on the footage to the dry footage's, and no veil stage is chosen (the net is the
 never-worse rule's). The dry footage's light is first brought to the rainy footage's (`jrgr export --tone-light
 match`, `moment_transfer.light_gain`: read through the veil across the picture's cells), since a dry day is rarely
-lit like a rainy one and the map would pass that difference on. On the benchmark's three cameras the map after
-the shipped model alone gained 4.5 to 7.4 dB at full strength, the same to within 0.7 dB with the dry clip 15 %
-darker or brighter; fitted to the dry clip as lit, full strength lost up to 2.7 dB with the darker clip
-(BENCHMARKS.md, "Tone map after the net").
+lit like a rainy one and the map would pass that difference on; where the cells cannot tell light from veil the
+map keeps the dry day's light and, without `--tone`, is written at `DRY_TONE_STRENGTH_UNMATCHED`. On the
+benchmark's three cameras the map after the shipped model alone gained 4.5 to 7.4 dB at full strength, the same
+to within 0.7 dB with the dry clip 15 % darker or brighter; fitted to the dry clip as lit, full strength lost up
+to 2.7 dB with the darker clip (BENCHMARKS.md, "Tone map after the net").
 
 With `--recipe joint` and no dry footage the proxy validation shows other scenes, and it does not see what joint
 training can do to this camera: D_B compares F_r's output on the footage with clean photographs of other scenes, and
@@ -89,6 +90,9 @@ PAIRS = 400
 PATCH_PX = 384  # clean photographs are cut into patches of this size (the scale the default model trained at)
 DRY_RECIPE = ("loss.weights.mse_fr_mt=1",)  # what --dry adds to the shipped recipe (before the user's --set)
 DRY_TONE_STRENGTH = 1.0  # with --dry: the strength of the tone map written into the sidecar (docstring; --tone)
+# with --dry and no --tone, where the dry footage's light cannot be matched to the footage's (too even a veil): the
+# map keeps the dry day's light, and 0.5 kept every benchmark camera >= +1 dB with a dry clip 15 % darker
+DRY_TONE_STRENGTH_UNMATCHED = 0.5
 # `--recipe self-training`: F_r trained on the footage's pseudo-labels alone (module docstring)
 SELF_TRAINING_RECIPE = ("loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0",
                         "loss.lambda_cyc=0", "loss.weights.mse_r=0", "loss.weights.mse_fr_os=0", "loss.weights.mse_s=0")
@@ -510,6 +514,7 @@ def before_after_sheet(path: Path, footage: Path, nets: dict[str, tuple[Path, fl
 
 def adapt(request: AdaptRequest) -> AdaptResult:
     """The whole job; see the module docstring. Raises JRGRError on bad input (the CLI exits 2)."""
+    from jrgr_deploy.artifact import read_sidecar
     from jrgr_deploy.default_model import default_checkpoint
     from jrgr_deploy.export.exporter import ExportRequest, export_nets
     from jrgr_deploy.training.tracing import (
@@ -585,9 +590,12 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     export_nets(ExportRequest(out_dir=export_dir, weights=selected, nets=("f_r",), precisions=("fp32",),
                               calib=work / "footage", val_rainy=val / "rainy", val_clean=val / "clean",
                               veil_strength=strength, tone_strength=tone, tone_real=work / "footage",
-                              tone_clean=work / "dry"))
+                              tone_clean=work / "dry",
+                              tone_strength_unmatched=DRY_TONE_STRENGTH_UNMATCHED if request.tone is None else None))
     for produced in export_dir.iterdir():
         shutil.copy(produced, out / produced.name)
+    if tone:  # the strength the exporter wrote (lower where the light could not be matched)
+        tone = read_sidecar(out / "f_r.onnx").tone["strength"]
     after = (f"after: adapted (step {step}" + (f", veil {strength:g}" if strength else "")
              + (f", tone map {tone:g}" if tone else "") + ")")
     sheet = before_after_sheet(out / "before_after.png", work / "footage",

@@ -64,6 +64,9 @@ class ExportRequest:
     tone_real: Path | None = None  # real rainy images the tone map is fitted on (F_r's outputs on them)
     tone_clean: Path | None = None  # clean images of like scenes (the same camera's dry footage, at best)
     tone_match_light: bool = True  # bring the clean images' light to the footage's (`moment_transfer.light_gain`)
+    # the strength instead of tone_strength where the light cannot be matched (None: tone_strength all the same);
+    # `jrgr adapt --dry`'s default, since a map that keeps another day's light is safe only at a lower strength
+    tone_strength_unmatched: float | None = None
     tone_grid: int = 4
     tone_images: int = 128  # at most this many images of each set, evenly spaced
     shape: str | None = None
@@ -123,6 +126,8 @@ def _validate(request: ExportRequest) -> None:
     if not 0.0 <= request.veil_strength < 1.0:
         raise JRGRError(f"--veil {request.veil_strength:g}: expected a number from 0 (off) to below 1")
     check_tone_strength(request.tone_strength, "--tone")
+    if request.tone_strength_unmatched is not None:
+        check_tone_strength(request.tone_strength_unmatched, "tone strength where the light cannot be matched")
     if request.tone_strength and (request.tone_real is None or request.tone_clean is None):
         raise JRGRError("--tone needs --tone-real (real rainy images or footage) and --tone-clean (clean images "
                         "of like scenes, e.g. the same camera's dry footage): the map is fitted between them")
@@ -297,7 +302,12 @@ def _export_one(
 
         transfer, light_gain = fit_population_tone(net, request.tone_real, request.tone_clean, request.tone_grid,
                                                    request.tone_images, multiple, request.tone_match_light)
-        tone = {"strength": request.tone_strength, **transfer.to_dict(),
+        strength = request.tone_strength
+        if request.tone_match_light and light_gain is None and request.tone_strength_unmatched is not None:
+            strength = request.tone_strength_unmatched
+            logger.warning("tone map: the clean images' light could not be matched; strength %g instead of %g",
+                           strength, request.tone_strength)
+        tone = {"strength": strength, **transfer.to_dict(),
                 "light": "match" if request.tone_match_light and light_gain is not None else "as-is",
                 "light_gain": None if light_gain is None else round(light_gain, 4)}
     reference = run_torch(net, frames.holdout)

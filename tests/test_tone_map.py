@@ -67,6 +67,32 @@ def test_the_sidecar_holds_the_map_from_f_rs_outputs_to_the_clean_set(exported) 
     np.testing.assert_allclose(expected.target, as_lit.target / (gain or 1.0))
 
 
+def test_where_the_light_cannot_be_matched_the_unmatched_strength_is_written(exported, tmp_path: Path) -> None:
+    """A clean set that is F_r's own outputs on the footage has the footage's moments in every cell: no difference
+    of veil between the cells, so no light gain can be read (`light_gain` None), and `jrgr adapt`'s lower strength
+    for a map that keeps the clean set's light is written instead."""
+    from jrgr_deploy.export.accuracy import run_torch
+    from jrgr_deploy.export.exporter import ExportRequest, export_nets
+    from jrgr_deploy.export.tone import fit_population_tone
+    from jrgr_deploy.frames import nchw_to_rgb, pad_to_multiple, rgb_to_nchw, unpad
+    from jrgr_deploy.image_files import list_images, read_rgb
+
+    ckpt, real, _, onnx_path = exported
+    net, multiple = load_net(ckpt, "f_r"), read_sidecar(onnx_path).size_multiple
+    for path in list_images(real):
+        padded, hw = pad_to_multiple(rgb_to_nchw(read_rgb(path)), multiple)
+        write_rgb(tmp_path / "outputs" / path.name, nchw_to_rgb(unpad(run_torch(net, padded), hw))[0])
+    _, gain = fit_population_tone(net, real, tmp_path / "outputs", grid=4, most=128, multiple=multiple)
+    assert gain is None
+    request = ExportRequest(out_dir=tmp_path / "out", weights=ckpt, nets=("f_r",), shape=SMALL, tone_strength=1.0,
+                            tone_real=real, tone_clean=tmp_path / "outputs", tone_strength_unmatched=0.5)
+    export_nets(request)
+    info = read_sidecar(tmp_path / "out" / "f_r.onnx")
+    assert info.tone["strength"] == 0.5 and info.tone["light"] == "as-is" and info.tone["light_gain"] is None
+    with pytest.raises(JRGRError, match="where the light cannot be matched 2: expected a number from 0"):
+        export_nets(dataclasses.replace(request, tone_strength_unmatched=2.0))
+
+
 def test_tone_light_as_is_keeps_the_clean_sets_light(exported, tmp_path: Path) -> None:
     from jrgr_deploy.export.tone import fit_population_tone
 
