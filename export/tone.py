@@ -20,6 +20,19 @@ from jrgr_deploy.moment_transfer import MomentTransfer, light_gain
 logger = logging.getLogger(__name__)
 
 
+def derained_images(f_r: Any, real: str | Path | Sequence[str | Path], most: int,
+                    multiple: int) -> Iterator[np.ndarray]:
+    """`f_r`'s (a torch module in eval mode) outputs, (H, W, 3) uint8 RGB, on up to `most` images of `real` (a
+    folder, a video or a list of images; evenly spaced), each padded to `multiple` and cut back."""
+    from jrgr_deploy.datasets import sampled_images
+    from jrgr_deploy.export.accuracy import run_torch
+    from jrgr_deploy.frames import nchw_to_rgb, pad_to_multiple, rgb_to_nchw, unpad
+
+    for rainy in sampled_images(real, most):
+        padded, hw = pad_to_multiple(rgb_to_nchw(rainy), multiple)
+        yield nchw_to_rgb(unpad(run_torch(f_r, np.ascontiguousarray(padded)), hw))[0]
+
+
 def fit_population_tone(f_r: Any, real: str | Path | Sequence[str | Path], clean: str | Path | Sequence[str | Path],
                         grid: int, most: int, multiple: int,
                         match_light: bool = False) -> tuple[MomentTransfer, float | None]:
@@ -30,15 +43,9 @@ def fit_population_tone(f_r: Any, real: str | Path | Sequence[str | Path], clean
     real images' light by that gain, so a dry day lit otherwise does not pass its light on; left as it is when the
     gain is None."""
     from jrgr_deploy.datasets import sampled_images
-    from jrgr_deploy.export.accuracy import run_torch
-    from jrgr_deploy.frames import nchw_to_rgb, pad_to_multiple, rgb_to_nchw, unpad
 
-    def derained() -> Iterator[np.ndarray]:
-        for rainy in sampled_images(real, most):
-            padded, hw = pad_to_multiple(rgb_to_nchw(rainy), multiple)
-            yield nchw_to_rgb(unpad(run_torch(f_r, np.ascontiguousarray(padded)), hw))[0]
-
-    transfer = MomentTransfer.fit(derained(), sampled_images(clean, most), grid, jitter=0.0)
+    transfer = MomentTransfer.fit(derained_images(f_r, real, most, multiple), sampled_images(clean, most), grid,
+                                  jitter=0.0)
     gain = light_gain(transfer.source, transfer.target)
     if match_light:
         if gain is None:

@@ -71,17 +71,13 @@ def test_where_the_light_cannot_be_matched_the_unmatched_strength_is_written(exp
     """A clean set that is F_r's own outputs on the footage has the footage's moments in every cell: no difference
     of veil between the cells, so no light gain can be read (`light_gain` None), and `jrgr adapt`'s lower strength
     for a map that keeps the clean set's light is written instead."""
-    from jrgr_deploy.export.accuracy import run_torch
     from jrgr_deploy.export.exporter import ExportRequest, export_nets
-    from jrgr_deploy.export.tone import fit_population_tone
-    from jrgr_deploy.frames import nchw_to_rgb, pad_to_multiple, rgb_to_nchw, unpad
-    from jrgr_deploy.image_files import list_images, read_rgb
+    from jrgr_deploy.export.tone import derained_images, fit_population_tone
 
     ckpt, real, _, onnx_path = exported
     net, multiple = load_net(ckpt, "f_r"), read_sidecar(onnx_path).size_multiple
-    for path in list_images(real):
-        padded, hw = pad_to_multiple(rgb_to_nchw(read_rgb(path)), multiple)
-        write_rgb(tmp_path / "outputs" / path.name, nchw_to_rgb(unpad(run_torch(net, padded), hw))[0])
+    for index, output in enumerate(derained_images(net, real, most=128, multiple=multiple)):
+        write_rgb(tmp_path / "outputs" / f"frame_{index:02d}.png", output)
     _, gain = fit_population_tone(net, real, tmp_path / "outputs", grid=4, most=128, multiple=multiple)
     assert gain is None
     request = ExportRequest(out_dir=tmp_path / "out", weights=ckpt, nets=("f_r",), shape=SMALL, tone_strength=1.0,
