@@ -145,6 +145,7 @@ class SlowBackend(Backend):
         self.concurrent_calls = concurrent_calls and inner.concurrent_calls
         self.calls = 0
         self.most_at_once = 0
+        self.call_s: list[float] = []
         self._running = 0
         self._lock = threading.Lock()
 
@@ -153,12 +154,14 @@ class SlowBackend(Backend):
             self.calls += 1
             self._running += 1
             self.most_at_once = max(self.most_at_once, self._running)
+        started = time.perf_counter()
         try:
             time.sleep(self.delay_s)
             return self.inner(batch)
         finally:
             with self._lock:
                 self._running -= 1
+                self.call_s.append(time.perf_counter() - started)
 
     def _close(self) -> None:
         self.inner.close()
