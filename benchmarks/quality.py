@@ -181,10 +181,13 @@ class Plan:
     crop_size: int = 192
     val_points: int = 8  # val evaluations per method run (plus one at step 0)
     figure_rows: int = 4
+    # --set: switches of every row, stage 1 and the oracle included (a variant of the whole benchmark, e.g. the
+    # removal nets' architecture), applied before each method's own
+    net_overrides: tuple[str, ...] = ()
 
     def base_overrides(self, seed: int) -> list[str]:
         return [f"train.crop_size={self.crop_size}", f"train.seed={seed}", "train.device=cpu",
-                "train.num_threads=1", "train.log_every=50", "train.image_every=0"]
+                "train.num_threads=1", "train.log_every=50", "train.image_every=0", *self.net_overrides]
 
 
 QUICK = Plan(size=64, n_synthetic=24, n_real=24, n_val=4, n_test=4, rain_preset="medium", stage1_iters=30,
@@ -652,6 +655,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         plan = replace(plan, val_points=args.val_points)
     if args.shared_stage1 is not None:
         plan = replace(plan, stage1_seed=args.shared_stage1)
+    if args.set:
+        plan = replace(plan, net_overrides=tuple(args.set))
     work = Work(Path(args.work))
     work.root.mkdir(parents=True, exist_ok=True)
     methods = args.methods or list(METHODS)
@@ -693,6 +698,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     command += f" --seeds {' '.join(map(str, seeds))}" + (f" --iters {args.iters}" if args.iters else "")
     command += f" --val-points {args.val_points}" if args.val_points else ""
     command += f" --shared-stage1 {args.shared_stage1}" if args.shared_stage1 is not None else ""
+    command += "".join(f" --set {switch}" for switch in args.set)
     if args.methods:
         command += " --methods " + " ".join(args.methods)
     if args.best:
@@ -740,6 +746,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="train stage 1 (supervised, oracle) once, with SEED, and start every seed's methods "
                         "from it: the spread then measures the methods' own seeds, not stage 1's")
     parser.add_argument("--jobs", type=int, default=1, help="trainings at once (one torch thread each)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config switch of every row, stage 1 and the oracle included (repeatable; a variant "
+                             "of the whole benchmark, e.g. model.removal.norm=none: give it its own --work)")
     parser.add_argument("--note", action="append", default=[], help="a paragraph for BENCHMARKS.md (repeatable)")
     args = parser.parse_args(argv)
     args.backgrounds_text = args.backgrounds if args.backgrounds != str(DEFAULT_BACKGROUNDS) else \

@@ -10,7 +10,7 @@
   the model card's before/after sheet (a seeded choice of photographs with their near-duplicates — the set holds
   some photographs twice — listed in the results).
 - Stage 1: supervised on the model-A pairs (the quality benchmark's recipe; its seed-0 net is reused when the
-  benchmark's work folder holds it). Stage 2: the benchmark's `jrgr_plus` method, ``--iters`` joint steps,
+  benchmark's work folder holds it). Stage 2: the benchmark's ``--method`` (default `jrgr_plus`), ``--iters`` steps,
   traced on the proxy validation (model B on validation photographs); the val-selected snapshot is the model.
 
 Writes WORK/default_model.json (command, data, trace, the selected checkpoint) — the ship script reads it.
@@ -113,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-points", type=int, default=12, help="proxy validations along the way (default 12)")
     parser.add_argument("--holdout", type=int, default=18, help="real photographs kept out of training (default 18)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--method", default="jrgr_plus",
+                        choices=sorted(name for name, method in quality.METHODS.items() if method.kind == "joint"),
+                        help="the quality benchmark's method trained as stage 2 (default jrgr_plus, the v2 recipe)")
+    parser.add_argument("--init-from", default=None,
+                        help="a checkpoint stage 2 starts from, every net it holds (default: the benchmark's "
+                             "supervised stage-1 net of --seed, trained here when missing)")
     args = parser.parse_args(argv)
     from machine import benchmark_logging
 
@@ -125,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     try:
+        if args.init_from and not Path(args.init_from).is_file():
+            raise JRGRError(f"--init-from '{args.init_from}' does not exist: pass a .safetensors checkpoint")
         plan = quality.Plan()
         bench = quality.Work(Path(args.quality_work))
         backgrounds = Path(args.backgrounds)
@@ -134,21 +142,23 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.work)
         work.mkdir(parents=True, exist_ok=True)
         real = split_real_rain(Path(args.real_rain), args.holdout, args.seed, work / "real_rain")
-        # stage 1: the benchmark's supervised net of this seed (trained here when the benchmark has none yet)
-        quality.run_task(plan, str(bench.root), args.seed, "supervised")
-        stage1 = bench.run(args.seed, "supervised") / STAGE1_FILE
+        if args.init_from:  # e.g. a shipped model, continued with another recipe
+            stage1 = Path(args.init_from)
+        else:  # the benchmark's supervised net of this seed (trained here when the benchmark has none yet)
+            quality.run_task(plan, str(bench.root), args.seed, "supervised")
+            stage1 = bench.run(args.seed, "supervised") / STAGE1_FILE
         data = bench.data
         overrides = [
             *plan.base_overrides(args.seed), f"data.paired_rainy={data / 'train/synthetic/rainy'}",
             f"data.paired_clean={data / 'train/synthetic/clean'}", f"data.real={work / 'real_rain' / 'train'}",
             f"train.stage2_iters={args.iters}", f"train.batch_size={plan.batch}",
             f"train.checkpoint_every={args.iters // args.val_points}", f"train.init_from={stage1}",
-            *quality.METHODS["jrgr_plus"].overrides,
+            *quality.METHODS[args.method].overrides,
         ]
         from jrgr_deploy.config import JRGRConfig
 
         config = JRGRConfig.from_preset("tiny").with_overrides(overrides)
-        run_dir = work / "jrgr_plus"
+        run_dir = work / args.method
         trace = train_traced(config, run_dir, "stage2", bench.pairs("val/realistic"),
                              even_marks(args.iters, args.val_points), stage1)
     except JRGRError as error:
@@ -159,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "command": "python benchmarks/train_default_model.py" + "".join(f" {a}" for a in (argv or sys.argv[1:])),
-        "recipe": "jrgr_plus", "overrides": overrides, "iters": args.iters,
+        "recipe": args.method, "overrides": overrides, "iters": args.iters,
         "real_rain": {"folder": str(args.real_rain), **real},
         "backgrounds": {k: v for k, v in manifest["backgrounds"].items()},
         "stage1": str(stage1), "val_trajectory": trace, "selected_step": step,

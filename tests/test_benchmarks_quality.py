@@ -148,3 +148,19 @@ def test_every_method_is_a_valid_config_and_self_training_rows_take_the_lean_ste
     assert configs["self_training"].loss.pl_veil_removal == "dark_channel"
     assert configs["self_training_moments"].loss.pl_veil_removal == "moments"
     assert configs["self_training_moments_mt"].loss.weights.mse_fr_mt == 1.0
+
+
+def test_set_switches_every_row_stage1_and_oracle_included(tmp_path: Path) -> None:
+    """`--set KEY=VALUE` is a variant of the whole benchmark: the supervised and oracle nets and every method are
+    built with it, and a method's own switches still apply after it."""
+    from dataclasses import replace
+
+    quality = load_benchmark("quality")
+    work = quality.Work(tmp_path)
+    plan = replace(quality.QUICK, net_overrides=("model.removal.norm=none",))
+    for row in ("supervised", "oracle", "supervised_continued", "self_training_mt"):
+        config = quality._task_config(plan, work, 0, row)
+        assert config.model.removal.norm == "none", row
+    assert quality._task_config(quality.QUICK, work, 0, "supervised").model.removal.norm == "instance"
+    # the method's own switches come after the benchmark's
+    assert quality._task_config(plan, work, 0, "self_training_mt").loss.weights.mse_fr_mt == 1

@@ -1,0 +1,40 @@
+"""`benchmarks/train_default_model.py`: the real-rain split keeps near-duplicates on one side; bad paths are clear
+errors (exit 2) before any data is made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from benchmark_scripts import load_benchmark
+
+
+def _photo(path: Path, seed: int, size_wh: tuple[int, int] = (64, 48)) -> Path:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)  # coarse content: survives resizing
+    cv2.imwrite(str(path), cv2.resize(small, size_wh, interpolation=cv2.INTER_CUBIC))
+    return path
+
+
+def test_real_rain_split_keeps_near_duplicates_together(tmp_path: Path) -> None:
+    script = load_benchmark("train_default_model")
+    folder = tmp_path / "real"
+    folder.mkdir()
+    for i in range(14):
+        _photo(folder / f"p{i:02d}.png", i)
+    _photo(folder / "p00_big.png", 0, (128, 96))  # the same photograph at another size
+    parts = script.split_real_rain(folder, holdout=4, seed=1, out=tmp_path / "split")
+    held, train = set(parts["holdout"]), set(parts["train"])
+    assert len(held) >= 4 and not held & train and len(held | train) == 15
+    assert ({"p00.png", "p00_big.png"} <= held) or ({"p00.png", "p00_big.png"} <= train)
+    assert sorted(p.name for p in (tmp_path / "split" / "holdout").iterdir()) == parts["holdout"]
+
+
+def test_missing_start_checkpoint_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    script = load_benchmark("train_default_model")
+    code = script.main(["--init-from", str(tmp_path / "none.safetensors"), "--backgrounds", str(tmp_path),
+                        "--work", str(tmp_path / "w"), "--quality-work", str(tmp_path / "q")])
+    assert code == 2
+    assert f"--init-from '{tmp_path / 'none.safetensors'}' does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()  # nothing made
