@@ -44,12 +44,6 @@ def _relit(dry: Path, folder: Path, gain: float, offset: float) -> Path:
     return folder / f"dry_{gain:g}x{offset:+g}"
 
 
-def _timed_ms(function, *args) -> float:  # noqa: ANN001
-    start = time.perf_counter()
-    function(*args)
-    return (time.perf_counter() - start) * 1e3
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from jrgr_deploy.image_files import list_images, read_rgb
     from jrgr_deploy.metrics import psnr_y
     from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.runtime.call_latency import timed_ms
     from jrgr_deploy.training.evaluate import remove_rain
 
     torch.set_num_threads(1)
@@ -111,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                                                              for o, c in zip(dry_day, clean, strict=True)]))
                                       for s in strengths}
             if match_light:  # the runtime's tone stage on one frame (the frame's share and the map), p50
-                row["tone_stage_ms"] = float(np.median([_timed_ms(tone.apply_to_veil, o, 1.0) for o in derained]))
+                stage = tone.apply_to_veil
+                row["tone_stage_ms"] = float(np.median([timed_ms(lambda o=o, f=stage: f(o, 1.0)) for o in derained]))
             print(f"{camera.name}: input {row['input_psnr_y']:.2f} dB; model + tone map to {name}: "
                   + ", ".join(f"S {s:g} {row[name][str(s)]:.2f}" for s in strengths), flush=True)
         cameras[camera.name] = row

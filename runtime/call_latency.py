@@ -67,7 +67,8 @@ def _check_counts(warmup: int, iters: int) -> None:
         raise JRGRError(f"iteration count must be >= 1, got {iters}")
 
 
-def _timed(call: Callable[[], Any]) -> float:
+def timed_ms(call: Callable[[], Any]) -> float:
+    """Wall time of one `call()` in milliseconds."""
     start = time.perf_counter_ns()
     call()
     return (time.perf_counter_ns() - start) / 1e6
@@ -92,7 +93,7 @@ def time_interleaved(
             call()
     for round_index in range(iters):
         for name, call in calls.items():
-            timings[name].latencies_ms.append(_timed(call))
+            timings[name].latencies_ms.append(timed_ms(call))
         if on_round is not None:
             on_round(round_index)
     return timings
