@@ -115,6 +115,9 @@ METHODS: dict[str, Method] = {
     # what the dark-channel stage adds to the labels: the starting net's own outputs as labels (a pure anchor)
     "self_training_mt_anchor": _self_training_mt(", labels without veil removal (`loss.pl_veil_strength=0`: the "
                                                  "starting net's outputs)", "loss.pl_veil_strength=0"),
+    # the pairs alone collapse (transfer_alone) and the 6,000-step row drifts 0.5-0.7 dB below its best: half the pairs
+    "self_training_mt_half": _self_training_mt(" at half weight (`loss.weights.mse_fr_mt=0.5`)",
+                                               "loss.weights.mse_fr_mt=0.5"),
     "self_training_mt_s5": _self_training_mt(", labels with 0.5 of the dark-channel veil removed "
                                              "(`loss.pl_veil_strength=0.5`)", "loss.pl_veil_strength=0.5"),
     # the joint row with the self-training labels: G_r's pseudo-pairs for the streaks' look, the labels and the

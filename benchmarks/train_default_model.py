@@ -13,7 +13,8 @@
   benchmark's work folder holds it). Stage 2: the benchmark's ``--method`` (default `jrgr_plus`), ``--iters`` steps,
   traced on the proxy validation (model B on validation photographs); the val-selected snapshot is the model.
 
-Writes WORK/default_model.json (command, data, trace, the selected checkpoint) — the ship script reads it.
+Writes WORK/default_model.json (command, data, trace, the selected checkpoint: what `ship_default_model.py
+--stage2` is given; WORK/default_model_METHOD.json for another ``--method``).
 """
 
 from __future__ import annotations
@@ -175,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         "stage1": str(stage1), "val_trajectory": trace, "selected_step": step,
         "checkpoint": str(snapshot_path(run_dir, step)), "collapse": quality.collapse_report(trace),
     }
-    (work / "default_model.json").write_text(json.dumps(result, indent=1) + "\n")
+    name = "default_model.json" if args.method == "jrgr_plus" else f"default_model_{args.method}.json"
+    (work / name).write_text(json.dumps(result, indent=1) + "\n")
     print(f"selected step {step}: {result['checkpoint']}; val PSNR-Y "
           f"{[(p['step'], p['psnr_y']) for p in trace]}")
     return 0
