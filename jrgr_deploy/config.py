@@ -29,7 +29,7 @@ from jrgr_deploy.errors import JRGRError
 
 PRESETS = ("paper", "official", "tiny", "plus")
 NET_ARCHS = ("unet", "resnet")
-NORMS = ("batch", "instance", "none")
+NORMS = ("batch", "instance", "instance_context", "none")
 OUT_ACTIVATIONS = ("tanh", "none")
 GAN_MODES = ("lsgan", "vanilla")
 RAIN_FORMS = ("additive", "physics")

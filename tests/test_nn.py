@@ -130,3 +130,62 @@ def test_onnx_export_matches_torch(tmp_path, preset: str, name: str) -> None:
     multiple = max(multiple, 16)
     assert _export_and_compare(net, tmp_path / f"{name}.onnx", multiple) < 1e-4
 
+
+
+# ---- model.removal.norm=instance_context (ContextInstanceNorm) ------------------------------------------------
+
+
+def _context_config() -> JRGRConfig:
+    return JRGRConfig.from_preset("tiny").with_overrides(["model.removal.norm=instance_context"])
+
+
+def test_context_norm_starts_as_instance_norm() -> None:
+    from jrgr_deploy.nn.layers import ContextInstanceNorm
+
+    x = torch.randn(2, 8, 12, 10) * 3 + 1.5
+    want = torch.nn.InstanceNorm2d(8, affine=False)(x)
+    assert torch.allclose(ContextInstanceNorm(8)(x), want, atol=1e-5)
+    # A whole net with it is, untrained, the plain net: the same weights give the same output.
+    config = JRGRConfig.from_preset("tiny")
+    plain, context = _perturb(build_net(config, "f_r")), build_net(_context_config(), "f_r")
+    missing = context.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(".to_scale." in k or ".to_shift." in k for k in missing)
+    image = torch.rand(1, 3, 32, 48) * 2 - 1
+    assert torch.allclose(context(image), plain(image), atol=1e-5)
+
+
+def test_context_norm_closed_form_and_gradient() -> None:
+    from jrgr_deploy.nn.layers import ContextInstanceNorm
+
+    torch.manual_seed(0)
+    layer = ContextInstanceNorm(3)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.normal_(0, 0.3)
+    x = torch.randn(2, 3, 5, 7) * 2 + 0.7
+    mean = x.mean(dim=(2, 3))
+    std = torch.sqrt(x.var(dim=(2, 3), unbiased=False) + 1e-5)
+    stats = torch.cat([mean, std], dim=1)  # (N, 2C)
+    scale = 1 + stats @ layer.to_scale.weight.T + layer.to_scale.bias
+    shift = stats @ layer.to_shift.weight.T + layer.to_shift.bias
+    want = (x - mean[:, :, None, None]) / std[:, :, None, None] * scale[:, :, None, None] + shift[:, :, None, None]
+    assert torch.allclose(layer(x), want, atol=1e-5)
+    # The statistics reach the output: an image twice as bright moves the shift, which plain IN cannot see.
+    assert not torch.allclose(layer(x * 2), layer(x), atol=1e-3)
+    # Gradients reach the maps (zero-initialised, they must still learn) and the input through the statistics.
+    fresh = ContextInstanceNorm(3)
+    xg = x.clone().requires_grad_(True)
+    (fresh(xg) * torch.randn_like(x)).sum().backward()
+    assert fresh.to_scale.weight.grad.abs().sum() > 0 and fresh.to_shift.weight.grad.abs().sum() > 0
+    assert torch.autograd.gradcheck(lambda t: layer.double()(t), (x.double()[:1, :, :3, :4].requires_grad_(True),))
+
+
+def test_context_norm_net_exports_to_onnx(tmp_path) -> None:
+    config = _context_config()
+    net = _perturb(build_net(config, "f_r"))
+    assert _export_and_compare(net, tmp_path / "f_r.onnx", size_multiple(config, "f_r")) < 1e-4
+
+
+def test_unknown_norm_is_refused_with_the_choices() -> None:
+    with pytest.raises(JRGRError, match="instance_context"):
+        JRGRConfig.from_preset("tiny").with_overrides(["model.removal.norm=context"])

@@ -9,15 +9,50 @@ from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import check_size_contract
 
 
+class ContextInstanceNorm(nn.Module):
+    """Instance norm that hands the statistics it removes back through a learned map (beyond the paper).
+
+    Instance norm takes each feature map's per-image mean and spread away, so a net built of it cannot tell
+    how strong an image's veil or how bright its airlight is from the normalised features. Here the per-channel
+    statistics s = (mean, std) of the input, shape (N, 2C), modulate the normalised features:
+
+        y = IN(x) * (1 + s W_g^T + b_g) + (s W_b^T + b_b),   W_g, W_b: (C, 2C), zero-initialised,
+
+    so the untrained layer is exactly ``InstanceNorm2d`` (a net built with it starts as the plain one does), and
+    every channel's scale and shift can depend on the whole image's statistics at that level.
+    x (N, C, H, W) float32 -> same shape.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.to_scale = nn.Linear(2 * channels, channels)
+        self.to_shift = nn.Linear(2 * channels, channels)
+        for linear in (self.to_scale, self.to_shift):
+            zero_init(linear)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        var = (x - mean).square().mean(dim=(2, 3), keepdim=True)
+        std = torch.sqrt(var + self.eps)
+        stats = torch.cat([mean, std], dim=1).flatten(1)
+        scale = 1.0 + self.to_scale(stats)[:, :, None, None]
+        shift = self.to_shift(stats)[:, :, None, None]
+        return (x - mean) / std * scale + shift
+
+
 def norm_layer(kind: str, channels: int) -> nn.Module:
-    """``batch`` (BatchNorm2d), ``instance`` (InstanceNorm2d without affine, as pix2pix) or ``none``."""
+    """``batch`` (BatchNorm2d), ``instance`` (InstanceNorm2d without affine, as pix2pix), ``instance_context``
+    (`ContextInstanceNorm`: instance norm whose removed statistics modulate its output) or ``none``."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "instance_context":
+        return ContextInstanceNorm(channels)
     if kind == "none":
         return nn.Identity()
-    raise JRGRError(f"norm '{kind}' is not one of batch, instance, none")
+    raise JRGRError(f"norm '{kind}' is not one of batch, instance, instance_context, none")
 
 
 def uses_bias(kind: str) -> bool:
