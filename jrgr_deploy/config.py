@@ -51,6 +51,11 @@ class NetConfig:
     residual: output = input - predicted layer, last layer zero-initialised (the net starts as the
     identity: docs/ARCHITECTURE.md, "The method"). Otherwise the net predicts its output directly.
     out_activation: applied to the predicted layer (residual) or to the output (not residual).
+    row_coord: the U-Net also reads each pixel's row, -1 at the top to 1 at the bottom of its input, as a fourth
+    input channel (made inside the net from the input's height, so the ONNX contract stays 3 channels). Rain's
+    veil grows with distance, and on a street or road camera distance grows towards the horizon row: a net that
+    knows its row can learn that layout. Train it on crops as high as the images (``train.crop_width``), whose
+    rows are the frame's; the first conv's weights on the channel start at zero (the net starts as without it).
     """
 
     arch: str = "unet"
@@ -62,9 +67,12 @@ class NetConfig:
     norm: str = "instance"
     residual: bool = True
     out_activation: str = "tanh"
+    row_coord: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("arch", self.arch, NET_ARCHS)
+        if self.row_coord and self.arch != "unet":
+            raise JRGRError("row_coord is a U-Net option (arch: unet)")
         _check_choice("norm", self.norm, NORMS)
         _check_choice("out_activation", self.out_activation, OUT_ACTIVATIONS)
         if self.base_channels < 1 or self.max_channels < self.base_channels:
@@ -290,6 +298,8 @@ class TrainConfig:
     Each stage keeps its lr for the first ``1 - decay_fraction`` of its iterations, then decays linearly to 0.
     ``g_lr_ratio`` scales G_s/G_r's lr in stage 2 (the authors' code runs everything at lr 1e-5 by default:
     set ``lr`` for that scale). ``batch_size`` is the global batch (split evenly over DDP processes).
+    Crops are ``crop_size`` square, or ``crop_size`` high and ``crop_width`` wide when ``crop_width`` > 0 (e.g.
+    strips as high as the images, so a net that reads its rows, ``model.removal.row_coord``, sees true rows).
     ``num_threads`` > 0 sets torch's intra-op threads per process (0 = torch's default); on a CPU shared with
     other jobs, 1 thread can be many times faster than 2 contended ones.
     ``ema_decay`` > 0 keeps an exponential moving average of the removal net's weights (stage 1's net, stage 2's
@@ -317,6 +327,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 1
     crop_size: int = 256
+    crop_width: int = 0
     num_workers: int = 0
     num_threads: int = 0
     checkpoint_every: int = 1000
@@ -342,6 +353,13 @@ class TrainConfig:
             raise JRGRError("num_threads and num_workers must be >= 0")
         if self.batch_size < 1 or self.crop_size < 1:
             raise JRGRError("batch_size and crop_size must be >= 1")
+        if self.crop_width < 0:
+            raise JRGRError(f"crop_width must be >= 0 (0: square crops of crop_size), got {self.crop_width}")
+
+    @property
+    def crop_hw(self) -> tuple[int, int]:
+        """The training crop as (height, width)."""
+        return (self.crop_size, self.crop_width or self.crop_size)
         if len(self.betas) != 2:
             raise JRGRError(f"betas must be two numbers, got {self.betas}")
 

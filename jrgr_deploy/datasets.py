@@ -28,16 +28,23 @@ from jrgr_deploy.moment_transfer import MomentTransfer
 from jrgr_deploy.pairing import match_pairs, resolve_root
 from jrgr_deploy.video_files import VIDEO_SUFFIXES, VideoFrames
 
-
-def _check_crop_size(crop_size: int | None) -> None:
-    if crop_size is not None and crop_size < 1:
-        raise JRGRError(f"crop size must be a positive number of pixels or None, got {crop_size}")
+CropSize = int | tuple[int, int] | None  # a square side, (height, width), or None for whole images
 
 
-def _pad_to_at_least(image: np.ndarray, size: int) -> np.ndarray:
-    """Reflect-pad (H,W,3) symmetrically so both sides are >= size (OpenCV reflects repeatedly if needed)."""
+def _crop_hw(crop_size: CropSize) -> tuple[int, int] | None:
+    """`crop_size` as (height, width) (None: whole images), checked positive."""
+    if crop_size is None:
+        return None
+    hw = (crop_size, crop_size) if isinstance(crop_size, int) else (int(crop_size[0]), int(crop_size[1]))
+    if min(hw) < 1:
+        raise JRGRError(f"crop size must be a positive number of pixels, (height, width) or None, got {crop_size}")
+    return hw
+
+
+def _pad_to_at_least(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Reflect-pad (H,W,3) symmetrically so H >= hw[0] and W >= hw[1] (OpenCV reflects repeatedly if needed)."""
     height, width = image.shape[:2]
-    pad_h, pad_w = max(0, size - height), max(0, size - width)
+    pad_h, pad_w = max(0, hw[0] - height), max(0, hw[1] - width)
     if not pad_h and not pad_w:
         return image
     top, left = pad_h // 2, pad_w // 2
@@ -45,16 +52,17 @@ def _pad_to_at_least(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def _augment(
-    images: Sequence[np.ndarray], crop_size: int | None, flip: bool, rng: np.random.Generator
+    images: Sequence[np.ndarray], crop_size: CropSize, flip: bool, rng: np.random.Generator
 ) -> list[np.ndarray]:
     """The same random crop and flip applied to every (H,W,3) image (a rainy/clean pair stays aligned)."""
     out = list(images)
-    if crop_size is not None:
-        out = [_pad_to_at_least(image, crop_size) for image in out]
+    hw = _crop_hw(crop_size)
+    if hw is not None:
+        out = [_pad_to_at_least(image, hw) for image in out]
         height, width = out[0].shape[:2]
-        top = int(rng.integers(0, height - crop_size + 1))
-        left = int(rng.integers(0, width - crop_size + 1))
-        out = [image[top : top + crop_size, left : left + crop_size] for image in out]
+        top = int(rng.integers(0, height - hw[0] + 1))
+        left = int(rng.integers(0, width - hw[1] + 1))
+        out = [image[top : top + hw[0], left : left + hw[1]] for image in out]
     if flip and rng.random() < 0.5:
         out = [image[:, ::-1] for image in out]
     return out
@@ -66,8 +74,8 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 class _AugmentedDataset(Dataset):
-    def __init__(self, crop_size: int | None, flip: bool, seed: int) -> None:
-        _check_crop_size(crop_size)
+    def __init__(self, crop_size: CropSize, flip: bool, seed: int) -> None:
+        _crop_hw(crop_size)
         self.crop_size = crop_size
         self.flip = flip
         self.seed = seed
@@ -94,7 +102,7 @@ class PairedRainDataset(_AugmentedDataset):
     def __init__(
         self,
         pairs: Sequence[tuple[str | Path, str | Path]],
-        crop_size: int | None = None,
+        crop_size: CropSize = None,
         flip: bool = False,
         seed: int = 0,
         transfer: MomentTransfer | None = None,
@@ -160,7 +168,7 @@ class UnpairedRainDataset(_AugmentedDataset):
     def __init__(
         self,
         source: str | Path | Sequence[str | Path],
-        crop_size: int | None = None,
+        crop_size: CropSize = None,
         flip: bool = False,
         seed: int = 0,
         frame_step: int = 1,

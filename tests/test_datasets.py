@@ -78,6 +78,24 @@ def test_crop_is_a_window_of_the_image_and_flip_mirrors_it(tmp_path: Path) -> No
     assert 0 < flips < 12  # both orientations occur over seeds
 
 
+def test_crops_of_height_and_width_are_full_height_strips_of_the_image(tmp_path: Path) -> None:
+    """(height, width) crops (train.crop_size x train.crop_width): a strip as high as the image keeps its rows."""
+    image = _noise(3, 32, 40)
+    write_rgb(tmp_path / "u" / "a.png", image)
+    full = torch.from_numpy(image.transpose(2, 0, 1).copy())
+    lefts = set()
+    for seed in range(8):
+        strip = UnpairedRainDataset(tmp_path / "u", crop_size=(32, 8), flip=False, seed=seed)[0]["o_r"]
+        assert strip.shape == (3, 32, 8)
+        crop = ((strip + 1.0) * 127.5).round().to(torch.uint8)
+        hits = [left for left in range(40 - 8 + 1) if torch.equal(full[:, :, left : left + 8], crop)]
+        assert len(hits) == 1
+        lefts.update(hits)
+    assert len(lefts) > 1  # the strip's column is drawn
+    with pytest.raises(JRGRError, match="height, width"):
+        UnpairedRainDataset(tmp_path / "u", crop_size=(32, 0))
+
+
 def test_small_images_are_reflect_padded_to_the_crop(tmp_path: Path) -> None:
     image = _noise(3, 6, 9)
     write_rgb(tmp_path / "u" / "small.png", image)

@@ -373,7 +373,7 @@ def test_crop_too_small_for_the_discriminators_is_a_clear_error(tmp_path) -> Non
     from jrgr_deploy.training.trainer import train
 
     config = _small("model.discriminator.n_layers=3", "model.discriminator.scales=3", "train.crop_size=64")
-    with pytest.raises(JRGRError, match="crop_size=64 is too small .* at least 96"):
+    with pytest.raises(JRGRError, match="crop_size=64 gives crops of 64x64 .*too small .* at least 96"):
         train(config, tmp_path, stages=("stage2",), progress=False)
 
 

@@ -189,3 +189,53 @@ def test_context_norm_net_exports_to_onnx(tmp_path) -> None:
 def test_unknown_norm_is_refused_with_the_choices() -> None:
     with pytest.raises(JRGRError, match="instance_context"):
         JRGRConfig.from_preset("tiny").with_overrides(["model.removal.norm=context"])
+
+
+# ---- model.removal.row_coord ------------------------------------------------------------------------------------
+
+
+def _row_coord_config() -> JRGRConfig:
+    return JRGRConfig.from_preset("tiny").with_overrides(["model.removal.row_coord=true"])
+
+
+def test_row_coordinate_is_the_row_centre_in_minus_one_to_one() -> None:
+    from jrgr_deploy.nn.unet import row_coordinate
+
+    coord = row_coordinate(torch.zeros(2, 3, 5, 7))
+    assert coord.shape == (2, 1, 5, 7)
+    want = (2 * torch.arange(5, dtype=torch.float32) + 1) / 5 - 1  # -0.8, -0.4, 0, 0.4, 0.8
+    assert torch.allclose(coord[1, 0, :, 3], want, atol=1e-6)
+    assert torch.equal(coord[:, :, :, 0:1].expand(-1, -1, -1, 7), coord)  # the same along a row
+
+
+def test_row_coord_net_starts_as_the_plain_net_and_then_reads_its_rows() -> None:
+    plain = _perturb(build_net(JRGRConfig.from_preset("tiny"), "f_r"))
+    net = build_net(_row_coord_config(), "f_r")
+    first = net.enc[0][0].weight
+    assert first.shape[1] == 4 and torch.equal(first[:, 3], torch.zeros_like(first[:, 3]))
+    state = plain.state_dict()
+    state["enc.0.0.weight"] = torch.cat([state["enc.0.0.weight"], torch.zeros_like(first[:, 3:])], dim=1)
+    net.load_state_dict(state)
+    image = torch.rand(1, 3, 32, 48) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(net(image), plain(image), atol=1e-6)
+        # With weight on the row channel the same image gives another output: the net reads its rows.
+        net.enc[0][0].weight[:, 3].normal_(0, 0.5)
+        assert (net(image) - plain(image)).abs().max() > 1e-2
+
+
+def test_row_coord_net_exports_with_a_dynamic_height(tmp_path) -> None:
+    config = _row_coord_config()
+    net = _perturb(build_net(config, "f_r"))
+    # exported at 32x32, run at 48x32: the row channel follows the height it is given
+    assert _export_and_compare(net, tmp_path / "f_r.onnx", size_multiple(config, "f_r")) < 1e-4
+
+
+def test_row_coord_is_a_unet_option_and_crop_width_is_checked() -> None:
+    with pytest.raises(JRGRError, match="row_coord"):
+        JRGRConfig.from_preset("official").with_overrides(["model.generation.row_coord=true"])
+    with pytest.raises(JRGRError, match="crop_width"):
+        JRGRConfig.from_preset("tiny").with_overrides(["train.crop_width=-1"])
+    train = JRGRConfig.from_preset("tiny").with_overrides(["train.crop_size=384", "train.crop_width=96"]).train
+    assert train.crop_hw == (384, 96)
+    assert JRGRConfig.from_preset("tiny").train.crop_hw == (96, 96)

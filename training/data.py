@@ -157,7 +157,7 @@ def make_paired_dataset(sources: DataSources, train: TrainConfig, transfer: Mome
     """The synthetic pairs, cropped and flipped; with `transfer`, items also hold the moment-transfer image."""
     from jrgr_deploy.datasets import PairedRainDataset
 
-    return PairedRainDataset(sources.pairs, crop_size=train.crop_size, flip=True, seed=train.seed, transfer=transfer)
+    return PairedRainDataset(sources.pairs, crop_size=train.crop_hw, flip=True, seed=train.seed, transfer=transfer)
 
 
 def fit_moment_transfer(sources: DataSources, loss: LossConfig) -> MomentTransfer:
@@ -273,15 +273,15 @@ def make_real_dataset(sources: DataSources, train: TrainConfig,
 
     # Another seed than the paired set: the real crops must not mirror the synthetic ones.
     if labelled is not None:
-        return PseudoLabelledRealDataset(labelled, crop_size=train.crop_size, flip=True, seed=train.seed + 1)
-    return UnpairedRainDataset(sources.real, crop_size=train.crop_size, flip=True, seed=train.seed + 1)
+        return PseudoLabelledRealDataset(labelled, crop_size=train.crop_hw, flip=True, seed=train.seed + 1)
+    return UnpairedRainDataset(sources.real, crop_size=train.crop_hw, flip=True, seed=train.seed + 1)
 
 
 def make_real_clean_dataset(sources: DataSources, train: TrainConfig) -> Dataset:
     """The real domain's clean images (items under key ``o_r``, as any unpaired set), or None."""
     from jrgr_deploy.datasets import UnpairedRainDataset
 
-    return UnpairedRainDataset(sources.real_clean, crop_size=train.crop_size, flip=True, seed=train.seed + 2)
+    return UnpairedRainDataset(sources.real_clean, crop_size=train.crop_hw, flip=True, seed=train.seed + 2)
 
 
 def steps_for(iters: int, epochs: int, stream: BatchStream, what: str) -> int:

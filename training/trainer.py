@@ -639,8 +639,8 @@ class _Stage2(_StageBase):
             raise JRGRError("train.veil_warmup_iters needs model.rain_form=physics and loss.weights.mom_or > 0")
         from jrgr_deploy.datasets import PairedRainDataset, UnpairedRainDataset
 
-        paired = PairedRainDataset(sources.pairs, crop_size=cfg.crop_size, flip=True, seed=cfg.seed + 3)
-        real = UnpairedRainDataset(sources.real, crop_size=cfg.crop_size, flip=True, seed=cfg.seed + 4)
+        paired = PairedRainDataset(sources.pairs, crop_size=cfg.crop_hw, flip=True, seed=cfg.seed + 3)
+        real = UnpairedRainDataset(sources.real, crop_size=cfg.crop_hw, flip=True, seed=cfg.seed + 4)
         rng = np.random.default_rng([cfg.seed, 0x7E11])
         veil = nets.g_r.veil
         optimizer = torch.optim.Adam(veil.parameters(), lr=lr, betas=tuple(cfg.betas))
@@ -834,9 +834,13 @@ def _check_crop_fits_discriminators(config: JRGRConfig) -> None:
     """A PatchGAN of n layers needs about 3 * 2**n pixels at its coarsest scale: say so before training starts."""
     d = config.model.discriminator
     need = 3 * 2**d.n_layers * 2 ** (d.scales - 1)
-    if config.train.crop_size < need:
-        raise JRGRError(f"train.crop_size={config.train.crop_size} is too small for the discriminators "
-                        f"(n_layers={d.n_layers}, scales={d.scales}): need crops of at least {need} pixels")
+    if min(config.train.crop_hw) < need:
+        train = config.train
+        names = f"train.crop_size={train.crop_size}"
+        names += f", train.crop_width={train.crop_width}" if train.crop_width else ""
+        raise JRGRError(f"{names} gives crops of {train.crop_hw[0]}x{train.crop_hw[1]} (height x width), too small for "
+                        f"the discriminators (n_layers={d.n_layers}, scales={d.scales}): need crops of at least {need} "
+                        "pixels")
 
 
 def _model_section(net_name: str) -> str:

@@ -28,6 +28,16 @@ def _extra_convs(channels: int, count: int, norm: str, act: nn.Module) -> list[n
     return layers
 
 
+def row_coordinate(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, 1, H, W): each pixel's row centre mapped to [-1, 1] top to bottom, (2 i + 1) / H - 1.
+
+    Built from tensor ops alone (a cumulative sum of ones), so a traced ONNX graph keeps H dynamic.
+    """
+    ones = torch.ones_like(x[:, :1])
+    height = ones.sum(dim=2, keepdim=True)
+    return (2.0 * ones.cumsum(dim=2) - 1.0) / height - 1.0
+
+
 class UNet(nn.Module):
     """U-Net generator; see the module docstring for the size contract."""
 
@@ -36,6 +46,8 @@ class UNet(nn.Module):
         self.config = config
         self.name = name
         self.multiple = 2**config.depth
+        self.row_coord = config.row_coord
+        in_channels += int(config.row_coord)
         depth, norm = config.depth, config.norm
         widths = [min(config.base_channels * 2**i, config.max_channels) for i in range(depth)]
         bias = uses_bias(norm)
@@ -72,12 +84,15 @@ class UNet(nn.Module):
         init_weights(self)
         if config.residual:
             zero_init(self.dec[0][-1])
+        if config.row_coord:
+            with torch.no_grad():
+                self.enc[0][0].weight[:, -1].zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> (N, 3, H, W); H, W multiples of 2**depth."""
         check_input(x, self.multiple, self.name)
         skips = []
-        h = x
+        h = torch.cat([x, row_coordinate(x)], dim=1) if self.row_coord else x
         for block in self.enc:
             h = block(h)
             skips.append(h)
