@@ -180,12 +180,6 @@ def test_context_norm_closed_form_and_gradient() -> None:
     assert torch.autograd.gradcheck(lambda t: layer.double()(t), (x.double()[:1, :, :3, :4].requires_grad_(True),))
 
 
-def test_context_norm_net_exports_to_onnx(tmp_path) -> None:
-    config = _context_config()
-    net = _perturb(build_net(config, "f_r"))
-    assert _export_and_compare(net, tmp_path / "f_r.onnx", size_multiple(config, "f_r")) < 1e-4
-
-
 def test_unknown_norm_is_refused_with_the_choices() -> None:
     with pytest.raises(JRGRError, match="instance_context"):
         JRGRConfig.from_preset("tiny").with_overrides(["model.removal.norm=context"])
@@ -224,13 +218,6 @@ def test_row_coord_net_starts_as_the_plain_net_and_then_reads_its_rows() -> None
         assert (net(image) - plain(image)).abs().max() > 1e-2
 
 
-def test_row_coord_net_exports_with_a_dynamic_height(tmp_path) -> None:
-    config = _row_coord_config()
-    net = _perturb(build_net(config, "f_r"))
-    # exported at 32x32, run at 48x32: the row channel follows the height it is given
-    assert _export_and_compare(net, tmp_path / "f_r.onnx", size_multiple(config, "f_r")) < 1e-4
-
-
 def test_row_coord_is_a_unet_option_and_crop_width_is_checked() -> None:
     with pytest.raises(JRGRError, match="row_coord"):
         JRGRConfig.from_preset("official").with_overrides(["model.generation.row_coord=true"])
@@ -239,3 +226,11 @@ def test_row_coord_is_a_unet_option_and_crop_width_is_checked() -> None:
     train = JRGRConfig.from_preset("tiny").with_overrides(["train.crop_size=384", "train.crop_width=96"]).train
     assert train.crop_hw == (384, 96)
     assert JRGRConfig.from_preset("tiny").train.crop_hw == (96, 96)
+
+
+@pytest.mark.parametrize("switch", ["model.removal.norm=instance_context", "model.removal.row_coord=true"])
+def test_removal_net_switches_export_to_onnx(tmp_path, switch: str) -> None:
+    """Exported at one size and run at another (`_export_and_compare`): the row channel follows the height."""
+    config = JRGRConfig.from_preset("tiny").with_overrides([switch])
+    net = _perturb(build_net(config, "f_r"))
+    assert _export_and_compare(net, tmp_path / "f_r.onnx", size_multiple(config, "f_r")) < 1e-4
