@@ -120,6 +120,12 @@ METHODS: dict[str, Method] = {
                                                "loss.weights.mse_fr_mt=0.5"),
     "self_training_mt_s5": _self_training_mt(", labels with 0.5 of the dark-channel veil removed "
                                              "(`loss.pl_veil_strength=0.5`)", "loss.pl_veil_strength=0.5"),
+    # with a net that reads its rows (`model.removal.row_coord`) the population veil's layout can be learnt: a finer
+    # grid of cells for the pairs, or twice their weight
+    "self_training_mt_grid8": _self_training_mt(", pairs re-toned on an 8 x 8 grid of cells (`loss.moment_grid=8`)",
+                                                "loss.moment_grid=8"),
+    "self_training_mt_x2": _self_training_mt(" at twice the weight (`loss.weights.mse_fr_mt=2`)",
+                                             "loss.weights.mse_fr_mt=2"),
     # the joint row with the self-training labels: G_r's pseudo-pairs for the streaks' look, the labels and the
     # moment-transfer pairs for the veil
     "jrgr_plus_mt_pl": Method("JRGR+ with the moment-transfer pseudo-pairs and the real images' pseudo-labels "
