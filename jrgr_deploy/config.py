@@ -355,13 +355,13 @@ class TrainConfig:
             raise JRGRError("batch_size and crop_size must be >= 1")
         if self.crop_width < 0:
             raise JRGRError(f"crop_width must be >= 0 (0: square crops of crop_size), got {self.crop_width}")
+        if len(self.betas) != 2:
+            raise JRGRError(f"betas must be two numbers, got {self.betas}")
 
     @property
     def crop_hw(self) -> tuple[int, int]:
         """The training crop as (height, width)."""
         return (self.crop_size, self.crop_width or self.crop_size)
-        if len(self.betas) != 2:
-            raise JRGRError(f"betas must be two numbers, got {self.betas}")
 
 
 @dataclass(frozen=True)

@@ -52,11 +52,11 @@ def _pad_to_at_least(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def _augment(
-    images: Sequence[np.ndarray], crop_size: CropSize, flip: bool, rng: np.random.Generator
+    images: Sequence[np.ndarray], hw: tuple[int, int] | None, flip: bool, rng: np.random.Generator
 ) -> list[np.ndarray]:
-    """The same random crop and flip applied to every (H,W,3) image (a rainy/clean pair stays aligned)."""
+    """The same random crop of (height, width) `hw` (None: none) and flip applied to every (H,W,3) image (a
+    rainy/clean pair stays aligned)."""
     out = list(images)
-    hw = _crop_hw(crop_size)
     if hw is not None:
         out = [_pad_to_at_least(image, hw) for image in out]
         height, width = out[0].shape[:2]
@@ -75,8 +75,7 @@ def _to_tensor(image: np.ndarray) -> torch.Tensor:
 
 class _AugmentedDataset(Dataset):
     def __init__(self, crop_size: CropSize, flip: bool, seed: int) -> None:
-        _crop_hw(crop_size)
-        self.crop_size = crop_size
+        self.crop_hw = _crop_hw(crop_size)
         self.flip = flip
         self.seed = seed
         self.epoch = 0
@@ -139,10 +138,10 @@ class PairedRainDataset(_AugmentedDataset):
             )
         rng = self._rng(index)
         if self.transfer is None:
-            rainy, clean = _augment((rainy, clean), self.crop_size, self.flip, rng)
+            rainy, clean = _augment((rainy, clean), self.crop_hw, self.flip, rng)
             return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "name": rainy_path.name}
         transferred = self.transfer.apply(rainy, self.transfer.draw_strength(rng))
-        rainy, clean, transferred = _augment((rainy, clean, transferred), self.crop_size, self.flip, rng)
+        rainy, clean, transferred = _augment((rainy, clean, transferred), self.crop_hw, self.flip, rng)
         return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "o_mt": _to_tensor(transferred),
                 "name": rainy_path.name}
 
@@ -213,7 +212,7 @@ class UnpairedRainDataset(_AugmentedDataset):
         else:
             image = read_rgb(self.images[index])
             name = self.images[index].name
-        (image,) = _augment((image,), self.crop_size, self.flip, self._rng(index))
+        (image,) = _augment((image,), self.crop_hw, self.flip, self._rng(index))
         return {"o_r": _to_tensor(image), "name": name}
 
 

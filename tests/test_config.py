@@ -92,3 +92,13 @@ def test_overrides() -> None:
 def test_missing_file() -> None:
     with pytest.raises(JRGRError, match="does not exist"):
         load_config("/nonexistent/run.yaml")
+
+
+def test_train_config_checks_run_to_the_end() -> None:
+    """Every check of TrainConfig.__post_init__ runs, the last (betas) included, for a config built directly."""
+    from jrgr_deploy.config import TrainConfig
+
+    with pytest.raises(JRGRError, match="betas"):
+        TrainConfig(betas=(0.5,))
+    with pytest.raises(JRGRError, match="crop_width"):
+        TrainConfig(crop_width=-1)

@@ -135,10 +135,6 @@ def test_onnx_export_matches_torch(tmp_path, preset: str, name: str) -> None:
 # ---- model.removal.norm=instance_context (ContextInstanceNorm) ------------------------------------------------
 
 
-def _context_config() -> JRGRConfig:
-    return JRGRConfig.from_preset("tiny").with_overrides(["model.removal.norm=instance_context"])
-
-
 def test_context_norm_starts_as_instance_norm() -> None:
     from jrgr_deploy.nn.layers import ContextInstanceNorm
 
@@ -147,7 +143,8 @@ def test_context_norm_starts_as_instance_norm() -> None:
     assert torch.allclose(ContextInstanceNorm(8)(x), want, atol=1e-5)
     # A whole net with it is, untrained, the plain net: the same weights give the same output.
     config = JRGRConfig.from_preset("tiny")
-    plain, context = _perturb(build_net(config, "f_r")), build_net(_context_config(), "f_r")
+    plain = _perturb(build_net(config, "f_r"))
+    context = build_net(config.with_overrides(["model.removal.norm=instance_context"]), "f_r")
     missing = context.load_state_dict(plain.state_dict(), strict=False).missing_keys
     assert missing and all(".to_scale." in k or ".to_shift." in k for k in missing)
     image = torch.rand(1, 3, 32, 48) * 2 - 1
@@ -188,10 +185,6 @@ def test_unknown_norm_is_refused_with_the_choices() -> None:
 # ---- model.removal.row_coord ------------------------------------------------------------------------------------
 
 
-def _row_coord_config() -> JRGRConfig:
-    return JRGRConfig.from_preset("tiny").with_overrides(["model.removal.row_coord=true"])
-
-
 def test_row_coordinate_is_the_row_centre_in_minus_one_to_one() -> None:
     from jrgr_deploy.nn.unet import row_coordinate
 
@@ -204,7 +197,7 @@ def test_row_coordinate_is_the_row_centre_in_minus_one_to_one() -> None:
 
 def test_row_coord_net_starts_as_the_plain_net_and_then_reads_its_rows() -> None:
     plain = _perturb(build_net(JRGRConfig.from_preset("tiny"), "f_r"))
-    net = build_net(_row_coord_config(), "f_r")
+    net = build_net(JRGRConfig.from_preset("tiny").with_overrides(["model.removal.row_coord=true"]), "f_r")
     first = net.enc[0][0].weight
     assert first.shape[1] == 4 and torch.equal(first[:, 3], torch.zeros_like(first[:, 3]))
     state = plain.state_dict()
