@@ -277,14 +277,20 @@ def save_weights_only(source: str | Path, target: str | Path) -> Path:
 
 
 def load_weights_into(checkpoint: Checkpoint, name: str, net: nn.Module) -> nn.Module:
-    """Copy net `name`'s weights from `checkpoint` into `net` (strict: every key must match)."""
+    """Copy net `name`'s weights from `checkpoint` into `net` (strict: every key must match). A removal net built
+    with ``model.removal.row_coord`` takes weights saved without it (its weights on the row channel start at 0)."""
     if name not in checkpoint.state_dicts:
         raise JRGRError(
             f"checkpoint '{checkpoint.path}' has no net '{name}'; it holds {', '.join(checkpoint.net_names)}"
         )
     module = getattr(net, "module", net)
+    state = checkpoint.state_dicts[name]
+    if getattr(module, "row_coord", False) and not checkpoint.config.model.removal.row_coord:
+        from jrgr_deploy.nn.unet import with_row_channel
+
+        state = with_row_channel(state)  # a removal net gaining the row channel starts as the one saved
     try:
-        result = module.load_state_dict(checkpoint.state_dicts[name], strict=False)
+        result = module.load_state_dict(state, strict=False)
     except RuntimeError as error:
         first = str(error).strip().splitlines()[1:2]
         raise JRGRError(

@@ -54,8 +54,9 @@ class NetConfig:
     row_coord: the U-Net also reads each pixel's row, -1 at the top to 1 at the bottom of its input, as a fourth
     input channel (made inside the net from the input's height, so the ONNX contract stays 3 channels). Rain's
     veil grows with distance, and on a street or road camera distance grows towards the horizon row: a net that
-    knows its row can learn that layout. Train it on crops as high as the images (``train.crop_width``), whose
-    rows are the frame's; the first conv's weights on the channel start at zero (the net starts as without it).
+    knows its row can learn that layout. In training every crop carries where its rows lie in the frame
+    (`jrgr_deploy.datasets.frame_rows`), so crops of any shape see the frame's rows; deployed, the input is the
+    frame. The first conv's weights on the channel start at zero (the net starts as without it).
     """
 
     arch: str = "unet"
@@ -299,7 +300,7 @@ class TrainConfig:
     ``g_lr_ratio`` scales G_s/G_r's lr in stage 2 (the authors' code runs everything at lr 1e-5 by default:
     set ``lr`` for that scale). ``batch_size`` is the global batch (split evenly over DDP processes).
     Crops are ``crop_size`` square, or ``crop_size`` high and ``crop_width`` wide when ``crop_width`` > 0 (e.g.
-    strips as high as the images, so a net that reads its rows, ``model.removal.row_coord``, sees true rows).
+    strips as high as the images).
     ``num_threads`` > 0 sets torch's intra-op threads per process (0 = torch's default); on a CPU shared with
     other jobs, 1 thread can be many times faster than 2 contended ones.
     ``ema_decay`` > 0 keeps an exponential moving average of the removal net's weights (stage 1's net, stage 2's

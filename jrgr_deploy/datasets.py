@@ -2,7 +2,9 @@
 
 Every item holds float32 tensors of shape (3, H, W), RGB, values in [-1, 1] (the nets' contract,
 docs/ARCHITECTURE.md, "Contracts"): `PairedRainDataset` gives `o_s` (rainy) and `b_s` (clean),
-`UnpairedRainDataset` gives `o_r` (real rainy image or video frame); both add `name`.
+`UnpairedRainDataset` gives `o_r` (real rainy image or video frame); both add `name`, and `rows_s` / `rows_r`:
+(1, H, 1) float32, where the crop's rows lie in the whole image (`frame_rows`), for a removal net that reads
+its rows (``model.removal.row_coord``).
 
 Augmentation is a random crop and a random horizontal flip drawn from a generator seeded by
 (seed, epoch, index), so an item is the same whatever the DataLoader's worker count or order; call
@@ -51,21 +53,33 @@ def _pad_to_at_least(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return cv2.copyMakeBorder(image, top, pad_h - top, left, pad_w - left, borderType=cv2.BORDER_REFLECT_101)
 
 
+def frame_rows(height: int, top: int = 0, rows: int | None = None) -> torch.Tensor:
+    """(1, rows, 1) float32: the row centres ``top .. top + rows - 1`` of a frame `height` rows high mapped to
+    [-1, 1] top to bottom, (2 i + 1) / height - 1 (`jrgr_deploy.nn.unet.row_coordinate`'s convention; rows
+    outside the frame, from reflect padding, continue the line). `rows` defaults to the whole frame."""
+    index = torch.arange(top, top + (height if rows is None else rows), dtype=torch.float32)
+    return ((2.0 * index + 1.0) / height - 1.0).view(1, -1, 1)
+
+
 def _augment(
     images: Sequence[np.ndarray], hw: tuple[int, int] | None, flip: bool, rng: np.random.Generator
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], torch.Tensor]:
     """The same random crop of (height, width) `hw` (None: none) and flip applied to every (H,W,3) image (a
-    rainy/clean pair stays aligned)."""
+    rainy/clean pair stays aligned), and where the crop's rows lie in the frame (`frame_rows`, (1, h, 1)): a
+    removal net built with ``row_coord`` reads them, so a crop keeps its place in the frame."""
     out = list(images)
+    frame_height = out[0].shape[0]
+    rows = frame_rows(frame_height)
     if hw is not None:
         out = [_pad_to_at_least(image, hw) for image in out]
         height, width = out[0].shape[:2]
         top = int(rng.integers(0, height - hw[0] + 1))
         left = int(rng.integers(0, width - hw[1] + 1))
         out = [image[top : top + hw[0], left : left + hw[1]] for image in out]
+        rows = frame_rows(frame_height, top - (height - frame_height) // 2, hw[0])  # the pad's top half shifts rows
     if flip and rng.random() < 0.5:
         out = [image[:, ::-1] for image in out]
-    return out
+    return out, rows
 
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -89,7 +103,8 @@ class _AugmentedDataset(Dataset):
 
 
 class PairedRainDataset(_AugmentedDataset):
-    """(rainy, clean) image pairs -> {"o_s": (3,H,W), "b_s": (3,H,W), "name": str}, float32 RGB in [-1, 1].
+    """(rainy, clean) image pairs -> {"o_s": (3,H,W), "b_s": (3,H,W), "rows_s": (1,H,1), "name": str}, float32 RGB
+    in [-1, 1].
 
     `crop_size=None` gives whole images (evaluation); `flip` mirrors both images of a pair together.
     A pair whose images differ in size raises JRGRError naming both files; an undecodable file raises
@@ -138,26 +153,27 @@ class PairedRainDataset(_AugmentedDataset):
             )
         rng = self._rng(index)
         if self.transfer is None:
-            rainy, clean = _augment((rainy, clean), self.crop_hw, self.flip, rng)
-            return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "name": rainy_path.name}
+            (rainy, clean), rows = _augment((rainy, clean), self.crop_hw, self.flip, rng)
+            return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "rows_s": rows, "name": rainy_path.name}
         transferred = self.transfer.apply(rainy, self.transfer.draw_strength(rng))
-        rainy, clean, transferred = _augment((rainy, clean, transferred), self.crop_hw, self.flip, rng)
+        (rainy, clean, transferred), rows = _augment((rainy, clean, transferred), self.crop_hw, self.flip, rng)
         return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "o_mt": _to_tensor(transferred),
-                "name": rainy_path.name}
+                "rows_s": rows, "name": rainy_path.name}
 
 
 class PseudoLabelledRealDataset(PairedRainDataset):
-    """(real rainy image, pseudo-label) pairs -> {"o_r": (3,H,W), "p_r": (3,H,W), "name": str}, float32 RGB in
+    """(real rainy image, pseudo-label) pairs -> {"o_r": (3,H,W), "p_r": (3,H,W), "rows_r": (1,H,1), "name": str}, in
     [-1, 1], cropped and flipped together (the real images of ``loss.weights.mse_fr_pl``; the labels are written
     by `jrgr_deploy.training.data.make_pseudo_labels`)."""
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         item = super().__getitem__(index)
-        return {"o_r": item["o_s"], "p_r": item["b_s"], "name": item["name"]}
+        return {"o_r": item["o_s"], "p_r": item["b_s"], "rows_r": item["rows_s"], "name": item["name"]}
 
 
 class UnpairedRainDataset(_AugmentedDataset):
-    """Real rainy images without ground truth -> {"o_r": (3,H,W) float32 RGB in [-1, 1], "name": str}.
+    """Real rainy images without ground truth -> {"o_r": (3,H,W) float32 RGB in [-1, 1], "rows_r": (1,H,1),
+    "name": str}.
 
     `source` is a folder of images, a video file (frames `frame_step` apart, decoded lazily,
     `jrgr_deploy.video_files.VideoFrames`), or a list of
@@ -212,8 +228,8 @@ class UnpairedRainDataset(_AugmentedDataset):
         else:
             image = read_rgb(self.images[index])
             name = self.images[index].name
-        (image,) = _augment((image,), self.crop_hw, self.flip, self._rng(index))
-        return {"o_r": _to_tensor(image), "name": name}
+        (image,), rows = _augment((image,), self.crop_hw, self.flip, self._rng(index))
+        return {"o_r": _to_tensor(image), "rows_r": rows, "name": name}
 
 
 def evenly_spaced(count: int, most: int) -> list[int]:

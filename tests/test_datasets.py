@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from jrgr_deploy.datasets import PairedRainDataset, UnpairedRainDataset
+from jrgr_deploy.datasets import PairedRainDataset, PseudoLabelledRealDataset, UnpairedRainDataset, frame_rows
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.image_files import write_rgb
 
@@ -94,6 +94,31 @@ def test_crops_of_height_and_width_are_full_height_strips_of_the_image(tmp_path:
     assert len(lefts) > 1  # the strip's column is drawn
     with pytest.raises(JRGRError, match="height, width"):
         UnpairedRainDataset(tmp_path / "u", crop_size=(32, 0))
+
+
+def test_items_carry_where_their_crop_lies_in_the_frame(tmp_path: Path) -> None:
+    """rows_s / rows_r: the crop's rows as `frame_rows` of the whole image (a removal net built with row_coord
+    reads them); rows of reflect padding continue the line; a pair, its re-toned copy and its label share them."""
+    from jrgr_deploy.nn.unet import row_coordinate
+
+    image = np.repeat(np.arange(0, 240, 8, dtype=np.uint8)[:, None, None], 20, axis=1).repeat(3, axis=2)  # 30 rows
+    write_rgb(tmp_path / "u" / "a.png", image)
+    write_rgb(tmp_path / "c" / "a.png", image)
+    whole = UnpairedRainDataset(tmp_path / "u")[0]
+    assert torch.allclose(whole["rows_r"], row_coordinate(whole["o_r"][None])[0, :, :, :1])
+    tops = set()
+    for seed in range(6):
+        item = UnpairedRainDataset(tmp_path / "u", crop_size=(12, 8), flip=True, seed=seed)[0]
+        top = int(round((float(item["o_r"][0, 0, 0]) + 1.0) * 127.5 / 8))  # the row's grey level names the row
+        assert torch.allclose(item["rows_r"], frame_rows(30)[:, top : top + 12])
+        tops.add(top)
+    assert len(tops) > 1
+    pair = PairedRainDataset([(tmp_path / "u" / "a.png", tmp_path / "c" / "a.png")], crop_size=12, seed=1)[0]
+    assert pair["rows_s"].shape == (1, 12, 1)
+    label = PseudoLabelledRealDataset([(tmp_path / "u" / "a.png", tmp_path / "c" / "a.png")], crop_size=12, seed=1)
+    assert torch.equal(label[0]["rows_r"], pair["rows_s"])
+    padded = UnpairedRainDataset(tmp_path / "u", crop_size=(34, 20))[0]["rows_r"]
+    assert torch.allclose(padded, frame_rows(30, -2, 34))  # two padded rows above, two below
 
 
 def test_small_images_are_reflect_padded_to_the_crop(tmp_path: Path) -> None:

@@ -211,6 +211,23 @@ def test_row_coord_net_starts_as_the_plain_net_and_then_reads_its_rows() -> None
         assert (net(image) - plain(image)).abs().max() > 1e-2
 
 
+def test_row_coord_net_reads_a_crops_rows_when_given() -> None:
+    """A training crop carries its rows (`frame_rows`); without them the input is taken as the whole frame."""
+    from jrgr_deploy.datasets import frame_rows
+
+    net = _perturb(build_net(JRGRConfig.from_preset("tiny").with_overrides(["model.removal.row_coord=true"]), "f_r"))
+    image = torch.rand(2, 3, 32, 48) * 2 - 1
+    with torch.no_grad():
+        net.enc[0][0].weight[:, 3].normal_(0, 0.5)
+        assert torch.allclose(net(image, torch.stack([frame_rows(32)] * 2)), net(image), atol=1e-6)
+        lower = torch.stack([frame_rows(64, 32, 32)] * 2)  # the same pixels as the lower half of a 64-row frame
+        assert (net(image, lower) - net(image)).abs().max() > 1e-2
+        with pytest.raises(JRGRError, match=r"rows must be \(N, 1, H, 1\) = \(2, 1, 32, 1\).*\(2, 1, 16, 1\)"):
+            net(image, torch.stack([frame_rows(64, 0, 16)] * 2))
+        plain = _perturb(build_net(JRGRConfig.from_preset("tiny"), "f_r"))
+        assert torch.equal(plain(image, lower), plain(image))  # a net without the row channel reads no rows
+
+
 def test_row_coord_is_a_unet_option_and_crop_width_is_checked() -> None:
     with pytest.raises(JRGRError, match="row_coord"):
         JRGRConfig.from_preset("official").with_overrides(["model.generation.row_coord=true"])

@@ -100,7 +100,7 @@ def test_labelled_dataset_cuts_image_and_label_alike(tmp_path) -> None:
     write_rgb(tmp_path / "label.png", 255 - image)
     item = PseudoLabelledRealDataset([(tmp_path / "rainy.png", tmp_path / "label.png")], crop_size=16, flip=True,
                                      seed=5)[0]
-    assert set(item) == {"o_r", "p_r", "name"} and item["o_r"].shape == (3, 16, 16)
+    assert set(item) == {"o_r", "p_r", "rows_r", "name"} and item["o_r"].shape == (3, 16, 16)
     torch.testing.assert_close(item["p_r"], -item["o_r"], atol=1e-6, rtol=0)  # 255 - x is -x in [-1, 1]
 
 

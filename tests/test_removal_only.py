@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from jrgr_deploy.checkpoint import load_checkpoint
+from jrgr_deploy.datasets import frame_rows
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.training.losses import removal_only
 from jrgr_deploy.training.run_log import read_log
@@ -31,16 +32,24 @@ def test_removal_only_is_read_from_the_weights() -> None:
     assert removal_only(_small(*zero_adv, "loss.lambda_cyc=0", "loss.weights.mse_r=0").loss)
 
 
-def test_lean_step_has_the_joint_graphs_loss_and_gradients() -> None:
-    config = _small(*SELF_TRAINING)
+@pytest.mark.parametrize("row_coord", [False, True])
+def test_lean_step_has_the_joint_graphs_loss_and_gradients(row_coord: bool) -> None:
+    """With ``row_coord`` the crops' rows (`frame_rows`: crops from the middle of a 64-row frame) reach the removal
+    nets on both paths: equal to each other, and not the loss the crops give read as whole frames."""
+    config = _small(*SELF_TRAINING, f"model.removal.row_coord={str(row_coord).lower()}")
     torch.manual_seed(0)
     nets = JRGRNets(config)
+    with torch.no_grad():  # off the start (where a residual net returns its input) and onto the row channel
+        for param in [*nets.f_s.parameters(), *nets.f_r.parameters()]:
+            param.add_(torch.randn_like(param) * 0.1)
     o_s, b_s, o_r, p_r = (torch.rand(2, 3, 16, 16) * 2 - 1 for _ in range(4))
+    rows_s = torch.stack([frame_rows(64, 8, 16), frame_rows(64, 40, 16)])
+    rows_r = torch.stack([frame_rows(64, 24, 16)] * 2)
     results = {}
     for joint in (True, False):
         objective = GeneratorObjective(nets, config.loss, Composition.from_config(config), joint=joint)
         nets.zero_grad(set_to_none=True)
-        terms, images = objective(o_s, b_s, o_r, None, p_r)
+        terms, images = objective(o_s, b_s, o_r, None, p_r, rows_s, rows_r)
         terms["g_total"].backward()
         results[joint] = (terms, images, {n: p.grad.clone() for n, p in nets.named_parameters()
                                           if p.grad is not None and n.startswith(("f_s.", "f_r."))})
@@ -55,6 +64,9 @@ def test_lean_step_has_the_joint_graphs_loss_and_gradients() -> None:
     for name, grad in lean_grads.items():
         torch.testing.assert_close(grad, joint_grads[name])
     assert all(p.grad is None for n, p in nets.named_parameters() if n.startswith(("g_s.", "g_r.")))  # lean pass
+    with torch.no_grad():
+        as_frames = GeneratorObjective(nets, config.loss)(o_s, b_s, o_r, None, p_r)[0]["g_total"]
+    assert (abs(float(as_frames - lean_terms["g_total"].detach())) > 1e-4) == row_coord
 
 
 def test_nothing_weighted_is_refused() -> None:

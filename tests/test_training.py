@@ -342,3 +342,31 @@ def test_stage1_ema_holds_the_average_and_resumes_bit_exactly(dataset, tmp_path)
     state = load_train_state(straight / "stage1.safetensors")
     raw = {k[len("raw_f_s."):]: v for k, v in state.tensors.items() if k.startswith("raw_f_s.")}
     assert any(not torch.equal(raw[k], a.state_dicts["f_s"][k]) for k in raw)
+
+
+def test_a_net_reading_its_rows_trains_on_square_crops_and_starts_from_a_net_without_them(dataset, tmp_path) -> None:
+    """model.removal.row_coord with 32² crops of 48² images: both stages take the crops' rows from the data sets
+    (`frame_rows`, (N, 1, 32, 1)), and the first conv's weights on the row channel move off zero. train.init_from
+    a checkpoint without the row channel starts the removal nets as saved (lr 0 keeps them: zero row weights);
+    the other way round is refused (the checkpoint's row weights would be dropped)."""
+    rows = ("model.removal.row_coord=true", "train.stage1_iters=4", "train.stage2_iters=2")
+    assert train(small_config(dataset, *rows, "train.lr=2e-3"), tmp_path / "rows", progress=False).complete
+    for stage in ("stage1", "stage2"):
+        f_r = load_checkpoint(tmp_path / "rows" / f"{stage}.safetensors").state_dicts["f_r"]["enc.0.0.weight"]
+        assert f_r.shape[1] == 4 and f_r[:, 3].abs().sum() > 0
+    train(small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=2"), tmp_path / "plain", progress=False)
+    plain = load_checkpoint(tmp_path / "plain" / "stage2.safetensors")
+    frozen = ("train.lr=0", f"train.init_from={tmp_path / 'plain' / 'stage2.safetensors'}")
+    train(small_config(dataset, *rows, *frozen), tmp_path / "gained", stages=("stage2",), progress=False)
+    gained = load_checkpoint(tmp_path / "gained" / "stage2.safetensors")
+    assert gained.config.model.removal.row_coord
+    for name in ("f_s", "f_r"):
+        for key, value in plain.state_dicts[name].items():
+            got = gained.state_dicts[name][key]
+            if key == "enc.0.0.weight":
+                assert torch.equal(got[:, 3], torch.zeros_like(got[:, 3]))
+                got = got[:, :3]
+            assert torch.equal(got, value), f"{name}.{key}"
+    back = small_config(dataset, "train.stage2_iters=2", f"train.init_from={tmp_path / 'rows' / 'stage2.safetensors'}")
+    with pytest.raises(JRGRError, match="net f_s was trained with another model.removal"):
+        train(back, tmp_path / "back", stages=("stage2",), progress=False)

@@ -88,15 +88,16 @@ PAPER = Composition()
 
 def translate(
     o: torch.Tensor, remove: Net, generate: Callable[..., torch.Tensor], *, physics: bool = False,
-    disentangle: bool = True, clamp: bool = False,
+    disentangle: bool = True, clamp: bool = False, rows: torch.Tensor | None = None,
 ) -> ModuleOutputs:
     """One translation module: B̂ = remove(O), R̂ = O - B̂, Õ = B̂ + generate(R̂).
 
     S2R is ``translate(o_s, f_s, g_r)``, R2S is ``translate(o_r, f_r, g_s)``. `physics`: Õ = B̂ + generate(R̂,
     B̂) (the physics G_r returns a rain layer that depends on the background); `disentangle=False`:
-    Õ = generate(O) (plain CycleGAN; B̂ and R̂ are still computed for the removal nets' terms).
+    Õ = generate(O) (plain CycleGAN; B̂ and R̂ are still computed for the removal nets' terms). `rows`: where
+    O's rows lie in their frames, passed to `remove` when given (a removal net built with ``row_coord`` reads it).
     """
-    b_hat = remove(o)
+    b_hat = remove(o) if rows is None else remove(o, rows)
     r_hat = o - b_hat
     if not disentangle:
         o_tilde = generate(o)
@@ -129,9 +130,12 @@ class JointOutputs:
 
 def joint_forward(
     o_s: torch.Tensor, o_r: torch.Tensor, f_s: Net, f_r: Net, g_s: Net, g_r: Callable[..., torch.Tensor],
-    composition: Composition = PAPER,
+    composition: Composition = PAPER, rows_s: torch.Tensor | None = None, rows_r: torch.Tensor | None = None,
 ) -> JointOutputs:
-    """Both modules and both external cycles (Fig. 2 of the paper), composed as `composition` says."""
+    """Both modules and both external cycles (Fig. 2 of the paper), composed as `composition` says.
+
+    rows_s, rows_r: where the crops O_s and O_r lie in their frames ((N, 1, H, 1), `jrgr_deploy.datasets`);
+    an image translated from O_s keeps O_s's rows, one from O_r keeps O_r's."""
     c = composition
     g_r_s2r, g_r_cycle = g_r, g_r
     if c.physics_g_r and not c.veil_in_s2r:
@@ -140,12 +144,13 @@ def joint_forward(
     if c.physics_g_r and not c.veil_in_cycle:
         def g_r_cycle(r_hat: torch.Tensor, b_hat: torch.Tensor) -> torch.Tensor:
             return g_r(r_hat, b_hat, veil_grad=False)
-    s2r = translate(o_s, f_s, g_r_s2r, physics=c.physics_g_r, disentangle=c.disentangle, clamp=c.clamp)
+    s2r = translate(o_s, f_s, g_r_s2r, physics=c.physics_g_r, disentangle=c.disentangle, clamp=c.clamp,
+                    rows=rows_s)
     o_tilde_r = s2r.o_tilde.detach() if c.stop_grad_o_tilde_r else s2r.o_tilde
-    cycle_s = translate(o_tilde_r, f_r, g_s, disentangle=c.disentangle, clamp=c.clamp)  # Ô_s = R2S(Õ_r)
-    r2s = translate(o_r, f_r, g_s, disentangle=c.disentangle, clamp=c.clamp)
+    cycle_s = translate(o_tilde_r, f_r, g_s, disentangle=c.disentangle, clamp=c.clamp, rows=rows_s)  # Ô_s = R2S(Õ_r)
+    r2s = translate(o_r, f_r, g_s, disentangle=c.disentangle, clamp=c.clamp, rows=rows_r)
     cycle_r = translate(r2s.o_tilde, f_s, g_r_cycle, physics=c.physics_g_r, disentangle=c.disentangle,
-                        clamp=c.clamp)  # Ô_r = S2R(Õ_s)
+                        clamp=c.clamp, rows=rows_r)  # Ô_r = S2R(Õ_s)
     return JointOutputs(
         o_s=o_s, o_r=o_r,
         b_hat_s=s2r.b_hat, r_hat_s=s2r.r_hat, o_tilde_r=s2r.o_tilde,
@@ -201,7 +206,7 @@ class GeneratorObjective(nn.Module):
 
     def forward(
         self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor, o_mt: torch.Tensor | None = None,
-        p_r: torch.Tensor | None = None,
+        p_r: torch.Tensor | None = None, rows_s: torch.Tensor | None = None, rows_r: torch.Tensor | None = None,
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """-> (loss terms incl. ``g_total``, the `JointOutputs` fields as a dict: DDP passes plain
         containers through; rebuild with ``JointOutputs(**images)``; empty without the joint graph).
@@ -209,39 +214,41 @@ class GeneratorObjective(nn.Module):
         o_mt: the moment-transfer pseudo-rainy images Õ_mt of the same crops as `o_s` (N, 3, H, W), needed
         when ``loss.weights.mse_fr_mt`` > 0.
         p_r: the pseudo-labels P_r of the same crops as `o_r` (N, 3, H, W), needed when ``loss.weights.mse_fr_pl``
-        > 0 (`jrgr_deploy.training.data.make_pseudo_labels`)."""
+        > 0 (`jrgr_deploy.training.data.make_pseudo_labels`).
+        rows_s, rows_r: where the crops of `o_s` (and `o_mt`) and of `o_r` lie in their frames (`joint_forward`)."""
         if not self.joint:
             weights = self.loss.weights
             terms = {}
             if weights.mse_s > 0:
-                terms["mse_s"] = F.mse_loss(self.f_s(o_s), b_s)
+                terms["mse_s"] = F.mse_loss(self.f_s(o_s, rows_s), b_s)
             if weights.mse_fr_os > 0:
-                terms["mse_fr_os"] = F.mse_loss(self.f_r(o_s), b_s)
-            terms.update(self._removal_extras(b_s, o_r, None, o_mt, p_r))
+                terms["mse_fr_os"] = F.mse_loss(self.f_r(o_s, rows_s), b_s)
+            terms.update(self._removal_extras(b_s, o_r, None, o_mt, p_r, rows_s, rows_r))
             terms["g_total"] = total_loss(terms, self.loss)
             return terms, {}
-        out = joint_forward(o_s, o_r, self.f_s, self.f_r, self.g_s, self.g_r, self.composition)
+        out = joint_forward(o_s, o_r, self.f_s, self.f_r, self.g_s, self.g_r, self.composition, rows_s, rows_r)
         d_b, d_or, d_os = self._discriminators
         # beyond the paper: F_r on the synthetic pair itself (one more F_r pass, only when weighted)
-        b_hat_fr_os = self.f_r(o_s) if self.loss.weights.mse_fr_os > 0 else None
-        extra = self._removal_extras(b_s, o_r, out.b_hat_r, o_mt, p_r)
+        b_hat_fr_os = self.f_r(o_s, rows_s) if self.loss.weights.mse_fr_os > 0 else None
+        extra = self._removal_extras(b_s, o_r, out.b_hat_r, o_mt, p_r, rows_s, rows_r)
         if self.moments is not None:
             extra["mom_or"] = self.moments(self.g_r.veiled_background, b_s, o_r)
         terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os, extra=extra)
         return terms, {f.name: getattr(out, f.name) for f in fields(out)}
 
     def _removal_extras(self, b_s: torch.Tensor, o_r: torch.Tensor, b_hat_r: torch.Tensor | None,
-                        o_mt: torch.Tensor | None, p_r: torch.Tensor | None) -> dict[str, torch.Tensor]:
+                        o_mt: torch.Tensor | None, p_r: torch.Tensor | None, rows_s: torch.Tensor | None,
+                        rows_r: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """``mse_fr_mt`` and ``mse_fr_pl`` where weighted; `b_hat_r`: F_r(O_r) when the joint graph has it."""
         terms = {}
         if self.loss.weights.mse_fr_mt > 0:
             if o_mt is None:
                 raise JRGRError("loss.weights.mse_fr_mt > 0 needs the moment-transfer images o_mt")
-            terms["mse_fr_mt"] = F.mse_loss(self.f_r(o_mt), b_s)
+            terms["mse_fr_mt"] = F.mse_loss(self.f_r(o_mt, rows_s), b_s)
         if self.loss.weights.mse_fr_pl > 0:
             if p_r is None:
                 raise JRGRError("loss.weights.mse_fr_pl > 0 needs the real images' pseudo-labels p_r")
-            terms["mse_fr_pl"] = F.mse_loss(self.f_r(o_r) if b_hat_r is None else b_hat_r, p_r)
+            terms["mse_fr_pl"] = F.mse_loss(self.f_r(o_r, rows_r) if b_hat_r is None else b_hat_r, p_r)
         return terms
 
 

@@ -36,7 +36,7 @@ import random
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -443,7 +443,7 @@ class _Stage1(_StageBase):
             batch = stream.next()
             o_s, b_s = batch["o_s"].to(ctx.device), batch["b_s"].to(ctx.device)
             with _autocast(ctx.device, self.amp):
-                b_hat_s = model(o_s)
+                b_hat_s = model(o_s, batch["rows_s"].to(ctx.device))
                 loss = F.mse_loss(b_hat_s.float(), b_s)
             optimizer.zero_grad(set_to_none=True)
             _backward_step(loss, optimizer, scaler)
@@ -578,12 +578,13 @@ class _Stage2(_StageBase):
             o_r = batch_r["o_r"].to(ctx.device)
             o_mt = batch_s["o_mt"].to(ctx.device) if "o_mt" in batch_s else None
             p_r = batch_r["p_r"].to(ctx.device) if "p_r" in batch_r else None
+            rows_s, rows_r = batch_s["rows_s"].to(ctx.device), batch_r["rows_r"].to(ctx.device)
 
             # Generator step: all four generators (the removal nets alone without the joint graph), discriminators
             # frozen (Eq. 8).
             _set_requires_grad(discriminators, False)
             with _autocast(ctx.device, self.amp):
-                g_terms, images = g_model(o_s, b_s, o_r, o_mt, p_r)
+                g_terms, images = g_model(o_s, b_s, o_r, o_mt, p_r, rows_s, rows_r)
             opt_g.zero_grad(set_to_none=True)
             _backward_step(g_terms["g_total"].float(), opt_g, scaler_g)
             if self.ema is not None:
@@ -693,7 +694,7 @@ class _Stage2(_StageBase):
             if name not in checkpoint.net_names:
                 continue
             section = _model_section(name)
-            if _section_of(checkpoint.config, section) != _section_of(self.config, section):
+            if _section_of(_gains_rows(checkpoint.config, self.config), section) != _section_of(self.config, section):
                 raise JRGRError(f"train.init_from '{checkpoint.path}': net {name} was trained with another "
                                 f"model.{section} than this run's")
             load_weights_into(checkpoint, name, net)
@@ -859,10 +860,19 @@ def _section_of(config: JRGRConfig, section: str) -> Any:
     return getattr(model, section)
 
 
+def _gains_rows(saved: JRGRConfig, current: JRGRConfig) -> JRGRConfig:
+    """`saved` as `current` builds its removal nets when only ``model.removal.row_coord`` is new in `current`: a
+    net saved without the row channel starts one with it (`jrgr_deploy.checkpoint.load_weights_into`)."""
+    if current.model.removal.row_coord and not saved.model.removal.row_coord:
+        removal = replace(saved.model.removal, row_coord=True)
+        return replace(saved, model=replace(saved.model, removal=removal))
+    return saved
+
+
 def _check_same_model(saved: JRGRConfig, current: JRGRConfig, path: Path, removal_only: bool = False) -> None:
     """Resuming with other network shapes cannot work: name the section that differs."""
     if removal_only:
-        if saved.model.removal != current.model.removal:
+        if _gains_rows(saved, current).model.removal != current.model.removal:
             raise JRGRError(
                 f"'{path}' was trained with model.removal={saved.model.removal}, this run uses "
                 f"{current.model.removal}"

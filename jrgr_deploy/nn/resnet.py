@@ -59,7 +59,8 @@ class ResnetGenerator(nn.Module):
         if config.residual:
             zero_init(self.out[-1])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) -> (N, 3, H, W); H, W multiples of 4."""
+    def forward(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, 3, H, W); H, W multiples of 4. `rows` (where x's rows lie in their frames) is
+        accepted like the U-Net's and not read: a ResNet has no row input (``row_coord`` is a U-Net option)."""
         check_input(x, self.multiple, self.name)
         return self.head(x, self.out(self.body(x)))

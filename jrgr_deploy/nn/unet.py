@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from jrgr_deploy.config import NetConfig
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.nn.layers import OutputHead, check_input, init_weights, norm_layer, uses_bias, zero_init
 
 
@@ -36,6 +37,17 @@ def row_coordinate(x: torch.Tensor) -> torch.Tensor:
     ones = torch.ones_like(x[:, :1])
     height = ones.sum(dim=2, keepdim=True)
     return (2.0 * ones.cumsum(dim=2) - 1.0) / height - 1.0
+
+
+def with_row_channel(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A U-Net's state dict saved without the row channel, for the same U-Net built with ``row_coord``: the first
+    conv's weights on the channel are zero, so the net starts as the one saved (``train.init_from`` a checkpoint
+    that had no row channel)."""
+    first = state[FIRST_CONV]
+    return {**state, FIRST_CONV: torch.cat([first, torch.zeros_like(first[:, :1])], dim=1)}
+
+
+FIRST_CONV = "enc.0.0.weight"  # the state-dict key of the encoder's first conv, which reads the row channel
 
 
 class UNet(nn.Module):
@@ -88,11 +100,15 @@ class UNet(nn.Module):
             with torch.no_grad():
                 self.enc[0][0].weight[:, -1].zero_()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) -> (N, 3, H, W); H, W multiples of 2**depth."""
+    def forward(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, 3, H, W); H, W multiples of 2**depth.
+
+        rows: (N, 1, H, 1), where x's rows lie in their frames (`jrgr_deploy.datasets.frame_rows`: a training
+        crop keeps its place); read only by a net built with ``row_coord``, which otherwise takes x as the
+        whole frame (`row_coordinate`, the deployed case)."""
         check_input(x, self.multiple, self.name)
         skips = []
-        h = torch.cat([x, row_coordinate(x)], dim=1) if self.row_coord else x
+        h = torch.cat([x, self._rows(x, rows)], dim=1) if self.row_coord else x
         for block in self.enc:
             h = block(h)
             skips.append(h)
@@ -100,3 +116,12 @@ class UNet(nn.Module):
         for i in range(len(self.dec) - 2, -1, -1):
             h = self.dec[i](torch.cat([skips[i], h], dim=1))
         return self.head(x, h)
+
+    def _rows(self, x: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        if rows is None:
+            return row_coordinate(x)
+        n, _, height, width = x.shape
+        if tuple(rows.shape) != (n, 1, height, 1):
+            raise JRGRError(f"{self.name}: rows must be (N, 1, H, 1) = ({n}, 1, {height}, 1) for input "
+                            f"{tuple(x.shape)}, got {tuple(rows.shape)}")
+        return rows.to(x.dtype).expand(n, 1, height, width)
