@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init-from", default=None,
                         help="a checkpoint stage 2 starts from, every net it holds (default: the benchmark's "
                              "supervised stage-1 net of --seed, trained here when missing)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a training config switch after the method's (repeatable), e.g. "
+                             "model.removal.row_coord=true")
     args = parser.parse_args(argv)
     from machine import benchmark_logging
 
@@ -134,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.init_from and not Path(args.init_from).is_file():
             raise JRGRError(f"--init-from '{args.init_from}' does not exist: pass a .safetensors checkpoint")
+        from jrgr_deploy.config import JRGRConfig
+
+        JRGRConfig.from_preset("tiny").with_overrides(args.overrides)  # a bad --set fails before any data is made
         plan = quality.Plan()
         bench = quality.Work(Path(args.quality_work))
         backgrounds = Path(args.backgrounds)
@@ -154,10 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             f"data.paired_clean={data / 'train/synthetic/clean'}", f"data.real={work / 'real_rain' / 'train'}",
             f"train.stage2_iters={args.iters}", f"train.batch_size={plan.batch}",
             f"train.checkpoint_every={args.iters // args.val_points}", f"train.init_from={stage1}",
-            *quality.METHODS[args.method].overrides,
+            *quality.METHODS[args.method].overrides, *args.overrides,
         ]
-        from jrgr_deploy.config import JRGRConfig
-
         config = JRGRConfig.from_preset("tiny").with_overrides(overrides)
         run_dir = work / args.method
         trace = train_traced(config, run_dir, "stage2", bench.pairs("val/realistic"),

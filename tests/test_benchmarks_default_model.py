@@ -38,3 +38,12 @@ def test_missing_start_checkpoint_is_a_clear_error(tmp_path: Path, capsys) -> No
     assert code == 2
     assert f"--init-from '{tmp_path / 'none.safetensors'}' does not exist" in capsys.readouterr().err
     assert not (tmp_path / "q").exists()  # nothing made
+
+
+def test_a_bad_switch_is_a_clear_error_before_any_data(tmp_path: Path, capsys) -> None:
+    script = load_benchmark("train_default_model")
+    code = script.main(["--set", "model.removal.row_cord=true", "--backgrounds", str(tmp_path),
+                        "--work", str(tmp_path / "w"), "--quality-work", str(tmp_path / "q")])
+    assert code == 2
+    assert "row_cord" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists() and not (tmp_path / "w").exists()

@@ -864,6 +864,7 @@ def _gains_rows(saved: JRGRConfig, current: JRGRConfig) -> JRGRConfig:
     """`saved` as `current` builds its removal nets when only ``model.removal.row_coord`` is new in `current`: a
     net saved without the row channel starts one with it (`jrgr_deploy.checkpoint.load_weights_into`)."""
     if current.model.removal.row_coord and not saved.model.removal.row_coord:
+        logger.info("the removal nets gain the row channel (model.removal.row_coord): its weights start at zero")
         removal = replace(saved.model.removal, row_coord=True)
         return replace(saved, model=replace(saved.model, removal=removal))
     return saved
