@@ -70,6 +70,11 @@ ROWS: dict[str, dict[str, Any]] = {
     "adapt_self_anchor": {"label": "`jrgr adapt --recipe self-training --set loss.weights.mse_fr_os=0.1`",
                           "dry": False, "paper": False, "recipe": "self-training",
                           "switches": ("loss.weights.mse_fr_os=0.1",)},
+    # the same with a removal net that reads its rows (`model.removal.row_coord`, started from the shipped net with
+    # zero weights on the row channel): a fixed camera's veil has a fixed layout
+    "adapt_self_rows": {"label": "`jrgr adapt --recipe self-training --set model.removal.row_coord=true`",
+                        "dry": False, "paper": False, "recipe": "self-training",
+                        "switches": ("model.removal.row_coord=true",)},
     # self-training with the dry footage: its held-out frames are the proxy validation (the same scene), and the
     # labels lose 0.3 of the dark-channel veil (the recipe's) or of the population veil measured against the dry
     # footage's cell moments (`loss.pl_veil_removal=moments`: both sets show the same scene, so their difference is

@@ -690,11 +690,12 @@ class _Stage2(_StageBase):
         removal nets did (they then count as pre-trained)."""
         checkpoint = load_checkpoint(self.train_cfg.init_from)
         loaded = []
+        saved = _gains_rows(checkpoint.config, self.config)
         for name, net in nets.named_nets().items():
             if name not in checkpoint.net_names:
                 continue
             section = _model_section(name)
-            if _section_of(_gains_rows(checkpoint.config, self.config), section) != _section_of(self.config, section):
+            if _section_of(saved, section) != _section_of(self.config, section):
                 raise JRGRError(f"train.init_from '{checkpoint.path}': net {name} was trained with another "
                                 f"model.{section} than this run's")
             load_weights_into(checkpoint, name, net)
