@@ -39,15 +39,15 @@ def row_coordinate(x: torch.Tensor) -> torch.Tensor:
     return (2.0 * ones.cumsum(dim=2) - 1.0) / height - 1.0
 
 
+FIRST_CONV = "enc.0.0.weight"  # the state-dict key of the encoder's first conv, which reads the row channel
+
+
 def with_row_channel(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A U-Net's state dict saved without the row channel, for the same U-Net built with ``row_coord``: the first
     conv's weights on the channel are zero, so the net starts as the one saved (``train.init_from`` a checkpoint
     that had no row channel)."""
     first = state[FIRST_CONV]
     return {**state, FIRST_CONV: torch.cat([first, torch.zeros_like(first[:, :1])], dim=1)}
-
-
-FIRST_CONV = "enc.0.0.weight"  # the state-dict key of the encoder's first conv, which reads the row channel
 
 
 class UNet(nn.Module):
