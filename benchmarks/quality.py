@@ -126,6 +126,12 @@ METHODS: dict[str, Method] = {
                                                 "loss.moment_grid=8"),
     "self_training_mt_x2": _self_training_mt(" at twice the weight (`loss.weights.mse_fr_mt=2`)",
                                              "loss.weights.mse_fr_mt=2"),
+    # whole 384² images as crops after stage 1 (4x the pixels per step): a net that reads its rows
+    # (`--set model.removal.row_coord=true`) then also sees the whole frame's context; the control is the same
+    # crops for supervised-continued
+    "supervised_continued_384": Method("supervised, continued, on 384² crops (`train.crop_size=384`)", "continued",
+                                       ("train.lr=2e-4", "train.ema_decay=0.99", "train.crop_size=384")),
+    "self_training_mt_384": _self_training_mt(" on 384² crops (`train.crop_size=384`)", "train.crop_size=384"),
     # the joint row with the self-training labels: G_r's pseudo-pairs for the streaks' look, the labels and the
     # moment-transfer pairs for the veil
     "jrgr_plus_mt_pl": Method("JRGR+ with the moment-transfer pseudo-pairs and the real images' pseudo-labels "
