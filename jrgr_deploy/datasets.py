@@ -69,8 +69,9 @@ def _augment(
     removal net built with ``row_coord`` reads them, so a crop keeps its place in the frame."""
     out = list(images)
     frame_height = out[0].shape[0]
-    rows = frame_rows(frame_height)
-    if hw is not None:
+    if hw is None:
+        rows = frame_rows(frame_height)
+    else:
         out = [_pad_to_at_least(image, hw) for image in out]
         height, width = out[0].shape[:2]
         top = int(rng.integers(0, height - hw[0] + 1))
