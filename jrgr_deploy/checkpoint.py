@@ -33,6 +33,7 @@ from torch import nn
 
 from jrgr_deploy.config import JRGRConfig
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.names import REMOVAL_NETS
 from jrgr_deploy.output_files import PartialFile, ensure_parent
 
 CHECKPOINT_FORMAT = "jrgr-checkpoint"
@@ -285,7 +286,7 @@ def load_weights_into(checkpoint: Checkpoint, name: str, net: nn.Module) -> nn.M
         )
     module = getattr(net, "module", net)
     state = checkpoint.state_dicts[name]
-    if getattr(module, "row_coord", False) and not checkpoint.config.model.removal.row_coord:
+    if name in REMOVAL_NETS and getattr(module, "row_coord", False) and not checkpoint.config.model.removal.row_coord:
         from jrgr_deploy.nn.unet import with_row_channel
 
         state = with_row_channel(state)  # a removal net gaining the row channel starts as the one saved

@@ -107,3 +107,23 @@ def test_discriminator_objective_terms_and_gradients() -> None:
     for d in (nets.d_b, nets.d_or, nets.d_os):
         assert all(p.grad is not None for p in d.parameters())
     assert all(p.grad is None for p in nets.g_r.parameters())
+
+
+def test_joint_forward_gives_each_removal_pass_the_rows_of_the_crop_it_came_from() -> None:
+    """An image made from O_s (Õ_r) keeps O_s's rows, one made from O_r (Õ_s) keeps O_r's: F_s and F_r are
+    recorded (plain functions in the nets' place; G passes its rain layer through)."""
+    o_s, o_r = torch.full((1, 3, 4, 4), 0.5), torch.full((1, 3, 4, 4), -0.5)
+    rows_s, rows_r = torch.zeros(1, 1, 4, 1), torch.ones(1, 1, 4, 1)
+    calls: list[tuple[str, torch.Tensor]] = []
+
+    def removal(name: str):
+        def remove(o: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            calls.append((name, rows))
+            return 0.5 * o
+        return remove
+
+    joint_forward(o_s, o_r, removal("f_s"), removal("f_r"), lambda r: r, lambda r: r, rows_s=rows_s, rows_r=rows_r)
+    # S2R reads O_s, R2S of its Õ_r (the synthetic cycle), R2S reads O_r, S2R of its Õ_s (the real cycle)
+    assert [(name, rows is rows_s) for name, rows in calls] == [("f_s", True), ("f_r", True), ("f_r", False),
+                                                                ("f_s", False)]
+    assert all(rows is rows_r for name, rows in calls[2:])

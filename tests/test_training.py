@@ -344,13 +344,32 @@ def test_stage1_ema_holds_the_average_and_resumes_bit_exactly(dataset, tmp_path)
     assert any(not torch.equal(raw[k], a.state_dicts["f_s"][k]) for k in raw)
 
 
-def test_a_net_reading_its_rows_trains_on_square_crops_and_starts_from_a_net_without_them(dataset, tmp_path) -> None:
+def test_a_net_reading_its_rows_trains_on_square_crops_and_starts_from_a_net_without_them(dataset, tmp_path,
+                                                                                          monkeypatch) -> None:
     """model.removal.row_coord with 32² crops of 48² images: both stages take the crops' rows from the data sets
     (`frame_rows`, (N, 1, 32, 1)), and the first conv's weights on the row channel move off zero. train.init_from
     a checkpoint without the row channel starts the removal nets as saved (lr 0 keeps them: zero row weights);
     the other way round is refused (the checkpoint's row weights would be dropped)."""
+    from jrgr_deploy.datasets import frame_rows
+    from jrgr_deploy.nn.unet import UNet
+
+    seen: list[torch.Tensor | None] = []
+    read_rows = UNet._rows
+
+    def recording(net: UNet, x: torch.Tensor, given: torch.Tensor | None) -> torch.Tensor:
+        seen.append(given)
+        return read_rows(net, x, given)
+
+    monkeypatch.setattr(UNet, "_rows", recording)
     rows = ("model.removal.row_coord=true", "train.stage1_iters=4", "train.stage2_iters=2")
     assert train(small_config(dataset, *rows, "train.lr=2e-3"), tmp_path / "rows", progress=False).complete
+    monkeypatch.undo()
+    crops = [given for given in seen if given is not None and given.shape[2] == 32]
+    assert len(crops) >= 4 + 2 * 4  # every stage-1 step, and F_s / F_r's passes of every joint step
+    tops = {round((float(given[i, 0, 0, 0]) * 48 + 47) / 2) for given in crops for i in range(len(given))}
+    assert all(torch.allclose(given[i], frame_rows(48, round((float(given[i, 0, 0, 0]) * 48 + 47) / 2), 32))
+               for given in crops for i in range(len(given)))
+    assert len(tops) > 1  # crops from several places in the frame, not the crop read as a frame
     for stage in ("stage1", "stage2"):
         f_r = load_checkpoint(tmp_path / "rows" / f"{stage}.safetensors").state_dicts["f_r"]["enc.0.0.weight"]
         assert f_r.shape[1] == 4 and f_r[:, 3].abs().sum() > 0
@@ -370,3 +389,12 @@ def test_a_net_reading_its_rows_trains_on_square_crops_and_starts_from_a_net_wit
     back = small_config(dataset, "train.stage2_iters=2", f"train.init_from={tmp_path / 'rows' / 'stage2.safetensors'}")
     with pytest.raises(JRGRError, match="net f_s was trained with another model.removal"):
         train(back, tmp_path / "back", stages=("stage2",), progress=False)
+
+
+def test_generation_nets_reading_rows_load_their_own_checkpoint(dataset, tmp_path) -> None:
+    """model.generation.row_coord alone: only removal nets gain a row channel from a checkpoint without one."""
+    from jrgr_deploy.checkpoint import load_net
+
+    config = small_config(dataset, "model.generation.row_coord=true", "train.stage1_iters=1", "train.stage2_iters=1")
+    train(config, tmp_path, progress=False)
+    assert load_net(tmp_path / "stage2.safetensors", "g_s").enc[0][0].weight.shape[1] == 4
