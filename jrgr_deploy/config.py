@@ -55,7 +55,7 @@ class NetConfig:
     input channel (made inside the net from the input's height, so the ONNX contract stays 3 channels). Rain's
     veil grows with distance, and on a street or road camera distance grows towards the horizon row: a net that
     knows its row can learn that layout. In training every crop carries where its rows lie in the frame
-    (`jrgr_deploy.datasets.frame_rows`), so crops of any shape see the frame's rows; deployed, the input is the
+    (`jrgr_deploy.nn.unet.frame_rows`), so crops of any shape see the frame's rows; deployed, the input is the
     frame. The first conv's weights on the channel start at zero (the net starts as without it), also when
     ``train.init_from`` names a checkpoint trained without the channel.
     """

@@ -3,8 +3,8 @@
 Every item holds float32 tensors of shape (3, H, W), RGB, values in [-1, 1] (the nets' contract,
 docs/ARCHITECTURE.md, "Contracts"): `PairedRainDataset` gives `o_s` (rainy) and `b_s` (clean),
 `UnpairedRainDataset` gives `o_r` (real rainy image or video frame); both add `name`, and `rows_s` / `rows_r`:
-(1, H, 1) float32, where the crop's rows lie in the whole image (`frame_rows`), for a removal net that reads
-its rows (``model.removal.row_coord``).
+(1, H, 1) float32, where the crop's rows lie in the whole image (`jrgr_deploy.nn.unet.frame_rows`), for a
+removal net that reads its rows (``model.removal.row_coord``).
 
 Augmentation is a random crop and a random horizontal flip drawn from a generator seeded by
 (seed, epoch, index), so an item is the same whatever the DataLoader's worker count or order; call
@@ -27,6 +27,7 @@ from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import rgb_to_nchw
 from jrgr_deploy.image_files import list_images, read_rgb
 from jrgr_deploy.moment_transfer import MomentTransfer
+from jrgr_deploy.nn.unet import frame_rows
 from jrgr_deploy.pairing import match_pairs, resolve_root
 from jrgr_deploy.video_files import VIDEO_SUFFIXES, VideoFrames
 
@@ -51,14 +52,6 @@ def _pad_to_at_least(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
         return image
     top, left = pad_h // 2, pad_w // 2
     return cv2.copyMakeBorder(image, top, pad_h - top, left, pad_w - left, borderType=cv2.BORDER_REFLECT_101)
-
-
-def frame_rows(height: int, top: int = 0, rows: int | None = None) -> torch.Tensor:
-    """(1, rows, 1) float32: the row centres ``top .. top + rows - 1`` of a frame `height` rows high mapped to
-    [-1, 1] top to bottom, (2 i + 1) / height - 1 (`jrgr_deploy.nn.unet.row_coordinate`'s convention; rows
-    outside the frame, from reflect padding, continue the line). `rows` defaults to the whole frame."""
-    index = torch.arange(top, top + (height if rows is None else rows), dtype=torch.float32)
-    return ((2.0 * index + 1.0) / height - 1.0).view(1, -1, 1)
 
 
 def _augment(

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from jrgr_deploy.datasets import PairedRainDataset, PseudoLabelledRealDataset, UnpairedRainDataset, frame_rows
+from jrgr_deploy.datasets import PairedRainDataset, PseudoLabelledRealDataset, UnpairedRainDataset
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.image_files import write_rgb
+from jrgr_deploy.nn.unet import frame_rows
 
 
 def _noise(seed: int, height: int, width: int) -> np.ndarray:

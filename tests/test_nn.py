@@ -213,7 +213,7 @@ def test_row_coord_net_starts_as_the_plain_net_and_then_reads_its_rows() -> None
 
 def test_row_coord_net_reads_a_crops_rows_when_given() -> None:
     """A training crop carries its rows (`frame_rows`); without them the input is taken as the whole frame."""
-    from jrgr_deploy.datasets import frame_rows
+    from jrgr_deploy.nn.unet import frame_rows
 
     net = _perturb(build_net(JRGRConfig.from_preset("tiny").with_overrides(["model.removal.row_coord=true"]), "f_r"))
     image = torch.rand(2, 3, 32, 48) * 2 - 1

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from jrgr_deploy.checkpoint import load_checkpoint
-from jrgr_deploy.datasets import frame_rows
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.nn.unet import frame_rows
 from jrgr_deploy.training.losses import removal_only
 from jrgr_deploy.training.run_log import read_log
 from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets

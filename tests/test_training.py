@@ -350,8 +350,7 @@ def test_a_net_reading_its_rows_trains_on_square_crops_and_starts_from_a_net_wit
     (`frame_rows`, (N, 1, 32, 1)), and the first conv's weights on the row channel move off zero. train.init_from
     a checkpoint without the row channel starts the removal nets as saved (lr 0 keeps them: zero row weights);
     the other way round is refused (the checkpoint's row weights would be dropped)."""
-    from jrgr_deploy.datasets import frame_rows
-    from jrgr_deploy.nn.unet import UNet
+    from jrgr_deploy.nn.unet import UNet, frame_rows
 
     seen: list[torch.Tensor | None] = []
     read_rows = UNet._rows

@@ -39,6 +39,15 @@ def row_coordinate(x: torch.Tensor) -> torch.Tensor:
     return (2.0 * ones.cumsum(dim=2) - 1.0) / height - 1.0
 
 
+def frame_rows(height: int, top: int = 0, rows: int | None = None) -> torch.Tensor:
+    """(1, rows, 1) float32: the row centres ``top .. top + rows - 1`` of a frame `height` rows high mapped to
+    [-1, 1] top to bottom, (2 i + 1) / height - 1 (`row_coordinate`'s convention, made for training crops:
+    `jrgr_deploy.datasets`; rows outside the frame, from reflect padding, continue the line). `rows` defaults to
+    the whole frame."""
+    index = torch.arange(top, top + (height if rows is None else rows), dtype=torch.float32)
+    return ((2.0 * index + 1.0) / height - 1.0).view(1, -1, 1)
+
+
 FIRST_CONV = "enc.0.0.weight"  # the state-dict key of the encoder's first conv, which reads the row channel
 
 
@@ -103,7 +112,7 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """(N, 3, H, W) -> (N, 3, H, W); H, W multiples of 2**depth.
 
-        rows: (N, 1, H, 1), where x's rows lie in their frames (`jrgr_deploy.datasets.frame_rows`: a training
+        rows: (N, 1, H, 1), where x's rows lie in their frames (`frame_rows`: a training
         crop keeps its place); read only by a net built with ``row_coord``, which otherwise takes x as the
         whole frame (`row_coordinate`, the deployed case)."""
         check_input(x, self.multiple, self.name)
