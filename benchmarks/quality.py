@@ -144,6 +144,17 @@ METHODS: dict[str, Method] = {
     "self_training_mt_anchor_refresh": _self_training_mt(", labels without veil removal made again every 250 steps "
                                                          "(a trust region that moves)", "loss.pl_veil_strength=0",
                                                          "loss.pl_refresh_iters=250"),
+    # the long runs peak within 1,000-3,000 steps and then drift down (last 0.4-0.7 dB below the best): F_r pulled
+    # back towards its starting weights after each step (`train.f_r_anchor`, L2-SP; time constant 1,000, 250 and 100
+    # steps at lr 2e-4), or a slower average of its weights
+    "self_training_mt_l2sp5": _self_training_mt(", F_r pulled towards its starting weights "
+                                                "(`train.f_r_anchor=5`)", "train.f_r_anchor=5"),
+    "self_training_mt_l2sp20": _self_training_mt(", F_r pulled towards its starting weights "
+                                                 "(`train.f_r_anchor=20`)", "train.f_r_anchor=20"),
+    "self_training_mt_l2sp50": _self_training_mt(", F_r pulled towards its starting weights "
+                                                 "(`train.f_r_anchor=50`)", "train.f_r_anchor=50"),
+    "self_training_mt_ema999": _self_training_mt(", a slower average of F_r's weights (`train.ema_decay=0.999`)",
+                                                 "train.ema_decay=0.999"),
     # model B's veil varies several-fold between images (fog 0.0005-0.004 /m, rain 5-75 mm/h): pairs re-toned over
     # a wider range of strengths around the population's (strength 1 +- jitter, default 0.3)
     "self_training_mt_jitter6": _self_training_mt(" at strengths 1 +- 0.6 (`loss.transfer_jitter=0.6`)",
@@ -416,7 +427,7 @@ def _worker_logging() -> None:
 # ---- scores and the table -----------------------------------------------------------------------------------
 
 
-def _test_scores(work: Work, weights: Path | None, cache_key: str) -> dict[str, dict[str, float]]:
+def test_scores(work: Work, weights: Path | None, cache_key: str) -> dict[str, dict[str, float]]:
     """Scores on both test splits, cached in WORK/test_scores.json under `cache_key`."""
     cache_path = work.root / "test_scores.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
@@ -447,9 +458,9 @@ def build_table(plan: Plan, work: Work, seeds: list[int], methods: list[str]) ->
     """Mean ± sd over seeds of every row; methods at their val-selected and their last step."""
     from jrgr_deploy.training.tracing import snapshot_path, val_selected_step
 
-    table: dict[str, Any] = {"input": _aggregate([_test_scores(work, None, "input")])}
+    table: dict[str, Any] = {"input": _aggregate([test_scores(work, None, "input")])}
     for row in ("supervised", "oracle"):
-        table[row] = _aggregate([_test_scores(work, work.stage1(plan, s, row), f"seed{s}/{row}")
+        table[row] = _aggregate([test_scores(work, work.stage1(plan, s, row), f"seed{s}/{row}")
                                  for s in stage1_seeds(plan, seeds)])
     traces: dict[str, dict[int, list[dict[str, Any]]]] = {}
     for method in methods:
@@ -461,8 +472,8 @@ def build_table(plan: Plan, work: Work, seeds: list[int], methods: list[str]) ->
             traces[method][seed] = trace
             step = val_selected_step(trace)
             steps.append(step)
-            selected.append(_test_scores(work, snapshot_path(run_dir, step), f"seed{seed}/{method}/step{step}"))
-            last.append(_test_scores(work, snapshot_path(run_dir, plan.iters),
+            selected.append(test_scores(work, snapshot_path(run_dir, step), f"seed{seed}/{method}/step{step}"))
+            last.append(test_scores(work, snapshot_path(run_dir, plan.iters),
                                      f"seed{seed}/{method}/step{plan.iters}"))
         table[f"{method}@val"] = {**_aggregate(selected), "selected_steps": steps}
         table[f"{method}@last"] = _aggregate(last)

@@ -308,6 +308,11 @@ class TrainConfig:
     F_r); the checkpoint's net is that average (what evaluation and export use), the raw weights travel in the
     resume state.
     GAN training oscillates; the average much less.
+    ``f_r_anchor`` > 0 (stage 2) pulls F_r's weights back towards the weights stage 2 starts from after each
+    step, decoupled from Adam as AdamW's weight decay is (L2-SP, Li et al. 2018: decay towards the pre-trained
+    weights, not towards 0): θ ← θ − lr_F_r · f_r_anchor · (θ − θ_start), lr_F_r the current (scheduled) lr. At lr
+    2e-4, 5 gives the pull a time constant of 1,000 steps: it leaves the first hundreds of steps nearly free and
+    bounds how far a long run can drift from where it started.
     ``veil_warmup_iters`` > 0 (physics G_r with ``loss.weights.mom_or`` > 0): before joint training starts, the
     veil net alone is fitted for that many steps to the real images' low-frequency statistics (the
     moment-matching term), so F_r's first pseudo-pairs already carry a veil like the real one.
@@ -339,6 +344,7 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "none"
     ema_decay: float = 0.0
+    f_r_anchor: float = 0.0
     veil_warmup_iters: int = 0
     init_from: str | None = None
 
@@ -349,6 +355,8 @@ class TrainConfig:
             raise JRGRError(f"veil_warmup_iters must be >= 0, got {self.veil_warmup_iters}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise JRGRError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.f_r_anchor < 0:
+            raise JRGRError(f"f_r_anchor must be >= 0 (0: off), got {self.f_r_anchor}")
         if not 0.0 <= self.decay_fraction <= 1.0:
             raise JRGRError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
         if self.num_threads < 0 or self.num_workers < 0:

@@ -107,6 +107,19 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert report["selected"]["strength"] in (0.0, 0.3)
     assert tone.main(["--work", str(tmp_path), "--methods", "jrgr_paper"]) == 2  # not a work folder
 
+    # benchmarks/snapshot_scores.py: test scores of every snapshot beside the val curve; the last step's is the
+    # table's (the same cache), step 0's the supervised net's
+    snapshots = load_benchmark("snapshot_scores")
+    assert snapshots.main(["--work", str(work), "--methods", "jrgr_paper", "--results", str(results_dir),
+                           "--name", "snap"]) == 0
+    curve = json.loads((results_dir / "snap.json").read_text())["curves"]["jrgr_paper"]["0"]
+    assert [p["step"] for p in curve] == [p["step"] for p in results["val_trajectories"]["jrgr_paper"]["0"]]
+    assert [p["val_psnr_y"] for p in curve] == [p["psnr_y"] for p in results["val_trajectories"]["jrgr_paper"]["0"]]
+    assert curve[-1]["test_psnr_y"] == table["jrgr_paper@last"]["realistic"]["psnr_y"]["mean"]
+    assert curve[0]["test_psnr_y"] == table["supervised"]["realistic"]["psnr_y"]["mean"]
+    assert (results_dir / "snap.png").is_file()
+    assert snapshots.main(["--work", str(work), "--methods", "cyclegan", "--results", str(results_dir)]) == 2
+
 
 def test_missing_backgrounds_is_a_clear_error(tmp_path: Path, capsys) -> None:
     quality = load_benchmark("quality")

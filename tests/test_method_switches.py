@@ -273,6 +273,29 @@ def test_parameter_ema_closed_form() -> None:
         TrainConfig(ema_decay=1.0)
 
 
+def test_weight_anchor_pull_closed_form() -> None:
+    """train.f_r_anchor: θ ← θ − lr · rate · (θ − θ_start) after each step, whatever Adam did."""
+    from jrgr_deploy.training.trainer import _WeightAnchor
+
+    net = torch.nn.Linear(1, 1, bias=True)
+    with torch.no_grad():
+        net.weight.fill_(2.0)
+        net.bias.fill_(-1.0)
+    anchor = _WeightAnchor(net, rate=500.0)
+    with torch.no_grad():
+        net.weight.fill_(4.0)
+        net.bias.fill_(1.0)
+    for _ in range(3):
+        anchor.pull(net, lr=1e-3)  # weight 0.5 a step: the distance halves
+    assert net.weight.item() == pytest.approx(2.0 + 2.0 * 0.5**3)
+    assert net.bias.item() == pytest.approx(-1.0 + 2.0 * 0.5**3)
+    anchor.pull(net, lr=1.0)  # lr * rate beyond 1 lands on the start, never past it
+    assert net.weight.item() == pytest.approx(2.0) and net.bias.item() == pytest.approx(-1.0)
+    assert not anchor.start["weight"].requires_grad
+    with pytest.raises(JRGRError, match="f_r_anchor"):
+        TrainConfig(f_r_anchor=-1.0)
+
+
 def _veil_and_streak_grads(config: JRGRConfig, source: str, term: str) -> tuple[float, float]:
     torch.manual_seed(0)
     cfg = config.with_overrides([f"loss.veil_learns_from={source}"])

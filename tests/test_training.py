@@ -278,6 +278,33 @@ def test_ema_checkpoint_holds_the_average_and_resumes_bit_exactly(dataset, tmp_p
     assert record["mom_or"] >= 0
 
 
+def test_f_r_anchor_holds_f_r_to_its_start_and_resumes_bit_exactly(dataset, tmp_path) -> None:
+    """train.f_r_anchor: a pull of lr * rate = 1 puts F_r back on its stage-1 weights after every step (the other
+    nets still learn); a weaker one leaves it between; its start travels in the resume state."""
+    base = ("train.stage1_iters=2", "train.stage2_iters=4", "train.checkpoint_every=100", "train.decay_fraction=0",
+            "train.f_r_lr_ratio=1", "train.lr=1e-3")
+    train(small_config(dataset, *base, "train.f_r_anchor=1000"), tmp_path / "held", progress=False)
+    start = load_checkpoint(tmp_path / "held" / "stage1.safetensors").state_dicts["f_r"]
+    held = load_checkpoint(tmp_path / "held" / "stage2.safetensors").state_dicts
+    assert all(torch.equal(held["f_r"][k], start[k]) for k in start)
+    stage1_f_s = load_checkpoint(tmp_path / "held" / "stage1.safetensors").state_dicts["f_s"]
+    assert any(not torch.equal(held["f_s"][k], stage1_f_s[k]) for k in stage1_f_s)
+    loose = small_config(dataset, *base, "train.f_r_anchor=200")
+    straight, pieces = tmp_path / "straight", tmp_path / "pieces"
+    train(loose, straight, progress=False)
+    train(loose, pieces, max_steps=2, progress=False)
+    train(loose, pieces, resume=True, progress=False)
+    a, b = load_checkpoint(straight / "stage2.safetensors"), load_checkpoint(pieces / "stage2.safetensors")
+    assert all(torch.equal(v, b.state_dicts["f_r"][k]) for k, v in a.state_dicts["f_r"].items())
+    assert any(not torch.equal(v, start[k]) for k, v in a.state_dicts["f_r"].items())
+    saved = load_train_state(straight / "stage2.safetensors").tensors
+    assert all(torch.equal(saved[f"anchor_f_r.{k}"], start[k]) for k in start if "weight" in k or "bias" in k)
+    plain = small_config(dataset, *base)
+    train(plain, tmp_path / "plain", max_steps=2, progress=False)
+    with pytest.raises(JRGRError, match="f_r_anchor"):
+        train(loose, tmp_path / "plain", resume=True, progress=False)
+
+
 def test_real_clean_feeds_d_b_and_resumes_bit_exactly(dataset, tmp_path) -> None:
     """data.real_clean: D_B's real samples hold real-domain clean images too; the extra stream resumes exactly."""
     import numpy as np

@@ -54,5 +54,10 @@ def apply_lr(optimizer: torch.optim.Optimizer, factor: float) -> None:
         group["lr"] = group["base_lr"] * factor
 
 
+def group_lr(optimizer: torch.optim.Optimizer, name: str) -> float:
+    """The current lr of the parameter group of net `name`."""
+    return next(float(group["lr"]) for group in optimizer.param_groups if group["name"] == name)
+
+
 def current_lrs(optimizer: torch.optim.Optimizer) -> dict[str, float]:
     return {f"lr_{group['name']}": float(group["lr"]) for group in optimizer.param_groups}

@@ -82,7 +82,7 @@ from jrgr_deploy.training.distributed import (
 from jrgr_deploy.training.grid import save_fig6_grid, save_grid
 from jrgr_deploy.training.pool import ImagePool
 from jrgr_deploy.training.run_log import RunLog
-from jrgr_deploy.training.schedule import apply_lr, current_lrs, lr_factor, make_adam, stage2_lrs
+from jrgr_deploy.training.schedule import apply_lr, current_lrs, group_lr, lr_factor, make_adam, stage2_lrs
 from jrgr_deploy.training.system import (
     Composition,
     DiscriminatorObjective,
@@ -96,6 +96,7 @@ logger = logging.getLogger(__name__)
 STAGE1_FILE = "stage1.safetensors"
 STAGE2_FILE = "stage2.safetensors"
 PSEUDO_LABELS_DIR = "pseudo_labels"  # RUN_DIR/pseudo_labels: the real images' labels of loss.weights.mse_fr_pl
+ANCHOR_PREFIX = "anchor_f_r."  # resume-state tensors: F_r's starting weights (train.f_r_anchor)
 # The seven history pools: D_B's real backgrounds and its four kinds of fake, and the two translated images.
 POOL_NAMES = ("b_s", "b_hat_s", "b_hat_otr", "b_hat_r", "b_hat_ots", "o_tilde_r", "o_tilde_s")
 
@@ -529,6 +530,9 @@ class _Stage2(_StageBase):
         # EMA of F_r's weights (train.ema_decay > 0): starts as F_r; saved as the checkpoint's f_r, while the raw
         # weights Adam works on travel in the resume state.
         self.ema = _ParameterEMA(nets.f_r, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        # train.f_r_anchor: F_r's starting weights, kept to pull it back towards them (a resume reads them from
+        # its state instead)
+        self.anchor = _WeightAnchor(nets.f_r, cfg.f_r_anchor) if cfg.f_r_anchor > 0 else None
         self.objective = GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config))
         if resuming:
             start, pretrained = self._restore(nets, opt_g, opt_d, pools)
@@ -587,6 +591,8 @@ class _Stage2(_StageBase):
                 g_terms, images = g_model(o_s, b_s, o_r, o_mt, p_r, rows_s, rows_r)
             opt_g.zero_grad(set_to_none=True)
             _backward_step(g_terms["g_total"].float(), opt_g, scaler_g)
+            if self.anchor is not None:
+                self.anchor.pull(nets.f_r, group_lr(opt_g, "f_r"))
             if self.ema is not None:
                 self.ema.update(nets.f_r)
             _set_requires_grad(discriminators, True)
@@ -743,6 +749,8 @@ class _Stage2(_StageBase):
             if self.ema is not None:
                 saved_nets["f_r"] = self.ema.module
                 raw_tensors.update({f"raw_f_r.{k}": v for k, v in nets.f_r.state_dict().items()})
+            if self.anchor is not None:
+                raw_tensors.update({f"{ANCHOR_PREFIX}{k}": v for k, v in self.anchor.start.items()})
             state = TrainState(
                 {**g_tensors, **d_tensors, **rng_tensors, **pool_tensors, **raw_tensors},
                 {"stage": self.stage, "step": step, "total_steps": total, "opt_g": g_info, "opt_d": d_info,
@@ -766,6 +774,12 @@ class _Stage2(_StageBase):
             if not raw:
                 raise JRGRError(f"cannot resume '{self.path}' with train.ema_decay > 0: it was saved without an EMA")
             nets.f_r.load_state_dict(raw)
+        if self.anchor is not None:
+            start = {k.removeprefix(ANCHOR_PREFIX): v for k, v in state.tensors.items() if k.startswith(ANCHOR_PREFIX)}
+            if not start:
+                raise JRGRError(f"cannot resume '{self.path}' with train.f_r_anchor > 0: it was saved without F_r's "
+                                "starting weights (a run without the anchor)")
+            self.anchor.load(start)
         _optimizer_from_state(opt_g, "opt_g", state.tensors, info["opt_g"])
         if self.objective.moments is not None:
             moments = {k[len("moments."):]: v for k, v in state.tensors.items() if k.startswith("moments.")}
@@ -800,6 +814,27 @@ class _ParameterEMA:
             average.lerp_(current.detach(), 1.0 - self.decay)
         for average, current in zip(self.module.buffers(), module.buffers(), strict=True):
             average.copy_(current)
+
+
+class _WeightAnchor:
+    """A net's starting weights and the decoupled pull back towards them (``train.f_r_anchor``, L2-SP): after
+    each optimiser step θ ← θ − lr · rate · (θ − θ_start), so that, unlike an L2 term in the loss, Adam's
+    per-weight scaling does not weaken or strengthen the pull."""
+
+    def __init__(self, module: nn.Module, rate: float) -> None:
+        self.rate = rate
+        self.start = {name: p.detach().clone() for name, p in module.named_parameters()}
+
+    def load(self, start: dict[str, torch.Tensor]) -> None:
+        if start.keys() != self.start.keys():
+            raise JRGRError("the saved starting weights of F_r do not match its parameters")
+        self.start = {name: start[name].to(self.start[name]) for name in self.start}
+
+    @torch.no_grad()
+    def pull(self, module: nn.Module, lr: float) -> None:
+        weight = min(1.0, lr * self.rate)
+        for name, p in module.named_parameters():
+            p.lerp_(self.start[name], weight)
 
 
 def _load_matching_state(checkpoint) -> TrainState:
