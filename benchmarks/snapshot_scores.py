@@ -31,9 +31,9 @@ logger = logging.getLogger("snapshot_scores")
 def snapshot_curves(work_root: Path, seeds: list[int], methods: list[str], split: str) -> dict[str, Any]:
     """{method: {seed: [{"step", "test_psnr_y", "val_psnr_y"}]}} over every snapshot of each run (step 0 is the
     stage-1 net the run started from)."""
-    import yaml
     from quality import SPLITS, Work, test_scores
 
+    from jrgr_deploy.config import JRGRConfig
     from jrgr_deploy.errors import JRGRError
     from jrgr_deploy.training.tracing import read_trace
 
@@ -50,7 +50,7 @@ def snapshot_curves(work_root: Path, seeds: list[int], methods: list[str], split
                 raise JRGRError(f"'{run_dir}' holds no traced run (val_trajectory.json and snapshots/ from "
                                 "quality.py); check --work, --seeds and --methods")
             # step 0: the stage-1 net the run started from, under quality.py's cache key (seedN/supervised)
-            init = Path(yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["init_from"])
+            init = Path(JRGRConfig.from_yaml(run_dir / "config.yaml").train.init_from)
             start = test_scores(work, init, f"{init.parent.parent.name}/{init.parent.name}")[split]["psnr_y"]
             points = [{"step": 0, "test_psnr_y": start, "val_psnr_y": val.get(0)}]
             for path in snapshots:

@@ -487,7 +487,7 @@ class _Stage1(_StageBase):
         load_weights_into(checkpoint, "f_s", net)
         state = _load_matching_state(checkpoint)
         if self.train_cfg.ema_decay > 0:
-            raw = {k[len("raw_f_s."):]: v for k, v in state.tensors.items() if k.startswith("raw_f_s.")}
+            raw = _under(state.tensors, "raw_f_s.")
             if not raw:
                 raise JRGRError(f"cannot resume '{self.path}' with train.ema_decay > 0: it was saved without an EMA")
             self.ema = _ParameterEMA(net, self.train_cfg.ema_decay)  # the checkpoint's net is the average
@@ -770,19 +770,19 @@ class _Stage2(_StageBase):
         info = state.info
         if self.ema is not None:
             self.ema.module.load_state_dict(nets.f_r.state_dict())  # the checkpoint's f_r is the average
-            raw = {k[len("raw_f_r."):]: v for k, v in state.tensors.items() if k.startswith("raw_f_r.")}
+            raw = _under(state.tensors, "raw_f_r.")
             if not raw:
                 raise JRGRError(f"cannot resume '{self.path}' with train.ema_decay > 0: it was saved without an EMA")
             nets.f_r.load_state_dict(raw)
         if self.anchor is not None:
-            start = {k.removeprefix(ANCHOR_PREFIX): v for k, v in state.tensors.items() if k.startswith(ANCHOR_PREFIX)}
+            start = _under(state.tensors, ANCHOR_PREFIX)
             if not start:
                 raise JRGRError(f"cannot resume '{self.path}' with train.f_r_anchor > 0: it was saved without F_r's "
                                 "starting weights (a run without the anchor)")
             self.anchor.load(start)
         _optimizer_from_state(opt_g, "opt_g", state.tensors, info["opt_g"])
         if self.objective.moments is not None:
-            moments = {k[len("moments."):]: v for k, v in state.tensors.items() if k.startswith("moments.")}
+            moments = _under(state.tensors, "moments.")
             if moments:
                 self.objective.moments.load_state_dict(moments)
             else:
@@ -814,6 +814,11 @@ class _ParameterEMA:
             average.lerp_(current.detach(), 1.0 - self.decay)
         for average, current in zip(self.module.buffers(), module.buffers(), strict=True):
             average.copy_(current)
+
+
+def _under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The resume-state tensors saved under `prefix` (a net's raw weights, running means), keyed without it."""
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 class _WeightAnchor:
