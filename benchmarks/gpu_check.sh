@@ -9,7 +9,8 @@
 #   2. install (GPU found): a venv (benchmarks/work/venv-gpu, or $JRGR_GPU_VENV) with `pip install -e '.[gpu,export]' pytest`
 #      plus `[trt]` when TensorRT installs; exactly one of onnxruntime / onnxruntime-gpu is kept (both own
 #      the `onnxruntime` module). No GPU: nothing is installed, the current environment is used as is.
-#      JRGR_GPU_PYTHON=/path/to/python skips the install and uses that interpreter (e.g. an NGC container).
+#      JRGR_GPU_PYTHON=/path/to/python skips the install and uses that interpreter (e.g. an NGC container); it needs
+#      what [train] and, for the ONNX rows, [export]'s onnx + onnxslim bring (the latency step fails without them).
 #   3. library report: torch (+CUDA), onnxruntime providers, tensorrt, cuda-python -> RESULTS_DIR/environment.txt
 #   4. tests: `pytest -m gpu -rs` (CUDA/TensorRT tests; skipped with their reason when a part is missing)
 #                                                                       -> RESULTS_DIR/pytest_gpu.{log,xml}
@@ -23,7 +24,7 @@ set -u -o pipefail
 
 usage() { echo "usage: $0 RESULTS_DIR   (see the header of this script)" >&2; exit 2; }
 [ $# -eq 1 ] || usage
-case "$1" in -h|--help) sed -n '2,20p' "$0"; exit 0 ;; esac
+case "$1" in -h|--help) sed -n '2,21p' "$0"; exit 0 ;; esac
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$1" || { echo "cannot create results folder '$1'" >&2; exit 2; }

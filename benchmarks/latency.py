@@ -764,10 +764,11 @@ def goals(results: dict[str, Any], eval_wh: list[int]) -> list[str]:
             cost = best.get("psnr_y_cost_db") if preset["weights"]["trained"] else None
             cost_text = (f"PSNR-Y cost vs FP32 **{cost:+.2f} dB** ({best['psnr_y_db']:.2f} dB)" if cost is not None
                          else "PSNR-Y cost not measured (random weights: no meaningful deraining PSNR)")
+            speedup = best["speedup_vs_torch"]  # None when no PyTorch CPU row was timed (e.g. `--backends gpu`)
+            versus = f", {speedup:.2f}× PyTorch" if speedup else ""
             lines.append(f"- Fastest CPU path at {eval_wh[0]}×{eval_wh[1]}, preset `{preset['preset']}`: "
                          f"**{best['label']}**, p50 {best['latency_ms']['p50']:.0f} ms "
-                         f"({best['throughput_fps']:.2f} fps, {best['speedup_vs_torch'] or 0:.2f}× PyTorch); "
-                         f"{cost_text}.")
+                         f"({best['throughput_fps']:.2f} fps{versus}); {cost_text}.")
         infer = preset.get("infer_size")
         if infer:
             psnr_text = (f"PSNR-Y {infer['psnr_y_full_db']:.2f} → {infer['psnr_y_infer_size_db']:.2f} dB "
