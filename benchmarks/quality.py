@@ -153,8 +153,26 @@ METHODS: dict[str, Method] = {
                                                  "(`train.f_r_anchor=20`)", "train.f_r_anchor=20"),
     "self_training_mt_l2sp50": _self_training_mt(", F_r pulled towards its starting weights "
                                                  "(`train.f_r_anchor=50`)", "train.f_r_anchor=50"),
+    # the same pull with its anchor taken at step 1,000 (near where the 6,000-step runs peak) from the EMA net:
+    # free for 1,000 steps, then held near where it got
+    "self_training_mt_l2sp20_at1000": _self_training_mt(", F_r free for 1,000 steps, then pulled towards its "
+                                                        "weights there (`train.f_r_anchor=20`, "
+                                                        "`train.f_r_anchor_step=1000`)",
+                                                        "train.f_r_anchor=20", "train.f_r_anchor_step=1000"),
+    "self_training_mt_l2sp50_at1000": _self_training_mt(", F_r free for 1,000 steps, then pulled towards its "
+                                                        "weights there (`train.f_r_anchor=50`, "
+                                                        "`train.f_r_anchor_step=1000`)",
+                                                        "train.f_r_anchor=50", "train.f_r_anchor_step=1000"),
     "self_training_mt_ema999": _self_training_mt(", a slower average of F_r's weights (`train.ema_decay=0.999`)",
                                                  "train.ema_decay=0.999"),
+    # the long runs drift back towards the labels, which carry the starting net's tone and veil: labels that hold
+    # only F_r's detail (the difference above a Gaussian blur of 4, 8 or 16 px), the tone left to the pairs
+    "self_training_mt_hp4": _self_training_mt(", labels compared above a 4 px blur (`loss.pl_highpass_px=4`)",
+                                              "loss.pl_highpass_px=4"),
+    "self_training_mt_hp8": _self_training_mt(", labels compared above an 8 px blur (`loss.pl_highpass_px=8`)",
+                                              "loss.pl_highpass_px=8"),
+    "self_training_mt_hp16": _self_training_mt(", labels compared above a 16 px blur (`loss.pl_highpass_px=16`)",
+                                               "loss.pl_highpass_px=16"),
     # model B's veil varies several-fold between images (fog 0.0005-0.004 /m, rain 5-75 mm/h): pairs re-toned over
     # a wider range of strengths around the population's (strength 1 +- jitter, default 0.3)
     "self_training_mt_jitter6": _self_training_mt(" at strengths 1 +- 0.6 (`loss.transfer_jitter=0.6`)",
@@ -216,8 +234,12 @@ class Plan:
                 "train.num_threads=1", "train.log_every=50", "train.image_every=0", *self.net_overrides]
 
 
-QUICK = Plan(size=64, n_synthetic=24, n_real=24, n_val=4, n_test=4, rain_preset="medium", stage1_iters=30,
-             stage1_batch=2, iters=8, batch=2, crop_size=64, val_points=2, figure_rows=2)
+# 96² crops: the smallest the joint rows' 3-scale discriminators take (n_layers 3)
+QUICK = Plan(size=96, n_synthetic=24, n_real=24, n_val=4, n_test=4, rain_preset="medium", stage1_iters=30,
+             stage1_batch=2, iters=8, batch=2, crop_size=96, val_points=2, figure_rows=2)
+# `--quick` without --methods: one row of each kind (continued; the paper's joint step; JRGR+'s, with its
+# multi-scale discriminators; the lean self-training step), not the whole table
+QUICK_METHODS = ("supervised_continued", "jrgr_paper", "jrgr_plus", "self_training_mt")
 
 
 @dataclass(frozen=True)
@@ -685,7 +707,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         plan = replace(plan, net_overrides=tuple(args.set))
     work = Work(Path(args.work))
     work.root.mkdir(parents=True, exist_ok=True)
-    methods = args.methods or list(METHODS)
+    methods = args.methods or list(QUICK_METHODS if args.quick else METHODS)
     for name in methods:
         if name not in METHODS:
             from jrgr_deploy.errors import JRGRError
@@ -764,7 +786,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", default=None,
                         help="BENCHMARKS.md to update (default: the repository's for a full run, none for --quick)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
-    parser.add_argument("--methods", nargs="+", default=None, help=f"rows to train (default all: {', '.join(METHODS)})")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help=f"rows to train (default all: {', '.join(METHODS)}; with --quick: "
+                             f"{' '.join(QUICK_METHODS)})")
     parser.add_argument("--best", default=None, help="the method the goals are checked on")
     parser.add_argument("--iters", type=int, default=0, help="override every method's iterations")
     parser.add_argument("--val-points", type=int, default=0, help="override the val evaluations per method run")

@@ -249,6 +249,11 @@ class LossConfig:
     stage-2 steps they are made again, the same way, from the net being trained (its EMA when
     ``train.ema_decay`` > 0), so that the labels follow what the net has learnt since (iterated self-training);
     the checkpoint is saved first, so a resumed run relabels from the same net.
+    pl_highpass_px: 0 (default): ``mse_fr_pl`` compares F_r(O_r) with the labels at every scale. σ > 0: only
+    above the scale of a Gaussian blur of σ pixels (the difference minus its blur,
+    `jrgr_deploy.nn.veil.gaussian_highpass`), so the labels hold F_r to its starting streak removal while the
+    tone and the veil, which the labels carry as the starting net left them, are taught by the other terms
+    (the moment-transfer pairs).
     """
 
     gan_mode: str = "lsgan"
@@ -269,8 +274,11 @@ class LossConfig:
     pl_veil_removal: str = "dark_channel"
     pl_veil_strength: float = 0.3
     pl_refresh_iters: int = 0
+    pl_highpass_px: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.pl_highpass_px < 0:
+            raise JRGRError(f"loss.pl_highpass_px must be >= 0, got {self.pl_highpass_px}")
         if self.pl_refresh_iters < 0:
             raise JRGRError(f"loss.pl_refresh_iters must be >= 0, got {self.pl_refresh_iters}")
         _check_choice("pl_veil_removal", self.pl_veil_removal, PL_VEIL_REMOVALS)
@@ -312,7 +320,9 @@ class TrainConfig:
     step, decoupled from Adam as AdamW's weight decay is (L2-SP, Li et al. 2018: decay towards the pre-trained
     weights, not towards 0): θ ← θ − lr_F_r · f_r_anchor · (θ − θ_start), lr_F_r the current (scheduled) lr. At lr
     2e-4, 5 gives the pull a time constant of 1,000 steps: it leaves the first hundreds of steps nearly free and
-    bounds how far a long run can drift from where it started.
+    bounds how far a long run can drift from where it started. ``f_r_anchor_step`` N > 0 takes the anchor at
+    stage-2 step N instead, from the net evaluation uses there (the EMA when ``ema_decay`` > 0), with no pull
+    before it: F_r learns freely for N steps, then is held near where it got (N must be below the stage's steps).
     ``veil_warmup_iters`` > 0 (physics G_r with ``loss.weights.mom_or`` > 0): before joint training starts, the
     veil net alone is fitted for that many steps to the real images' low-frequency statistics (the
     moment-matching term), so F_r's first pseudo-pairs already carry a veil like the real one.
@@ -345,6 +355,7 @@ class TrainConfig:
     amp: str = "none"
     ema_decay: float = 0.0
     f_r_anchor: float = 0.0
+    f_r_anchor_step: int = 0
     veil_warmup_iters: int = 0
     init_from: str | None = None
 
@@ -357,6 +368,8 @@ class TrainConfig:
             raise JRGRError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.f_r_anchor < 0:
             raise JRGRError(f"f_r_anchor must be >= 0 (0: off), got {self.f_r_anchor}")
+        if self.f_r_anchor_step < 0:
+            raise JRGRError(f"f_r_anchor_step must be >= 0 (0: the stage's start), got {self.f_r_anchor_step}")
         if not 0.0 <= self.decay_fraction <= 1.0:
             raise JRGRError(f"decay_fraction must be in [0, 1], got {self.decay_fraction}")
         if self.num_threads < 0 or self.num_workers < 0:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from benchmark_scripts import load_benchmark
 
+from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.training.tracing import even_marks, halving_marks, select_not_worse, val_selected_step
 
 
@@ -132,8 +134,6 @@ def test_missing_backgrounds_is_a_clear_error(tmp_path: Path, capsys) -> None:
 def test_shared_stage1_starts_every_seed_from_one_net(tmp_path: Path) -> None:
     """`--shared-stage1 S`: stage 1 is trained for seed S only; every seed's methods start from, and are compared
     with, that net (the config's init_from says so)."""
-    from dataclasses import replace
-
     quality = load_benchmark("quality")
     work = quality.Work(tmp_path)
     own, shared = quality.QUICK, replace(quality.QUICK, stage1_seed=0)
@@ -163,11 +163,24 @@ def test_every_method_is_a_valid_config_and_self_training_rows_take_the_lean_ste
     assert configs["self_training_moments_mt"].loss.weights.mse_fr_mt == 1.0
 
 
+def test_quick_default_rows_fit_the_quick_crops(tmp_path: Path) -> None:
+    """`--quick` without --methods trains QUICK_METHODS (one row of each kind); the quick crops must fit every one
+    of them, the joint rows' 3-scale discriminators included (64² crops once stopped `--quick` at jrgr_plus)."""
+    from jrgr_deploy.training.trainer import _check_crop_fits_discriminators
+
+    quality = load_benchmark("quality")
+    work = quality.Work(tmp_path)
+    assert set(quality.QUICK_METHODS) <= set(quality.METHODS) and "jrgr_plus" in quality.QUICK_METHODS
+    for row in ("supervised", "oracle", *quality.QUICK_METHODS):
+        _check_crop_fits_discriminators(quality._task_config(quality.QUICK, work, 0, row))
+    small = replace(quality.QUICK, crop_size=64)
+    with pytest.raises(JRGRError, match="too small for the discriminators"):
+        _check_crop_fits_discriminators(quality._task_config(small, work, 0, "jrgr_plus"))
+
+
 def test_set_switches_every_row_stage1_and_oracle_included(tmp_path: Path) -> None:
     """`--set KEY=VALUE` is a variant of the whole benchmark: the supervised and oracle nets and every method are
     built with it, and a method's own switches still apply after it."""
-    from dataclasses import replace
-
     quality = load_benchmark("quality")
     work = quality.Work(tmp_path)
     plan = replace(quality.QUICK, net_overrides=("model.removal.norm=none",))

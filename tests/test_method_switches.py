@@ -281,7 +281,10 @@ def test_weight_anchor_pull_closed_form() -> None:
     with torch.no_grad():
         net.weight.fill_(2.0)
         net.bias.fill_(-1.0)
-    anchor = _WeightAnchor(net, rate=500.0)
+    anchor = _WeightAnchor(rate=500.0)
+    anchor.pull(net, lr=1.0)  # nothing taken yet: no pull
+    assert net.weight.item() == 2.0
+    anchor.take(net)
     with torch.no_grad():
         net.weight.fill_(4.0)
         net.bias.fill_(1.0)
@@ -294,6 +297,8 @@ def test_weight_anchor_pull_closed_form() -> None:
     assert not anchor.start["weight"].requires_grad
     with pytest.raises(JRGRError, match="f_r_anchor"):
         TrainConfig(f_r_anchor=-1.0)
+    with pytest.raises(JRGRError, match="f_r_anchor_step"):
+        TrainConfig(f_r_anchor_step=-1)
 
 
 def _veil_and_streak_grads(config: JRGRConfig, source: str, term: str) -> tuple[float, float]:

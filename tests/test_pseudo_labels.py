@@ -18,6 +18,7 @@ from jrgr_deploy.image_files import read_rgb, write_rgb
 from jrgr_deploy.moment_transfer import MomentTransfer, population_moments
 from jrgr_deploy.training.data import PSEUDO_LABELS_FILE, make_pseudo_labels, resolve_sources
 from jrgr_deploy.training.evaluate import remove_rain
+from jrgr_deploy.training.losses import pseudo_label_mse
 from jrgr_deploy.training.run_log import read_log
 from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets
 from jrgr_deploy.training.trainer import PSEUDO_LABELS_DIR, train
@@ -120,6 +121,37 @@ def test_mse_fr_pl_term_closed_form_and_gradient() -> None:
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in nets.g_r.parameters())
     with pytest.raises(JRGRError, match="pseudo-labels"):
         objective(o_s, b_s, o_r)
+
+
+def test_highpass_labels_ignore_tone_and_keep_detail() -> None:
+    """``loss.pl_highpass_px``: a difference smoother than the blur (a constant, a slow ramp) costs (almost) nothing,
+    a pixel-scale one almost all of its MSE; σ = 0 is the plain MSE; the objective uses it; too small a crop and a
+    negative σ are refused."""
+    torch.manual_seed(0)
+    p_r = torch.rand(2, 3, 64, 64) * 2 - 1
+    torch.testing.assert_close(pseudo_label_mse(p_r + 0.4, p_r, 0.0), torch.tensor(0.16))
+    assert pseudo_label_mse(p_r + 0.4, p_r, 4.0) < 1e-10  # a tone offset: nothing to pay
+    ramp = torch.linspace(-0.2, 0.2, 64).view(1, 1, 64, 1)
+    assert pseudo_label_mse(p_r + ramp, p_r, 4.0) < 0.01 * pseudo_label_mse(p_r + ramp, p_r, 0.0)  # edges: reflected
+    checker = 0.1 * (torch.arange(64).view(-1, 1) + torch.arange(64).view(1, -1)).remainder(2).mul(2).sub(1)
+    detail = pseudo_label_mse(p_r + checker, p_r, 4.0)
+    assert 0.95 * 0.01 < detail <= 0.01 + 1e-6  # a ±0.1 checkerboard keeps (nearly) all of its 0.01
+    b_hat = (p_r + torch.randn_like(p_r) * 0.1).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: pseudo_label_mse(x, p_r.double()[:1, :1, :16, :16], 2.0),
+                                    (b_hat.detach().double()[:1, :1, :16, :16].requires_grad_(True),))
+    config = _small("loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.weights.mse_s=0", "loss.weights.mse_r=0",
+                    "loss.weights.mse_fr_pl=1", "loss.pl_highpass_px=2")
+    nets = JRGRNets(config)
+    objective = GeneratorObjective(nets, config.loss, Composition.from_config(config))
+    o_s, b_s, o_r = (torch.rand(2, 3, 16, 16) * 2 - 1 for _ in range(3))
+    with torch.no_grad():
+        shifted = nets.f_r(o_r) + 0.3  # labels = F_r's own output, a tone brighter
+        terms, _ = objective(o_s, b_s, o_r, None, shifted)
+    assert terms["mse_fr_pl"] < 1e-10
+    with pytest.raises(JRGRError, match="pl_highpass_px=8.*larger than 24 px"):
+        pseudo_label_mse(p_r[..., :20, :20], p_r[..., :20, :20], 8.0)
+    with pytest.raises(JRGRError, match="pl_highpass_px"):
+        _small("loss.pl_highpass_px=-1")
 
 
 def test_stage2_with_pseudo_labels_logs_the_term_and_resumes(dataset, tmp_path) -> None:  # noqa: F811

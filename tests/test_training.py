@@ -306,6 +306,39 @@ def test_f_r_anchor_holds_f_r_to_its_start_and_resumes_bit_exactly(dataset, tmp_
         train(loose, tmp_path / "plain", resume=True, progress=False)
 
 
+def test_f_r_anchor_step_lets_f_r_learn_then_holds_it_there(dataset, tmp_path) -> None:
+    """train.f_r_anchor_step: no pull before step N; at N the anchor is the net evaluation uses (the EMA when
+    there is one) and a pull of lr * rate = 1 holds F_r there; resumed before and after N, the run equals an
+    unbroken one."""
+    base = ("train.stage1_iters=2", "train.stage2_iters=4", "train.checkpoint_every=100", "train.decay_fraction=0",
+            "train.f_r_lr_ratio=1", "train.lr=1e-3", "train.f_r_anchor=1000", "train.f_r_anchor_step=2")
+    config = small_config(dataset, *base)
+    run = tmp_path / "pieces"
+    train(config, run, stages=("stage1",), progress=False)
+    start = load_checkpoint(run / "stage1.safetensors").state_dicts["f_r"]
+    assert train(config, run, resume=True, progress=False, max_steps=1).complete is False  # step 1: no anchor yet
+    assert not any(k.startswith("anchor_f_r.") for k in load_train_state(run / "stage2.safetensors").tensors)
+    assert train(config, run, resume=True, progress=False, max_steps=1).complete is False  # step 2: taken
+    at_2 = load_checkpoint(run / "stage2.safetensors").state_dicts["f_r"]
+    assert any(not torch.equal(v, start[k]) for k, v in at_2.items())  # it learnt freely until then
+    saved = load_train_state(run / "stage2.safetensors").tensors
+    assert all(torch.equal(saved[f"anchor_f_r.{k}"], v) for k, v in at_2.items())
+    assert train(config, run, resume=True, progress=False).complete
+    end = load_checkpoint(run / "stage2.safetensors").state_dicts["f_r"]
+    assert all(torch.equal(v, at_2[k]) for k, v in end.items())  # held at its step-2 weights
+    train(config, tmp_path / "straight", progress=False)
+    straight = load_checkpoint(tmp_path / "straight" / "stage2.safetensors").state_dicts["f_r"]
+    assert all(torch.equal(v, end[k]) for k, v in straight.items())
+    averaged = small_config(dataset, *base, "train.ema_decay=0.5")
+    train(averaged, tmp_path / "ema", progress=False, max_steps=2)
+    train(averaged, tmp_path / "ema", resume=True, progress=False, max_steps=2)
+    ema_at_2 = load_checkpoint(tmp_path / "ema" / "stage2.safetensors").state_dicts["f_r"]  # the average
+    saved = load_train_state(tmp_path / "ema" / "stage2.safetensors").tensors
+    assert all(torch.equal(saved[f"anchor_f_r.{k}"], v) for k, v in ema_at_2.items())
+    with pytest.raises(JRGRError, match="f_r_anchor_step=4 is never reached: stage 2 has 4 steps"):
+        train(small_config(dataset, *base, "train.f_r_anchor_step=4"), tmp_path / "never", progress=False)
+
+
 def test_real_clean_feeds_d_b_and_resumes_bit_exactly(dataset, tmp_path) -> None:
     """data.real_clean: D_B's real samples hold real-domain clean images too; the extra stream resumes exactly."""
     import numpy as np

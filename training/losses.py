@@ -16,7 +16,8 @@ Generator side (all four generators are updated by their sum, Eq. 8):
   group, weight 0 by default), moment matching of the physics G_r's veil to the real images' low-frequency
   statistics (`MomentMatcher`); ``mse_fr_mt`` ||F_r(Õ_mt) - B_s||² (MSE group, weight 0 by default), F_r on the
   moment-transfer pseudo-pair (`jrgr_deploy.moment_transfer`; computed in `GeneratorObjective`); ``mse_fr_pl``
-  ||F_r(O_r) - P_r||², F_r on the real images' pseudo-labels (MSE group, weight 0 by default).
+  ||F_r(O_r) - P_r||², F_r on the real images' pseudo-labels (MSE group, weight 0 by default; with
+  ``loss.pl_highpass_px`` = σ > 0 only the difference's detail above a σ-pixel Gaussian blur, `pseudo_label_mse`).
 
 Discriminator side (Eq. 3 and 4 maximised by D):
 - ``d_b`` = 0.5 * (alpha * GAN(D_B(B), real) + sum_k GAN(D_B(fake_k), fake)) / 4: the four background
@@ -31,6 +32,7 @@ the scales of a multi-scale discriminator, which returns a list of patch maps).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,7 @@ import torch.nn.functional as F
 
 from jrgr_deploy.config import LossConfig
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.nn.veil import gaussian_highpass
 
 if TYPE_CHECKING:
     from jrgr_deploy.training.system import JointOutputs
@@ -130,6 +133,20 @@ def generator_terms(
 
 # the removal nets' supervised terms: without any other weighted term a step needs no G or D (`removal_only`)
 REMOVAL_TERMS = ("mse_s", *EXTRA_MSE_TERMS)
+
+
+def pseudo_label_mse(b_hat_r: torch.Tensor, p_r: torch.Tensor, highpass_px: float) -> torch.Tensor:
+    """``mse_fr_pl``: mean ||F_r(O_r) − P_r||² over pixels and batch; with `highpass_px` σ > 0, of the difference
+    minus its Gaussian blur of σ pixels (`jrgr_deploy.nn.veil.gaussian_highpass`), so that a difference in tone
+    smoother than σ costs nothing. b_hat_r, p_r (N, 3, H, W); with σ > 0 both sides must exceed 3σ pixels."""
+    difference = b_hat_r - p_r
+    if highpass_px > 0:
+        radius = max(1, math.ceil(3 * highpass_px))
+        if min(difference.shape[-2:]) <= radius:
+            raise JRGRError(f"loss.pl_highpass_px={highpass_px} needs crops larger than {radius} px on each side, "
+                            f"got {tuple(difference.shape[-2:])}")
+        difference = gaussian_highpass(difference, highpass_px)
+    return difference.square().mean()
 
 
 def _term_groups(loss: LossConfig) -> tuple[tuple[float, tuple[str, ...]], ...]:

@@ -36,6 +36,7 @@ from jrgr_deploy.training.losses import (
     d_b_loss,
     d_image_loss,
     generator_terms,
+    pseudo_label_mse,
     removal_only,
     total_loss,
 )
@@ -248,7 +249,8 @@ class GeneratorObjective(nn.Module):
         if self.loss.weights.mse_fr_pl > 0:
             if p_r is None:
                 raise JRGRError("loss.weights.mse_fr_pl > 0 needs the real images' pseudo-labels p_r")
-            terms["mse_fr_pl"] = F.mse_loss(self.f_r(o_r, rows_r) if b_hat_r is None else b_hat_r, p_r)
+            terms["mse_fr_pl"] = pseudo_label_mse(self.f_r(o_r, rows_r) if b_hat_r is None else b_hat_r, p_r,
+                                                  self.loss.pl_highpass_px)
         return terms
 
 

@@ -532,7 +532,12 @@ class _Stage2(_StageBase):
         self.ema = _ParameterEMA(nets.f_r, cfg.ema_decay) if cfg.ema_decay > 0 else None
         # train.f_r_anchor: F_r's starting weights, kept to pull it back towards them (a resume reads them from
         # its state instead)
-        self.anchor = _WeightAnchor(nets.f_r, cfg.f_r_anchor) if cfg.f_r_anchor > 0 else None
+        self.anchor = _WeightAnchor(cfg.f_r_anchor) if cfg.f_r_anchor > 0 else None
+        if self.anchor is not None and cfg.f_r_anchor_step >= total:
+            raise JRGRError(f"train.f_r_anchor_step={cfg.f_r_anchor_step} is never reached: stage 2 has {total} "
+                            "steps")
+        if self.anchor is not None and cfg.f_r_anchor_step == 0:
+            self.anchor.take(nets.f_r)
         self.objective = GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config))
         if resuming:
             start, pretrained = self._restore(nets, opt_g, opt_d, pools)
@@ -595,6 +600,9 @@ class _Stage2(_StageBase):
                 self.anchor.pull(nets.f_r, group_lr(opt_g, "f_r"))
             if self.ema is not None:
                 self.ema.update(nets.f_r)
+            if self.anchor is not None and step + 1 == cfg.f_r_anchor_step:  # the net evaluation would use
+                self.anchor.take(nets.f_r if self.ema is None else self.ema.module)
+                logger.info("F_r's anchor taken at step %d (train.f_r_anchor_step)", step + 1)
             _set_requires_grad(discriminators, True)
 
             d_terms: dict[str, torch.Tensor] = {}
@@ -749,7 +757,7 @@ class _Stage2(_StageBase):
             if self.ema is not None:
                 saved_nets["f_r"] = self.ema.module
                 raw_tensors.update({f"raw_f_r.{k}": v for k, v in nets.f_r.state_dict().items()})
-            if self.anchor is not None:
+            if self.anchor is not None and self.anchor.start is not None:
                 raw_tensors.update({f"{ANCHOR_PREFIX}{k}": v for k, v in self.anchor.start.items()})
             state = TrainState(
                 {**g_tensors, **d_tensors, **rng_tensors, **pool_tensors, **raw_tensors},
@@ -776,10 +784,13 @@ class _Stage2(_StageBase):
             nets.f_r.load_state_dict(raw)
         if self.anchor is not None:
             start = _under(state.tensors, ANCHOR_PREFIX)
-            if not start:
-                raise JRGRError(f"cannot resume '{self.path}' with train.f_r_anchor > 0: it was saved without F_r's "
-                                "starting weights (a run without the anchor)")
-            self.anchor.load(start)
+            if start:
+                self.anchor.load(start, nets.f_r)
+            elif int(info["step"]) >= self.train_cfg.f_r_anchor_step:
+                raise JRGRError(f"cannot resume '{self.path}' with train.f_r_anchor > 0: it was saved at step "
+                                f"{info['step']} without F_r's anchor weights (a run without the anchor)")
+            else:  # saved before the anchor step: the anchor is taken when the run gets there
+                self.anchor.start = None
         _optimizer_from_state(opt_g, "opt_g", state.tensors, info["opt_g"])
         if self.objective.moments is not None:
             moments = _under(state.tensors, "moments.")
@@ -822,21 +833,28 @@ def _under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Ten
 
 
 class _WeightAnchor:
-    """A net's starting weights and the decoupled pull back towards them (``train.f_r_anchor``, L2-SP): after
+    """A net's anchor weights and the decoupled pull back towards them (``train.f_r_anchor``, L2-SP): after
     each optimiser step θ ← θ − lr · rate · (θ − θ_start), so that, unlike an L2 term in the loss, Adam's
-    per-weight scaling does not weaken or strengthen the pull."""
+    per-weight scaling does not weaken or strengthen the pull. `start` is None (no pull) until `take` copies
+    the weights (at stage 2's start, or at ``train.f_r_anchor_step``)."""
 
-    def __init__(self, module: nn.Module, rate: float) -> None:
+    def __init__(self, rate: float) -> None:
         self.rate = rate
+        self.start: dict[str, torch.Tensor] | None = None
+
+    def take(self, module: nn.Module) -> None:
         self.start = {name: p.detach().clone() for name, p in module.named_parameters()}
 
-    def load(self, start: dict[str, torch.Tensor]) -> None:
-        if start.keys() != self.start.keys():
-            raise JRGRError("the saved starting weights of F_r do not match its parameters")
-        self.start = {name: start[name].to(self.start[name]) for name in self.start}
+    def load(self, start: dict[str, torch.Tensor], module: nn.Module) -> None:
+        params = dict(module.named_parameters())
+        if start.keys() != params.keys():
+            raise JRGRError("the saved anchor weights of F_r do not match its parameters")
+        self.start = {name: start[name].to(params[name]) for name in params}
 
     @torch.no_grad()
     def pull(self, module: nn.Module, lr: float) -> None:
+        if self.start is None:
+            return
         weight = min(1.0, lr * self.rate)
         for name, p in module.named_parameters():
             p.lerp_(self.start[name], weight)
