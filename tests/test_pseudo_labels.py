@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from jrgr_deploy.datasets import PseudoLabelledRealDataset, UnpairedRainDataset
 from jrgr_deploy.errors import JRGRError
@@ -130,6 +131,8 @@ def test_highpass_labels_ignore_tone_and_keep_detail() -> None:
     torch.manual_seed(0)
     p_r = torch.rand(2, 3, 64, 64) * 2 - 1
     torch.testing.assert_close(pseudo_label_mse(p_r + 0.4, p_r, 0.0), torch.tensor(0.16))
+    b_hat = p_r + torch.randn_like(p_r)
+    assert torch.equal(pseudo_label_mse(b_hat, p_r, 0.0), F.mse_loss(b_hat, p_r))  # σ = 0 is mse_loss, bit for bit
     assert pseudo_label_mse(p_r + 0.4, p_r, 4.0) < 1e-10  # a tone offset: nothing to pay
     ramp = torch.linspace(-0.2, 0.2, 64).view(1, 1, 64, 1)
     assert pseudo_label_mse(p_r + ramp, p_r, 4.0) < 0.01 * pseudo_label_mse(p_r + ramp, p_r, 0.0)  # edges: reflected

@@ -139,14 +139,13 @@ def pseudo_label_mse(b_hat_r: torch.Tensor, p_r: torch.Tensor, highpass_px: floa
     """``mse_fr_pl``: mean ||F_r(O_r) − P_r||² over pixels and batch; with `highpass_px` σ > 0, of the difference
     minus its Gaussian blur of σ pixels (`jrgr_deploy.nn.veil.gaussian_highpass`), so that a difference in tone
     smoother than σ costs nothing. b_hat_r, p_r (N, 3, H, W); with σ > 0 both sides must exceed 3σ pixels."""
-    difference = b_hat_r - p_r
-    if highpass_px > 0:
-        radius = max(1, math.ceil(3 * highpass_px))
-        if min(difference.shape[-2:]) <= radius:
-            raise JRGRError(f"loss.pl_highpass_px={highpass_px} needs crops larger than {radius} px on each side, "
-                            f"got {tuple(difference.shape[-2:])}")
-        difference = gaussian_highpass(difference, highpass_px)
-    return difference.square().mean()
+    if highpass_px <= 0:  # F.mse_loss itself: its sums round differently from square().mean(), and the published
+        return F.mse_loss(b_hat_r, p_r)  # rows were trained with it (a last-bit change moves a seed by ~0.2 dB)
+    radius = max(1, math.ceil(3 * highpass_px))
+    if min(b_hat_r.shape[-2:]) <= radius:
+        raise JRGRError(f"loss.pl_highpass_px={highpass_px} needs crops larger than {radius} px on each side, "
+                        f"got {tuple(b_hat_r.shape[-2:])}")
+    return gaussian_highpass(b_hat_r - p_r, highpass_px).square().mean()
 
 
 def _term_groups(loss: LossConfig) -> tuple[tuple[float, tuple[str, ...]], ...]:
