@@ -165,8 +165,9 @@ METHODS: dict[str, Method] = {
                                                         "train.f_r_anchor=50", "train.f_r_anchor_step=1000"),
     "self_training_mt_ema999": _self_training_mt(", a slower average of F_r's weights (`train.ema_decay=0.999`)",
                                                  "train.ema_decay=0.999"),
-    # the long runs drift back towards the labels, which carry the starting net's tone and veil: labels that hold
-    # only F_r's detail (the difference above a Gaussian blur of 4, 8 or 16 px), the tone left to the pairs
+    # do the long runs drift back towards the labels, which carry the starting net's tone and veil? Labels that
+    # hold only F_r's detail (the difference above a Gaussian blur of 4, 8 or 16 px), the tone left to the pairs
+    # (measured: they collapse; the labels' tone is what holds F_r)
     "self_training_mt_hp4": _self_training_mt(", labels compared above a 4 px blur (`loss.pl_highpass_px=4`)",
                                               "loss.pl_highpass_px=4"),
     "self_training_mt_hp8": _self_training_mt(", labels compared above an 8 px blur (`loss.pl_highpass_px=8`)",

@@ -530,8 +530,8 @@ class _Stage2(_StageBase):
         # EMA of F_r's weights (train.ema_decay > 0): starts as F_r; saved as the checkpoint's f_r, while the raw
         # weights Adam works on travel in the resume state.
         self.ema = _ParameterEMA(nets.f_r, cfg.ema_decay) if cfg.ema_decay > 0 else None
-        # train.f_r_anchor: F_r's starting weights, kept to pull it back towards them (a resume reads them from
-        # its state instead)
+        # train.f_r_anchor: F_r's weights at the start (or at train.f_r_anchor_step), kept to pull it back towards
+        # them (a resume reads them from its state instead)
         self.anchor = _WeightAnchor(cfg.f_r_anchor) if cfg.f_r_anchor > 0 else None
         if self.anchor is not None and cfg.f_r_anchor_step >= total:
             raise JRGRError(f"train.f_r_anchor_step={cfg.f_r_anchor_step} is never reached: stage 2 has {total} "
@@ -789,8 +789,7 @@ class _Stage2(_StageBase):
             elif int(info["step"]) >= self.train_cfg.f_r_anchor_step:
                 raise JRGRError(f"cannot resume '{self.path}' with train.f_r_anchor > 0: it was saved at step "
                                 f"{info['step']} without F_r's anchor weights (a run without the anchor)")
-            else:  # saved before the anchor step: the anchor is taken when the run gets there
-                self.anchor.start = None
+            # else: saved before the anchor step, which takes it when the run gets there
         _optimizer_from_state(opt_g, "opt_g", state.tensors, info["opt_g"])
         if self.objective.moments is not None:
             moments = _under(state.tensors, "moments.")
