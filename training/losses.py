@@ -32,7 +32,6 @@ the scales of a multi-scale discriminator, which returns a list of patch maps).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -41,7 +40,7 @@ import torch.nn.functional as F
 
 from jrgr_deploy.config import LossConfig
 from jrgr_deploy.errors import JRGRError
-from jrgr_deploy.nn.veil import gaussian_highpass
+from jrgr_deploy.nn.veil import gaussian_highpass, highpass_radius
 
 if TYPE_CHECKING:
     from jrgr_deploy.training.system import JointOutputs
@@ -141,7 +140,7 @@ def pseudo_label_mse(b_hat_r: torch.Tensor, p_r: torch.Tensor, highpass_px: floa
     smoother than σ costs nothing. b_hat_r, p_r (N, 3, H, W); with σ > 0 both sides must exceed 3σ pixels."""
     if highpass_px <= 0:  # F.mse_loss itself: its sums round differently from square().mean(), and the published
         return F.mse_loss(b_hat_r, p_r)  # rows were trained with it (a last-bit change moves a seed by ~0.2 dB)
-    radius = max(1, math.ceil(3 * highpass_px))
+    radius = highpass_radius(highpass_px)
     if min(b_hat_r.shape[-2:]) <= radius:
         raise JRGRError(f"loss.pl_highpass_px={highpass_px} needs crops larger than {radius} px on each side, "
                         f"got {tuple(b_hat_r.shape[-2:])}")

@@ -96,7 +96,7 @@ logger = logging.getLogger(__name__)
 STAGE1_FILE = "stage1.safetensors"
 STAGE2_FILE = "stage2.safetensors"
 PSEUDO_LABELS_DIR = "pseudo_labels"  # RUN_DIR/pseudo_labels: the real images' labels of loss.weights.mse_fr_pl
-ANCHOR_PREFIX = "anchor_f_r."  # resume-state tensors: F_r's starting weights (train.f_r_anchor)
+ANCHOR_PREFIX = "anchor_f_r."  # resume-state tensors: F_r's anchor weights (train.f_r_anchor, f_r_anchor_step)
 # The seven history pools: D_B's real backgrounds and its four kinds of fake, and the two translated images.
 POOL_NAMES = ("b_s", "b_hat_s", "b_hat_otr", "b_hat_r", "b_hat_ots", "o_tilde_r", "o_tilde_s")
 
@@ -472,7 +472,7 @@ class _Stage1(_StageBase):
             saved, raw_tensors = net, {}
             if self.ema is not None:  # the checkpoint holds the average; Adam's raw weights travel in the state
                 saved = self.ema.module
-                raw_tensors = {f"raw_f_s.{k}": v for k, v in net.state_dict().items()}
+                raw_tensors = _prefixed("raw_f_s.", net.state_dict())
             state = TrainState({**tensors, **rng_tensors, **raw_tensors},
                                {"stage": self.stage, "step": step, "total_steps": total, "opt": opt_info,
                                 "rng": rng_info, "ema_decay": self.train_cfg.ema_decay})
@@ -753,12 +753,12 @@ class _Stage2(_StageBase):
             saved_nets = nets.named_nets()
             raw_tensors: dict[str, torch.Tensor] = {}
             if self.objective.moments is not None:  # running means of the moment-matching term
-                raw_tensors.update({f"moments.{k}": v for k, v in self.objective.moments.state_dict().items()})
+                raw_tensors.update(_prefixed("moments.", self.objective.moments.state_dict()))
             if self.ema is not None:
                 saved_nets["f_r"] = self.ema.module
-                raw_tensors.update({f"raw_f_r.{k}": v for k, v in nets.f_r.state_dict().items()})
+                raw_tensors.update(_prefixed("raw_f_r.", nets.f_r.state_dict()))
             if self.anchor is not None and self.anchor.start is not None:
-                raw_tensors.update({f"{ANCHOR_PREFIX}{k}": v for k, v in self.anchor.start.items()})
+                raw_tensors.update(_prefixed(ANCHOR_PREFIX, self.anchor.start))
             state = TrainState(
                 {**g_tensors, **d_tensors, **rng_tensors, **pool_tensors, **raw_tensors},
                 {"stage": self.stage, "step": step, "total_steps": total, "opt_g": g_info, "opt_d": d_info,
@@ -824,6 +824,11 @@ class _ParameterEMA:
             average.lerp_(current.detach(), 1.0 - self.decay)
         for average, current in zip(self.module.buffers(), module.buffers(), strict=True):
             average.copy_(current)
+
+
+def _prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`tensors` keyed under `prefix` for the resume state (read back by `_under`)."""
+    return {f"{prefix}{k}": v for k, v in tensors.items()}
 
 
 def _under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

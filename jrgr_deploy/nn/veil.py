@@ -48,9 +48,15 @@ def veil_layer(image: torch.Tensor, transmission: torch.Tensor, airlight: torch.
     return 2.0 * (torch.sqrt(veiled + _LINEAR_EPS) - torch.sqrt(linear + _LINEAR_EPS))
 
 
+def highpass_radius(sigma_px: float) -> int:
+    """The Gaussian kernel's half-width (3 σ) in `gaussian_highpass`; its reflect padding needs images larger than
+    this on each side."""
+    return max(1, int(math.ceil(3 * sigma_px)))
+
+
 def gaussian_highpass(layer: torch.Tensor, sigma_px: float) -> torch.Tensor:
     """`layer` minus its Gaussian blur of `sigma_px` (separable, reflect-padded): keeps streak-scale detail."""
-    radius = max(1, int(math.ceil(3 * sigma_px)))
+    radius = highpass_radius(sigma_px)
     taps = torch.arange(-radius, radius + 1, dtype=layer.dtype, device=layer.device)
     kernel = torch.exp(-0.5 * (taps / sigma_px) ** 2)
     kernel = kernel / kernel.sum()
