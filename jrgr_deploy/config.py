@@ -234,6 +234,11 @@ class LossConfig:
     (``moment_grid`` is also the moment transfer's grid, ``mse_fr_mt``).
     transfer_jitter, transfer_images: the moment transfer's per-image strength range 1 ± jitter and how many
     images of each set (evenly spaced) its population moments are taken from.
+    transfer_streaks_px: 0 (default): Õ_mt is the synthetic rainy image O_s re-toned, its rain's own low-frequency
+    lift included (model-A rain lifts its backgrounds by a veil of its own). σ > 0: Õ_mt is the clean background
+    B_s re-toned from the backgrounds' population moments to the real rainy images', plus the synthetic rain layer
+    O_s − B_s above a Gaussian blur of σ pixels (its streaks): the pair's whole low-frequency veil is then the
+    real set's, and the synthetic rain adds only its streaks.
 
     pl_veil_removal, pl_veil_strength: how the pseudo-labels of ``mse_fr_pl`` lose their veil, and how much of
     it (0 ≤ S < 1). ``dark_channel``: S of each label's dark-channel veil is removed
@@ -271,6 +276,8 @@ class LossConfig:
     moment_pool: int = 32
     transfer_jitter: float = 0.3
     transfer_images: int = 256
+    transfer_streaks_px: float = 0.0
+    transfer_coupled: bool = False
     pl_veil_removal: str = "dark_channel"
     pl_veil_strength: float = 0.3
     pl_refresh_iters: int = 0
@@ -286,6 +293,8 @@ class LossConfig:
             raise JRGRError(f"loss.pl_veil_strength must be in [0, 1), got {self.pl_veil_strength}")
         if not 0.0 <= self.transfer_jitter < 1.0:
             raise JRGRError(f"loss.transfer_jitter must be in [0, 1), got {self.transfer_jitter}")
+        if self.transfer_streaks_px < 0:
+            raise JRGRError(f"loss.transfer_streaks_px must be >= 0, got {self.transfer_streaks_px}")
         if self.transfer_images < 1:
             raise JRGRError(f"loss.transfer_images must be >= 1, got {self.transfer_images}")
         _check_choice("gan_mode", self.gan_mode, GAN_MODES)

@@ -26,7 +26,12 @@ from torch.utils.data import Dataset
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import rgb_to_nchw
 from jrgr_deploy.image_files import list_images, read_rgb
-from jrgr_deploy.moment_transfer import MomentTransfer
+from jrgr_deploy.moment_transfer import (
+    MAX_COUPLED_STRENGTH,
+    MomentTransfer,
+    streak_energy,
+    streaks_on_background,
+)
 from jrgr_deploy.nn.unet import frame_rows
 from jrgr_deploy.pairing import match_pairs, resolve_root
 from jrgr_deploy.video_files import VIDEO_SUFFIXES, VideoFrames
@@ -104,7 +109,10 @@ class PairedRainDataset(_AugmentedDataset):
     A pair whose images differ in size raises JRGRError naming both files; an undecodable file raises
     JRGRError naming it. `transfer` (`jrgr_deploy.moment_transfer.MomentTransfer`) adds "o_mt": the rainy
     image re-toned to the real set's moments at a strength drawn per item, transferred whole (the moments
-    belong to positions in the frame) and cut with the same crop and flip as the pair.
+    belong to positions in the frame) and cut with the same crop and flip as the pair; with `transfer_streaks_px`
+    > 0 it is the clean image re-toned plus the rain layer's streaks (`moment_transfer.streaks_on_background`);
+    with `coupled_energy` (the pairs' mean `streak_energy`) its strength is also scaled by the pair's streak energy
+    over that mean (``loss.transfer_coupled``).
     """
 
     def __init__(
@@ -114,12 +122,16 @@ class PairedRainDataset(_AugmentedDataset):
         flip: bool = False,
         seed: int = 0,
         transfer: MomentTransfer | None = None,
+        transfer_streaks_px: float = 0.0,
+        coupled_energy: float | None = None,
     ) -> None:
         super().__init__(crop_size, flip, seed)
         if not pairs:
             raise JRGRError("a paired rain data set needs at least one (rainy, clean) pair, got none")
         self.pairs = [(Path(rainy), Path(clean)) for rainy, clean in pairs]
         self.transfer = transfer
+        self.transfer_streaks_px = transfer_streaks_px
+        self.coupled_energy = coupled_energy
 
     @classmethod
     def from_folders(cls, rainy_dir: str | Path, clean_dir: str | Path, **kwargs: Any) -> PairedRainDataset:
@@ -149,7 +161,13 @@ class PairedRainDataset(_AugmentedDataset):
         if self.transfer is None:
             (rainy, clean), rows = _augment((rainy, clean), self.crop_hw, self.flip, rng)
             return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "rows_s": rows, "name": rainy_path.name}
-        transferred = self.transfer.apply(rainy, self.transfer.draw_strength(rng))
+        strength = self.transfer.draw_strength(rng)
+        if self.coupled_energy is not None:
+            strength *= min(streak_energy(rainy, clean) / self.coupled_energy, MAX_COUPLED_STRENGTH)
+        if self.transfer_streaks_px > 0:
+            transferred = streaks_on_background(self.transfer, rainy, clean, strength, self.transfer_streaks_px)
+        else:
+            transferred = self.transfer.apply(rainy, strength)
         (rainy, clean, transferred), rows = _augment((rainy, clean, transferred), self.crop_hw, self.flip, rng)
         return {"o_s": _to_tensor(rainy), "b_s": _to_tensor(clean), "o_mt": _to_tensor(transferred),
                 "rows_s": rows, "name": rainy_path.name}

@@ -15,6 +15,10 @@ bilinear between cell centres, the same on the three channels):
 where μ, σ are the source (synthetic) and target (real) population moments and s is a strength drawn per image
 around 1 (``jitter``), so that F_r sees veils of several strengths and has to read each image's veil from the image
 rather than subtract the population's. (Õ_mt, B_s) is a pseudo-pair: ``loss.weights.mse_fr_mt`` trains F_r on it.
+
+`streaks_on_background` (``loss.transfer_streaks_px``) builds Õ_mt from the clean background B_s instead: B_s
+re-toned (source moments: the backgrounds') plus only the streaks of the synthetic rain layer O_s − B_s, so that the
+pair's low-frequency veil is the real set's alone and not the synthetic rain's own lift as well.
 The maps are pure functions of uint8 images; nothing is learnt.
 """
 
@@ -95,6 +99,30 @@ def light_gain(source: np.ndarray, target: np.ndarray) -> float | None:
         return None
     gain = float(-slope / intercept)
     return gain if LIGHT_GAIN_RANGE[0] <= gain <= LIGHT_GAIN_RANGE[1] else None
+
+
+STREAK_ENERGY_PX = 4.0  # `streak_energy`'s blur: a streak is a few pixels wide; a veil spreads over tens
+MAX_COUPLED_STRENGTH = 3.0  # ``loss.transfer_coupled``: a pair's strength at most this many times the mean's
+
+
+def streak_energy(rainy: np.ndarray, clean: np.ndarray, px: float = STREAK_ENERGY_PX) -> float:
+    """How much rain a synthetic pair shows, in luma levels: mean |rain layer − its Gaussian blur of σ = `px`| over
+    the image, the rain layer rainy − clean on luma (both (H, W, 3) uint8 RGB)."""
+    rain = cv2.transform(rainy.astype(np.float32) - clean.astype(np.float32), LUMA_RGB.reshape(1, 3))
+    return float(np.mean(np.abs(rain - cv2.GaussianBlur(rain, (0, 0), px))))
+
+
+def streaks_on_background(transfer: MomentTransfer, rainy: np.ndarray, clean: np.ndarray, strength: float,
+                          streaks_px: float) -> np.ndarray:
+    """A synthetic pair's (H, W, 3) uint8 RGB rainy and clean images -> Õ_mt of ``loss.transfer_streaks_px`` (same
+    shape and type): `transfer` (fitted from the backgrounds' moments to the real rainy images') applied to the
+    clean image at `strength`, plus the rain layer rainy − clean minus its Gaussian blur of σ = `streaks_px`."""
+    if streaks_px <= 0.0:
+        raise JRGRError(f"moment transfer: the streaks' blur must be > 0 px, got {streaks_px}")
+    rain = rainy.astype(np.float32) - clean.astype(np.float32)
+    streaks = rain - cv2.GaussianBlur(rain, (0, 0), streaks_px)
+    out = transfer.apply(clean, strength).astype(np.float32) + streaks
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from jrgr_deploy.moment_transfer import (
     cell_moments,
     light_gain,
     population_moments,
+    streak_energy,
+    streaks_on_background,
 )
 from jrgr_deploy.training.run_log import read_log
 from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets
@@ -96,6 +98,72 @@ def test_paired_dataset_cuts_o_mt_with_the_pair_crop(tmp_path) -> None:
     assert "o_mt" not in PairedRainDataset([(rainy, clean)], crop_size=16, seed=3)[0]
 
 
+def test_streaks_on_background_keeps_the_streaks_and_drops_the_rains_own_lift() -> None:
+    """``loss.transfer_streaks_px``: Õ_mt = the background re-toned + (rain layer − its blur). A uniform lift of
+    the rain (a veil of its own) vanishes; a thin streak stays, minus its blurred surround; the map is the one
+    fitted on the background (closed form against OpenCV's blur)."""
+    import cv2
+
+    clean = _gray(np.full((48, 40), 80))
+    lifted = clean + np.uint8(30)
+    moments = np.full((2, 2, 2), [80.0, 5.0])
+    identity, brighter = MomentTransfer(moments, moments), MomentTransfer(moments, moments + [20.0, 0.0])
+    np.testing.assert_array_equal(streaks_on_background(identity, lifted, clean, 1.0, 4.0), clean)
+    np.testing.assert_array_equal(streaks_on_background(brighter, lifted, clean, 1.0, 4.0), clean + np.uint8(20))
+    streaky = lifted.copy()
+    streaky[:, 20] = 200  # a vertical streak 1 px wide on the lifted background
+    rain = streaky.astype(np.float32) - clean
+    want = np.clip(np.rint(clean + rain - cv2.GaussianBlur(rain, (0, 0), 4.0)), 0, 255)
+    out = streaks_on_background(identity, streaky, clean, 1.0, 4.0)
+    np.testing.assert_array_equal(out, want.astype(np.uint8))
+    # the streak (90 over the lift, less its 4 px blur), not the lift
+    assert out[:, 20].mean() > 155 and abs(out[:, 5].astype(float).mean() - 80) < 2
+    with pytest.raises(JRGRError, match="> 0 px"):
+        streaks_on_background(identity, streaky, clean, 1.0, 0.0)
+
+
+def test_paired_dataset_builds_o_mt_from_the_background_with_transfer_streaks(tmp_path) -> None:
+    rainy, clean = tmp_path / "rainy.png", tmp_path / "clean.png"
+    write_rgb(clean, _gray(np.full((48, 40), 90)))
+    write_rgb(rainy, _gray(np.full((48, 40), 130)))  # the rain: a uniform lift of 40 levels, no streak
+    moments = np.full((2, 2, 2), [90.0, 5.0])
+    pairs = PairedRainDataset([(rainy, clean)], crop_size=16, seed=3, transfer=MomentTransfer(moments, moments),
+                              transfer_streaks_px=4.0)
+    item = pairs[0]
+    torch.testing.assert_close(item["o_mt"], item["b_s"])  # the lift gone: the background, as re-toned
+    assert (item["o_s"] - item["b_s"]).mean() > 0.3
+
+
+def test_coupled_strength_goes_with_the_pairs_streak_energy(tmp_path) -> None:
+    """``loss.transfer_coupled``: a pair's strength is scaled by its `streak_energy` over the given mean (closed
+    form: the energy of one streak against OpenCV's blur; the shift of o_mt at energy / mean = 1 and 1/2)."""
+    import cv2
+
+    clean = _gray(np.full((48, 40), 90))
+    streaky = clean.copy()
+    streaky[:, 20] = 150
+    rain = np.zeros((48, 40), np.float32)
+    rain[:, 20] = 60.0
+    want = float(np.mean(np.abs(rain - cv2.GaussianBlur(rain, (0, 0), 4.0))))
+    assert streak_energy(streaky, clean) == pytest.approx(want, rel=1e-4)
+    assert streak_energy(clean, clean) == 0.0
+    rainy_path, clean_path = tmp_path / "rainy.png", tmp_path / "clean.png"
+    write_rgb(rainy_path, streaky)
+    write_rgb(clean_path, clean)
+    moments = np.full((2, 2, 2), [90.0, 5.0])
+    darker = MomentTransfer(moments, moments - [30.0, 0.0], jitter=0.0)
+
+    def shift(coupled_energy: float | None) -> float:
+        item = PairedRainDataset([(rainy_path, clean_path)], seed=3, transfer=darker, transfer_streaks_px=4.0,
+                                 coupled_energy=coupled_energy)[0]
+        return float((item["o_mt"] - item["b_s"])[:, :, :10].mean()) * 127.5  # levels, away from the streak
+
+    assert shift(None) == pytest.approx(-30.0, abs=0.6)
+    assert shift(want) == pytest.approx(-30.0, abs=0.6)
+    assert shift(2 * want) == pytest.approx(-15.0, abs=0.6)
+    assert shift(want / 10) == pytest.approx(-90.0, abs=0.6)  # at most MAX_COUPLED_STRENGTH (3) times
+
+
 def test_mse_fr_mt_term_closed_form_and_gradient() -> None:
     config = _small("loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.weights.mse_s=0", "loss.weights.mse_r=0",
                     "loss.weights.mse_fr_mt=2")
@@ -125,6 +193,30 @@ def test_stage2_with_the_moment_transfer_logs_the_term(dataset, tmp_path) -> Non
     assert records[-1]["mse_fr_mt"] > 0
     with pytest.raises(JRGRError, match="transfer_jitter"):
         small_config(dataset, "loss.transfer_jitter=1")
+    with pytest.raises(JRGRError, match="transfer_streaks_px"):
+        small_config(dataset, "loss.transfer_streaks_px=-1")
+
+
+def test_stage2_with_transfer_streaks_fits_the_map_on_the_backgrounds(dataset, tmp_path, caplog) -> None:  # noqa: F811
+    """With ``loss.transfer_streaks_px`` the map's source moments are the clean backgrounds' (the rainy images'
+    otherwise): the logged mean shift is the real set's lift over the backgrounds."""
+    import logging
+
+    base = ("train.stage1_iters=2", "train.stage2_iters=2", "loss.weights.mse_fr_mt=1", "loss.moment_grid=2",
+            "loss.transfer_images=4")
+    shifts = {}
+    for streaks, coupled in (("0", "false"), ("4", "true")):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="jrgr_deploy.training.data"):
+            config = small_config(dataset, *base, f"loss.transfer_streaks_px={streaks}",
+                                  f"loss.transfer_coupled={coupled}")
+            assert train(config, tmp_path / streaks, progress=False).complete
+        messages = [r.getMessage() for r in caplog.records]
+        line = next(m for m in messages if m.startswith("moment transfer"))
+        shifts[streaks] = float(line.rsplit("mean shift ", 1)[1].split()[0])
+        assert any(m.startswith("coupled moment transfer") for m in messages) == (coupled == "true")
+    # the synthetic rain lifts its backgrounds, so the shift from the backgrounds is the larger one
+    assert shifts["4"] > shifts["0"]
 
 
 def test_population_sets_are_evenly_spaced_and_whole_when_small() -> None:

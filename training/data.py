@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from jrgr_deploy.config import DataConfig, LossConfig, TrainConfig
-from jrgr_deploy.datasets import sampled_images
+from jrgr_deploy.datasets import evenly_spaced, sampled_images
 from jrgr_deploy.errors import JRGRError
 
 if TYPE_CHECKING:
@@ -153,22 +153,45 @@ class BatchStream:
         return self._epoch
 
 
-def make_paired_dataset(sources: DataSources, train: TrainConfig, transfer: MomentTransfer | None = None) -> Dataset:
-    """The synthetic pairs, cropped and flipped; with `transfer`, items also hold the moment-transfer image."""
+def make_paired_dataset(sources: DataSources, train: TrainConfig, transfer: MomentTransfer | None = None,
+                        loss: LossConfig | None = None) -> Dataset:
+    """The synthetic pairs, cropped and flipped; with `transfer`, items also hold the moment-transfer image, made
+    as `loss` says (``loss.transfer_streaks_px``, ``loss.transfer_coupled``)."""
     from jrgr_deploy.datasets import PairedRainDataset
 
-    return PairedRainDataset(sources.pairs, crop_size=train.crop_hw, flip=True, seed=train.seed, transfer=transfer)
+    streaks_px, coupled_energy = 0.0, None
+    if transfer is not None and loss is not None:
+        streaks_px = loss.transfer_streaks_px
+        coupled_energy = mean_streak_energy(sources, loss) if loss.transfer_coupled else None
+    return PairedRainDataset(sources.pairs, crop_size=train.crop_hw, flip=True, seed=train.seed, transfer=transfer,
+                             transfer_streaks_px=streaks_px, coupled_energy=coupled_energy)
+
+
+def mean_streak_energy(sources: DataSources, loss: LossConfig) -> float:
+    """The mean `streak_energy` of up to ``loss.transfer_images`` synthetic pairs (evenly spaced), for
+    ``loss.transfer_coupled``; JRGRError when the pairs show no rain."""
+    from jrgr_deploy.image_files import read_rgb
+    from jrgr_deploy.moment_transfer import streak_energy
+
+    pairs = [sources.pairs[i] for i in evenly_spaced(len(sources.pairs), loss.transfer_images)]
+    energy = sum(streak_energy(read_rgb(rainy), read_rgb(clean)) for rainy, clean in pairs) / len(pairs)
+    if energy <= 0.0:
+        raise JRGRError("loss.transfer_coupled: the synthetic pairs show no rain (rainy = clean)")
+    logger.info("coupled moment transfer: the pairs' mean streak energy %.2f levels", energy)
+    return energy
 
 
 def fit_moment_transfer(sources: DataSources, loss: LossConfig) -> MomentTransfer:
-    """Population moments of the synthetic rainy images and of the real ones (whole images or frames, up to
-    ``loss.transfer_images`` of each, evenly spaced) -> the `MomentTransfer` of ``loss.weights.mse_fr_mt``."""
+    """Population moments of the synthetic rainy images (their clean backgrounds with ``loss.transfer_streaks_px``
+    > 0) and of the real ones (whole images or frames, up to ``loss.transfer_images`` of each, evenly spaced) -> the
+    `MomentTransfer` of ``loss.weights.mse_fr_mt``."""
     from jrgr_deploy.moment_transfer import MomentTransfer
 
     if sources.real is None:
         raise JRGRError("the moment transfer (loss.weights.mse_fr_mt) needs unpaired real rainy images (--real)")
     most = loss.transfer_images
-    transfer = MomentTransfer.fit(sampled_images([rainy for rainy, _ in sources.pairs], most),
+    source = 1 if loss.transfer_streaks_px > 0 else 0  # the clean image of each pair, else the rainy one
+    transfer = MomentTransfer.fit(sampled_images([pair[source] for pair in sources.pairs], most),
                                   sampled_images(sources.real, most), loss.moment_grid, loss.transfer_jitter)
     _log_transfer("moment transfer", transfer, loss.moment_grid)
     return transfer

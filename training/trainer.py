@@ -508,8 +508,9 @@ class _Stage2(_StageBase):
         _check_crop_fits_discriminators(self.config)
         sources = resolve_sources(self.config.data, need_real=True)
         transfer = fit_moment_transfer(sources, self.config.loss) if self.config.loss.weights.mse_fr_mt > 0 else None
-        paired = BatchStream(make_paired_dataset(sources, cfg, transfer), cfg.batch_size, ctx.rank,
-                             ctx.world_size, cfg.seed, cfg.num_workers, "paired synthetic")
+        pairs = make_paired_dataset(sources, cfg, transfer, self.config.loss)
+        paired = BatchStream(pairs, cfg.batch_size, ctx.rank, ctx.world_size, cfg.seed, cfg.num_workers,
+                             "paired synthetic")
         real_clean = None
         if sources.real_clean is not None:
             real_clean = BatchStream(make_real_clean_dataset(sources, cfg), cfg.batch_size, ctx.rank,
