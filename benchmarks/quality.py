@@ -180,6 +180,21 @@ METHODS: dict[str, Method] = {
                                                   "loss.transfer_jitter=0.6"),
     "self_training_mt_jitter9": _self_training_mt(" at strengths 1 +- 0.9 (`loss.transfer_jitter=0.9`)",
                                                   "loss.transfer_jitter=0.9"),
+    # model-A rain lifts its backgrounds by a low-frequency veil of its own (+26 levels on average, sd 21 between
+    # images; model B +12.5, sd 8), which the re-toned O_s keeps: pairs made from the clean background re-toned to
+    # the real set's moments plus only the rain layer's streaks (above a 4 or 8 px blur)
+    "self_training_mt_bg4": _self_training_mt(" made from the re-toned background plus the rain's streaks above a "
+                                              "4 px blur (`loss.transfer_streaks_px=4`)", "loss.transfer_streaks_px=4"),
+    "self_training_mt_bg8": _self_training_mt(" made from the re-toned background plus the rain's streaks above an "
+                                              "8 px blur (`loss.transfer_streaks_px=8`)", "loss.transfer_streaks_px=8"),
+    # model B's veil goes with its rain (per image, its lift correlates 0.6 with its streak energy), so F_r could
+    # read each image's veil from its streaks; an uncoupled strength is invisible in the image
+    "self_training_mt_coupled": _self_training_mt(" at a strength that goes with each pair's streaks "
+                                                  "(`loss.transfer_coupled=true`)", "loss.transfer_coupled=true"),
+    "self_training_mt_bg4_coupled": _self_training_mt(" made from the re-toned background plus the rain's streaks, "
+                                                      "at a strength that goes with them (`loss.transfer_streaks_px=4`,"
+                                                      " `loss.transfer_coupled=true`)", "loss.transfer_streaks_px=4",
+                                                      "loss.transfer_coupled=true"),
     # what the pseudo-labels add to the moment-transfer pairs: the pairs alone, without the synthetic pairs' anchor
     "transfer_alone": Method("moment-transfer pseudo-pairs alone, without the synthetic pairs (self_training_mt "
                              "without its pseudo-labels)", "joint",
@@ -460,14 +475,14 @@ def test_scores(work: Work, weights: Path | None, cache_key: str) -> dict[str, d
     return cache[cache_key]
 
 
-def _mean_sd(values: list[float]) -> dict[str, Any]:
+def mean_sd(values: list[float]) -> dict[str, Any]:
     array = np.asarray(values, dtype=np.float64)
     return {"mean": round(float(array.mean()), 4), "sd": round(float(array.std(ddof=1)), 4) if len(array) > 1
             else 0.0, "per_seed": [round(float(v), 4) for v in array]}
 
 
 def _aggregate(per_seed: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, Any]]:
-    return {split: {m: _mean_sd([s[split][m] for s in per_seed]) for m in METRICS} for split in SPLITS}
+    return {split: {m: mean_sd([s[split][m] for s in per_seed]) for m in METRICS} for split in SPLITS}
 
 
 def gap_share(value: float, supervised: float, oracle: float) -> float | None:

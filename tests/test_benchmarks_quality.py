@@ -122,6 +122,48 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert (results_dir / "snap.png").is_file()
     assert snapshots.main(["--work", str(work), "--methods", "cyclegan", "--results", str(results_dir)]) == 2
 
+    # benchmarks/error_anatomy.py: the input's own offset line is the identity; a row's PSNR-Y is the table's
+    anatomy = load_benchmark("error_anatomy")
+    assert anatomy.main(["--work", str(work), "--methods", "jrgr_paper", "--results", str(results_dir),
+                         "--name", "anat"]) == 0
+    anat = json.loads((results_dir / "anat.json").read_text())
+    rows = anat["rows"]
+    assert set(anat["rain"]) == {"model A (synthetic pairs)", "model B (real split)"}
+    assert all(r["streak_energy_mean"] > 0 and -1 <= r["correlation"] <= 1 for r in anat["rain"].values())
+    assert rows["rainy input"]["offset_slope"] == pytest.approx(1.0) and rows["rainy input"]["offset_intercept"] == \
+        pytest.approx(0.0, abs=1e-6)
+    assert rows["jrgr_paper (val-selected)"]["psnr_y_db"]["mean"] == pytest.approx(
+        table["jrgr_paper@val"]["realistic"]["psnr_y"]["mean"], abs=0.01)
+    assert rows["rainy input"]["psnr_y_db"] == pytest.approx(table["input"]["realistic"]["psnr_y"]["mean"], abs=0.01)
+    assert anatomy.main(["--work", str(tmp_path), "--methods", "jrgr_paper", "--results", str(results_dir)]) == 2
+
+    # benchmarks/label_ceiling.py: the self-training row trained on the real split's clean images as its labels
+    ceiling = load_benchmark("label_ceiling")
+    out = tmp_path / "ceiling"
+    assert ceiling.main(["--quick", "--work", str(work), "--out", str(out), "--labels", "clean", "--methods",
+                         "self_training", "--results", str(results_dir), "--name", "ceiling"]) == 0
+    report = json.loads((results_dir / "ceiling.json").read_text())
+    assert report["labels"] == "clean" and "self_training@val" in report["table"]
+    assert report["table"]["supervised"] == table["supervised"]  # the borrowed stage 1, not retrained
+    assert ceiling.main(["--quick", "--work", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"), "--labels",
+                         "clean"]) == 2
+
+
+def test_label_ceiling_labels_closed_form() -> None:
+    """benchmarks/label_ceiling.py's labels: each kind against its closed form."""
+    ceiling = load_benchmark("label_ceiling")
+    rng = np.random.default_rng(0)
+    clean = rng.integers(40, 200, (32, 24, 3)).astype(np.uint8)
+    np.testing.assert_array_equal(ceiling.corrected_label(clean // 2 + 7, clean, "clean"), clean)
+    affine = (clean.astype(np.float64) * 0.5 + 20).round().astype(np.uint8)  # a label of the wrong tone
+    assert np.abs(ceiling.corrected_label(affine, clean, "affine").astype(int) - clean).max() <= 1
+    lifted = clean + np.uint8(15)
+    np.testing.assert_array_equal(ceiling.corrected_label(lifted, clean, "mean"), clean)
+    np.testing.assert_array_equal(ceiling.corrected_label(lifted, clean, "lowpass"), clean)  # the lift is low-pass
+    np.testing.assert_array_equal(ceiling.corrected_label(lifted, clean, "highpass"), lifted)  # detail was right
+    with pytest.raises(JRGRError, match="--labels"):
+        ceiling.corrected_label(clean, clean, "median")
+
 
 def test_missing_backgrounds_is_a_clear_error(tmp_path: Path, capsys) -> None:
     quality = load_benchmark("quality")
