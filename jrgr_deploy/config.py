@@ -250,6 +250,9 @@ class LossConfig:
     read without ground truth. It needs clean images of scenes like the real ones: many scenes on both sides,
     or the same camera's dry footage; with one camera's rainy footage against other scenes' photographs the
     scenes' difference would be taken for veil.
+    pl_veil_patch, pl_airlight_fraction: the dark channel's patch (a fraction of the image's short side) and the
+    share of its brightest pixels the airlight is read from, for the labels' ``dark_channel`` veil removal
+    (default: the runtime's ``--veil`` stage's, 15/360 and 0.001; `jrgr_deploy.veil_removal.remove_veil`).
     pl_refresh_iters: 0 (default): the pseudo-labels come from the net stage 2 starts from, once. N > 0: every N
     stage-2 steps they are made again, the same way, from the net being trained (its EMA when
     ``train.ema_decay`` > 0), so that the labels follow what the net has learnt since (iterated self-training);
@@ -280,6 +283,8 @@ class LossConfig:
     transfer_coupled: bool = False
     pl_veil_removal: str = "dark_channel"
     pl_veil_strength: float = 0.3
+    pl_veil_patch: float = 15 / 360
+    pl_airlight_fraction: float = 0.001
     pl_refresh_iters: int = 0
     pl_highpass_px: float = 0.0
 
@@ -289,6 +294,9 @@ class LossConfig:
         if self.pl_refresh_iters < 0:
             raise JRGRError(f"loss.pl_refresh_iters must be >= 0, got {self.pl_refresh_iters}")
         _check_choice("pl_veil_removal", self.pl_veil_removal, PL_VEIL_REMOVALS)
+        if not (0.0 < self.pl_veil_patch <= 1.0 and 0.0 < self.pl_airlight_fraction <= 1.0):
+            raise JRGRError(f"loss.pl_veil_patch and loss.pl_airlight_fraction must be in (0, 1], got "
+                            f"{self.pl_veil_patch} and {self.pl_airlight_fraction}")
         if not 0.0 <= self.pl_veil_strength < 1.0:
             raise JRGRError(f"loss.pl_veil_strength must be in [0, 1), got {self.pl_veil_strength}")
         if not 0.0 <= self.transfer_jitter < 1.0:

@@ -49,12 +49,18 @@ def _channel_min(channels: list[np.ndarray]) -> np.ndarray:
     return cv2.min(cv2.min(channels[0], channels[1]), channels[2])
 
 
-def remove_veil(frame: np.ndarray, strength: float) -> np.ndarray:
+def remove_veil(frame: np.ndarray, strength: float, patch_fraction: float = PATCH_FRACTION,
+                airlight_fraction: float = AIRLIGHT_FRACTION) -> np.ndarray:
     """(H, W, 3) uint8 -> the same frame with `strength` of its dark-channel veil removed (uint8, the same channel
     order: every step treats the three channels alike, so BGR and RGB give the same pixels).
 
-    strength 0 returns `frame` itself."""
+    strength 0 returns `frame` itself. `patch_fraction` (the dark channel's patch, of the short side) and
+    `airlight_fraction` (the share of the brightest dark-channel pixels the airlight is read from) default to the
+    runtime's; the pseudo-labels may choose others (``loss.pl_veil_patch``, ``loss.pl_airlight_fraction``)."""
     strength = check_strength(strength)
+    if not (0.0 < patch_fraction <= 1.0 and 0.0 < airlight_fraction <= 1.0):
+        raise JRGRError(f"veil removal: patch fraction {patch_fraction} and airlight fraction {airlight_fraction} "
+                        "must both be in (0, 1]")
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         raise JRGRError(f"veil removal: expected an (H, W, 3) uint8 image, got {frame.dtype} {frame.shape}")
     if strength == 0.0:
@@ -65,11 +71,11 @@ def remove_veil(frame: np.ndarray, strength: float) -> np.ndarray:
                                                   interpolation=cv2.INTER_AREA)  # fmt: skip
     image = small.astype(np.float32) / 255.0
     short = min(image.shape[:2])
-    patch = max(3, round(PATCH_FRACTION * short) | 1)
+    patch = max(3, round(patch_fraction * short) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (patch, patch))
     channels = cv2.split(image)
     dark = cv2.erode(_channel_min(channels), kernel)
-    count = max(1, int(dark.size * AIRLIGHT_FRACTION))
+    count = max(1, int(dark.size * airlight_fraction))
     brightest = np.argpartition(dark.ravel(), dark.size - count)[-count:]
     airlight = np.maximum(image.reshape(-1, 3)[brightest].mean(axis=0), 1e-3)  # per channel, in [0, 1]
     scaled = [cv2.multiply(channel, 1.0 / float(a)) for channel, a in zip(channels, airlight, strict=True)]

@@ -137,6 +137,15 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert rows["rainy input"]["psnr_y_db"] == pytest.approx(table["input"]["realistic"]["psnr_y"]["mean"], abs=0.01)
     assert anatomy.main(["--work", str(tmp_path), "--methods", "jrgr_paper", "--results", str(results_dir)]) == 2
 
+    # benchmarks/label_veil.py: at strength 0 the labels are the net's output (the first row), as scored
+    veil = load_benchmark("label_veil")
+    assert veil.main(["--work", str(work), "--split", "test/realistic", "--strengths", "0", "0.5", "--patches", "0.3",
+                      "--results", str(results_dir), "--name", "veil"]) == 0
+    scored = json.loads((results_dir / "veil.json").read_text())["rows"]
+    assert scored[1]["strength"] == 0 and scored[1]["psnr_y_db"] == scored[0]["psnr_y_db"]
+    assert scored[2]["psnr_y_db"] != scored[0]["psnr_y_db"]
+    assert veil.main(["--work", str(tmp_path / "nowhere")]) == 2
+
     # benchmarks/label_ceiling.py: the self-training row trained on the real split's clean images as its labels
     ceiling = load_benchmark("label_ceiling")
     out = tmp_path / "ceiling"

@@ -195,6 +195,8 @@ def test_stage2_with_the_moment_transfer_logs_the_term(dataset, tmp_path) -> Non
         small_config(dataset, "loss.transfer_jitter=1")
     with pytest.raises(JRGRError, match="transfer_streaks_px"):
         small_config(dataset, "loss.transfer_streaks_px=-1")
+    with pytest.raises(JRGRError, match="pl_veil_patch"):  # the labels' dark channel (tests/test_veil.py)
+        small_config(dataset, "loss.pl_veil_patch=0")
 
 
 def test_stage2_with_transfer_streaks_fits_the_map_on_the_backgrounds(dataset, tmp_path, caplog) -> None:  # noqa: F811

@@ -59,6 +59,23 @@ def f_r(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_fixture_net(tmp_path_factory.mktemp("nets") / "f_r.onnx")
 
 
+def test_the_labels_patch_and_airlight_share_closed_form() -> None:
+    """``loss.pl_veil_patch`` / ``loss.pl_airlight_fraction``: with the patch the whole image and the airlight the
+    mean of every pixel, the transmission is one number, t = 1 − S · min(I / A), and B̂ = (I − A) / t + A."""
+    rng = np.random.default_rng(0)
+    frame = rng.integers(60, 220, (48, 64, 3)).astype(np.uint8)
+    strength = 0.4
+    airlight = frame.reshape(-1, 3).astype(np.float64).mean(axis=0) / 255.0
+    t = 1.0 - strength * float((frame.astype(np.float64) / 255.0 / airlight).min())
+    want = (frame.astype(np.float64) - 255.0 * airlight) / t + 255.0 * airlight
+    out = remove_veil(frame, strength, patch_fraction=1.0, airlight_fraction=1.0)
+    assert np.abs(out.astype(np.float64) - np.clip(want, 0, 255)).max() <= 1.0
+    assert not np.array_equal(out, remove_veil(frame, strength))  # the runtime's patch and airlight differ
+    for patch, share in ((0.0, 0.001), (0.1, 0.0), (1.5, 0.001)):
+        with pytest.raises(JRGRError, match="must both be in"):
+            remove_veil(frame, strength, patch, share)
+
+
 def test_deraining_removes_the_veil_from_the_derained_frame(f_r: Path, tmp_path: Path) -> None:
     frame = veiled(cv2.resize(index_frame(5), (192, 128)), (200.0, 200.0, 200.0))
     with Deraining(f_r, infer_hw=None) as plain, Deraining(f_r, infer_hw=None, veil=0.4) as with_veil:

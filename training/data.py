@@ -237,6 +237,9 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     expected: dict[str, object] = {"count": len(pairs), "veil_strength": strength}
     if by_moments:  # the dark channel's labels keep the key set they were written with before the choice existed
         expected.update(veil_removal="moments", grid=loss.moment_grid, images=loss.transfer_images)
+    dark_channel = {"patch": loss.pl_veil_patch, "airlight": loss.pl_airlight_fraction}
+    if not by_moments and dark_channel != {"patch": 15 / 360, "airlight": 0.001}:  # the default's keys as before
+        expected.update(dark_channel)
     if loss.pl_refresh_iters > 0:  # likewise: the labels of one run without refreshes keep their keys
         expected.update(refresh_iters=loss.pl_refresh_iters, step=step)
     if done.is_file() and json.loads(done.read_text()) == expected:
@@ -252,7 +255,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         if by_moments:
             write_rgb(derained_dir / rainy_path.name, derained)
         else:
-            write_rgb(label_path, remove_veil(derained, strength))
+            write_rgb(label_path, remove_veil(derained, strength, loss.pl_veil_patch, loss.pl_airlight_fraction))
         if (index + 1) % 100 == 0 or index + 1 == len(pairs):
             logger.info("pseudo-labels: %d/%d real images", index + 1, len(pairs))
     f_r.train(training)

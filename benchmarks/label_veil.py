@@ -1,0 +1,103 @@
+"""How good the self-training labels' veil removal is, per setting of the dark channel, on a split with ground truth:
+how the settings of ``loss.pl_veil_patch``, ``loss.pl_airlight_fraction`` and ``loss.pl_veil_strength`` are chosen.
+
+    python benchmarks/label_veil.py --work W --patches 0.0417 0.17 0.25 0.33 --airlights 0.001 0.05 \
+        --strengths 0.3 0.5 0.7 --name label_veil
+
+The labels are made as the trainer makes them (`jrgr_deploy.veil_removal.remove_veil` on the stage-1 net's output,
+`training.data.make_pseudo_labels`), here on `--split` (default val/realistic: the selection split, which no
+training uses) so that they can be scored against its clean images: PSNR-Y, and PSNR-Y of the error's Gaussian
+blur of σ = 8 px (its veil part) and of the rest (`error_anatomy.py`'s split). W is a `quality.py --work` folder
+with seed `--seed`'s stage 1. Writes RESULTS/NAME.json and prints one line per setting, best PSNR-Y last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+logger = logging.getLogger("label_veil")
+
+
+def label_scores(labels: list[Any], clean: list[Any], sigma_px: float) -> dict[str, float]:
+    """Mean PSNR-Y of `labels` against `clean` ((H, W, 3) uint8 RGB each), of the error's blur and of the rest."""
+    import cv2
+    import numpy as np
+
+    from jrgr_deploy.metrics import psnr, rgb_to_y
+
+    whole, low, high = [], [], []
+    for label, truth in zip(labels, clean, strict=True):
+        error = rgb_to_y(label) - rgb_to_y(truth)
+        blurred = cv2.GaussianBlur(error, (0, 0), sigma_px)
+        zero = np.zeros_like(error)
+        whole.append(psnr(error, zero))
+        low.append(psnr(blurred, zero))
+        high.append(psnr(error - blurred, zero))
+    return {"psnr_y_db": float(np.mean(whole)), "lowpass_psnr_y_db": float(np.mean(low)),
+            "highpass_psnr_y_db": float(np.mean(high))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, required=True, help="a quality.py work folder")
+    parser.add_argument("--seed", type=int, default=0, help="whose stage-1 net makes the labels")
+    parser.add_argument("--split", default="val/realistic")
+    parser.add_argument("--patches", type=float, nargs="+", default=[15 / 360])
+    parser.add_argument("--airlights", type=float, nargs="+", default=[0.001])
+    parser.add_argument("--strengths", type=float, nargs="+", default=[0.3])
+    parser.add_argument("--name", default="label_veil")
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    import torch
+    from error_anatomy import LOWPASS_SIGMA_PX, net_outputs
+    from quality import Work
+
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.image_files import read_rgb
+    from jrgr_deploy.pairing import match_pairs
+    from jrgr_deploy.veil_removal import remove_veil
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    work = Work(args.work)
+    try:
+        pairs = match_pairs(work.data / args.split / "rainy", work.data / args.split / "clean")
+        rainy, clean = [read_rgb(r) for r, _ in pairs], [read_rgb(c) for _, c in pairs]
+        derained = net_outputs(work.run(args.seed, "supervised") / "stage1.safetensors", "f_r", rainy)
+        rows: list[dict[str, Any]] = [{"setting": "the net's output", **label_scores(derained, clean,
+                                                                                      LOWPASS_SIGMA_PX)}]
+        for patch, airlight, strength in itertools.product(args.patches, args.airlights, args.strengths):
+            labels = [remove_veil(image, strength, patch, airlight) for image in derained]
+            rows.append({"patch": patch, "airlight": airlight, "strength": strength,
+                         **label_scores(labels, clean, LOWPASS_SIGMA_PX)})
+    except JRGRError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    result = {"command": "python benchmarks/label_veil.py " + " ".join(argv or sys.argv[1:]), "split": args.split,
+              "images": len(pairs), "rows": rows}
+    args.results.mkdir(parents=True, exist_ok=True)
+    out = args.results / f"{args.name}.json"
+    out.write_text(json.dumps(result, indent=2))
+    for row in sorted(rows, key=lambda r: r["psnr_y_db"]):
+        setting = row.get("setting") or f"patch {row['patch']:.4g}, airlight {row['airlight']:g}, S {row['strength']:g}"
+        print(f"{setting:40s} PSNR-Y {row['psnr_y_db']:6.2f}  veil part {row['lowpass_psnr_y_db']:6.2f}  "
+              f"rest {row['highpass_psnr_y_db']:6.2f}")
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
