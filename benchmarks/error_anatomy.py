@@ -102,11 +102,23 @@ def rain_statistics(pairs: list[tuple[Any, Any]]) -> dict[str, float]:
             "lift_at_zero_energy": float(intercept)}
 
 
+def split_images(work: Any, split: str) -> tuple[list[Any], list[Any]]:
+    """The rainy and the clean (H, W, 3) uint8 RGB images of a `quality.Work` folder's `split`, pairs in name order."""
+    from jrgr_deploy.image_files import read_rgb
+    from jrgr_deploy.pairing import match_pairs
+
+    pairs = match_pairs(work.data / split / "rainy", work.data / split / "clean")
+    return [read_rgb(r) for r, _ in pairs], [read_rgb(c) for _, c in pairs]
+
+
 def net_outputs(weights: Path, net_name: str, rainy: list[Any]) -> list[Any]:
+    import torch
+
     from jrgr_deploy.checkpoint import load_checkpoint, load_net
     from jrgr_deploy.nn.build import size_multiple
     from jrgr_deploy.training.evaluate import remove_rain
 
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     checkpoint = load_checkpoint(weights)
     net = load_net(checkpoint, net_name)
     return remove_rain(net, rainy, multiple=size_multiple(checkpoint.config, net_name))
@@ -123,20 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    import torch
     from quality import Work, mean_sd
 
     from jrgr_deploy.datasets import evenly_spaced
     from jrgr_deploy.errors import JRGRError
-    from jrgr_deploy.image_files import read_rgb
     from jrgr_deploy.pairing import match_pairs
     from jrgr_deploy.training.tracing import read_trace, snapshot_path, val_selected_step
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     work = Work(args.work)
     try:
-        pairs = match_pairs(work.data / SPLIT / "rainy", work.data / SPLIT / "clean")
-        rainy, clean = [read_rgb(r) for r, _ in pairs], [read_rgb(c) for _, c in pairs]
+        rainy, clean = split_images(work, SPLIT)
         rows: dict[str, Any] = {"rainy input": anatomy(rainy, clean, rainy)}
         stage1 = sorted({min(args.seeds)})  # quality.py --shared-stage1: one stage 1 for every seed
         for seed in stage1:

@@ -62,20 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    import torch
-    from error_anatomy import LOWPASS_SIGMA_PX, net_outputs
+    from error_anatomy import LOWPASS_SIGMA_PX, net_outputs, split_images
     from quality import Work
 
     from jrgr_deploy.errors import JRGRError
-    from jrgr_deploy.image_files import read_rgb
-    from jrgr_deploy.pairing import match_pairs
     from jrgr_deploy.veil_removal import remove_veil
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     work = Work(args.work)
     try:
-        pairs = match_pairs(work.data / args.split / "rainy", work.data / args.split / "clean")
-        rainy, clean = [read_rgb(r) for r, _ in pairs], [read_rgb(c) for _, c in pairs]
+        rainy, clean = split_images(work, args.split)
         derained = net_outputs(work.run(args.seed, "supervised") / "stage1.safetensors", "f_r", rainy)
         rows: list[dict[str, Any]] = [{"setting": "the net's output", **label_scores(derained, clean,
                                                                                       LOWPASS_SIGMA_PX)}]
@@ -87,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     result = {"command": "python benchmarks/label_veil.py " + " ".join(argv or sys.argv[1:]), "split": args.split,
-              "images": len(pairs), "rows": rows}
+              "images": len(clean), "rows": rows}
     args.results.mkdir(parents=True, exist_ok=True)
     out = args.results / f"{args.name}.json"
     out.write_text(json.dumps(result, indent=2))
