@@ -206,6 +206,13 @@ METHODS: dict[str, Method] = {
                                                "`loss.pl_airlight_fraction=0.05`, `loss.pl_veil_strength=0.5`)",
                                                "loss.pl_veil_patch=0.33", "loss.pl_airlight_fraction=0.05",
                                                "loss.pl_veil_strength=0.5"),
+    # beside better labels the pairs cost more (the labels' ceiling, BENCHMARKS.md): the same with the pairs at a
+    # quarter of their weight
+    "self_training_mt_dc33_quarter": _self_training_mt(" at a quarter of their weight, labels with a wide dark-channel "
+                                                       "patch (`loss.weights.mse_fr_mt=0.25`, the switches of "
+                                                       "self_training_mt_dc33)", "loss.pl_veil_patch=0.33",
+                                                       "loss.pl_airlight_fraction=0.05", "loss.pl_veil_strength=0.5",
+                                                       "loss.weights.mse_fr_mt=0.25"),
     # what the pseudo-labels add to the moment-transfer pairs: the pairs alone, without the synthetic pairs' anchor
     "transfer_alone": Method("moment-transfer pseudo-pairs alone, without the synthetic pairs (self_training_mt "
                              "without its pseudo-labels)", "joint",
