@@ -43,6 +43,20 @@ LOWPASS_SIGMA_PX = 8.0
 SPLIT = "test/realistic"
 
 
+def affine_onto(image: Any, target: Any) -> Any:
+    """(H, W, 3) images -> (H, W, 3) float64: `image` under the per-channel affine map a x + b that brings it
+    closest to `target` (least squares; a flat channel goes to the target's mean)."""
+    import numpy as np
+
+    fitted = np.empty(image.shape, np.float64)
+    for channel in range(3):
+        x = image[..., channel].astype(np.float64).ravel()
+        design = np.stack([x, np.ones_like(x)], axis=1)
+        coef, *_ = np.linalg.lstsq(design, target[..., channel].astype(np.float64).ravel(), rcond=None)
+        fitted[..., channel] = (design @ coef).reshape(image.shape[:2])
+    return fitted
+
+
 def anatomy(outputs: list[Any], clean: list[Any], rainy: list[Any]) -> dict[str, float]:
     """(H, W, 3) uint8 RGB outputs, clean and rainy images (same order) -> the module docstring's measures."""
     import cv2
@@ -58,13 +72,7 @@ def anatomy(outputs: list[Any], clean: list[Any], rainy: list[Any]) -> dict[str,
         y_out, y_clean, y_wet = (rgb_to_y(image) for image in (out, truth, wet))
         error = y_out - y_clean
         low = cv2.GaussianBlur(error, (0, 0), LOWPASS_SIGMA_PX)
-        fitted = np.empty(out.shape, np.float64)
-        for channel in range(3):
-            x = out[..., channel].astype(np.float64).ravel()
-            design = np.stack([x, np.ones_like(x)], axis=1)
-            coef, *_ = np.linalg.lstsq(design, truth[..., channel].astype(np.float64).ravel(), rcond=None)
-            fitted[..., channel] = (design @ coef).reshape(out.shape[:2])
-        fitted = np.clip(np.rint(fitted), 0, 255).astype(np.uint8)
+        fitted = np.clip(np.rint(affine_onto(out, truth)), 0, 255).astype(np.uint8)
         rows.append({
             "psnr_y_db": error_psnr(error),
             "lowpass_share": float(np.mean(low**2) / max(float(np.mean(error**2)), 1e-12)),
@@ -146,12 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rainy, clean = split_images(work, SPLIT)
         rows: dict[str, Any] = {"rainy input": anatomy(rainy, clean, rainy)}
-        stage1 = sorted({min(args.seeds)})  # quality.py --shared-stage1: one stage 1 for every seed
-        for seed in stage1:
-            for name in ("supervised", "oracle"):
-                weights = work.run(seed, name) / "stage1.safetensors"
-                rows[f"{name} (stage 1)"] = anatomy(net_outputs(weights, "f_s", rainy), clean, rainy)
-                logger.info("%s: %s", name, rows[f"{name} (stage 1)"])
+        stage1_seed = min(args.seeds)  # quality.py --shared-stage1: one stage 1 for every seed
+        for name in ("supervised", "oracle"):
+            weights = work.run(stage1_seed, name) / "stage1.safetensors"
+            rows[f"{name} (stage 1)"] = anatomy(net_outputs(weights, "f_s", rainy), clean, rainy)
+            logger.info("%s: %s", name, rows[f"{name} (stage 1)"])
         for method in args.methods:
             per_seed = []
             for seed in args.seeds:

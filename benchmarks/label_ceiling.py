@@ -13,8 +13,8 @@ with its veil stage), then replaced per image by `--labels`:
 - clean: the clean image itself (the labels of a perfect labeller: the ceiling of self-training at this budget);
 - affine: the label mapped onto the clean image by its best per-channel affine map (each image's global tone right);
 - mean: the label shifted to the clean image's per-channel means (each image's lift right);
-- lowpass: the label's Gaussian blur (σ = 8 px) replaced by the clean image's (the veil and tone right, the
-  streaks and detail as the labeller left them);
+- lowpass: the label's Gaussian blur (σ = 8 px, error_anatomy.py's split) replaced by the clean image's (the veil
+  and tone right, the streaks and detail as the labeller left them);
 - highpass: the label less its blur plus the clean image's detail (the detail right, the veil as left).
 
 The trainer reuses a labels folder whose ``labels.json`` matches, so `quality.py --work OUT` then trains and scores
@@ -40,7 +40,6 @@ sys.path.insert(0, str(HERE))
 
 logger = logging.getLogger("label_ceiling")
 LABELS = ("clean", "affine", "mean", "lowpass", "highpass")
-LOWPASS_SIGMA_PX = 8.0  # the veil's scale (error_anatomy.py's split)
 CEILING_FILE = "label_ceiling.json"  # in the labels folder, written last: its labels are corrected as it says
 
 
@@ -48,6 +47,7 @@ def corrected_label(label: Any, clean: Any, kind: str) -> Any:
     """(H, W, 3) uint8 RGB label and clean image -> the label as `kind` (module docstring) says, uint8."""
     import cv2
     import numpy as np
+    from error_anatomy import LOWPASS_SIGMA_PX, affine_onto
 
     from jrgr_deploy.errors import JRGRError
 
@@ -58,15 +58,10 @@ def corrected_label(label: Any, clean: Any, kind: str) -> Any:
     x, y = label.astype(np.float64), clean.astype(np.float64)
     if kind == "clean":
         out = y
-    elif kind in ("affine", "mean"):
-        out = np.empty_like(x)
-        for channel in range(3):
-            xc, yc = x[..., channel], y[..., channel]
-            if kind == "mean" or xc.std() == 0.0:
-                out[..., channel] = xc - xc.mean() + yc.mean()
-            else:
-                slope, offset = np.polyfit(xc.ravel(), yc.ravel(), 1)
-                out[..., channel] = slope * xc + offset
+    elif kind == "affine":
+        out = affine_onto(x, y)
+    elif kind == "mean":
+        out = x - x.mean(axis=(0, 1)) + y.mean(axis=(0, 1))
     else:
         blur_x, blur_y = (cv2.GaussianBlur(image, (0, 0), LOWPASS_SIGMA_PX) for image in (x, y))
         out = x - blur_x + blur_y if kind == "lowpass" else blur_x + y - blur_y

@@ -71,6 +71,12 @@ def test_the_labels_patch_and_airlight_share_closed_form() -> None:
     out = remove_veil(frame, strength, patch_fraction=1.0, airlight_fraction=1.0)
     assert np.abs(out.astype(np.float64) - np.clip(want, 0, 255)).max() <= 1.0
     assert not np.array_equal(out, remove_veil(frame, strength))  # the runtime's patch and airlight differ
+    # the labels' defaults are the runtime's (config cannot import OpenCV's module; a labels folder made with them
+    # keeps the keys it had before the switches existed)
+    from jrgr_deploy.config import LossConfig
+    from jrgr_deploy.veil_removal import AIRLIGHT_FRACTION, PATCH_FRACTION
+
+    assert (LossConfig().pl_veil_patch, LossConfig().pl_airlight_fraction) == (PATCH_FRACTION, AIRLIGHT_FRACTION)
     for patch, share in ((0.0, 0.001), (0.1, 0.0), (1.5, 0.001)):
         with pytest.raises(JRGRError, match="must both be in"):
             remove_veil(frame, strength, patch, share)

@@ -226,7 +226,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     from jrgr_deploy.image_files import read_rgb, write_rgb
     from jrgr_deploy.output_files import write_text_atomic
     from jrgr_deploy.training.evaluate import remove_rain
-    from jrgr_deploy.veil_removal import remove_veil
+    from jrgr_deploy.veil_removal import AIRLIGHT_FRACTION, PATCH_FRACTION, remove_veil
 
     if sources.real is None:
         raise JRGRError("the pseudo-labels (loss.weights.mse_fr_pl) need unpaired real rainy images (--real)")
@@ -238,7 +238,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     if by_moments:  # the dark channel's labels keep the key set they were written with before the choice existed
         expected.update(veil_removal="moments", grid=loss.moment_grid, images=loss.transfer_images)
     dark_channel = {"patch": loss.pl_veil_patch, "airlight": loss.pl_airlight_fraction}
-    if not by_moments and dark_channel != {"patch": 15 / 360, "airlight": 0.001}:  # the default's keys as before
+    if not by_moments and dark_channel != {"patch": PATCH_FRACTION, "airlight": AIRLIGHT_FRACTION}:  # keys as before
         expected.update(dark_channel)
     if loss.pl_refresh_iters > 0:  # likewise: the labels of one run without refreshes keep their keys
         expected.update(refresh_iters=loss.pl_refresh_iters, step=step)
