@@ -1,8 +1,11 @@
 """How good the self-training labels' veil removal is, per setting of the dark channel, on a split with ground truth:
-how the settings of ``loss.pl_veil_patch``, ``loss.pl_airlight_fraction`` and ``loss.pl_veil_strength`` are chosen.
+how the settings of ``loss.pl_veil_patch``, ``loss.pl_airlight_fraction``, ``loss.pl_veil_strength``,
+``loss.pl_veil_removal`` and ``loss.pl_veil_first`` are chosen.
 
     python benchmarks/label_veil.py --work W --patches 0.0417 0.17 0.25 0.33 --airlights 0.001 0.05 \
         --strengths 0.3 0.5 0.7 --name label_veil
+    python benchmarks/label_veil.py --work W --removals dark_channel row_dark_channel --orders after first \
+        --patches 0.0417 0.1 0.33 --airlights 0.05 --strengths 0.5 0.7 0.85 0.9 --name label_veil_first
 
 The labels are made as the trainer makes them (`jrgr_deploy.veil_removal.remove_veil` on the stage-1 net's output,
 `training.data.make_pseudo_labels`), here on `--split` (default val/realistic: the selection split, which no
@@ -57,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patches", type=float, nargs="+", default=[15 / 360])
     parser.add_argument("--airlights", type=float, nargs="+", default=[0.001])
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.3])
+    parser.add_argument("--removals", nargs="+", default=["dark_channel"], choices=["dark_channel", "row_dark_channel"],
+                        help="loss.pl_veil_removal: the square patch's dark channel, or row by row")
+    parser.add_argument("--orders", nargs="+", default=["after"], choices=["after", "first"],
+                        help="the veil removed from the net's output (after) or from the rainy image (first: "
+                             "loss.pl_veil_first)")
     parser.add_argument("--name", default="label_veil")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
@@ -66,18 +74,25 @@ def main(argv: list[str] | None = None) -> int:
     from quality import Work
 
     from jrgr_deploy.errors import JRGRError
-    from jrgr_deploy.veil_removal import remove_veil
+    from jrgr_deploy.veil_removal import remove_row_veil, remove_veil
 
     work = Work(args.work)
+    veils = {"dark_channel": remove_veil, "row_dark_channel": remove_row_veil}
     try:
         rainy, clean = split_images(work, args.split)
-        derained = net_outputs(work.run(args.seed, "supervised") / "stage1.safetensors", "f_r", rainy)
+        weights = work.run(args.seed, "supervised") / "stage1.safetensors"
+        derained = net_outputs(weights, "f_r", rainy)
         rows: list[dict[str, Any]] = [{"setting": "the net's output", **label_scores(derained, clean,
                                                                                       LOWPASS_SIGMA_PX)}]
-        for patch, airlight, strength in itertools.product(args.patches, args.airlights, args.strengths):
-            labels = [remove_veil(image, strength, patch, airlight) for image in derained]
-            rows.append({"patch": patch, "airlight": airlight, "strength": strength,
-                         **label_scores(labels, clean, LOWPASS_SIGMA_PX)})
+        for removal, order, patch, airlight, strength in itertools.product(
+                args.removals, args.orders, args.patches, args.airlights, args.strengths):
+            veil = veils[removal]
+            if order == "first":
+                labels = net_outputs(weights, "f_r", [veil(image, strength, patch, airlight) for image in rainy])
+            else:
+                labels = [veil(image, strength, patch, airlight) for image in derained]
+            rows.append({"removal": removal, "order": order, "patch": patch, "airlight": airlight,
+                         "strength": strength, **label_scores(labels, clean, LOWPASS_SIGMA_PX)})
     except JRGRError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -87,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.results / f"{args.name}.json"
     out.write_text(json.dumps(result, indent=2))
     for row in sorted(rows, key=lambda r: r["psnr_y_db"]):
-        setting = row.get("setting") or f"patch {row['patch']:.4g}, airlight {row['airlight']:g}, S {row['strength']:g}"
-        print(f"{setting:40s} PSNR-Y {row['psnr_y_db']:6.2f}  veil part {row['lowpass_psnr_y_db']:6.2f}  "
+        setting = row.get("setting") or (f"{row['removal']} {row['order']}, patch {row['patch']:.4g}, airlight "
+                                         f"{row['airlight']:g}, S {row['strength']:g}")
+        print(f"{setting:64s} PSNR-Y {row['psnr_y_db']:6.2f}  veil part {row['lowpass_psnr_y_db']:6.2f}  "
               f"rest {row['highpass_psnr_y_db']:6.2f}")
     print(f"results: {out}")
     return 0

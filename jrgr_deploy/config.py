@@ -34,7 +34,7 @@ OUT_ACTIVATIONS = ("tanh", "none")
 GAN_MODES = ("lsgan", "vanilla")
 RAIN_FORMS = ("additive", "physics")
 VEIL_SOURCES = ("all", "adversarial", "moments")
-PL_VEIL_REMOVALS = ("dark_channel", "moments")  # how the pseudo-labels of mse_fr_pl lose their veil
+PL_VEIL_REMOVALS = ("dark_channel", "moments", "row_dark_channel")  # how the pseudo-labels of mse_fr_pl lose their veil
 AMP_MODES = ("none", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -249,10 +249,17 @@ class LossConfig:
     ``transfer_images`` images of each set): the veil the starting net leaves on the real set as a population,
     read without ground truth. It needs clean images of scenes like the real ones: many scenes on both sides,
     or the same camera's dry footage; with one camera's rainy footage against other scenes' photographs the
-    scenes' difference would be taken for veil.
-    pl_veil_patch, pl_airlight_fraction: the dark channel's patch (a fraction of the image's short side) and the
-    share of its brightest pixels the airlight is read from, for the labels' ``dark_channel`` veil removal
-    (default: the runtime's ``--veil`` stage's, 15/360 and 0.001; `jrgr_deploy.veil_removal.remove_veil`).
+    scenes' difference would be taken for veil. ``row_dark_channel``: as ``dark_channel``, the dark channel read
+    row by row in linear light (`jrgr_deploy.veil_removal.remove_row_veil`): a veil that grows with distance,
+    and so row by row towards the horizon on a scene seen from the ground (a street, a road).
+    pl_veil_patch, pl_airlight_fraction: the dark channel's patch (a fraction of the image's short side; for
+    ``row_dark_channel`` the band of rows, a fraction of the height) and the share of its brightest pixels (rows)
+    the airlight is read from (default: the runtime's ``--veil`` stage's, 15/360 and 0.001).
+    pl_veil_first: false (default): the labels are F_r's output with the veil then removed, B̂ = V(F_r(O_r)), the
+    order of the runtime's ``--veil`` stage. true: the veil is removed from the rainy image first,
+    B̂ = F_r(V(O_r)): in the heavy-rain form O = T ⊙ (B + S) + (1 − T) · A the veil lies over the streaks, and
+    the starting net learnt its streaks on clean backgrounds, so it removes them better once the veil is gone
+    (``dark_channel`` and ``row_dark_channel`` only).
     pl_refresh_iters: 0 (default): the pseudo-labels come from the net stage 2 starts from, once. N > 0: every N
     stage-2 steps they are made again, the same way, from the net being trained (its EMA when
     ``train.ema_decay`` > 0), so that the labels follow what the net has learnt since (iterated self-training);
@@ -285,6 +292,7 @@ class LossConfig:
     pl_veil_strength: float = 0.3
     pl_veil_patch: float = 15 / 360
     pl_airlight_fraction: float = 0.001
+    pl_veil_first: bool = False
     pl_refresh_iters: int = 0
     pl_highpass_px: float = 0.0
 
@@ -294,6 +302,9 @@ class LossConfig:
         if self.pl_refresh_iters < 0:
             raise JRGRError(f"loss.pl_refresh_iters must be >= 0, got {self.pl_refresh_iters}")
         _check_choice("pl_veil_removal", self.pl_veil_removal, PL_VEIL_REMOVALS)
+        if self.pl_veil_first and self.pl_veil_removal == "moments":
+            raise JRGRError("loss.pl_veil_first needs loss.pl_veil_removal=dark_channel or row_dark_channel: the "
+                            "population moments are read from the derained images")
         if not (0.0 < self.pl_veil_patch <= 1.0 and 0.0 < self.pl_airlight_fraction <= 1.0):
             raise JRGRError(f"loss.pl_veil_patch and loss.pl_airlight_fraction must be in (0, 1], got "
                             f"{self.pl_veil_patch} and {self.pl_airlight_fraction}")

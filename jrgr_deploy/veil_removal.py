@@ -31,6 +31,7 @@ PATCH_FRACTION = 15 / 360  # the dark channel's patch: 15 px on a 640x360 frame,
 AIRLIGHT_FRACTION = 0.001  # the brightest 0.1 % of the dark channel give the airlight
 T_MIN = 0.1  # transmission floor: below it the division amplifies noise more than it restores
 SMOOTH_FRACTION = 8 / 360  # Gaussian sigma of the transmission (a veil is smooth; a cheap guided filter)
+ROW_PERCENTILE = 1.0  # `remove_row_veil`: a row's dark level, the percentile of its pixels' darkest channel
 
 
 def check_strength(strength: float) -> float:
@@ -42,6 +43,18 @@ def check_strength(strength: float) -> float:
     if not 0.0 <= value < 1.0:
         raise JRGRError(f"veil strength {strength!r}: expected a number from 0 (off) to below 1")
     return value
+
+
+def _check_inputs(frame: np.ndarray, strength: float, area_fraction: float, airlight_fraction: float,
+                  area: str) -> float:
+    """The checked strength; a clear JRGRError for a bad strength, fraction (the `area`'s: patch or band) or image."""
+    strength = check_strength(strength)
+    if not (0.0 < area_fraction <= 1.0 and 0.0 < airlight_fraction <= 1.0):
+        raise JRGRError(f"veil removal: {area} fraction {area_fraction} and airlight fraction {airlight_fraction} "
+                        "must both be in (0, 1]")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise JRGRError(f"veil removal: expected an (H, W, 3) uint8 image, got {frame.dtype} {frame.shape}")
+    return strength
 
 
 def _channel_min(channels: list[np.ndarray]) -> np.ndarray:
@@ -57,12 +70,7 @@ def remove_veil(frame: np.ndarray, strength: float, patch_fraction: float = PATC
     strength 0 returns `frame` itself. `patch_fraction` (the dark channel's patch, of the short side) and
     `airlight_fraction` (the share of the brightest dark-channel pixels the airlight is read from) default to the
     runtime's; the pseudo-labels may choose others (``loss.pl_veil_patch``, ``loss.pl_airlight_fraction``)."""
-    strength = check_strength(strength)
-    if not (0.0 < patch_fraction <= 1.0 and 0.0 < airlight_fraction <= 1.0):
-        raise JRGRError(f"veil removal: patch fraction {patch_fraction} and airlight fraction {airlight_fraction} "
-                        "must both be in (0, 1]")
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-        raise JRGRError(f"veil removal: expected an (H, W, 3) uint8 image, got {frame.dtype} {frame.shape}")
+    strength = _check_inputs(frame, strength, patch_fraction, airlight_fraction, "patch")
     if strength == 0.0:
         return frame
     height, width = frame.shape[:2]
@@ -93,4 +101,40 @@ def remove_veil(frame: np.ndarray, strength: float, patch_fraction: float = PATC
     return cv2.add(out, air, dtype=cv2.CV_8U)
 
 
-__all__ = ["check_strength", "remove_veil"]
+def remove_row_veil(frame: np.ndarray, strength: float, band_fraction: float = PATCH_FRACTION,
+                    airlight_fraction: float = AIRLIGHT_FRACTION) -> np.ndarray:
+    """(H, W, 3) uint8 -> the same frame with `strength` of a veil that follows its rows removed: the dark channel
+    read row by row, in linear light (the pseudo-labels' ``loss.pl_veil_removal=row_dark_channel``).
+
+    On a street or road scene seen from the ground the distance, and with it the veil of fog and of the drops too
+    far to resolve, grows towards the horizon row by row, while a square patch of the dark channel mixes the
+    veil of near and far rows (and is lifted wherever one patch holds no dark pixel). Here a row's dark level is
+    the `ROW_PERCENTILE` percentile of its pixels' darkest channel (one pixel's minimum is noise), eroded over a
+    band of `band_fraction` of the height; the airlight is the mean colour of the `airlight_fraction` of rows with
+    the brightest dark level. Radiance, not sRGB code values, adds up in a veil, so the sum is undone on the
+    squared image (sRGB's gamma as 2) and the square root taken at the end. No work copy: this runs on training's
+    pseudo-labels, once per image, not per frame."""
+    strength = _check_inputs(frame, strength, band_fraction, airlight_fraction, "band")
+    if strength == 0.0:
+        return frame
+    height = frame.shape[0]
+    linear = np.square(frame.astype(np.float32) / 255.0)
+    band = np.ones((max(1, round(band_fraction * height)) | 1, 1), np.uint8)
+
+    def row_dark(image: np.ndarray) -> np.ndarray:  # (H, W, 3) -> (H, 1): each row's dark level
+        levels = np.percentile(image.min(axis=2), ROW_PERCENTILE, axis=1).astype(np.float32)[:, None]
+        return cv2.erode(levels, band)
+
+    rows = max(1, round(height * airlight_fraction))
+    brightest = np.argpartition(row_dark(linear)[:, 0], height - rows)[-rows:]
+    airlight = np.maximum(linear[brightest].reshape(-1, 3).mean(axis=0), 1e-3)
+    transmission = 1.0 - strength * row_dark(linear / airlight)
+    sigma_px = max(0.5, SMOOTH_FRACTION * min(frame.shape[:2]))
+    transmission = cv2.GaussianBlur(transmission, (0, 0), sigmaX=0.5, sigmaY=sigma_px)
+    np.maximum(transmission, T_MIN, out=transmission)
+    clean = (linear - airlight) / transmission[:, :, None] + airlight
+    np.clip(clean, 0.0, 1.0, out=clean)
+    return (np.sqrt(clean) * 255.0 + 0.5).astype(np.uint8)
+
+
+__all__ = ["check_strength", "remove_row_veil", "remove_veil"]

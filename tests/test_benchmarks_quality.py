@@ -144,6 +144,12 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     scored = json.loads((results_dir / "veil.json").read_text())["rows"]
     assert scored[1]["strength"] == 0 and scored[1]["psnr_y_db"] == scored[0]["psnr_y_db"]
     assert scored[2]["psnr_y_db"] != scored[0]["psnr_y_db"]
+    # first: strength 0 removes nothing before the net either, so the labels are again the net's output
+    assert veil.main(["--work", str(work), "--split", "test/realistic", "--strengths", "0", "0.5", "--removals",
+                      "row_dark_channel", "--orders", "first", "--results", str(results_dir), "--name", "veil"]) == 0
+    scored = json.loads((results_dir / "veil.json").read_text())["rows"]
+    assert [(r["removal"], r["order"]) for r in scored[1:]] == [("row_dark_channel", "first")] * 2
+    assert scored[1]["psnr_y_db"] == scored[0]["psnr_y_db"] != scored[2]["psnr_y_db"]
     assert veil.main(["--work", str(tmp_path / "nowhere")]) == 2
 
     # benchmarks/label_ceiling.py: the self-training row trained on the real split's clean images as its labels

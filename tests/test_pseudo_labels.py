@@ -23,7 +23,7 @@ from jrgr_deploy.training.losses import pseudo_label_mse
 from jrgr_deploy.training.run_log import read_log
 from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets
 from jrgr_deploy.training.trainer import PSEUDO_LABELS_DIR, train
-from jrgr_deploy.veil_removal import remove_veil
+from jrgr_deploy.veil_removal import remove_row_veil, remove_veil
 from tests.test_method_switches import _small
 from tests.test_training import dataset, small_config  # noqa: F401 - the module-scoped data set fixture
 
@@ -93,6 +93,38 @@ def test_moment_labels_remove_the_population_veil(dataset, tmp_path) -> None:  #
     np.testing.assert_array_equal(read_rgb(pairs[0][1]), remove_veil(derained[0], 0.5))
     with pytest.raises(JRGRError, match="pl_veil_removal"):
         small_config(dataset, "loss.pl_veil_removal=haze")
+
+
+def test_labels_with_the_veil_removed_first_and_row_by_row(dataset, tmp_path) -> None:  # noqa: F811
+    """``loss.pl_veil_first``: each label is the starting net's output on the rainy image with its veil removed,
+    F_r(V(O_r)), not V(F_r(O_r)); ``loss.pl_veil_removal=row_dark_channel``: V is `remove_row_veil` with the
+    labels' patch (its band of rows) and airlight share. Each choice relabels the folder; the moments cannot go
+    first (they are read from the derained images)."""
+    config = small_config(dataset, "loss.pl_veil_strength=0.6", "loss.pl_veil_patch=0.2",
+                          "loss.pl_airlight_fraction=0.05")
+    sources = resolve_sources(config.data, need_real=True)
+    torch.manual_seed(0)
+    f_r = JRGRNets(config).f_r
+    real = UnpairedRainDataset(sources.real)
+    rainy = [nchw_to_rgb(real[i]["o_r"][None].numpy())[0] for i in range(len(real))]
+    folder = tmp_path / "labels"
+    after = make_pseudo_labels(sources, f_r, config.loss, folder, multiple=4)
+    with torch.no_grad():
+        derained = remove_rain(f_r, rainy[:1], multiple=4)[0]
+    np.testing.assert_array_equal(read_rgb(after[0][1]), remove_veil(derained, 0.6, 0.2, 0.05))
+    for removal, veil in (("dark_channel", remove_veil), ("row_dark_channel", remove_row_veil)):
+        first = replace(config.loss, pl_veil_first=True, pl_veil_removal=removal)
+        pairs = make_pseudo_labels(sources, f_r, first, folder, multiple=4)
+        unveiled = veil(rainy[0], 0.6, 0.2, 0.05)
+        assert not np.array_equal(unveiled, rainy[0])
+        with torch.no_grad():
+            np.testing.assert_array_equal(read_rgb(pairs[0][1]), remove_rain(f_r, [unveiled], multiple=4)[0])
+        np.testing.assert_array_equal(read_rgb(pairs[0][0]), rainy[0])  # the net's input stays the rainy image
+    rows_after = replace(config.loss, pl_veil_removal="row_dark_channel")
+    make_pseudo_labels(sources, f_r, rows_after, folder, multiple=4)
+    np.testing.assert_array_equal(read_rgb(after[0][1]), remove_row_veil(derained, 0.6, 0.2, 0.05))
+    with pytest.raises(JRGRError, match="pl_veil_first needs"):
+        small_config(dataset, "loss.pl_veil_first=true", "loss.pl_veil_removal=moments")
 
 
 def test_labelled_dataset_cuts_image_and_label_alike(tmp_path) -> None:

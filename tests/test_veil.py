@@ -18,7 +18,7 @@ from jrgr_deploy.app.cli import main
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.metrics import psnr
 from jrgr_deploy.runtime import Deraining
-from jrgr_deploy.veil_removal import remove_veil
+from jrgr_deploy.veil_removal import remove_row_veil, remove_veil
 
 
 def veiled(clean: np.ndarray, airlight_bgr: tuple[float, float, float]) -> np.ndarray:
@@ -131,3 +131,36 @@ def test_the_sidecar_strength_is_the_default_and_an_explicit_one_wins(f_r: Path,
     sidecar_path(adapted).write_text(json.dumps(data))
     with pytest.raises(JRGRError, match=r"f_r.onnx.json.*veil_strength must be a number from 0 .off. to below 1"):
         Deraining(adapted)
+
+
+def test_the_row_by_row_dark_channel_inverts_a_veil_that_follows_the_rows() -> None:
+    """``loss.pl_veil_removal=row_dark_channel``: on a picture whose every row holds black pixels, veiled in linear
+    light by a transmission that falls row by row towards the top, O² = T · B² + (1 − T) · A², the row's dark level
+    (its 1st percentile) reads (1 − T) · A² / Â² on the airlight estimate Â: the closed form
+    B̂² = (O² − Â²) / (1 − S · that) + Â² (smoothed down the rows) is what the result must match."""
+    rng = np.random.default_rng(1)
+    height, width = 96, 128
+    clean = rng.integers(40, 230, (height, width, 3)).astype(np.float64) / 255.0
+    clean[:, ::8] = 0.0  # every row's darkest channel reaches 0: the dark-channel prior holds row by row
+    transmission = np.linspace(0.4, 0.95, height)[:, None, None]
+    airlight = np.array([0.9, 0.88, 0.85])
+    hazy_linear = transmission * clean**2 + (1 - transmission) * airlight**2
+    hazy = np.clip(np.rint(np.sqrt(hazy_linear) * 255.0), 0, 255).astype(np.uint8)
+    strength = 0.8
+    # one band row, the whole image as the airlight's rows: A is the mean colour, t follows each row
+    out = remove_row_veil(hazy, strength, band_fraction=1 / height, airlight_fraction=1.0)
+    linear = (hazy.astype(np.float64) / 255.0) ** 2
+    a_hat = linear.reshape(-1, 3).mean(axis=0)
+    dark = np.percentile((linear / a_hat).min(axis=2), 1.0, axis=1)
+    t_hat = cv2.GaussianBlur((1.0 - strength * dark).astype(np.float32)[:, None], (0, 0), sigmaX=0.5,
+                             sigmaY=8 / 360 * height)[:, 0]
+    want = np.sqrt(np.clip((linear - a_hat) / np.maximum(t_hat, 0.1)[:, None, None] + a_hat, 0, 1)) * 255.0
+    assert np.abs(out.astype(np.float64) - want).max() <= 1.0
+    # with the airlight from the brightest rows (the most veiled): towards the clean picture
+    clean_u8 = np.rint(clean * 255.0).astype(np.uint8)
+    assert psnr(remove_row_veil(hazy, strength, 0.1, 0.05), clean_u8) > psnr(hazy, clean_u8) + 2.5
+    assert remove_row_veil(hazy, 0.0) is hazy
+    with pytest.raises(JRGRError, match="must both be in"):
+        remove_row_veil(hazy, strength, 0.0, 0.05)
+    with pytest.raises(JRGRError, match="veil strength"):
+        remove_row_veil(hazy, 1.0)

@@ -23,6 +23,8 @@ from jrgr_deploy.datasets import evenly_spaced, sampled_images
 from jrgr_deploy.errors import JRGRError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from jrgr_deploy.moment_transfer import MomentTransfer
 
 logger = logging.getLogger(__name__)
@@ -211,8 +213,9 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     """The pseudo-labels of ``loss.weights.mse_fr_pl``: every real rainy image (whole; a video's frames), derained by
     `f_r` (the net stage 2 starts from, or with ``loss.pl_refresh_iters`` the net of stage-2 step `step`) and
     with ``loss.pl_veil_strength`` of its veil removed
-    (``loss.pl_veil_removal``: the dark channel's, `jrgr_deploy.veil_removal`, or the population moments',
-    `population_veil`) -> [(FOLDER/rainy/NNNNNN.png, FOLDER/label/NNNNNN.png)], in the real set's order.
+    (``loss.pl_veil_removal``: the dark channel's, square or row by row, `jrgr_deploy.veil_removal`, or the
+    population moments', `population_veil`; with ``loss.pl_veil_first`` from the rainy image before `f_r`)
+    -> [(FOLDER/rainy/NNNNNN.png, FOLDER/label/NNNNNN.png)], in the real set's order.
 
     Whole images, not crops: the airlight and the transmission are read from the whole picture, as the runtime
     reads them from the whole frame, and the moment cells are cells of the whole picture. A folder whose
@@ -226,7 +229,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     from jrgr_deploy.image_files import read_rgb, write_rgb
     from jrgr_deploy.output_files import write_text_atomic
     from jrgr_deploy.training.evaluate import remove_rain
-    from jrgr_deploy.veil_removal import AIRLIGHT_FRACTION, PATCH_FRACTION, remove_veil
+    from jrgr_deploy.veil_removal import AIRLIGHT_FRACTION, PATCH_FRACTION, remove_row_veil, remove_veil
 
     if sources.real is None:
         raise JRGRError("the pseudo-labels (loss.weights.mse_fr_pl) need unpaired real rainy images (--real)")
@@ -240,6 +243,16 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     dark_channel = {"patch": loss.pl_veil_patch, "airlight": loss.pl_airlight_fraction}
     if not by_moments and dark_channel != {"patch": PATCH_FRACTION, "airlight": AIRLIGHT_FRACTION}:  # keys as before
         expected.update(dark_channel)
+    by_rows = loss.pl_veil_removal == "row_dark_channel"
+    if by_rows:
+        expected.update(veil_removal="row_dark_channel", **dark_channel)
+    if loss.pl_veil_first:
+        expected.update(veil_first=True)
+    veil = remove_row_veil if by_rows else remove_veil
+
+    def unveil(image: np.ndarray) -> np.ndarray:
+        return veil(image, strength, loss.pl_veil_patch, loss.pl_airlight_fraction)
+
     if loss.pl_refresh_iters > 0:  # likewise: the labels of one run without refreshes keep their keys
         expected.update(refresh_iters=loss.pl_refresh_iters, step=step)
     if done.is_file() and json.loads(done.read_text()) == expected:
@@ -250,12 +263,13 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     for index, (rainy_path, label_path) in enumerate(pairs):
         rainy = nchw_to_rgb(real_set[index]["o_r"][None].numpy())[0]
         with torch.no_grad():
-            (derained,) = remove_rain(f_r, [rainy], multiple=multiple, device=device)
+            (derained,) = remove_rain(f_r, [unveil(rainy) if loss.pl_veil_first else rainy], multiple=multiple,
+                                      device=device)
         write_rgb(rainy_path, rainy)
         if by_moments:
             write_rgb(derained_dir / rainy_path.name, derained)
         else:
-            write_rgb(label_path, remove_veil(derained, strength, loss.pl_veil_patch, loss.pl_airlight_fraction))
+            write_rgb(label_path, derained if loss.pl_veil_first else unveil(derained))
         if (index + 1) % 100 == 0 or index + 1 == len(pairs):
             logger.info("pseudo-labels: %d/%d real images", index + 1, len(pairs))
     f_r.train(training)

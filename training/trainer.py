@@ -693,9 +693,12 @@ class _Stage2(_StageBase):
         f_r = self.ema.module if self.ema is not None and labels_step > 0 else nets.f_r
         args = (sources, f_r, loss, folder, size_multiple(self.config, "f_r"), self.ctx.device, labels_step)
         if self.ctx.is_main:
-            removal = "dark-channel" if loss.pl_veil_removal == "dark_channel" else "population-moment"
-            logger.info("pseudo-labels of the real images: F_r of step %d, then %.2f of the %s veil removed, "
-                        "into %s", labels_step, loss.pl_veil_strength, removal, folder)
+            removal = {"dark_channel": "dark-channel", "row_dark_channel": "row-by-row dark-channel",
+                       "moments": "population-moment"}[loss.pl_veil_removal]
+            veil = f"{loss.pl_veil_strength:.2f} of the {removal} veil removed"
+            made = (f"the rainy image's {veil}, then F_r of step {labels_step}" if loss.pl_veil_first
+                    else f"F_r of step {labels_step}, then {veil}")
+            logger.info("pseudo-labels of the real images: %s, into %s", made, folder)
             make_pseudo_labels(*args)
         barrier(self.ctx)
         return make_pseudo_labels(*args)  # the folder is complete now: this only lists it
