@@ -37,6 +37,8 @@ from jrgr_deploy.app.adapt import SCENE_GUARD_DB, SELF_TRAINING_RECIPE
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+from quality import FIRST, ROWS_FIRST  # noqa: E402
+
 DEFAULT_BACKGROUNDS = REPO.parent / "shared" / "data" / "backgrounds"
 CAMERA_PHOTO = "urban100/img_050"  # a street corner; in the quality benchmark's test part (no training saw it)
 PEOPLE_FOLDER = "bsd68"
@@ -75,6 +77,16 @@ ROWS: dict[str, dict[str, Any]] = {
     "adapt_self_rows": {"label": "`jrgr adapt --recipe self-training --set model.removal.row_coord=true`",
                         "dry": False, "paper": False, "recipe": "self-training",
                         "switches": ("model.removal.row_coord=true",)},
+    # the labels with the veil removed from the footage before the starting net derains it (`loss.pl_veil_first`),
+    # by the wide square dark channel or row by row: the quality benchmark's best labels (BENCHMARKS.md, "Labels with
+    # the veil removed first"), same settings
+    "adapt_self_first": {"label": "`jrgr adapt --recipe self-training`, labels with the wide dark-channel veil removed "
+                         "first (`loss.pl_veil_first=true`, patch 0.33, S 0.7)", "dry": False, "paper": False,
+                         "recipe": "self-training", "switches": FIRST},
+    "adapt_self_rows_first": {"label": "`jrgr adapt --recipe self-training`, labels with the row-by-row dark-channel "
+                              "veil removed first (`loss.pl_veil_removal=row_dark_channel`, "
+                              "`loss.pl_veil_first=true`, S 0.9)",
+                              "dry": False, "paper": False, "recipe": "self-training", "switches": ROWS_FIRST},
     # self-training with the dry footage: its held-out frames are the proxy validation (the same scene), and the
     # labels lose 0.3 of the dark-channel veil (the recipe's) or of the population veil measured against the dry
     # footage's cell moments (`loss.pl_veil_removal=moments`: both sets show the same scene, so their difference is
