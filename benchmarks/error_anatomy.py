@@ -57,21 +57,36 @@ def affine_onto(image: Any, target: Any) -> Any:
     return fitted
 
 
+def error_bands(output: Any, truth: Any) -> tuple[Any, Any]:
+    """(H, W, 3) uint8 RGB output and clean image -> the luma error output − truth and its Gaussian blur of
+    σ = LOWPASS_SIGMA_PX (its low-pass part, the veil and tone; the rest, error − blur, is the detail)."""
+    import cv2
+
+    from jrgr_deploy.metrics import rgb_to_y
+
+    error = rgb_to_y(output) - rgb_to_y(truth)
+    return error, cv2.GaussianBlur(error, (0, 0), LOWPASS_SIGMA_PX)
+
+
+def error_psnr(error: Any) -> float:
+    """PSNR of an error image (its deviation from zero), in dB."""
+    import numpy as np
+
+    from jrgr_deploy.metrics import psnr
+
+    return psnr(error, np.zeros_like(error))
+
+
 def anatomy(outputs: list[Any], clean: list[Any], rainy: list[Any]) -> dict[str, float]:
     """(H, W, 3) uint8 RGB outputs, clean and rainy images (same order) -> the module docstring's measures."""
-    import cv2
     import numpy as np
 
     from jrgr_deploy.metrics import psnr, rgb_to_y
 
-    def error_psnr(error: np.ndarray) -> float:  # PSNR of an error image: against zero
-        return psnr(error, np.zeros_like(error))
-
     rows = []
     for out, truth, wet in zip(outputs, clean, rainy, strict=True):
         y_out, y_clean, y_wet = (rgb_to_y(image) for image in (out, truth, wet))
-        error = y_out - y_clean
-        low = cv2.GaussianBlur(error, (0, 0), LOWPASS_SIGMA_PX)
+        error, low = error_bands(out, truth)
         fitted = np.clip(np.rint(affine_onto(out, truth)), 0, 255).astype(np.uint8)
         rows.append({
             "psnr_y_db": error_psnr(error),

@@ -33,23 +33,16 @@ sys.path.insert(0, str(HERE))
 logger = logging.getLogger("label_veil")
 
 
-def label_scores(labels: list[Any], clean: list[Any], sigma_px: float) -> dict[str, float]:
-    """Mean PSNR-Y of `labels` against `clean` ((H, W, 3) uint8 RGB each), of the error's blur and of the rest."""
-    import cv2
+def label_scores(labels: list[Any], clean: list[Any]) -> dict[str, float]:
+    """Mean PSNR-Y of `labels` against `clean` ((H, W, 3) uint8 RGB each), of the error's blur and of the rest
+    (`error_anatomy.error_bands`)."""
     import numpy as np
+    from error_anatomy import error_bands, error_psnr
 
-    from jrgr_deploy.metrics import psnr, rgb_to_y
-
-    whole, low, high = [], [], []
-    for label, truth in zip(labels, clean, strict=True):
-        error = rgb_to_y(label) - rgb_to_y(truth)
-        blurred = cv2.GaussianBlur(error, (0, 0), sigma_px)
-        zero = np.zeros_like(error)
-        whole.append(psnr(error, zero))
-        low.append(psnr(blurred, zero))
-        high.append(psnr(error - blurred, zero))
-    return {"psnr_y_db": float(np.mean(whole)), "lowpass_psnr_y_db": float(np.mean(low)),
-            "highpass_psnr_y_db": float(np.mean(high))}
+    bands = [error_bands(label, truth) for label, truth in zip(labels, clean, strict=True)]
+    return {"psnr_y_db": float(np.mean([error_psnr(error) for error, _ in bands])),
+            "lowpass_psnr_y_db": float(np.mean([error_psnr(low) for _, low in bands])),
+            "highpass_psnr_y_db": float(np.mean([error_psnr(error - low) for error, low in bands]))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from error_anatomy import LOWPASS_SIGMA_PX, net_outputs, split_images
+    from error_anatomy import net_outputs, split_images
     from quality import Work
 
     from jrgr_deploy.errors import JRGRError
@@ -82,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         rainy, clean = split_images(work, args.split)
         weights = work.run(args.seed, "supervised") / "stage1.safetensors"
         derained = net_outputs(weights, "f_r", rainy)
-        rows: list[dict[str, Any]] = [{"setting": "the net's output", **label_scores(derained, clean,
-                                                                                      LOWPASS_SIGMA_PX)}]
+        rows: list[dict[str, Any]] = [{"setting": "the net's output", **label_scores(derained, clean)}]
         for removal, order, patch, airlight, strength in itertools.product(
                 args.removals, args.orders, args.patches, args.airlights, args.strengths):
             veil = veils[removal]
@@ -92,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 labels = [veil(image, strength, patch, airlight) for image in derained]
             rows.append({"removal": removal, "order": order, "patch": patch, "airlight": airlight,
-                         "strength": strength, **label_scores(labels, clean, LOWPASS_SIGMA_PX)})
+                         "strength": strength, **label_scores(labels, clean)})
     except JRGRError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

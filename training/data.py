@@ -241,11 +241,11 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     if by_moments:  # the dark channel's labels keep the key set they were written with before the choice existed
         expected.update(veil_removal="moments", grid=loss.moment_grid, images=loss.transfer_images)
     dark_channel = {"patch": loss.pl_veil_patch, "airlight": loss.pl_airlight_fraction}
-    if not by_moments and dark_channel != {"patch": PATCH_FRACTION, "airlight": AIRLIGHT_FRACTION}:  # keys as before
-        expected.update(dark_channel)
     by_rows = loss.pl_veil_removal == "row_dark_channel"
-    if by_rows:
+    if by_rows:  # a choice newer than the keys: it always records itself and its settings
         expected.update(veil_removal="row_dark_channel", **dark_channel)
+    elif not by_moments and dark_channel != {"patch": PATCH_FRACTION, "airlight": AIRLIGHT_FRACTION}:  # keys as before
+        expected.update(dark_channel)
     if loss.pl_veil_first:
         expected.update(veil_first=True)
     veil = remove_row_veil if by_rows else remove_veil
