@@ -87,6 +87,13 @@ ROWS: dict[str, dict[str, Any]] = {
                               "veil removed first (`loss.pl_veil_removal=row_dark_channel`, "
                               "`loss.pl_veil_first=true`, S 0.9)",
                               "dry": False, "paper": False, "recipe": "self-training", "switches": ROWS_FIRST},
+    # the same with the labels' detail made again by the net being trained, their blur kept (BENCHMARKS.md, "Labels
+    # whose detail the net takes over"; every 200 of the 600 steps)
+    "adapt_self_rows_first_detail": {"label": "`jrgr adapt --recipe self-training`, row-by-row labels first, their "
+                                     "detail made again every 200 steps (`loss.pl_refresh_iters=200`, "
+                                     "`loss.pl_refresh_detail_px=8`)", "dry": False, "paper": False,
+                                     "recipe": "self-training", "switches": (*ROWS_FIRST, "loss.pl_refresh_iters=200",
+                                                                             "loss.pl_refresh_detail_px=8")},
     # self-training with the dry footage: its held-out frames are the proxy validation (the same scene), and the
     # labels lose 0.3 of the dark-channel veil (the recipe's) or of the population veil measured against the dry
     # footage's cell moments (`loss.pl_veil_removal=moments`: both sets show the same scene, so their difference is

@@ -264,6 +264,11 @@ class LossConfig:
     stage-2 steps they are made again, the same way, from the net being trained (its EMA when
     ``train.ema_decay`` > 0), so that the labels follow what the net has learnt since (iterated self-training);
     the checkpoint is saved first, so a resumed run relabels from the same net.
+    pl_refresh_detail_px: 0 (default): a refresh replaces the whole labels. σ > 0 (needs ``pl_refresh_iters``):
+    a refreshed label is the first labels' Gaussian blur of σ pixels plus the refreshing net's output minus its
+    blur, L = blur(L_0) + (N − blur(N)): the net being trained takes over the detail (streaks), where it has come
+    to beat the starting net on the real images, while the veil stays the one the dark channel removed from the
+    first labels, which the net reproduces less well (BENCHMARKS.md, "Labels whose detail the net takes over").
     pl_highpass_px: 0 (default): ``mse_fr_pl`` compares F_r(O_r) with the labels at every scale. σ > 0: only
     above the scale of a Gaussian blur of σ pixels (the difference minus its blur,
     `jrgr_deploy.nn.veil.gaussian_highpass`), so the labels hold F_r to its starting streak removal while the
@@ -294,9 +299,15 @@ class LossConfig:
     pl_airlight_fraction: float = 0.001
     pl_veil_first: bool = False
     pl_refresh_iters: int = 0
+    pl_refresh_detail_px: float = 0.0
     pl_highpass_px: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.pl_refresh_detail_px < 0:
+            raise JRGRError(f"loss.pl_refresh_detail_px must be >= 0, got {self.pl_refresh_detail_px}")
+        if self.pl_refresh_detail_px > 0 and self.pl_refresh_iters == 0:
+            raise JRGRError("loss.pl_refresh_detail_px takes the refreshed labels' detail: it needs "
+                            "loss.pl_refresh_iters > 0")
         if self.pl_highpass_px < 0:
             raise JRGRError(f"loss.pl_highpass_px must be >= 0, got {self.pl_highpass_px}")
         if self.pl_refresh_iters < 0:

@@ -11,6 +11,10 @@ Layout written under `out_dir` (all images size x size PNG, RGB):
     test/realistic/{rainy,clean}/      model B with ground truth on scenes neither train part saw
     test/synthetic/{rainy,clean}/      model A on the same test patches (to check forgetting)
 
+Model B's scene depth (its veil and hidden drops) is the ground-plane proxy unless `depth_model` is
+"street_canyon" (`rain.depth.street_canyon_depth`, geometry drawn from each image's rain seed, recorded in the
+manifest). Model A never takes a depth, so its parts are the same bytes for either depth model.
+
 Every image is drawn from its own seed derived from (seed, part, index), so the set is identical for the
 same arguments whatever the number of worker processes. Everything is written into a temporary folder
 next to `out_dir` and renamed at the end, so a crash leaves nothing half-written.
@@ -36,6 +40,7 @@ from jrgr_deploy import __version__
 from jrgr_deploy.backgrounds import Background, load_backgrounds, random_patch, split_backgrounds
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.image_files import write_rgb
+from jrgr_deploy.names import DEPTH_MODELS
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,7 @@ MODEL_A, MODEL_B = "synthetic", "realistic"
 
 # Part codes feed the per-image seed; they must never change, or old manifests stop being reproducible.
 _PART_CODES = {"train/synthetic": 1, "train/real": 2, "val/realistic": 3, "test": 4}
+_DEPTH_STREAM = 5  # the street canyon's geometry: its own stream of the rain seed, so no other draw moves
 
 
 @dataclass(frozen=True)
@@ -60,14 +66,24 @@ def _image_rng(seed: int, part: str, index: int) -> np.random.Generator:
 class _Renderer:
     """Renders and writes one job; lives once per worker process (backgrounds are sent once)."""
 
-    def __init__(self, out_dir: Path, split: dict[str, list[Background]], size: int, preset: str, seed: int) -> None:
+    def __init__(self, out_dir: Path, split: dict[str, list[Background]], size: int, preset: str, seed: int,
+                 depth_model: str = "ground_plane") -> None:
         self.out_dir, self.split, self.size, self.preset, self.seed = out_dir, split, size, preset, seed
+        self.depth_model = depth_model
 
     def _render(self, model: str, clean: np.ndarray, preset: str, rain_seed: int) -> tuple[np.ndarray, dict]:
         from jrgr_deploy.rain import render_rain
+        from jrgr_deploy.rain.depth import street_canyon_depth
 
-        sample = render_rain(clean, model=model, preset=preset, seed=rain_seed)
-        return sample.rainy, sample.params
+        depth, geometry = None, None
+        if model == MODEL_B and self.depth_model == "street_canyon":
+            rng = np.random.default_rng(np.random.SeedSequence([rain_seed, _DEPTH_STREAM]))
+            depth, geometry = street_canyon_depth(clean.shape[0], clean.shape[1], rng)
+        sample = render_rain(clean, model=model, preset=preset, seed=rain_seed, depth=depth)
+        params = sample.params
+        if geometry is not None:
+            params["depth"] = {"model": self.depth_model, **geometry}
+        return sample.rainy, params
 
     def __call__(self, job: _Job) -> list[dict]:
         rng = _image_rng(self.seed, job.part, job.index)
@@ -212,12 +228,14 @@ def synthesize_dataset(
     workers: int = 1,
     progress: bool = True,
     preview: bool = True,
+    depth_model: str = "ground_plane",
 ) -> Path:
     """Write the data set described in the module doc under `out_dir`; returns the manifest's path.
 
     backgrounds: a folder of clean images (searched recursively), or None for scikit-image's photographs.
     preset: "light" | "medium" | "heavy" for every image, or "mix" for a random one per image.
     workers: processes rendering in parallel (the files are identical for any value).
+    depth_model: model B's scene depth, one of names.DEPTH_MODELS (see the module doc).
     Raises JRGRError for bad arguments, a non-empty `out_dir` without `force`, or too few scenes.
     """
     from tqdm import tqdm
@@ -225,6 +243,8 @@ def synthesize_dataset(
     out_dir = Path(out_dir)
     if preset not in PRESET_CHOICES:
         raise JRGRError(f"preset must be one of {', '.join(PRESET_CHOICES)}, got '{preset}'")
+    if depth_model not in DEPTH_MODELS:
+        raise JRGRError(f"depth model must be one of {', '.join(DEPTH_MODELS)}, got '{depth_model}'")
     if size < 16:
         raise JRGRError(f"patch size must be at least 16 pixels, got {size}")
     counts = {"n_synthetic": n_synthetic, "n_real": n_real, "n_test": n_test, "n_val": n_val}
@@ -244,7 +264,7 @@ def synthesize_dataset(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
-        renderer = _Renderer(tmp, parts, size, preset, seed)
+        renderer = _Renderer(tmp, parts, size, preset, seed, depth_model)
         jobs = _jobs(n_synthetic, n_real, n_val, n_test)
         records: list[dict] = []
         bar = tqdm(total=len(jobs), desc="data synth", unit="img", disable=not progress)
@@ -260,6 +280,7 @@ def synthesize_dataset(
             "seed": seed,
             "size": size,
             "preset": preset,
+            "depth_model": depth_model,
             "preset_definitions": {
                 MODEL_A: {name: _plain(value) for name, value in SYNTHETIC_PRESETS.items()},
                 MODEL_B: {name: _plain(value) for name, value in REALISTIC_PRESETS.items()},

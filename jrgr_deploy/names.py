@@ -35,9 +35,12 @@ SIDECAR_PRECISIONS = ("fp32", "fp16", "int8")
 # and their strengths.
 RAIN_MODELS = ("synthetic", "realistic")
 RAIN_PRESETS = ("light", "medium", "heavy")
+# The scene depth model B's veil and hidden drops follow in a synthesised data set (`jrgr_deploy.rain.depth`).
+DEPTH_MODELS = ("ground_plane", "street_canyon")
 
 __all__ = [
     "BACKENDS",
+    "DEPTH_MODELS",
     "DISCRIMINATORS",
     "EXPORT_PRECISIONS",
     "GENERATORS",

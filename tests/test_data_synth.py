@@ -247,3 +247,26 @@ def test_cli_runs_and_reports_errors_in_one_line(tmp_path: Path) -> None:
     again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "not empty; pass --force" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+@needs_rain
+def test_street_canyon_depth_changes_model_b_only_and_is_recorded(tiny_set: Path, tmp_path: Path) -> None:
+    from jrgr_deploy.data_synth import synthesize_dataset
+
+    out = tmp_path / "canyon"
+    synthesize_dataset(out, **TINY, preset="mix", seed=0, progress=False, preview=False, depth_model="street_canyon")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["depth_model"] == "street_canyon"
+    assert json.loads((tiny_set / "manifest.json").read_text())["depth_model"] == "ground_plane"
+    for name in sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")):
+        same = (tiny_set / name).read_bytes() == (out / name).read_bytes()
+        # model A takes no depth: its files (and every clean patch) are the ground-plane set's bytes
+        assert same == ("synthetic" in name or "/clean/" in name), name
+    for record in manifest["images"]:
+        geometry = record["rain_params"].get("depth")
+        if record["model"] == "realistic":
+            assert geometry["model"] == "street_canyon" and 0 < geometry["vanishing_x"] < TINY["size"]
+        else:
+            assert geometry == "ground_plane"  # model A's haze keeps the ground-plane proxy
+    with pytest.raises(JRGRError, match="depth model must be one of ground_plane, street_canyon, got 'sky'"):
+        synthesize_dataset(tmp_path / "x", **TINY, depth_model="sky")

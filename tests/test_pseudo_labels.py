@@ -251,3 +251,55 @@ def test_refreshed_labels_come_from_the_net_of_the_refresh_step(dataset, tmp_pat
             torch.testing.assert_close(pa, pb, rtol=0, atol=0)
     with pytest.raises(JRGRError, match="pl_refresh_iters"):
         small_config(dataset, "loss.pl_refresh_iters=-1")
+
+
+def test_keep_blur_takes_the_first_blur_and_the_new_detail() -> None:
+    """Closed form on pictures with one band each: a flat first label and a new one with a ramp (low) and a fine
+    checkerboard (detail): the result keeps the flat level and the checkerboard, not the ramp."""
+    from jrgr_deploy.training.data import keep_blur
+
+    yy, xx = np.mgrid[0:64, 0:64]
+    first = np.full((64, 64, 3), 100, np.uint8)
+    checker = np.where((yy + xx) % 2 == 0, 20.0, -20.0)
+    new = np.clip(60 + xx * 1.5 + checker, 0, 255).round().astype(np.uint8)[..., None].repeat(3, axis=2)
+    mixed = keep_blur(first, new, 4.0).astype(np.float64)
+    inner = mixed[16:48, 16:48, 0]
+    np.testing.assert_allclose(inner - 100.0, checker[16:48, 16:48], atol=1.5)
+    np.testing.assert_array_equal(keep_blur(first, first, 4.0), first)  # the same image: unchanged
+
+
+def test_refresh_detail_keeps_the_first_labels_blur(dataset, tmp_path) -> None:  # noqa: F811
+    """``loss.pl_refresh_detail_px``: at a refresh the label is blur(first label) + (new - blur(new)), the new
+    being what a whole refresh writes; the first labels stay in the folder until the stage completes."""
+    from jrgr_deploy.checkpoint import load_checkpoint, load_weights_into
+    from jrgr_deploy.training.data import FIRST_LABELS_DIR, keep_blur
+    from jrgr_deploy.training.trainer import STAGE2_FILE
+
+    switches = ("train.stage1_iters=2", "train.stage2_iters=4", "loss.weights.mse_fr_pl=1",
+                "loss.pl_veil_strength=0.5", "loss.pl_veil_first=true", "loss.pl_refresh_iters=2",
+                "loss.pl_refresh_detail_px=3", "train.checkpoint_every=4", "train.ema_decay=0.5", "train.lr=0.01",
+                "train.f_r_lr_ratio=1.0")
+    config = small_config(dataset, *switches)
+    sources = resolve_sources(config.data, need_real=True)
+    assert train(config, tmp_path, stages=("stage1",), progress=False).complete
+    assert train(config, tmp_path, resume=True, progress=False, max_steps=1).complete is False
+    folder = tmp_path / PSEUDO_LABELS_DIR
+    labels = sorted((folder / "label").iterdir())
+    first = [read_rgb(p) for p in labels]
+    assert all(np.array_equal(read_rgb(folder / FIRST_LABELS_DIR / p.name), f) for p, f in zip(labels, first,
+                                                                                                strict=True))
+    assert train(config, tmp_path, resume=True, progress=False, max_steps=1).complete is False  # step 2: refresh
+    f_r = load_weights_into(load_checkpoint(tmp_path / STAGE2_FILE), "f_r", JRGRNets(config).f_r)
+    real = UnpairedRainDataset(sources.real)
+    unveiled = [remove_veil(nchw_to_rgb(real[i]["o_r"][None].numpy())[0], 0.5) for i in range(len(real))]
+    with torch.no_grad():
+        new = remove_rain(f_r, unveiled, multiple=4)
+    for label, start, net_output in zip(labels, first, new, strict=True):
+        np.testing.assert_array_equal(read_rgb(label), keep_blur(start, net_output, 3.0))
+    assert any(not np.array_equal(read_rgb(p), f) for p, f in zip(labels, first, strict=True))
+    assert train(config, tmp_path, resume=True, progress=False).complete
+    assert not folder.exists()
+    with pytest.raises(JRGRError, match="needs loss.pl_refresh_iters > 0"):
+        small_config(dataset, "loss.pl_refresh_detail_px=8")
+    with pytest.raises(JRGRError, match="pl_refresh_detail_px must be >= 0"):
+        small_config(dataset, "loss.pl_refresh_detail_px=-1", "loss.pl_refresh_iters=2")

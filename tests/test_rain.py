@@ -234,3 +234,36 @@ def test_rain_is_torch_free_and_not_imported_by_the_package() -> None:
         "import jrgr_deploy.rain; bad = {'torch', 'scipy', 'skimage'} & set(sys.modules); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_street_canyon_depth_is_the_nearest_of_ground_facades_and_sky() -> None:
+    """Unblurred (softness 0), every surface's closed form: ground Z = f h / (y - y_h) below the horizon, a facade
+    Z = f w / |x - x_v| below its roof, the sky (max depth) above it; the nearest wins. Depth then varies along a
+    row, which the ground-plane proxy never does."""
+    from jrgr_deploy.rain.depth import DEFAULT_CAMERA_HEIGHT_M as H_M
+    from jrgr_deploy.rain.depth import street_canyon_depth
+
+    height, width, max_depth = 120, 160, 150.0
+    depth, geo = street_canyon_depth(height, width, np.random.default_rng(3), softness=0.0, max_depth_m=max_depth)
+    assert depth.shape == (height, width) and depth.dtype == np.float32
+    again, geo_again = street_canyon_depth(height, width, np.random.default_rng(3), softness=0.0,
+                                           max_depth_m=max_depth)
+    assert geo == geo_again and np.array_equal(depth, again)
+    x_v, y_h, f = geo["vanishing_x"], geo["horizon_row"], float(width)
+
+    def expected(y: int, x: int) -> float:
+        dy, dx = y + 0.5 - y_h, x + 0.5 - x_v
+        side = "left" if dx < 0 else "right"
+        w, roof = geo[f"half_width_{side}_m"], geo[f"roof_{side}_m"]
+        disparities = [max(dy, 0.0) / (f * H_M)]
+        if -dy * w <= roof * abs(dx):
+            disparities.append(abs(dx) / (f * w))
+        return min(1.0 / (max(disparities) + 1.0 / max_depth), max_depth)
+
+    rng = np.random.default_rng(0)
+    for y, x in zip(rng.integers(0, height, 200), rng.integers(0, width, 200), strict=True):
+        assert depth[y, x] == pytest.approx(expected(int(y), int(x)), rel=1e-4), (y, x)
+    above = int(y_h) - 5
+    assert depth[above].max() > 2 * depth[above].min()  # along one row: far at the vanishing point, near at a side
+    with pytest.raises(JRGRError, match="size must be positive"):
+        street_canyon_depth(0, width, np.random.default_rng(0))

@@ -206,6 +206,7 @@ def _log_transfer(what: str, transfer: MomentTransfer, grid: int) -> None:
 
 
 PSEUDO_LABELS_FILE = "labels.json"  # written last: its presence means every label of the folder is there
+FIRST_LABELS_DIR = "first"  # FOLDER/first: the step-0 labels (loss.pl_refresh_detail_px)
 
 
 def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossConfig, folder: Path, multiple: int,
@@ -255,6 +256,13 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
 
     if loss.pl_refresh_iters > 0:  # likewise: the labels of one run without refreshes keep their keys
         expected.update(refresh_iters=loss.pl_refresh_iters, step=step)
+    detail_px = loss.pl_refresh_detail_px
+    if detail_px > 0:
+        expected.update(refresh_detail_px=detail_px)
+        first_dir = folder / FIRST_LABELS_DIR  # the step-0 labels, whose blur every refreshed label keeps
+        if step > 0 and not (first_dir / pairs[0][1].name).is_file():
+            raise JRGRError(f"cannot refresh the pseudo-labels' detail in '{folder}': the first labels "
+                            f"'{first_dir}' are missing (they are written when stage 2 starts); start anew")
     if done.is_file() and json.loads(done.read_text()) == expected:
         return pairs
     done.unlink(missing_ok=True)
@@ -281,8 +289,29 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         for path in derained_paths:
             path.unlink()
         derained_dir.rmdir()
+    if detail_px > 0:
+        for _, label_path in pairs:
+            if step == 0:
+                write_rgb(first_dir / label_path.name, read_rgb(label_path))
+            else:
+                write_rgb(label_path, keep_blur(read_rgb(first_dir / label_path.name), read_rgb(label_path),
+                                                detail_px))
     write_text_atomic(done, json.dumps(expected) + "\n")
     return pairs
+
+
+def keep_blur(first: np.ndarray, new: np.ndarray, sigma_px: float) -> np.ndarray:
+    """(H, W, 3) uint8 -> uint8: the Gaussian blur (σ px, reflected borders) of `first` plus `new` minus its blur
+    (``loss.pl_refresh_detail_px``)."""
+    import cv2
+    import numpy as np
+
+    def blur(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(image, (0, 0), sigma_px, borderType=cv2.BORDER_REFLECT)
+
+    new_f = new.astype(np.float32)
+    mixed = blur(first.astype(np.float32)) + new_f - blur(new_f)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
 def _clean_images(sources: DataSources) -> list[Path] | Path:

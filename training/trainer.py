@@ -698,6 +698,8 @@ class _Stage2(_StageBase):
             veil = f"{loss.pl_veil_strength:.2f} of the {removal} veil removed"
             made = (f"the rainy image's {veil}, then F_r of step {labels_step}" if loss.pl_veil_first
                     else f"F_r of step {labels_step}, then {veil}")
+            if loss.pl_refresh_detail_px and labels_step:
+                made += f" (its detail above a {loss.pl_refresh_detail_px:g} px blur; the step-0 labels' blur kept)"
             logger.info("pseudo-labels of the real images: %s, into %s", made, folder)
             make_pseudo_labels(*args)
         barrier(self.ctx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jrgr_deploy.names import RAIN_PRESETS
+from jrgr_deploy.names import DEPTH_MODELS, RAIN_PRESETS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rain strength; 'mix' draws one per image (default medium)",
     )
     synth.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    synth.add_argument(
+        "--depth",
+        default="ground_plane",
+        choices=DEPTH_MODELS,
+        help="scene depth behind model B's veil: the ground plane (depth by row) or a street canyon with a drawn "
+        "vanishing point (depth by row and column) (default ground_plane)",
+    )
     synth.add_argument(
         "--workers",
         type=int,
@@ -81,6 +88,7 @@ def run_synth(args: argparse.Namespace) -> int:
         force=args.force,
         workers=args.workers if args.workers is not None else default_workers(),
         preview=not args.no_preview,
+        depth_model=args.depth,
     )
     print(f"wrote {manifest.parent} (manifest {manifest})")
     if not args.no_preview:
