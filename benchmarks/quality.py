@@ -253,6 +253,13 @@ METHODS: dict[str, Method] = {
                                                  "250`, `loss.pl_refresh_detail_px=8`)", "joint",
                                                  (*PLUS, *SELF_TRAINING_RECIPE, *ROWS_FIRST,
                                                   "loss.pl_refresh_iters=250", "loss.pl_refresh_detail_px=8")),
+    "self_training_rows_first_detail250_l2sp50_at625": Method("self_training_rows_first_detail250, F_r pulled towards "
+                                                              "its weights of step 625 after it (`train.f_r_anchor="
+                                                              "50`, `train.f_r_anchor_step=625`)", "joint",
+                                                              (*PLUS, *SELF_TRAINING_RECIPE, *ROWS_FIRST,
+                                                               "loss.pl_refresh_iters=250",
+                                                               "loss.pl_refresh_detail_px=8", "train.f_r_anchor=50",
+                                                               "train.f_r_anchor_step=625")),
     "self_training_dc33_first_detail500": Method("self_training_dc33_first, the labels' detail made again at step 500 "
                                                  "by the EMA net, their 8 px blur kept (`loss.pl_refresh_iters=500`, "
                                                  "`loss.pl_refresh_detail_px=8`)", "joint",
