@@ -92,6 +92,19 @@ ROWS_FIRST = ("loss.pl_veil_removal=row_dark_channel", "loss.pl_veil_first=true"
               "loss.pl_airlight_fraction=0.05", "loss.pl_veil_strength=0.9")
 
 
+def refreshed_detail(every: int) -> tuple[str, ...]:
+    """The switches that make the labels' detail again every `every` steps (from the EMA net), their 8 px blur
+    kept (BENCHMARKS.md, "Labels whose detail the net takes over"); also rows of benchmarks/camera_adapt.py."""
+    return (f"loss.pl_refresh_iters={every}", "loss.pl_refresh_detail_px=8")
+
+
+def _detail(base: str, labels: tuple[str, ...], every: int, *switches: str, what: str = "") -> Method:
+    """Row `base` (self-training on the label switches `labels`) with `refreshed_detail(every)`, then `switches`."""
+    return Method(f"{base}, the labels' detail made again every {every} steps by the EMA net, their 8 px blur kept "
+                  f"(`loss.pl_refresh_iters={every}`, `loss.pl_refresh_detail_px=8`){what}", "joint",
+                  (*PLUS, *SELF_TRAINING_RECIPE, *labels, *refreshed_detail(every), *switches))
+
+
 def _self_training_mt(what: str, *switches: str) -> Method:
     """A variant of `self_training_mt`: its switches, then `switches`."""
     return Method(f"self-training with the moment-transfer pseudo-pairs{what}", "joint", (*SELF_TRAINING_MT, *switches))
@@ -243,33 +256,14 @@ METHODS: dict[str, Method] = {
                                                      "train.f_r_anchor_step=500")),
     # the nets above beat their starting net's detail (streaks) on val by step 500 but not the labels' veil: at a
     # refresh the net takes over the labels' detail above an 8 px blur (the error anatomy's split), the veil stays
-    "self_training_rows_first_detail500": Method("self_training_rows_first, the labels' detail made again at step "
-                                                 "500 by the EMA net, their 8 px blur kept (`loss.pl_refresh_iters="
-                                                 "500`, `loss.pl_refresh_detail_px=8`)", "joint",
-                                                 (*PLUS, *SELF_TRAINING_RECIPE, *ROWS_FIRST,
-                                                  "loss.pl_refresh_iters=500", "loss.pl_refresh_detail_px=8")),
-    "self_training_rows_first_detail250": Method("self_training_rows_first, the labels' detail made again every 250 "
-                                                 "steps by the EMA net, their 8 px blur kept (`loss.pl_refresh_iters="
-                                                 "250`, `loss.pl_refresh_detail_px=8`)", "joint",
-                                                 (*PLUS, *SELF_TRAINING_RECIPE, *ROWS_FIRST,
-                                                  "loss.pl_refresh_iters=250", "loss.pl_refresh_detail_px=8")),
-    "self_training_rows_first_detail250_l2sp50_at625": Method("self_training_rows_first_detail250, F_r pulled towards "
-                                                              "its weights of step 625 after it (`train.f_r_anchor="
-                                                              "50`, `train.f_r_anchor_step=625`)", "joint",
-                                                              (*PLUS, *SELF_TRAINING_RECIPE, *ROWS_FIRST,
-                                                               "loss.pl_refresh_iters=250",
-                                                               "loss.pl_refresh_detail_px=8", "train.f_r_anchor=50",
-                                                               "train.f_r_anchor_step=625")),
-    "self_training_dc33_first_detail500": Method("self_training_dc33_first, the labels' detail made again at step 500 "
-                                                 "by the EMA net, their 8 px blur kept (`loss.pl_refresh_iters=500`, "
-                                                 "`loss.pl_refresh_detail_px=8`)", "joint",
-                                                 (*PLUS, *SELF_TRAINING_RECIPE, *FIRST, "loss.pl_refresh_iters=500",
-                                                  "loss.pl_refresh_detail_px=8")),
-    "self_training_dc33_first_detail250": Method("self_training_dc33_first, the labels' detail made again every 250 "
-                                                 "steps by the EMA net, their 8 px blur kept (`loss.pl_refresh_iters="
-                                                 "250`, `loss.pl_refresh_detail_px=8`)", "joint",
-                                                 (*PLUS, *SELF_TRAINING_RECIPE, *FIRST, "loss.pl_refresh_iters=250",
-                                                  "loss.pl_refresh_detail_px=8")),
+    "self_training_rows_first_detail500": _detail("self_training_rows_first", ROWS_FIRST, 500),
+    "self_training_rows_first_detail250": _detail("self_training_rows_first", ROWS_FIRST, 250),
+    "self_training_rows_first_detail250_l2sp50_at625": _detail(
+        "self_training_rows_first", ROWS_FIRST, 250, "train.f_r_anchor=50", "train.f_r_anchor_step=625",
+        what=", F_r pulled towards its weights of step 625 after it (`train.f_r_anchor=50`, "
+             "`train.f_r_anchor_step=625`)"),
+    "self_training_dc33_first_detail500": _detail("self_training_dc33_first", FIRST, 500),
+    "self_training_dc33_first_detail250": _detail("self_training_dc33_first", FIRST, 250),
     "self_training_mt_rows_first": _self_training_mt(", labels made with the row-by-row dark-channel veil removed "
                                                      "first (the switches of self_training_rows_first)", *ROWS_FIRST),
     # what the pseudo-labels add to the moment-transfer pairs: the pairs alone, without the synthetic pairs' anchor

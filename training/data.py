@@ -249,10 +249,10 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         expected.update(dark_channel)
     if loss.pl_veil_first:
         expected.update(veil_first=True)
-    veil = remove_row_veil if by_rows else remove_veil
+    remove_dark = remove_row_veil if by_rows else remove_veil
 
     def unveil(image: np.ndarray) -> np.ndarray:
-        return veil(image, strength, loss.pl_veil_patch, loss.pl_airlight_fraction)
+        return remove_dark(image, strength, loss.pl_veil_patch, loss.pl_airlight_fraction)
 
     if loss.pl_refresh_iters > 0:  # likewise: the labels of one run without refreshes keep their keys
         expected.update(refresh_iters=loss.pl_refresh_iters, step=step)
@@ -266,6 +266,17 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     if done.is_file() and json.loads(done.read_text()) == expected:
         return pairs
     done.unlink(missing_ok=True)
+
+    def write_label(label_path: Path, label: np.ndarray) -> None:
+        """Write one label; with ``pl_refresh_detail_px`` keep it as a first label at step 0, or blend it with
+        the first label at a refresh (in memory: each label is written once)."""
+        if detail_px > 0:
+            if step == 0:
+                write_rgb(first_dir / label_path.name, label)
+            else:
+                label = keep_blur(read_rgb(first_dir / label_path.name), label, detail_px)
+        write_rgb(label_path, label)
+
     training = f_r.training
     derained_dir = folder / "derained"  # the moments' first pass: F_r's outputs, re-toned in the second
     for index, (rainy_path, label_path) in enumerate(pairs):
@@ -277,7 +288,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         if by_moments:
             write_rgb(derained_dir / rainy_path.name, derained)
         else:
-            write_rgb(label_path, derained if loss.pl_veil_first else unveil(derained))
+            write_label(label_path, derained if loss.pl_veil_first else unveil(derained))
         if (index + 1) % 100 == 0 or index + 1 == len(pairs):
             logger.info("pseudo-labels: %d/%d real images", index + 1, len(pairs))
     f_r.train(training)
@@ -285,17 +296,10 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         derained_paths = [derained_dir / rainy_path.name for rainy_path, _ in pairs]
         veil = population_veil(derained_paths, _clean_images(sources), loss)
         for derained_path, (_, label_path) in zip(derained_paths, pairs, strict=True):
-            write_rgb(label_path, veil.apply(read_rgb(derained_path), strength))
+            write_label(label_path, veil.apply(read_rgb(derained_path), strength))
         for path in derained_paths:
             path.unlink()
         derained_dir.rmdir()
-    if detail_px > 0:
-        for _, label_path in pairs:
-            if step == 0:
-                write_rgb(first_dir / label_path.name, read_rgb(label_path))
-            else:
-                write_rgb(label_path, keep_blur(read_rgb(first_dir / label_path.name), read_rgb(label_path),
-                                                detail_px))
     write_text_atomic(done, json.dumps(expected) + "\n")
     return pairs
 
