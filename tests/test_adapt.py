@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_checkpoints import save_tiny_checkpoint
+from tiny_checkpoints import perturbed_tiny_nets, save_tiny_checkpoint
 
 from jrgr_deploy.app.cli import main
 from jrgr_deploy.artifact import read_sidecar
 from jrgr_deploy.image_files import write_rgb
+from jrgr_deploy.names import GENERATORS
 
 
 def _frames(folder: Path, count: int, height: int = 96, width: int = 160) -> Path:
@@ -156,6 +157,31 @@ def test_the_self_training_recipe_trains_f_r_on_the_pseudo_labels_alone(tmp_path
     assert loss(recipe="self-training", overrides=override).pl_veil_strength == 0.5  # the user's --set wins
     with pytest.raises(JRGRError, match="--recipe 'cycle' is not one of"):
         loss(recipe="cycle")
+
+
+def test_the_recipes_start_from_the_plus_losses_not_the_starting_checkpoints(tmp_path: Path) -> None:
+    """A shipped model continued with self-training losses keeps its net, but `--recipe joint` still trains
+    jointly: the losses come from the JRGR+ preset, the model section from the checkpoint."""
+    from jrgr_deploy.app.adapt import AdaptRequest, _config
+    from jrgr_deploy.checkpoint import save_checkpoint
+    from jrgr_deploy.config import JRGRConfig
+
+    tiny, nets = perturbed_tiny_nets(GENERATORS, 0)
+    self_trained = tiny.with_overrides(
+        ["loss.weights.mse_fr_pl=1", "loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.pl_refresh_iters=250",
+         "loss.pl_refresh_detail_px=8", "loss.pl_veil_first=true", "model.removal.residual=false"])
+    continued = save_checkpoint(tmp_path / "continued.safetensors", config=self_trained, nets=nets,
+                                stage="stage2", step=5)
+
+    def config(**request: object) -> JRGRConfig:
+        return _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=continued, **request), tmp_path,
+                       continued, 10, 5)
+
+    plus = JRGRConfig.from_preset("plus").loss
+    joint, self_training = config(), config(recipe="self-training")
+    assert joint.loss == plus and joint.model == self_trained.model  # the net is the checkpoint's
+    assert self_training.loss.weights.mse_fr_pl == 1.0 and self_training.loss.pl_refresh_iters == 0
+    assert not self_training.loss.pl_veil_first and self_training.loss.lambda_adv == 0
 
 
 def test_after_self_training_the_latest_snapshot_not_worse_than_the_start_is_taken(tmp_path: Path) -> None:
