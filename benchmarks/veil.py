@@ -178,6 +178,17 @@ def plot(results: dict[str, Any], png: Path) -> None:
     plt.close(fig)
 
 
+def _best_strengths_sentence(results: dict[str, Any]) -> str:
+    """How the cameras' own best strengths compare with the chosen one (said from the data, not assumed)."""
+    chosen = results["chosen_strength"]
+    best = [max(results["strengths"], key=lambda s, d=d: d["psnr_y_db"][str(s)]) for d in results["cameras"].values()]
+    if all(b >= chosen for b in best):
+        return "their own best strengths (the column 'best S on the camera') were at or above it."
+    below = ", ".join(photo for photo, b in zip(results["cameras"], best, strict=True) if b < chosen)
+    return (f"their own best strengths (the column 'best S on the camera') were not all at or above it: below it on "
+            f"{below}, where the stage costs PSNR-Y.")
+
+
 def markdown(results: dict[str, Any], png_ref: str) -> str:
     m = results["machine"]
     chosen = results["chosen_strength"]
@@ -223,9 +234,8 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
               "What this does and does not show: model-B rain (`jrgr_deploy/rain/physical.py`) is streaks plus "
               "depth-dependent fog and an even veil of unresolved drops, close to the haze model the dark-channel "
               "prior inverts (O = T B + (1 − T) A), on the proxy and on the cameras alike, so the stage is measured "
-              "on a veil much like the one it models. The strength was chosen without the cameras; their own best "
-              "strengths (the column 'best S on the camera') were at or above it. Real rain has no ground truth "
-              "here; on the real rainy "
+              "on a veil much like the one it models. The strength was chosen without the cameras; "
+              f"{_best_strengths_sentence(results)} Real rain has no ground truth here; on the real rainy "
               "photographs the stage adds contrast and darkens the sky and distant haze. On a dry day it is not free: "
               "the cameras' clean frames through the stage alone (the column before the last) come out changed. "
               "Off for the shipped model; `jrgr adapt` chooses a strength for its camera together with the adapted "

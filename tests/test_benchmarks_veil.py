@@ -33,3 +33,17 @@ def test_veil_quick_smoke(tmp_path: Path) -> None:
     assert veil.main(["--from-json", str(tmp_path / "veil.json"), "--out", str(tmp_path), "--markdown",
                       str(markdown)]) == 0  # fmt: skip
     assert "## Veil removal" in markdown.read_text()
+
+
+def test_the_best_strengths_sentence_is_read_from_the_results() -> None:
+    veil = load_benchmark("veil")
+
+    def results(best_by_camera: dict[str, float]) -> dict:
+        strengths = [0.0, 0.2, 0.4]
+        cameras = {photo: {"psnr_y_db": {str(s): 30.0 - abs(s - best) for s in strengths}}
+                   for photo, best in best_by_camera.items()}
+        return {"chosen_strength": 0.2, "strengths": strengths, "cameras": cameras}
+
+    assert "were at or above it." in veil._best_strengths_sentence(results({"a": 0.2, "b": 0.4}))
+    below = veil._best_strengths_sentence(results({"a": 0.4, "b": 0.0}))
+    assert "not all at or above it" in below and "below it on b," in below and " a," not in below
