@@ -6,7 +6,7 @@
                                                            and moment-transfer pseudo-pairs (below)
     otherwise clean photographs (bundled or --clean)    -> synthetic pairs
     held-out clean images + model-B rain                -> a proxy validation set WITH ground truth
-    stage 2 from the shipped checkpoint (its nets; the JRGR+ losses, whatever it was last trained with), within
+    stage 2 from the shipped checkpoint (its nets and losses; JRGR+'s losses if it was last self-trained), within
     the time budget, traced on the proxy validation, in one of two recipes (`--recipe`):
     - self-training (`SELF_TRAINING_RECIPE`): F_r learns the footage's pseudo-labels, the starting net's output on
       every footage frame with 0.3 of its dark-channel veil removed (`jrgr_deploy/veil_removal.py`, the runtime's
@@ -325,11 +325,14 @@ def prepare_scene_guard(work: Path, seed: int) -> list[tuple[Path, Path]]:
 def _config(request: AdaptRequest, work: Path, weights: Path, iterations: int, checkpoint_every: int):
     from jrgr_deploy.checkpoint import load_checkpoint
     from jrgr_deploy.config import JRGRConfig
+    from jrgr_deploy.training.losses import removal_only
 
-    # The net (model section) is the checkpoint's; the losses are the JRGR+ recipe's, whatever the checkpoint was
-    # last trained with: a starting model continued with self-training losses must not make `--recipe joint`
-    # self-train (the recipes below add to these losses, they do not replace all of them).
-    base = replace(load_checkpoint(weights).config, loss=JRGRConfig.from_preset("plus").loss)
+    # The recipes below add to the checkpoint's losses, they do not replace all of them. A starting model last
+    # trained by self-training (the shipped v3) would make `--recipe joint` self-train: its losses become JRGR+'s
+    # (the recipe it was jointly trained with); the net (model section) stays the checkpoint's.
+    base = load_checkpoint(weights).config
+    if removal_only(base.loss):
+        base = replace(base, loss=JRGRConfig.from_preset("plus").loss)
     overrides = [
         "data.root=null", f"data.paired_rainy={json.dumps(str(work / 'pairs' / 'rainy'))}",
         f"data.paired_clean={json.dumps(str(work / 'pairs' / 'clean'))}",

@@ -104,17 +104,19 @@ def test_tiny_adaptation_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     assert set(veil) == set(trace)
     assert veil[0]["0.0"] == pytest.approx(trace[0], abs=1e-3)
     # with dry footage the tone map fitted on it takes the veil the net leaves: the net by the never-worse rule,
-    # no veil stage on top, the map at its default strength in the sidecar (the runtime applies it)
-    from jrgr_deploy.app.adapt import DRY_TONE_STRENGTH
+    # no veil stage on top, the map in the sidecar (the runtime applies it) at its default strength, or at the
+    # lower one where the dry footage's light could not be brought to the footage's (`jrgr export --tone-light`)
+    from jrgr_deploy.app.adapt import DRY_TONE_STRENGTH, DRY_TONE_STRENGTH_UNMATCHED
     from jrgr_deploy.training.tracing import select_not_worse
 
-    assert report["tone_strength"] == DRY_TONE_STRENGTH and strength == 0.0
-    assert step == select_not_worse(report["val_trajectory"])
     info = read_sidecar(out / "f_r.onnx")
-    assert info.veil_strength == 0.0 and info.tone_map()[1] == DRY_TONE_STRENGTH
-    # the dry footage's light brought to the footage's wherever the cells can tell (`jrgr export --tone-light`)
-    assert info.tone["light"] == ("as-is" if info.tone["light_gain"] is None else "match")
-    assert f"tone map {DRY_TONE_STRENGTH:g} in the sidecar" in printed
+    matched = info.tone["light_gain"] is not None
+    tone = DRY_TONE_STRENGTH if matched else DRY_TONE_STRENGTH_UNMATCHED
+    assert report["tone_strength"] == tone and strength == 0.0
+    assert step == select_not_worse(report["val_trajectory"])
+    assert info.veil_strength == 0.0 and info.tone_map()[1] == tone
+    assert info.tone["light"] == ("match" if matched else "as-is")
+    assert f"tone map {tone:g} in the sidecar" in printed
     assert f"--weights {out / 'f_r.onnx'}" in printed and "jrgr derain" in printed
     # the same command again finds everything done and gives the same selection
     assert main(argv) == 0
@@ -161,14 +163,16 @@ def test_the_self_training_recipe_trains_f_r_on_the_pseudo_labels_alone(tmp_path
 
 def test_the_recipes_start_from_the_plus_losses_not_the_starting_checkpoints(tmp_path: Path) -> None:
     """A shipped model continued with self-training losses keeps its net, but `--recipe joint` still trains
-    jointly: the losses come from the JRGR+ preset, the model section from the checkpoint."""
+    jointly: the losses come from the JRGR+ preset, the model section from the checkpoint. A checkpoint trained
+    jointly keeps its own losses."""
     from jrgr_deploy.app.adapt import AdaptRequest, _config
     from jrgr_deploy.checkpoint import save_checkpoint
     from jrgr_deploy.config import JRGRConfig
 
     tiny, nets = perturbed_tiny_nets(GENERATORS, 0)
     self_trained = tiny.with_overrides(
-        ["loss.weights.mse_fr_pl=1", "loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.pl_refresh_iters=250",
+        ["loss.weights.mse_fr_pl=1", "loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.weights.mse_r=0",
+         "loss.weights.mse_s=0", "loss.weights.mse_fr_os=0", "loss.pl_refresh_iters=250",
          "loss.pl_refresh_detail_px=8", "loss.pl_veil_first=true", "model.removal.residual=false"])
     continued = save_checkpoint(tmp_path / "continued.safetensors", config=self_trained, nets=nets,
                                 stage="stage2", step=5)
@@ -182,6 +186,10 @@ def test_the_recipes_start_from_the_plus_losses_not_the_starting_checkpoints(tmp
     assert joint.loss == plus and joint.model == self_trained.model  # the net is the checkpoint's
     assert self_training.loss.weights.mse_fr_pl == 1.0 and self_training.loss.pl_refresh_iters == 0
     assert not self_training.loss.pl_veil_first and self_training.loss.lambda_adv == 0
+    jointly_trained = save_tiny_checkpoint(tmp_path / "joint.safetensors")
+    tiny_joint = _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=jointly_trained), tmp_path,
+                         jointly_trained, 10, 5)
+    assert tiny_joint.loss == tiny.loss and tiny_joint.loss != plus  # its own losses: nothing to undo
 
 
 def test_after_self_training_the_latest_snapshot_not_worse_than_the_start_is_taken(tmp_path: Path) -> None:

@@ -54,8 +54,9 @@ TINY: dict[str, Recipe] = {
     "jrgr train --config tiny": Recipe(tuple(TINY_TRAIN)),
     # the plus preset's 3-scale discriminators need crops of at least 96 pixels
     "jrgr train --config plus": Recipe((*TINY_TRAIN, "--set", "train.crop_size=96")),
-    "jrgr adapt": Recipe(("--minutes", "6", "--frame-width", "96", "--max-frames", "60", "--set",
-                          "train.crop_size=32", "--set", "train.batch_size=2"), slow=True),
+    # the default model's discriminators are the plus preset's too (96-pixel crops at least)
+    "jrgr adapt": Recipe(("--minutes", "6", "--frame-width", "192", "--max-frames", "60", "--set",
+                          "train.crop_size=96", "--set", "train.batch_size=2"), slow=True),
     "jrgr train --config official": Recipe(("--set", "train.batch_size=2", "--set", "train.stage1_iters=1",
                                             "--set", "train.stage2_iters=1", "--set", "train.crop_size=128",
                                             "--no-progress"), slow=True),
