@@ -37,7 +37,7 @@ from jrgr_deploy.app.adapt import SCENE_GUARD_DB, SELF_TRAINING_RECIPE
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from quality import FIRST, ROWS_FIRST, refreshed_detail  # noqa: E402
+from quality import FIRST, ROWS_FIRST, quoted, refreshed_detail  # noqa: E402
 
 DEFAULT_BACKGROUNDS = REPO.parent / "shared" / "data" / "backgrounds"
 CAMERA_PHOTO = "urban100/img_050"  # a street corner; in the quality benchmark's test part (no training saw it)
@@ -90,9 +90,9 @@ ROWS: dict[str, dict[str, Any]] = {
     # the same with the labels' detail made again by the net being trained, their blur kept (BENCHMARKS.md, "Labels
     # whose detail the net takes over"; every 200 of the 600 steps)
     "adapt_self_rows_first_detail": {"label": "`jrgr adapt --recipe self-training`, row-by-row labels first, their "
-                                     "detail made again every 200 steps (`loss.pl_refresh_iters=200`, "
-                                     "`loss.pl_refresh_detail_px=8`)", "dry": False, "paper": False,
-                                     "recipe": "self-training", "switches": (*ROWS_FIRST, *refreshed_detail(200))},
+                                     f"detail made again every 200 steps ({quoted(refreshed_detail(200))})",
+                                     "dry": False, "paper": False, "recipe": "self-training",
+                                     "switches": (*ROWS_FIRST, *refreshed_detail(200))},
     # self-training with the dry footage: its held-out frames are the proxy validation (the same scene), and the
     # labels lose 0.3 of the dark-channel veil (the recipe's) or of the population veil measured against the dry
     # footage's cell moments (`loss.pl_veil_removal=moments`: both sets show the same scene, so their difference is

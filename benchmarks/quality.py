@@ -92,16 +92,25 @@ ROWS_FIRST = ("loss.pl_veil_removal=row_dark_channel", "loss.pl_veil_first=true"
               "loss.pl_airlight_fraction=0.05", "loss.pl_veil_strength=0.9")
 
 
+DETAIL_BLUR_PX = 8  # the labels' blur a detail refresh keeps (`loss.pl_refresh_detail_px`)
+
+
 def refreshed_detail(every: int) -> tuple[str, ...]:
-    """The switches that make the labels' detail again every `every` steps (from the EMA net), their 8 px blur
-    kept (BENCHMARKS.md, "Labels whose detail the net takes over"); also rows of benchmarks/camera_adapt.py."""
-    return (f"loss.pl_refresh_iters={every}", "loss.pl_refresh_detail_px=8")
+    """The switches that make the labels' detail again every `every` steps (from the EMA net), their
+    `DETAIL_BLUR_PX` blur kept (BENCHMARKS.md, "Labels whose detail the net takes over"); also rows of
+    benchmarks/camera_adapt.py."""
+    return (f"loss.pl_refresh_iters={every}", f"loss.pl_refresh_detail_px={DETAIL_BLUR_PX}")
+
+
+def quoted(switches: tuple[str, ...]) -> str:
+    """Config switches as a row label shows them: each in backticks, comma-separated."""
+    return ", ".join(f"`{switch}`" for switch in switches)
 
 
 def _detail(base: str, labels: tuple[str, ...], every: int, *switches: str, what: str = "") -> Method:
     """Row `base` (self-training on the label switches `labels`) with `refreshed_detail(every)`, then `switches`."""
-    return Method(f"{base}, the labels' detail made again every {every} steps by the EMA net, their 8 px blur kept "
-                  f"(`loss.pl_refresh_iters={every}`, `loss.pl_refresh_detail_px=8`){what}", "joint",
+    return Method(f"{base}, the labels' detail made again every {every} steps by the EMA net, their "
+                  f"{DETAIL_BLUR_PX} px blur kept ({quoted(refreshed_detail(every))}){what}", "joint",
                   (*PLUS, *SELF_TRAINING_RECIPE, *labels, *refreshed_detail(every), *switches))
 
 
@@ -777,7 +786,7 @@ def markdown_section(results: dict[str, Any]) -> str:
               "`jrgr train ... --set KEY=VALUE`):", ""]
     for name in results["methods"]:
         method = METHODS[name]
-        lines.append(f"- `{name}` ({method.kind}): {', '.join(f'`{o}`' for o in method.overrides) or 'no switch'}")
+        lines.append(f"- `{name}` ({method.kind}): {quoted(method.overrides) or 'no switch'}")
     return "\n".join(lines)
 
 

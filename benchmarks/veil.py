@@ -178,10 +178,15 @@ def plot(results: dict[str, Any], png: Path) -> None:
     plt.close(fig)
 
 
+def _best_strength(results: dict[str, Any], camera: dict[str, Any]) -> float:
+    """The strength of `results["strengths"]` with the camera's best PSNR-Y (its column 'best S on the camera')."""
+    return max(results["strengths"], key=lambda s: camera["psnr_y_db"][str(s)])
+
+
 def _best_strengths_sentence(results: dict[str, Any]) -> str:
     """How the cameras' own best strengths compare with the chosen one (said from the data, not assumed)."""
     chosen = results["chosen_strength"]
-    best = [max(results["strengths"], key=lambda s, d=d: d["psnr_y_db"][str(s)]) for d in results["cameras"].values()]
+    best = [_best_strength(results, camera) for camera in results["cameras"].values()]
     if all(b >= chosen for b in best):
         return "their own best strengths (the column 'best S on the camera') were at or above it."
     below = ", ".join(photo for photo, b in zip(results["cameras"], best, strict=True) if b < chosen)
@@ -211,7 +216,7 @@ def markdown(results: dict[str, Any], png_ref: str) -> str:
     ]
     for photo, data in results["cameras"].items():
         alone, veil = data["psnr_y_db"]["0.0"], data["psnr_y_db"][key]
-        best = max(results["strengths"], key=lambda s, d=data: d["psnr_y_db"][str(s)])
+        best = _best_strength(results, data)
         lines.append(f"| {photo} | {data['frames']} | {data['rainy_db']:.2f} | {alone:.2f} | {veil:.2f} | "
                      f"{veil - alone:+.2f} | {data['ssim_y']['0.0']:.4f} → {data['ssim_y'][key]:.4f} | "
                      f"{best:g} ({data['psnr_y_db'][str(best)]:.2f}) | "
