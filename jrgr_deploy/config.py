@@ -186,7 +186,10 @@ class TermWeights:
     pseudo-labels, ||F_r(O_r) − P_r||² in the MSE group, where P_r is the starting F_r's output on the whole real
     image with ``loss.pl_veil_strength`` of its veil removed (``loss.pl_veil_removal``: its dark-channel veil,
     `jrgr_deploy.veil_removal`, or the real set's population veil, `jrgr_deploy.moment_transfer`; labelled
-    when stage 2 starts and every ``loss.pl_refresh_iters`` steps, `jrgr_deploy.training.data.make_pseudo_labels`).
+    when stage 2 starts and every ``loss.pl_refresh_iters`` steps, `jrgr_deploy.training.data.make_pseudo_labels`);
+    ``mse_fr_keep``, F_r on the synthetic rainy images held to what the net stage 2 starts from makes of them,
+    ||F_r(O_s) − F_r⁰(O_s)||² in the MSE group (F_r⁰ frozen: a trust region in what the net does, not in its
+    weights, on scenes other than the real images'; needs ``train.init_from`` or a stage-1 checkpoint).
     """
 
     adv_b_fs_os: float = 1.0
@@ -205,6 +208,7 @@ class TermWeights:
     mom_or: float = 0.0
     mse_fr_mt: float = 0.0
     mse_fr_pl: float = 0.0
+    mse_fr_keep: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -149,14 +149,20 @@ def test_the_self_training_recipe_trains_f_r_on_the_pseudo_labels_alone(tmp_path
         return _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=weights, **request), tmp_path, weights,
                        10, 5).loss
 
-    self_trained, joint = loss(recipe="self-training"), loss()
-    assert removal_only(self_trained) and self_trained.weights.mse_fr_pl == 1.0  # F_r on the pseudo-labels alone
-    assert self_trained.weights.mse_fr_os == 0.0 and self_trained.pl_veil_strength == 0.3
-    assert not removal_only(joint) and joint.weights.mse_fr_pl == 0.0 and joint.lambda_adv > 0  # the default
-    assert not removal_only(loss(dry="d")) and removal_only(loss(dry="d", recipe="self-training"))
+    self_trained, joint = loss(), loss(recipe="joint")
+    assert loss(recipe="self-training") == self_trained  # the default without dry footage
+    assert removal_only(self_trained) and self_trained.weights.mse_fr_pl == 1.0  # F_r on the pseudo-labels
+    assert self_trained.weights.mse_fr_keep == 4.0  # ... held to the starting net on the synthetic rainy images
+    assert self_trained.weights.mse_fr_os == 0.0 and self_trained.pl_veil_strength == 0.9
+    assert self_trained.pl_veil_removal == "row_dark_channel" and self_trained.pl_veil_first
+    assert self_trained.pl_refresh_detail_px == 8
+    assert not removal_only(joint) and joint.weights.mse_fr_pl == 0.0 and joint.lambda_adv > 0
+    assert joint.weights.mse_fr_keep == 0.0
+    assert not removal_only(loss(dry="d")) and removal_only(loss(dry="d", recipe="self-training"))  # joint with dry
     assert loss(dry="d", recipe="self-training").weights.mse_fr_mt == 0.0  # the dry recipe is the joint one's
-    override = ("loss.pl_veil_strength=0.5",)
-    assert loss(recipe="self-training", overrides=override).pl_veil_strength == 0.5  # the user's --set wins
+    override = ("loss.pl_veil_strength=0.5", "loss.pl_refresh_iters=7")
+    assert loss(overrides=override).pl_veil_strength == 0.5  # the user's --set wins
+    assert loss(overrides=override).pl_refresh_iters == 7
     with pytest.raises(JRGRError, match="--recipe 'cycle' is not one of"):
         loss(recipe="cycle")
 
@@ -182,13 +188,14 @@ def test_the_recipes_start_from_the_plus_losses_not_the_starting_checkpoints(tmp
                        continued, 10, 5)
 
     plus = JRGRConfig.from_preset("plus").loss
-    joint, self_training = config(), config(recipe="self-training")
+    joint, self_training = config(recipe="joint"), config()
     assert joint.loss == plus and joint.model == self_trained.model  # the net is the checkpoint's
-    assert self_training.loss.weights.mse_fr_pl == 1.0 and self_training.loss.pl_refresh_iters == 0
-    assert not self_training.loss.pl_veil_first and self_training.loss.lambda_adv == 0
+    # the recipe's own label switches, not the checkpoint's (refreshed every 250 steps there)
+    assert self_training.loss.weights.mse_fr_pl == 1.0 and self_training.loss.pl_refresh_iters == 10
+    assert self_training.loss.lambda_adv == 0 and self_training.loss.pl_veil_removal == "row_dark_channel"
     jointly_trained = save_tiny_checkpoint(tmp_path / "joint.safetensors")
-    tiny_joint = _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=jointly_trained), tmp_path,
-                         jointly_trained, 10, 5)
+    tiny_joint = _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=jointly_trained, recipe="joint"),
+                         tmp_path, jointly_trained, 10, 5)
     assert tiny_joint.loss == tiny.loss and tiny_joint.loss != plus  # its own losses: nothing to undo
 
 
@@ -227,8 +234,11 @@ def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
     assert not (out / "work" / "run" / "pseudo_labels").exists()  # the labels go when stage 2 completes
     records = [r for r in read_log(out / "work" / "run" / "log.jsonl") if r["stage"] == "stage2"]
     assert records and all(r["mse_fr_pl"] > 0 and "d_total" not in r and "mse_fr_os" not in r for r in records)
+    assert all("mse_fr_keep" in r for r in records)  # held to the starting net on the synthetic rainy images
+    # the default without --dry is this recipe: the same job, found done
+    assert main(argv[:-2]) == 0
     # another recipe in the same folder is refused, not mixed in
-    assert main(argv[:-2]) == 2
+    assert main([*argv[:-2], "--recipe", "joint"]) == 2
 
 
 def test_scene_guard_keeps_out_snapshots_that_change_the_scene() -> None:
@@ -283,7 +293,7 @@ def test_the_scene_guard_is_model_b_rain_on_temporal_medians_of_the_footage(tmp_
 
 @pytest.mark.slow
 def test_without_dry_footage_the_scene_guard_is_scored_and_used(tmp_path: Path) -> None:
-    out, argv = _tiny_run(tmp_path)
+    out, argv = _tiny_run(tmp_path, "--recipe", "joint")
     assert main(argv) == 0
     report = json.loads((out / "adapt.json").read_text())
     assert report["scene_guard_db"] == 5.0
@@ -318,3 +328,15 @@ def test_a_run_traced_at_other_steps_is_refused_not_mislabelled(tmp_path: Path) 
     with pytest.raises(JRGRError, match="without a snapshot at step 150"):
         train_traced(config, run_dir, "stage2", pairs, [150, 300], start)
     assert not (run_dir / "snapshots" / "step000150.safetensors").exists()
+
+
+def test_the_default_recipe_follows_the_dry_footage_and_refreshes_twice(tmp_path: Path) -> None:
+    """No --recipe: self-training without dry footage, joint with it (what the plan keeps, so a resumed run is
+    the same job); the self-training labels are made again at N/3 and 2N/3, none in a run too short for that."""
+    from jrgr_deploy.app.adapt import AdaptRequest, _refresh_every, _request_record
+
+    assert AdaptRequest(footage="f", out_dir=tmp_path).resolved_recipe == "self-training"
+    assert AdaptRequest(footage="f", out_dir=tmp_path, dry="d").resolved_recipe == "joint"
+    assert AdaptRequest(footage="f", out_dir=tmp_path, dry="d", recipe="self-training").self_training
+    assert _request_record(AdaptRequest(footage="f", out_dir=tmp_path))["recipe"] == "self-training"
+    assert [_refresh_every(n) for n in (600, 2127, 30, 29, 10)] == [200, 709, 10, 29, 10]

@@ -91,3 +91,60 @@ def test_stage2_removal_only_keeps_the_discriminators_and_resumes(dataset, tmp_p
     records = [r for r in read_log(tmp_path / "log.jsonl") if r["stage"] == "stage2"]
     assert records and all("d_total" not in r and r["mse_fr_pl"] > 0 for r in records)
     assert not list(tmp_path.rglob("*stage2*.png"))  # no Fig. 6 grid without the joint graph
+
+
+KEEP = (*SELF_TRAINING, "loss.weights.mse_fr_keep=3")
+
+
+def test_keep_term_is_the_mse_to_the_frozen_start_and_reaches_f_r_alone() -> None:
+    """``mse_fr_keep`` = ||F_r(O_s) − F_r⁰(O_s)||² with F_r⁰ frozen: 0 with no gradient at the start; off it, the
+    closed form, a gradient on F_r and none on F_r⁰; the same on the joint graph's path."""
+    import copy
+
+    config = _small(*KEEP)
+    torch.manual_seed(0)
+    nets = JRGRNets(config)
+    start = copy.deepcopy(nets.f_r)
+    o_s, b_s, o_r, p_r = (torch.rand(2, 3, 16, 16) * 2 - 1 for _ in range(4))
+    terms, _ = GeneratorObjective(nets, config.loss, f_r_start=start)(o_s, b_s, o_r, None, p_r)
+    assert float(terms["mse_fr_keep"].detach()) == 0.0
+    with torch.no_grad():
+        for param in nets.f_r.parameters():
+            param.add_(torch.randn_like(param) * 0.1)
+    for joint in (False, True):
+        nets.zero_grad(set_to_none=True)
+        objective = GeneratorObjective(nets, config.loss, Composition.from_config(config), joint=joint,
+                                       f_r_start=start)
+        terms, _ = objective(o_s, b_s, o_r, None, p_r)
+        with torch.no_grad():
+            expected = ((nets.f_r(o_s) - start(o_s)) ** 2).mean()
+        torch.testing.assert_close(terms["mse_fr_keep"], expected)
+        assert float(expected) > 0
+        terms["mse_fr_keep"].backward()
+        assert all(p.grad is None for p in start.parameters()) and not any(p.requires_grad for p in start.parameters())
+        assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in nets.f_r.parameters())
+        # its weight multiplies it into the total, in the MSE group
+        without = _small(*SELF_TRAINING)
+        with torch.no_grad():
+            plain = GeneratorObjective(nets, without.loss, joint=joint)(o_s, b_s, o_r, None, p_r)[0]["g_total"]
+            total = objective(o_s, b_s, o_r, None, p_r)[0]["g_total"]
+        torch.testing.assert_close(total, plain + 3 * config.loss.lambda_mse * expected)
+    assert "mse_fr_keep" not in dict(GeneratorObjective(nets, config.loss, f_r_start=start).named_modules())
+    with pytest.raises(JRGRError, match="mse_fr_keep"):
+        GeneratorObjective(nets, config.loss)
+
+
+def test_stage2_keep_holds_to_the_checkpoint_it_started_from_and_resumes(dataset, tmp_path) -> None:  # noqa: F811
+    """A run with ``mse_fr_keep`` reads its F_r⁰ from the stage-1 checkpoint (also when resumed) and logs the
+    term; without a pre-trained F_r it is refused."""
+    config = small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=3", "train.checkpoint_every=1",
+                          "train.lr=0.05", *KEEP)
+    with pytest.raises(JRGRError, match="mse_fr_keep"):
+        train(config, tmp_path / "scratch", stages=("stage2",), progress=False)
+    assert train(config, tmp_path, stages=("stage1",), progress=False).complete
+    assert train(config, tmp_path, resume=True, progress=False, max_steps=1).complete is False
+    assert train(config, tmp_path, resume=True, progress=False).complete
+    records = [r for r in read_log(tmp_path / "log.jsonl") if r["stage"] == "stage2"]
+    assert [r["step"] for r in records][-1] == 3 and all("mse_fr_keep" in r for r in records)
+    assert records[-1]["mse_fr_keep"] > 0  # F_r started as F_r⁰ and moved off it
+    assert not any(k.startswith("mse_fr_keep") for k in load_checkpoint(tmp_path / STAGE2_FILE).state_dicts)

@@ -17,7 +17,9 @@ Generator side (all four generators are updated by their sum, Eq. 8):
   statistics (`MomentMatcher`); ``mse_fr_mt`` ||F_r(Õ_mt) - B_s||² (MSE group, weight 0 by default), F_r on the
   moment-transfer pseudo-pair (`jrgr_deploy.moment_transfer`; computed in `GeneratorObjective`); ``mse_fr_pl``
   ||F_r(O_r) - P_r||², F_r on the real images' pseudo-labels (MSE group, weight 0 by default; with
-  ``loss.pl_highpass_px`` = σ > 0 only the difference's detail above a σ-pixel Gaussian blur, `pseudo_label_mse`).
+  ``loss.pl_highpass_px`` = σ > 0 only the difference's detail above a σ-pixel Gaussian blur, `pseudo_label_mse`);
+  ``mse_fr_keep`` ||F_r(O_s) - F_r⁰(O_s)||², F_r held to its frozen starting net F_r⁰ on the synthetic rainy images
+  (MSE group, weight 0 by default; computed in `GeneratorObjective`).
 
 Discriminator side (Eq. 3 and 4 maximised by D):
 - ``d_b`` = 0.5 * (alpha * GAN(D_B(B), real) + sum_k GAN(D_B(fake_k), fake)) / 4: the four background
@@ -50,7 +52,7 @@ CYC_TERMS = ("cyc_os", "cyc_or", "cyc_b_s", "cyc_b_r")
 MSE_TERMS = ("mse_s", "mse_r")
 GENERATOR_TERMS = ADV_TERMS + CYC_TERMS + MSE_TERMS  # the paper's twelve
 # beyond the paper, in the MSE group, present only when weighted
-EXTRA_MSE_TERMS = ("mse_fr_os", "mse_fr_mt", "mse_fr_pl")
+EXTRA_MSE_TERMS = ("mse_fr_os", "mse_fr_mt", "mse_fr_pl", "mse_fr_keep")
 EXTRA_ADV_TERMS = ("mom_or",)  # beyond the paper, in the adversarial group, present only when weighted
 _LUMA = (0.299, 0.587, 0.114)
 

@@ -190,10 +190,14 @@ class GeneratorObjective(nn.Module):
     """
 
     def __init__(self, nets: JRGRNets, loss: LossConfig, composition: Composition = PAPER,
-                 joint: bool | None = None) -> None:
+                 joint: bool | None = None, f_r_start: nn.Module | None = None) -> None:
         super().__init__()
         self.f_s, self.f_r, self.g_s, self.g_r = nets.f_s, nets.f_r, nets.g_s, nets.g_r
         self._discriminators = (nets.d_b, nets.d_or, nets.d_os)
+        if loss.weights.mse_fr_keep > 0 and f_r_start is None:
+            raise JRGRError("loss.weights.mse_fr_keep > 0 needs the frozen starting F_r (f_r_start)")
+        # ``mse_fr_keep``'s frozen F_r⁰: held in a tuple, not registered, so that it is neither trained nor saved
+        self._f_r_start = (f_r_start.eval().requires_grad_(False),) if f_r_start is not None else ()
         self.loss = loss
         self.composition = composition
         self.joint = not removal_only(loss) if joint is None else joint
@@ -222,26 +226,34 @@ class GeneratorObjective(nn.Module):
             terms = {}
             if weights.mse_s > 0:
                 terms["mse_s"] = F.mse_loss(self.f_s(o_s, rows_s), b_s)
+            b_hat_fr_os = self.f_r(o_s, rows_s) if weights.mse_fr_os > 0 or weights.mse_fr_keep > 0 else None
             if weights.mse_fr_os > 0:
-                terms["mse_fr_os"] = F.mse_loss(self.f_r(o_s, rows_s), b_s)
-            terms.update(self._removal_extras(b_s, o_r, None, o_mt, p_r, rows_s, rows_r))
+                terms["mse_fr_os"] = F.mse_loss(b_hat_fr_os, b_s)
+            terms.update(self._removal_extras(o_s, b_s, o_r, None, b_hat_fr_os, o_mt, p_r, rows_s, rows_r))
             terms["g_total"] = total_loss(terms, self.loss)
             return terms, {}
         out = joint_forward(o_s, o_r, self.f_s, self.f_r, self.g_s, self.g_r, self.composition, rows_s, rows_r)
         d_b, d_or, d_os = self._discriminators
         # beyond the paper: F_r on the synthetic pair itself (one more F_r pass, only when weighted)
-        b_hat_fr_os = self.f_r(o_s, rows_s) if self.loss.weights.mse_fr_os > 0 else None
-        extra = self._removal_extras(b_s, o_r, out.b_hat_r, o_mt, p_r, rows_s, rows_r)
+        weights = self.loss.weights
+        b_hat_fr_os = self.f_r(o_s, rows_s) if weights.mse_fr_os > 0 or weights.mse_fr_keep > 0 else None
+        extra = self._removal_extras(o_s, b_s, o_r, out.b_hat_r, b_hat_fr_os, o_mt, p_r, rows_s, rows_r)
         if self.moments is not None:
             extra["mom_or"] = self.moments(self.g_r.veiled_background, b_s, o_r)
-        terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss, b_hat_fr_os=b_hat_fr_os, extra=extra)
+        terms = generator_terms(out, b_s, d_b, d_or, d_os, self.loss,
+                                b_hat_fr_os=b_hat_fr_os if weights.mse_fr_os > 0 else None, extra=extra)
         return terms, {f.name: getattr(out, f.name) for f in fields(out)}
 
-    def _removal_extras(self, b_s: torch.Tensor, o_r: torch.Tensor, b_hat_r: torch.Tensor | None,
-                        o_mt: torch.Tensor | None, p_r: torch.Tensor | None, rows_s: torch.Tensor | None,
-                        rows_r: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """``mse_fr_mt`` and ``mse_fr_pl`` where weighted; `b_hat_r`: F_r(O_r) when the joint graph has it."""
+    def _removal_extras(self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor, b_hat_r: torch.Tensor | None,
+                        b_hat_fr_os: torch.Tensor | None, o_mt: torch.Tensor | None, p_r: torch.Tensor | None,
+                        rows_s: torch.Tensor | None, rows_r: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """``mse_fr_mt``, ``mse_fr_pl`` and ``mse_fr_keep`` where weighted; `b_hat_r`: F_r(O_r) when the joint
+        graph has it; `b_hat_fr_os`: F_r(O_s), given when ``mse_fr_keep`` is weighted."""
         terms = {}
+        if self.loss.weights.mse_fr_keep > 0:
+            with torch.no_grad():
+                kept = self._f_r_start[0](o_s, rows_s)
+            terms["mse_fr_keep"] = F.mse_loss(b_hat_fr_os, kept)
         if self.loss.weights.mse_fr_mt > 0:
             if o_mt is None:
                 raise JRGRError("loss.weights.mse_fr_mt > 0 needs the moment-transfer images o_mt")

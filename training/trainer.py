@@ -539,7 +539,9 @@ class _Stage2(_StageBase):
                             "steps")
         if self.anchor is not None and cfg.f_r_anchor_step == 0:
             self.anchor.take(nets.f_r)
-        self.objective = GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config))
+        f_r_start = self._starting_f_r() if self.config.loss.weights.mse_fr_keep > 0 else None
+        self.objective = GeneratorObjective(nets, self.config.loss, Composition.from_config(self.config),
+                                            f_r_start=f_r_start)
         if resuming:
             start, pretrained = self._restore(nets, opt_g, opt_d, pools)
             logger.info("resuming stage 2 at step %d/%d from %s", start, total, self.path)
@@ -704,6 +706,16 @@ class _Stage2(_StageBase):
             make_pseudo_labels(*args)
         barrier(self.ctx)
         return make_pseudo_labels(*args)  # the folder is complete now: this only lists it
+
+    def _starting_f_r(self) -> nn.Module:
+        """A frozen copy of the F_r stage 2 starts from (``loss.weights.mse_fr_keep``), read again from where it
+        came from (``train.init_from`` or the stage-1 checkpoint), so that a resumed run holds F_r to the same net."""
+        nets = JRGRNets(self.config)
+        pretrained = self._init_from(nets) if self.train_cfg.init_from else self._load_stage1(nets)
+        if not pretrained:
+            raise JRGRError("loss.weights.mse_fr_keep holds F_r to the net stage 2 starts from: it needs "
+                            "train.init_from or a finished stage 1, not removal nets from scratch")
+        return nets.f_r.to(self.ctx.device)
 
     def _init_from(self, nets: JRGRNets) -> bool:
         """Every net `train.init_from` holds starts from its weights (shapes checked per net); True when both

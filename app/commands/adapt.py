@@ -12,14 +12,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "adapt", help="adapt the default model to one camera's rainy footage, export it, show before/after",
         description="Trains the shipped model further on FOOTAGE within --minutes and exports it to OUT/f_r.onnx "
-        "with OUT/before_after.png. Recipe joint (the default): JRGR+ joint training with FOOTAGE as the real rain "
-        "domain, selected on a proxy validation with ground truth (model-B rain on held-out dry frames or clean "
-        "photographs; never worse than the starting model there; without --dry also within "
-        f"{SCENE_GUARD_DB:g} dB of it on a scene guard, model-B rain on temporal medians of the footage, so the "
-        "camera's scene is kept) together with the strength of the runtime's veil removal (jrgr derain --veil), "
-        "which goes into the sidecar. Recipe self-training: F_r learns pseudo-labels of the footage (the starting "
-        "net's output with 0.3 of its dark-channel veil removed) and the latest snapshot not worse than the "
-        "starting net on the proxy validation is exported without the veil stage. "
+        "with OUT/before_after.png, selected on a proxy validation with ground truth (model-B rain on held-out dry "
+        "frames or clean photographs; never worse than the starting model there). Recipe self-training (the "
+        "default without --dry): F_r learns pseudo-labels of the footage (each frame with 0.9 of its row-by-row "
+        "veil removed, derained by the starting net; their detail made again twice) while held to the starting "
+        "net on synthetic rainy images of other scenes; the latest snapshot not worse than the start is exported "
+        "without the veil stage. Recipe joint (the default with --dry): JRGR+ joint training with FOOTAGE as the "
+        "real rain domain, chosen together with the strength of the runtime's veil removal (jrgr derain --veil, "
+        f"into the sidecar); without --dry also within {SCENE_GUARD_DB:g} dB of the start on a scene guard (model-B "
+        "rain on temporal medians of the footage), so the camera's scene is kept. "
         "Run the same command again after Ctrl-C to resume.",
     )
     parser.add_argument("footage", help="rainy footage: a video file, an image folder, a camera index or a URL")
@@ -47,9 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-frames", type=int, default=300, help="frames kept from the footage (default 300)")
     parser.add_argument("--record-seconds", type=float, default=60.0,
                         help="how long to record a camera or stream (default 60)")
-    parser.add_argument("--recipe", choices=RECIPES, default="joint",
-                        help="joint (JRGR+ joint training; the default) or self-training (F_r on the footage's "
-                        "pseudo-labels alone: a net that needs no veil stage at run time)")
+    parser.add_argument("--recipe", choices=RECIPES, default=None,
+                        help="self-training (F_r on the footage's pseudo-labels, held to the starting net on other "
+                        "scenes; the default without --dry) or joint (JRGR+ joint training; the default with --dry)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config value of the recipe (repeatable)")
     parser.set_defaults(func=run, needs=needs)
