@@ -45,7 +45,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from jrgr_deploy.app.adapt import SELF_TRAINING_RECIPE  # noqa: E402
 from jrgr_deploy.config import PLUS_SWITCHES  # noqa: E402
 from jrgr_deploy.names import DEPTH_MODELS  # noqa: E402
 
@@ -80,6 +79,11 @@ class Method:
 PLUS = PLUS_SWITCHES  # the `plus` preset's switches
 VEIL = ("model.rain_form=physics", "loss.stop_grad_o_tilde_r=true", "loss.veil_learns_from=moments",
         "loss.weights.adv_or=10", "loss.weights.mom_or=100", "train.veil_warmup_iters=2000")
+# the self-training switches of `jrgr adapt --recipe self-training` from 2026-12-02 to 12-05 (F_r on pseudo-labels
+# with 0.3 of the dark-channel veil removed, nothing else): every self-training row and the default model's recipe
+# were measured on them; `jrgr adapt`'s own recipe has moved on since (app/adapt.py), these rows keep theirs
+SELF_TRAINING_RECIPE = ("loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0",
+                        "loss.lambda_cyc=0", "loss.weights.mse_r=0", "loss.weights.mse_fr_os=0", "loss.weights.mse_s=0")
 SELF_TRAINING_MT = (*PLUS, *SELF_TRAINING_RECIPE, "loss.weights.mse_fr_mt=1")  # the best variant's switches
 
 
