@@ -26,6 +26,29 @@ def test_paper_switches_undo_the_shipped_recipe() -> None:
     assert plus_then_paper.train.ema_decay == tiny.train.ema_decay
 
 
+def test_rows_measured_before_the_keep_term_still_train_the_recipe_they_were_measured_with(tmp_path: Path) -> None:
+    """`SELF_TRAINING_BEFORE_KEEP` after today's `--recipe self-training` gives the losses of the recipe as it was
+    (the quality benchmark keeps that recipe's switches); a row's own switches then apply on top."""
+    from jrgr_deploy.app.adapt import AdaptRequest, _config
+    from jrgr_deploy.config import JRGRConfig
+
+    camera_adapt = load_benchmark("camera_adapt")
+    quality = load_benchmark("quality")
+    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+
+    def loss(*overrides: str):
+        return _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=weights, recipe="self-training",
+                                    overrides=overrides), tmp_path, weights, 600, 100).loss
+
+    before = JRGRConfig.from_preset("tiny").with_overrides(quality.SELF_TRAINING_RECIPE).loss
+    assert loss(*camera_adapt.SELF_TRAINING_BEFORE_KEEP) == before
+    assert loss() != before and loss().weights.mse_fr_keep == 4
+    row = camera_adapt.ROWS["adapt_self_rows_first_detail_keep4"]
+    assert row["before_keep"]
+    kept = loss(*camera_adapt.SELF_TRAINING_BEFORE_KEEP, *row["switches"])
+    assert kept == loss()  # at 600 steps the default recipe is this row's configuration
+
+
 def test_seed_summary_is_the_mean_and_sd_over_seeds_with_the_worst_snapshot() -> None:
     camera_adapt = load_benchmark("camera_adapt")
     runs = [{"seed": 0, "psnr_y": 25.0, "ssim_y": 0.9, "selected_step": 600, "last": {"psnr_y": 25.0, "ssim_y": 0.9}},
