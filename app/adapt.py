@@ -396,7 +396,6 @@ def plan_iterations(request: AdaptRequest, work: Path, weights: Path, seconds_le
                     scene_pairs: list[tuple[Path, Path]]) -> dict[str, Any]:
     """Iterations that fit the budget, from the time of a few real steps and of one validation pass (and one scene
     guard pass when there are `scene_pairs`)."""
-    from jrgr_deploy.image_files import list_images
     from jrgr_deploy.training.tracing import score_checkpoint
     from jrgr_deploy.training.trainer import train
 
@@ -411,8 +410,13 @@ def plan_iterations(request: AdaptRequest, work: Path, weights: Path, seconds_le
     shutil.rmtree(probe, ignore_errors=True)
     steps = 10
     config = _config(request, work, weights, steps, steps)
+    began = time.perf_counter()
     result = train(config, probe, stages=("stage2",), progress=False)
+    probe_s = time.perf_counter() - began
     step_s = config.train.batch_size / result.stages[0].images_per_s
+    # self-training labels every footage frame at the start and at each refresh; the probe labelled them once
+    # before its steps, so the rest of its time is about one labelling pass (plus its set-up: on the safe side)
+    labels_s = max(0.0, probe_s - steps * step_s) if request.self_training else 0.0
     began = time.perf_counter()
 
     def pass_s(pairs: list[tuple[Path, Path]]) -> float:
@@ -424,8 +428,6 @@ def plan_iterations(request: AdaptRequest, work: Path, weights: Path, seconds_le
         return time.perf_counter() - start
 
     eval_s, guard_s = pass_s(_val_pairs(work)), pass_s(scene_pairs)
-    # self-training labels every footage frame at the start and at each refresh: about a pass of the net over them
-    labels_s = pass_s([(frame, frame) for frame in list_images(work / "footage")]) if request.self_training else 0.0
     shutil.rmtree(probe, ignore_errors=True)
     # the export and the sheet take about two validation passes, the veil strengths one more per snapshot; the
     # scene guard scores every snapshot once more
