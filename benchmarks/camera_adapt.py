@@ -74,8 +74,16 @@ ROWS: dict[str, dict[str, Any]] = {
     # "seeds": 1 -> the first of --seeds only (a row no claim depends on); "recipe": `jrgr adapt --recipe` (None:
     # the command's default; absent: joint, the rows below it set their switches on the joint recipe and its
     # selection rule); "before_keep": the self-training recipe as it was before 2026-12-05 (SELF_TRAINING_BEFORE_KEEP)
+    # "pair_rain": the synthetic pairs' rain (`AdaptRequest.pair_rain`; absent: model A, as every row was measured
+    # before 2026-12-05 04:00 UTC; None: the command's default)
     "adapt_default": {"label": "`jrgr adapt` (as shipped; without --dry: self-training, F_r held to the starting net "
-                      "on other scenes)", "dry": False, "paper": False, "recipe": None},
+                      "on other scenes)", "dry": False, "paper": False, "recipe": None, "pair_rain": None},
+    # the default with F_r held to the starting net on model-A rain (the default until 2026-12-05 04:00 UTC), on
+    # model-B rain (a veil over the streaks, as on the proxy validation), or on both alternating (the default since):
+    # what the term holds is then also what the labels change
+    **{f"adapt_default_pairs_{rain}": {"label": f"the same, the synthetic pairs with {rain} rain", "dry": False,
+                                       "paper": False, "recipe": None, "pair_rain": rain}
+       for rain in ("synthetic", "realistic", "mixed")},
     "adapt_self": {"label": "`jrgr adapt --recipe self-training` (F_r on the footage's pseudo-labels alone)",
                    "dry": False, "paper": False, "recipe": "self-training", "before_keep": True},
     # the same with a light anchor on the synthetic pairs, to keep what F_r does on other scenes (the proxy validation)
@@ -271,7 +279,8 @@ def run_adapt(args: argparse.Namespace, name: str, seed: int, clips: dict[str, P
         weights=weights, iterations=None if args.minutes else args.iterations,
         minutes=args.minutes or AdaptRequest.minutes, val_points=args.val_points, val_photos=args.val_photos,
         seed=seed,
-        frame_width=args.size_wh[0], overrides=overrides, recipe=row.get("recipe", "joint")))
+        frame_width=args.size_wh[0], overrides=overrides, recipe=row.get("recipe", "joint"),
+        pair_rain=row.get("pair_rain", "synthetic")))
     run_dir = out / "work" / "run"
     report = json.loads((out / "adapt.json").read_text())
     net_step = report["net_only_step"]

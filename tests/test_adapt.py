@@ -340,3 +340,39 @@ def test_the_default_recipe_follows_the_dry_footage_and_refreshes_twice(tmp_path
     assert AdaptRequest(footage="f", out_dir=tmp_path, dry="d", recipe="self-training").self_training
     assert _request_record(AdaptRequest(footage="f", out_dir=tmp_path))["recipe"] == "self-training"
     assert [_refresh_every(n) for n in (600, 2127, 30, 29, 10)] == [200, 709, 10, 29, 10]
+
+
+def test_the_pairs_rain_model_is_a_request_switch(tmp_path: Path) -> None:
+    """`pair_rain`: model A, model B, or the two alternating with the same draws (so "mixed" is pair by pair one of
+    the other two); the proxy validation is the same whatever it is."""
+    from jrgr_deploy.app.adapt import PAIRS, AdaptRequest, prepare_data
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.image_files import list_images, read_rgb
+
+    footage = _frames(tmp_path / "footage", 60)
+    photos = tmp_path / "photos"
+    rng = np.random.default_rng(1)
+    for k in range(3):
+        write_rgb(photos / f"{k}.png", rng.integers(40, 200, (72, 96, 3), dtype=np.uint8))
+
+    def prepared(rain: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        work = tmp_path / rain
+        prepare_data(AdaptRequest(footage=str(footage), out_dir=tmp_path, clean_photos=photos, frame_width=160,
+                                  pair_rain=rain), work)
+        return ([read_rgb(path) for path in list_images(work / "pairs" / "rainy")],
+                [read_rgb(path) for path in list_images(work / "val" / "rainy")])
+
+    (model_a, val_a), (model_b, val_b), (mixed, val_mixed) = (prepared(rain)
+                                                              for rain in ("synthetic", "realistic", "mixed"))
+    assert len(model_a) == len(model_b) == len(mixed) == PAIRS
+    for k in range(0, 40):
+        assert np.array_equal(mixed[k], (model_a, model_b)[k % 2][k])
+    assert not np.array_equal(model_a[1], model_b[1])
+    assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(val_a, val_b, val_mixed, strict=True))
+    # the default: both models for self-training (the pairs only hold F_r), model A for joint training
+    assert AdaptRequest(footage="f", out_dir=tmp_path).resolved_pair_rain == "mixed"
+    assert AdaptRequest(footage="f", out_dir=tmp_path, recipe="joint").resolved_pair_rain == "synthetic"
+    assert AdaptRequest(footage="f", out_dir=tmp_path, dry="d").resolved_pair_rain == "synthetic"
+    with pytest.raises(JRGRError, match="pair rain 'model-c' is not one of synthetic, realistic, mixed"):
+        prepare_data(AdaptRequest(footage=str(footage), out_dir=tmp_path, clean_photos=photos, frame_width=160,
+                                  pair_rain="model-c"), tmp_path / "bad")

@@ -46,7 +46,10 @@ def test_rows_measured_before_the_keep_term_still_train_the_recipe_they_were_mea
     row = camera_adapt.ROWS["adapt_self_rows_first_detail_keep4"]
     assert row["before_keep"]
     kept = loss(*camera_adapt.SELF_TRAINING_BEFORE_KEEP, *row["switches"])
-    assert kept == loss()  # at 600 steps the default recipe is this row's configuration
+    assert kept == loss()  # at 600 steps the default recipe's losses are this row's
+    # ... on the pairs it was measured with: model A, the default's until the pairs alternated models A and B
+    assert "pair_rain" not in row and camera_adapt.ROWS["adapt_default_pairs_synthetic"]["pair_rain"] == "synthetic"
+    assert AdaptRequest(footage="f", out_dir=tmp_path).resolved_pair_rain == "mixed"
 
 
 def test_seed_summary_is_the_mean_and_sd_over_seeds_with_the_worst_snapshot() -> None:

@@ -16,11 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "frames or clean photographs; never worse than the starting model there). Recipe self-training (the "
         "default without --dry): F_r learns pseudo-labels of the footage (each frame with 0.9 of its row-by-row "
         "veil removed, derained by the starting net; their detail made again twice) while held to the starting "
-        "net on synthetic rainy images of other scenes; the latest snapshot not worse than the start is exported "
-        "without the veil stage. Recipe joint (the default with --dry): JRGR+ joint training with FOOTAGE as the "
-        "real rain domain, chosen together with the strength of the runtime's veil removal (jrgr derain --veil, "
-        f"into the sidecar); without --dry also within {SCENE_GUARD_DB:g} dB of the start on a scene guard (model-B "
-        "rain on temporal medians of the footage), so the camera's scene is kept. "
+        "net on synthetic rainy images of other scenes (half of them under a veil); the latest snapshot not worse "
+        "than the start is exported without the veil stage. Recipe joint (the default with --dry): JRGR+ joint "
+        "training with FOOTAGE as the real rain domain, chosen together with the strength of the runtime's veil "
+        f"removal (jrgr derain --veil, into the sidecar); without --dry also within {SCENE_GUARD_DB:g} dB of the "
+        "start on a scene guard (model-B rain on temporal medians of the footage), so the camera's scene is kept. "
         "Run the same command again after Ctrl-C to resume.",
     )
     parser.add_argument("footage", help="rainy footage: a video file, an image folder, a camera index or a URL")
