@@ -703,8 +703,8 @@ def _check_same_request(work: Path, request: AdaptRequest) -> None:
         return
     saved = json.loads(plan_path.read_text())["request"]
     saved.setdefault("recipe", "joint")  # adaptations planned before --recipe existed trained jointly
-    asked = _request_record(request)
     saved.setdefault("pair_rain", "synthetic")  # and their pairs had model-A rain
+    asked = _request_record(request)
     for key in ("footage", "dry", "recipe", "pair_rain"):
         if saved.get(key) != asked[key]:
             raise JRGRError(f"'{work.parent}' holds an adaptation of {key} '{saved.get(key)}', not "

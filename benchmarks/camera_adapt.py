@@ -75,10 +75,10 @@ ROWS: dict[str, dict[str, Any]] = {
     # the command's default; absent: joint, the rows below it set their switches on the joint recipe and its
     # selection rule); "before_keep": the self-training recipe as it was before 2026-12-05 (SELF_TRAINING_BEFORE_KEEP)
     # "pair_rain": the synthetic pairs' rain (`AdaptRequest.pair_rain`; absent: model A, as every row was measured
-    # before 2026-12-05 04:00 UTC; None: the command's default)
+    # before 2026-12-05 04:45 UTC; None: the command's default)
     "adapt_default": {"label": "`jrgr adapt` (as shipped; without --dry: self-training, F_r held to the starting net "
                       "on other scenes)", "dry": False, "paper": False, "recipe": None, "pair_rain": None},
-    # the default with F_r held to the starting net on model-A rain (the default until 2026-12-05 04:00 UTC), on
+    # the default with F_r held to the starting net on model-A rain (the default until 2026-12-05 04:45 UTC), on
     # model-B rain (a veil over the streaks, as on the proxy validation), or on both alternating (the default since):
     # what the term holds is then also what the labels change
     **{f"adapt_default_pairs_{rain}": {"label": f"the same, the synthetic pairs with {rain} rain", "dry": False,
