@@ -84,6 +84,12 @@ ROWS: dict[str, dict[str, Any]] = {
     **{f"adapt_default_pairs_{rain}": {"label": f"the same, the synthetic pairs with {rain} rain", "dry": False,
                                        "paper": False, "recipe": None, "pair_rain": rain}
        for rain in ("synthetic", "realistic", "mixed")},
+    # the default without the labels' detail refreshes (`loss.pl_refresh_detail_px=0`, `loss.pl_refresh_iters=0`): on
+    # the third camera the camera score of 6,000-step runs fell after each refresh (BENCHMARKS.md, "Pairs under a veil")
+    "adapt_default_no_refresh": {"label": "the same, the labels' detail never made again (`--set "
+                                 "loss.pl_refresh_detail_px=0 --set loss.pl_refresh_iters=0`)", "dry": False,
+                                 "paper": False, "recipe": None, "pair_rain": None,
+                                 "switches": ("loss.pl_refresh_detail_px=0", "loss.pl_refresh_iters=0")},
     "adapt_self": {"label": "`jrgr adapt --recipe self-training` (F_r on the footage's pseudo-labels alone)",
                    "dry": False, "paper": False, "recipe": "self-training", "before_keep": True},
     # the same with a light anchor on the synthetic pairs, to keep what F_r does on other scenes (the proxy validation)
