@@ -85,7 +85,8 @@ ROWS: dict[str, dict[str, Any]] = {
                                        "paper": False, "recipe": None, "pair_rain": rain}
        for rain in ("synthetic", "realistic", "mixed")},
     # the default without the labels' detail refreshes (`loss.pl_refresh_detail_px=0`, `loss.pl_refresh_iters=0`): on
-    # the third camera the camera score of 6,000-step runs fell after each refresh (BENCHMARKS.md, "Pairs under a veil")
+    # the third camera the camera score of 6,000-step runs dropped after each refresh (BENCHMARKS.md, "Where the third
+    # camera's long runs lose")
     "adapt_default_no_refresh": {"label": "the same, the labels' detail never made again (`--set "
                                  "loss.pl_refresh_detail_px=0 --set loss.pl_refresh_iters=0`)", "dry": False,
                                  "paper": False, "recipe": None, "pair_rain": None,
