@@ -75,9 +75,12 @@ ROWS: dict[str, dict[str, Any]] = {
     # the command's default; absent: joint, the rows below it set their switches on the joint recipe and its
     # selection rule); "before_keep": the self-training recipe as it was before 2026-12-05 (SELF_TRAINING_BEFORE_KEEP)
     # "pair_rain": the synthetic pairs' rain (`AdaptRequest.pair_rain`; absent: model A, as every row was measured
-    # before 2026-12-05 04:45 UTC; None: the command's default)
+    # before 2026-12-05 04:45 UTC; None: the command's default); "start_share": the starting net's share of the
+    # deployed net's weights (`AdaptRequest.start_share`; absent: 0, the snapshot as it is, as every row was measured
+    # before 2026-12-05 11:25 UTC; None: the command's default)
     "adapt_default": {"label": "`jrgr adapt` (as shipped; without --dry: self-training, F_r held to the starting net "
-                      "on other scenes)", "dry": False, "paper": False, "recipe": None, "pair_rain": None},
+                      "on other scenes, deployed mixed with it)", "dry": False, "paper": False, "recipe": None,
+                      "pair_rain": None, "start_share": None},
     # the default with F_r held to the starting net on model-A rain (the default until 2026-12-05 04:45 UTC), on
     # model-B rain (a veil over the streaks, as on the proxy validation), or on both alternating (the default since):
     # what the term holds is then also what the labels change
@@ -287,7 +290,7 @@ def run_adapt(args: argparse.Namespace, name: str, seed: int, clips: dict[str, P
         minutes=args.minutes or AdaptRequest.minutes, val_points=args.val_points, val_photos=args.val_photos,
         seed=seed,
         frame_width=args.size_wh[0], overrides=overrides, recipe=row.get("recipe", "joint"),
-        pair_rain=row.get("pair_rain", "synthetic")))
+        pair_rain=row.get("pair_rain", "synthetic"), start_share=row.get("start_share", 0.0)))
     run_dir = out / "work" / "run"
     report = json.loads((out / "adapt.json").read_text())
     net_step = report["net_only_step"]
@@ -323,6 +326,49 @@ def score_every_snapshot(args: argparse.Namespace, adapted: dict[tuple[str, int]
                                 "scene_psnr_y": scene.get(step)})
         out[name] = entries
     return out
+
+
+def score_start_shares(args: argparse.Namespace, adapted: dict[tuple[str, int], Any], weights: Path,
+                       test: Path) -> dict[str, list[dict[str, Any]]]:
+    """The snapshot each self-training run selected, mixed in weight space with the starting net at each of
+    `--start-shares` (`checkpoint.mix_weights`), scored on the camera and on the run's proxy validation: how the
+    share the deployed net keeps of the start's weights (`AdaptRequest.start_share`) plays on each camera."""
+    from jrgr_deploy.app.adapt import _val_pairs
+    from jrgr_deploy.checkpoint import mix_weights
+    from jrgr_deploy.training.tracing import score_checkpoint
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in args.rows:
+        if "same_runs_as" in ROWS[name] or ROWS[name].get("recipe", "joint") == "joint":
+            continue
+        entries = []
+        for seed in row_seeds(args, name):
+            run = adapted[name, seed]
+            if not run["selected_step"]:
+                continue
+            work = run["run_dir"].parent
+            for share in args.start_shares:
+                mixed = mix_weights(weights, run["selected"], work / "start_shares" / f"start{share:g}.safetensors",
+                                    share)
+                entries.append({"seed": seed, "step": run["selected_step"], "start_share": share,
+                                "camera_psnr_y": score(mixed, test)["psnr_y"],
+                                "proxy_psnr_y": score_checkpoint(mixed, _val_pairs(work))["psnr_y"]})
+        out[name] = entries
+    return out
+
+
+def start_share_table(entries: list[dict[str, Any]]) -> list[str]:
+    """Markdown: camera PSNR-Y (proxy PSNR-Y) per seed and start share."""
+    shares = sorted({e["start_share"] for e in entries})
+    seeds = sorted({e["seed"] for e in entries})
+    lines = ["| seed, step | " + " | ".join(f"share {share:g}" for share in shares) + " |",
+             "|---|" + "---:|" * len(shares)]
+    for seed in seeds:
+        cells = {e["start_share"]: e for e in entries if e["seed"] == seed}
+        step = next(iter(cells.values()))["step"]
+        lines.append(f"| {seed}, {step} | " + " | ".join(
+            f"{cells[share]['camera_psnr_y']:.2f} ({cells[share]['proxy_psnr_y']:.2f})" for share in shares) + " |")
+    return lines
 
 
 def guard_summary(entries: list[dict[str, Any]], guard_db: float) -> str | None:
@@ -444,6 +490,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         if pick == "selected" else {})} for seed in row_seeds(args, runs)]
         rows[name] = seed_summary(ROWS[name]["label"], per_seed)
     snapshots = score_every_snapshot(args, adapted, weights, clips["test"]) if args.every_snapshot else {}
+    shares = score_start_shares(args, adapted, weights, clips["test"]) if args.start_shares else {}
     checkpoint = load_checkpoint(weights)
     budget = f"--minutes {args.minutes:g}" if args.minutes else f"--iterations {args.iterations}"
     command = (f"python benchmarks/camera_adapt.py --backgrounds {args.backgrounds_text} {budget} "
@@ -451,6 +498,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                + (f" --photo {args.photo}" if args.photo != CAMERA_PHOTO else "")
                + (f" --rows {' '.join(args.rows)}" if args.rows != list(ROWS) else "")
                + (" --every-snapshot" if args.every_snapshot else "")
+               + (f" --start-shares {' '.join(f'{s:g}' for s in args.start_shares)}" if args.start_shares else "")
                + (f" --val-photos {args.val_photos}" if args.val_photos != VAL_PHOTOS else "")
                + (f" --stage1 {args.stage1}" if args.stage1 else "")
                + (f" --weights {args.weights}" if args.weights else ""))
@@ -461,7 +509,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "rain_preset": args.rain_preset, "seed": args.seed},
             "iterations": args.iterations, "minutes": args.minutes, "seeds": args.seeds,
             "paper_switches": paper_switches(),
-            "goals": goals(rows), "snapshots": snapshots, "scene_guard_db": SCENE_GUARD_DB}
+            "goals": goals(rows), "snapshots": snapshots, "start_shares": shares, "scene_guard_db": SCENE_GUARD_DB}
 
 
 def goals(rows: dict[str, Any]) -> dict[str, Any]:
@@ -570,6 +618,10 @@ def markdown(results: dict[str, Any]) -> str:
         summary = guard_summary(entries, results["scene_guard_db"])
         if summary:
             lines += ["", f"Every snapshot of `{name}` scored on the camera (`--every-snapshot`): {summary}."]
+    for name, entries in results.get("start_shares", {}).items():
+        if entries:
+            lines += ["", f"`{name}`: the selected snapshot mixed with the starting net at each share of its weights "
+                      "(`--start-shares`), camera PSNR-Y (proxy validation PSNR-Y):", "", *start_share_table(entries)]
     for note in results.get("notes", []):
         lines += ["", note]
     return "\n".join(lines) + "\n"
@@ -588,6 +640,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score every traced snapshot on the camera (how the selection rules did)")
     parser.add_argument("--photo", default=CAMERA_PHOTO,
                         help=f"the camera's street photograph under --backgrounds (default {CAMERA_PHOTO})")
+    parser.add_argument("--start-shares", type=float, nargs="+", default=None, metavar="S",
+                        help="also score each self-training run's selected snapshot mixed with the starting net at "
+                             "these shares of its weights (`jrgr adapt --start-share`)")
     parser.add_argument("--iterations", type=int, default=600)
     parser.add_argument("--minutes", type=float, default=None,
                         help="adapt within this wall-clock budget instead of --iterations, as a user runs `jrgr "

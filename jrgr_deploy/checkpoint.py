@@ -277,6 +277,36 @@ def save_weights_only(source: str | Path, target: str | Path) -> Path:
     return target
 
 
+def mix_weights(start: str | Path, end: str | Path, target: str | Path, start_share: float) -> Path:
+    """Write to `target` checkpoint `end` with every floating-point tensor of its nets replaced by
+    ``start_share * start + (1 - start_share) * end``: a weight-space average of a fine-tuned net and the net it
+    was fine-tuned from (both must have the same nets, keys and shapes; a tensor of a net that `start` lacks is
+    kept as in `end`). `target` has `end`'s config, stage and step, no resume state, and records the mix in its
+    metadata (``mixed_with``: the start's SHA-256 and the share). Returns `target`."""
+    if not 0.0 <= start_share <= 1.0:
+        raise JRGRError(f"the start's share of a weight mix must be within 0-1, got {start_share:g}")
+    end, target = Path(end), Path(target)
+    metadata, tensors = _read_safetensors(end, "checkpoint", keep=lambda key: not key.startswith(STATE_PREFIX))
+    _check_format(end, metadata)
+    _verify(end, "checkpoint", metadata, tensors)
+    origin = load_checkpoint(start)
+    for key, value in tensors.items():
+        name, _, sub = key.partition(".")
+        if name not in origin.state_dicts or not value.is_floating_point():
+            continue
+        other = origin.state_dicts[name].get(sub)
+        if other is None or other.shape != value.shape:
+            raise JRGRError(f"cannot mix '{end}' with '{origin.path}': net '{name}' tensor '{sub}' is "
+                            f"{tuple(value.shape)} in one and {None if other is None else tuple(other.shape)} in "
+                            "the other (another architecture)")
+        tensors[key] = (start_share * other.to(value.dtype) + (1.0 - start_share) * value).contiguous()
+    metadata = {key: value for key, value in metadata.items() if key not in ("state", "tensor_sha256")}
+    metadata["mixed_with"] = json.dumps({"start_sha256": origin.sha256, "start_share": start_share})
+    metadata["tensor_sha256"] = json.dumps({key: tensor_sha256(value) for key, value in tensors.items()})
+    _save(target, tensors, metadata)
+    return target
+
+
 def load_weights_into(checkpoint: Checkpoint, name: str, net: nn.Module) -> nn.Module:
     """Copy net `name`'s weights from `checkpoint` into `net` (strict: every key must match). A removal net built
     with ``model.removal.row_coord`` takes weights saved without it (its weights on the row channel start at 0)."""

@@ -72,6 +72,46 @@ def test_a_tone_map_needs_dry_footage(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "out").exists()  # refused before any work
 
 
+def test_the_start_share_is_the_self_training_recipes_and_checked_before_any_work(tmp_path: Path, capsys) -> None:
+    from jrgr_deploy.app.adapt import SELF_TRAINING_START_SHARE, AdaptRequest
+
+    assert AdaptRequest(footage="f", out_dir=tmp_path).resolved_start_share == SELF_TRAINING_START_SHARE > 0
+    assert AdaptRequest(footage="f", out_dir=tmp_path, recipe="joint").resolved_start_share == 0.0
+    assert AdaptRequest(footage="f", out_dir=tmp_path, start_share=0.0).resolved_start_share == 0.0
+    footage = _frames(tmp_path / "footage", 60)
+    assert main(["adapt", str(footage), "--out", str(tmp_path / "out"), "--recipe", "joint", "--start-share",
+                 "0.3"]) == 2
+    assert "--start-share needs --recipe self-training" in capsys.readouterr().err
+    assert main(["adapt", str(footage), "--out", str(tmp_path / "out"), "--start-share", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--start-share must be at least 0 and below 1, got 1" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_the_mix_with_the_start_is_deployed_only_when_not_worse_on_the_proxy(tmp_path: Path) -> None:
+    """`mix_with_start` scores the mix on the proxy pairs: taken at or above the start's score, else the snapshot
+    as it is (share 0), never a net below the start."""
+    from jrgr_deploy.app.adapt import mix_with_start
+    from jrgr_deploy.checkpoint import load_checkpoint, save_checkpoint
+
+    start = save_tiny_checkpoint(tmp_path / "start.safetensors")
+    config, nets = perturbed_tiny_nets(GENERATORS, seed=3)
+    snapshot = save_checkpoint(tmp_path / "snapshot.safetensors", config=config, nets=nets, stage="stage2", step=6)
+    rng = np.random.default_rng(2)
+    pairs = []
+    for k in range(2):
+        clean = rng.integers(40, 200, (64, 64, 3), dtype=np.uint8)
+        write_rgb(tmp_path / "val" / "clean" / f"{k}.png", clean)
+        write_rgb(tmp_path / "val" / "rainy" / f"{k}.png", np.clip(clean.astype(int) + 30, 0, 255).astype(np.uint8))
+        pairs.append((tmp_path / "val" / "rainy" / f"{k}.png", tmp_path / "val" / "clean" / f"{k}.png"))
+    target = tmp_path / "mixed.safetensors"
+    weights, score, share = mix_with_start(snapshot, start, 0.3, pairs, float("-inf"), target)
+    assert (weights, share) == (target, 0.3) and np.isfinite(score)
+    assert json.loads(load_checkpoint(target).metadata["mixed_with"])["start_share"] == 0.3
+    # the same mix against a start it does not reach: the snapshot as it is
+    assert mix_with_start(snapshot, start, 0.3, pairs, score + 0.01, target) == (snapshot, score, 0.0)
+
+
 def test_budget_too_short_for_one_evaluation(tmp_path: Path, capsys) -> None:
     footage = _frames(tmp_path / "footage", 60)
     weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
@@ -231,6 +271,10 @@ def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
     else:
         assert all(v < trace[0] for s, v in trace.items() if s)
     assert report["net_only_step"] == step
+    if step and report["start_share"]:  # deployed mixed with the start, not below the start on the proxy
+        assert report["start_share"] == 0.3 and report["mixed_psnr_y"] >= trace[0]
+    elif step:
+        assert report["mixed_psnr_y"] < trace[0]
     assert not (out / "work" / "run" / "pseudo_labels").exists()  # the labels go when stage 2 completes
     records = [r for r in read_log(out / "work" / "run" / "log.jsonl") if r["stage"] == "stage2"]
     assert records and all(r["mse_fr_pl"] > 0 and "d_total" not in r and "mse_fr_os" not in r for r in records)

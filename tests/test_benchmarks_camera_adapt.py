@@ -50,6 +50,11 @@ def test_rows_measured_before_the_keep_term_still_train_the_recipe_they_were_mea
     # ... on the pairs it was measured with: model A, the default's until the pairs alternated models A and B
     assert "pair_rain" not in row and camera_adapt.ROWS["adapt_default_pairs_synthetic"]["pair_rain"] == "synthetic"
     assert AdaptRequest(footage="f", out_dir=tmp_path).resolved_pair_rain == "mixed"
+    # ... and deployed as the snapshot it selected, where the default now mixes it with the start: only the
+    # default row asks for the command's share
+    assert [name for name, r in camera_adapt.ROWS.items() if "start_share" in r] == ["adapt_default"]
+    assert camera_adapt.ROWS["adapt_default"]["start_share"] is None
+    assert AdaptRequest(footage="f", out_dir=tmp_path, start_share=0.0).resolved_start_share == 0.0
 
 
 def test_seed_summary_is_the_mean_and_sd_over_seeds_with_the_worst_snapshot() -> None:
@@ -90,7 +95,7 @@ def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
     argv = ["--work", str(tmp_path / "work"), "--results", str(tmp_path / "results"), "--markdown", str(markdown),
             "--weights", str(weights), "--iterations", "6", "--val-points", "2", "--size", "160x96",
             "--frames", "66", "--adapt-frames", "54", "--dry-frames", "44", "--backgrounds", str(BACKGROUNDS),
-            "--every-snapshot"]
+            "--every-snapshot", "--start-shares", "0", "0.5"]
     assert camera_adapt.main(argv) == 0
     results = json.loads((tmp_path / "results" / "camera_adapt.json").read_text())
     assert list(results["rows"]) == ["input", "shipped", "shipped_veil", *camera_adapt.ROWS]
@@ -114,6 +119,24 @@ def test_camera_adapt_end_to_end(tmp_path: Path) -> None:
     assert [e["step"] for e in results["snapshots"]["adapt_plus"]] == [0, 3, 6]
     assert all(e["scene_psnr_y"] is not None for e in results["snapshots"]["adapt_plus"])
     assert "Every snapshot of `adapt_plus` scored on the camera" in markdown.read_text()
+    # each self-training run's selected snapshot mixed with the start: share 0 is the snapshot itself
+    assert "adapt_plus" not in results["start_shares"] and "adapt_default" in results["start_shares"]
+    for name, entries in results["start_shares"].items():
+        for run in results["rows"][name]["seeds"]:
+            shares = {e["start_share"]: e for e in entries if e["seed"] == run["seed"]}
+            assert sorted(shares) == ([0.0, 0.5] if run["selected_step"] else [])
+            if shares:
+                assert shares[0.0]["camera_psnr_y"] == pytest.approx(run["psnr_y"], abs=1e-3)
+                assert shares[0.5]["camera_psnr_y"] != shares[0.0]["camera_psnr_y"]
+
+
+def test_the_start_share_table_has_a_row_per_seed_and_a_column_per_share() -> None:
+    camera_adapt = load_benchmark("camera_adapt")
+    entries = [{"seed": seed, "step": 600, "start_share": share, "camera_psnr_y": 24 + seed + share,
+                "proxy_psnr_y": 25 + share} for seed in (0, 1) for share in (0.0, 0.3)]
+    assert camera_adapt.start_share_table(entries) == [
+        "| seed, step | share 0 | share 0.3 |", "|---|---:|---:|",
+        "| 0, 600 | 24.00 (25.00) | 24.30 (25.30) |", "| 1, 600 | 25.00 (25.00) | 25.30 (25.30) |"]
 
 
 def test_the_markdown_says_the_budget_and_what_was_deployed() -> None:

@@ -269,3 +269,38 @@ def test_bad_stage(tmp_path) -> None:
     with pytest.raises(JRGRError, match="stage 'stage3'"):
         save_checkpoint(tmp_path / "x.safetensors", config=config, nets={"f_r": build_net(config, "f_r")},
                         stage="stage3", step=0)
+
+
+def test_a_weight_mix_averages_every_net_and_records_its_start(tiny_ckpt, tmp_path) -> None:
+    from jrgr_deploy.checkpoint import mix_weights
+
+    end, config, _ = tiny_ckpt
+    _, other_nets = perturbed_tiny_nets(("f_s", "f_r", "g_r"), seed=5)
+    start = save_checkpoint(tmp_path / "start.safetensors", config=config, nets=other_nets, stage="stage2", step=0)
+    mixed = load_checkpoint(mix_weights(start, end, tmp_path / "mixed.safetensors", 0.25))
+    first, last = load_checkpoint(start), load_checkpoint(end)
+    assert (mixed.config, mixed.stage, mixed.step, mixed.net_names) == (config, "stage2", 7, last.net_names)
+    assert json.loads(mixed.metadata["mixed_with"]) == {"start_sha256": first.sha256, "start_share": 0.25}
+    changed = 0
+    for name, state_dict in last.state_dicts.items():
+        for key, value in state_dict.items():
+            expected = 0.25 * first.state_dicts[name][key] + 0.75 * value if value.is_floating_point() else value
+            assert torch.allclose(mixed.state_dicts[name][key], expected, atol=1e-7)
+            changed += int(not torch.equal(mixed.state_dicts[name][key], value))
+    assert changed > 0  # the two checkpoints differ, so the mix is neither of them
+    as_is = load_checkpoint(mix_weights(start, end, tmp_path / "as_is.safetensors", 0.0))
+    assert all(torch.equal(as_is.state_dicts["f_r"][k], v) for k, v in last.state_dicts["f_r"].items())
+    with pytest.raises(JRGRError, match="within 0-1"):
+        mix_weights(start, end, tmp_path / "bad.safetensors", 1.5)
+
+
+def test_a_weight_mix_of_two_architectures_is_refused(tiny_ckpt, tmp_path) -> None:
+    from jrgr_deploy.checkpoint import mix_weights
+
+    end, _, _ = tiny_ckpt
+    wider = JRGRConfig.from_preset("tiny").with_overrides(["model.removal.base_channels=24"])
+    start = save_checkpoint(tmp_path / "wider.safetensors", config=wider, nets={"f_r": build_net(wider, "f_r")},
+                            stage="stage1", step=0)
+    with pytest.raises(JRGRError, match="another architecture"):
+        mix_weights(start, end, tmp_path / "mixed.safetensors", 0.3)
+    assert not (tmp_path / "mixed.safetensors").exists()

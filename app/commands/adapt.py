@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from jrgr_deploy.app.adapt import RECIPES, SCENE_GUARD_DB
+    from jrgr_deploy.app.adapt import RECIPES, SCENE_GUARD_DB, SELF_TRAINING_START_SHARE
 
     parser = subparsers.add_parser(
         "adapt", help="adapt the default model to one camera's rainy footage, export it, show before/after",
@@ -17,8 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default without --dry): F_r learns pseudo-labels of the footage (each frame with 0.9 of its row-by-row "
         "veil removed, derained by the starting net; their detail made again twice) while held to the starting "
         "net on synthetic rainy images of other scenes (half of them under a veil); the latest snapshot not worse "
-        "than the start is exported without the veil stage. Recipe joint (the default with --dry): JRGR+ joint "
-        "training with FOOTAGE as the real rain domain, chosen together with the strength of the runtime's veil "
+        "than the start is exported without the veil stage, its weights mixed with the starting net's "
+        "(--start-share). Recipe joint (the default with --dry): JRGR+ joint training with FOOTAGE as the real "
+        "rain domain, chosen together with the strength of the runtime's veil "
         f"removal (jrgr derain --veil, into the sidecar); without --dry also within {SCENE_GUARD_DB:g} dB of the "
         "start on a scene guard (model-B rain on temporal medians of the footage), so the camera's scene is kept. "
         "Run the same command again after Ctrl-C to resume.",
@@ -51,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--recipe", choices=RECIPES, default=None,
                         help="self-training (F_r on the footage's pseudo-labels, held to the starting net on other "
                         "scenes; the default without --dry) or joint (JRGR+ joint training; the default with --dry)")
+    parser.add_argument("--start-share", type=float, default=None, metavar="S",
+                        help="self-training: the share of the starting net's weights in the exported net, a "
+                        "weight-space average with the selected snapshot (0-1; default "
+                        f"{SELF_TRAINING_START_SHARE:g}; 0: the snapshot as it is)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config value of the recipe (repeatable)")
     parser.set_defaults(func=run, needs=needs)
@@ -73,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         footage=args.footage, out_dir=args.out, dry=args.dry, minutes=args.minutes, weights=args.weights,
         clean_photos=args.clean_photos, frame_width=args.frame_width, max_frames=args.max_frames,
         record_seconds=args.record_seconds, overrides=tuple(args.overrides), iterations=args.iterations,
-        recipe=args.recipe, tone=args.tone,
+        recipe=args.recipe, tone=args.tone, start_share=args.start_share,
     ))
     if result.selected_step or result.veil_strength or result.tone_strength:
         state = "adapted"
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         state = "kept the starting model (nothing beat it within the rules)"
     veil = f", veil removal {result.veil_strength:g} in the sidecar" if result.veil_strength else ""
     veil += f", tone map {result.tone_strength:g} in the sidecar" if result.tone_strength else ""
+    veil += f", {result.start_share:g} of the start's weights" if result.start_share else ""
     print(f"{state}: proxy-val PSNR-Y {result.start_psnr_y:.2f} -> {result.selected_psnr_y:.2f} dB "
           f"(step {result.selected_step} of {result.iterations}{veil})")
     print(f"model: {result.onnx}\nbefore/after: {result.sheet}\nrun it:\n  {result.derain_command}")
