@@ -58,9 +58,9 @@ weights, a net between the two in weight space, scored better than either there.
 not a gain on each: at --minutes 20 the mix gained 0.92 and 0.41 dB over the snapshot as it is on two cameras
 and lost 2.13 on the third, under heavy haze, where removing the veil is most of the gain; it kept all three above
 the starting net, which the snapshot as it is had not always done (BENCHMARKS.md, "Camera adaptation", "Mixed with
-the starting net"). Neither the proxy validation (within 0.05 dB for every share) nor agreement with the labels on
-held-out footage frames (it rises as the camera falls) could choose the share, so it is a fixed one;
-`--start-share 0` deploys the snapshot as it is.
+the starting net"). Neither the proxy validation (within 0.11 dB across shares, not with the camera) nor
+agreement with the labels on held-out footage frames (it rises as the camera falls) could choose the share, so it
+is a fixed one; `--start-share 0` deploys the snapshot as it is.
 
 The veil strength is chosen with the jointly trained net because the runtime removes the veil after it: F_r leaves
 most of the veil of distant rain (BENCHMARKS.md, "Veil removal"), and how much of it a strength should take away
