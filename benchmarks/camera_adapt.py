@@ -347,12 +347,13 @@ def score_start_shares(args: argparse.Namespace, adapted: dict[tuple[str, int], 
             if not run["selected_step"]:
                 continue
             work = run["run_dir"].parent
+            proxy = _val_pairs(work)
             for share in args.start_shares:
                 mixed = mix_weights(weights, run["selected"], work / "start_shares" / f"start{share:g}.safetensors",
                                     share)
                 entries.append({"seed": seed, "step": run["selected_step"], "start_share": share,
                                 "camera_psnr_y": score(mixed, test)["psnr_y"],
-                                "proxy_psnr_y": score_checkpoint(mixed, _val_pairs(work))["psnr_y"]})
+                                "proxy_psnr_y": score_checkpoint(mixed, proxy)["psnr_y"]})
         out[name] = entries
     return out
 

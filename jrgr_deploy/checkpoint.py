@@ -263,18 +263,28 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     )
 
 
-def save_weights_only(source: str | Path, target: str | Path) -> Path:
-    """Copy checkpoint `source` to `target` without its resume state (optimiser moments, discriminator image pools:
-    most of a stage-2 file's bytes), atomically. `target` loads as `source` does (same nets, config, stage, step;
-    checked like `load_checkpoint` on the way) but cannot resume a training. Returns `target`."""
-    source, target = Path(source), Path(target)
-    metadata, tensors = _read_safetensors(source, "checkpoint", keep=lambda key: not key.startswith(STATE_PREFIX))
-    _check_format(source, metadata)
-    _verify(source, "checkpoint", metadata, tensors)
+def _read_weights(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """A checkpoint's metadata and its nets' tensors (no resume state), checked like `load_checkpoint` checks them."""
+    metadata, tensors = _read_safetensors(path, "checkpoint", keep=lambda key: not key.startswith(STATE_PREFIX))
+    _check_format(path, metadata)
+    _verify(path, "checkpoint", metadata, tensors)
+    return metadata, tensors
+
+
+def _save_weights(target: Path, metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> Path:
+    """Write nets' tensors read by `_read_weights` (changed or not) to `target` without a resume state, their
+    checksums made again. Returns `target`."""
     metadata = {key: value for key, value in metadata.items() if key not in ("state", "tensor_sha256")}
     metadata["tensor_sha256"] = json.dumps({key: tensor_sha256(value) for key, value in tensors.items()})
     _save(target, tensors, metadata)
     return target
+
+
+def save_weights_only(source: str | Path, target: str | Path) -> Path:
+    """Copy checkpoint `source` to `target` without its resume state (optimiser moments, discriminator image pools:
+    most of a stage-2 file's bytes), atomically. `target` loads as `source` does (same nets, config, stage, step;
+    checked like `load_checkpoint` on the way) but cannot resume a training. Returns `target`."""
+    return _save_weights(Path(target), *_read_weights(Path(source)))
 
 
 def mix_weights(start: str | Path, end: str | Path, target: str | Path, start_share: float) -> Path:
@@ -285,10 +295,8 @@ def mix_weights(start: str | Path, end: str | Path, target: str | Path, start_sh
     metadata (``mixed_with``: the start's SHA-256 and the share). Returns `target`."""
     if not 0.0 <= start_share <= 1.0:
         raise JRGRError(f"the start's share of a weight mix must be within 0-1, got {start_share:g}")
-    end, target = Path(end), Path(target)
-    metadata, tensors = _read_safetensors(end, "checkpoint", keep=lambda key: not key.startswith(STATE_PREFIX))
-    _check_format(end, metadata)
-    _verify(end, "checkpoint", metadata, tensors)
+    end = Path(end)
+    metadata, tensors = _read_weights(end)
     origin = load_checkpoint(start)
     for key, value in tensors.items():
         name, _, sub = key.partition(".")
@@ -300,11 +308,8 @@ def mix_weights(start: str | Path, end: str | Path, target: str | Path, start_sh
                             f"{tuple(value.shape)} in one and {None if other is None else tuple(other.shape)} in "
                             "the other (another architecture)")
         tensors[key] = (start_share * other.to(value.dtype) + (1.0 - start_share) * value).contiguous()
-    metadata = {key: value for key, value in metadata.items() if key not in ("state", "tensor_sha256")}
     metadata["mixed_with"] = json.dumps({"start_sha256": origin.sha256, "start_share": start_share})
-    metadata["tensor_sha256"] = json.dumps({key: tensor_sha256(value) for key, value in tensors.items()})
-    _save(target, tensors, metadata)
-    return target
+    return _save_weights(Path(target), metadata, tensors)
 
 
 def load_weights_into(checkpoint: Checkpoint, name: str, net: nn.Module) -> nn.Module:
