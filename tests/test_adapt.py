@@ -256,6 +256,7 @@ def test_after_self_training_the_latest_snapshot_not_worse_than_the_start_is_tak
 
 @pytest.mark.slow
 def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
+    from jrgr_deploy.app.adapt import SELF_TRAINING_START_SHARE
     from jrgr_deploy.training.run_log import read_log
 
     out, argv = _tiny_run(tmp_path, "--recipe", "self-training")
@@ -272,7 +273,7 @@ def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
         assert all(v < trace[0] for s, v in trace.items() if s)
     assert report["net_only_step"] == step
     if step and report["start_share"]:  # deployed mixed with the start, not below the start on the proxy
-        assert report["start_share"] == 0.3 and report["mixed_psnr_y"] >= trace[0]
+        assert report["start_share"] == SELF_TRAINING_START_SHARE and report["mixed_psnr_y"] >= trace[0]
     elif step:
         assert report["mixed_psnr_y"] < trace[0]
     assert not (out / "work" / "run" / "pseudo_labels").exists()  # the labels go when stage 2 completes
@@ -281,6 +282,10 @@ def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
     assert all("mse_fr_keep" in r for r in records)  # held to the starting net on the synthetic rainy images
     # the default without --dry is this recipe: the same job, found done
     assert main(argv[:-2]) == 0
+    # another --start-share on the finished job mixes again and trains no step: a share is chosen after the run
+    assert main([*argv[:-2], "--start-share", "0"]) == 0
+    assert json.loads((out / "adapt.json").read_text())["start_share"] == 0.0
+    assert len([r for r in read_log(out / "work" / "run" / "log.jsonl") if r["stage"] == "stage2"]) == len(records)
     # another recipe in the same folder is refused, not mixed in
     assert main([*argv[:-2], "--recipe", "joint"]) == 2
 

@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--start-share", type=float, default=None, metavar="S",
                         help="self-training: the share of the starting net's weights in the exported net, a "
                         "weight-space average with the selected snapshot (0-1; default "
-                        f"{SELF_TRAINING_START_SHARE:g}; 0: the snapshot as it is)")
+                        f"{SELF_TRAINING_START_SHARE:g}; 0: the snapshot as it is); on a finished run the same "
+                        "command with another S mixes again without training")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config value of the recipe (repeatable)")
     parser.set_defaults(func=run, needs=needs)
@@ -90,4 +91,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{state}: proxy-val PSNR-Y {result.start_psnr_y:.2f} -> {result.selected_psnr_y:.2f} dB "
           f"(step {result.selected_step} of {result.iterations}{veil})")
     print(f"model: {result.onnx}\nbefore/after: {result.sheet}\nrun it:\n  {result.derain_command}")
+    if result.start_share:  # the share is a trade between cameras (app/adapt.py, "Why the mix"): the user's to change
+        print("another mix: the same command with --start-share S mixes again without training (higher S: nearer "
+              "the starting model, where the sheet's adapted column darkens a sky; 0: the snapshot as it is)")
     return 0
