@@ -19,7 +19,8 @@
       -> the latest snapshot that is at least as good as the starting net on the proxy validation, both without
          the veil stage (the labels carry it), or else the starting net with the proxy's veil strength; a snapshot
          is deployed mixed with the starting net in weight space (`SELF_TRAINING_START_SHARE` of the start's
-         weights, below), unless the mix scores below the start on the proxy validation;
+         weights, below), unless the mix scores below the start on the proxy validation; where the rule keeps the
+         start, the sheet also shows the last snapshot, and `--snapshot last` deploys that one instead (`SNAPSHOTS`);
     - joint (JRGR+; the default with `--dry`, which adds `DRY_RECIPE`)
       -> the snapshot and the runtime's veil-removal strength picked together by the never-worse rule (the best
          proxy-val PSNR-Y of F_r followed by `jrgr_deploy/veil_removal.py` at each of `VEIL_STRENGTHS`, or the
@@ -153,6 +154,11 @@ SELF_TRAINING_START_SHARE = 0.3
 # alternating ("mixed"); self-training uses the pairs only to hold F_r to the starting net on other scenes
 PAIR_RAINS = ("synthetic", "realistic", "mixed")
 RECIPES = ("joint", "self-training")  # `--recipe`; the default: self-training without --dry, joint with it
+# `--snapshot`: the rule (never below the start on the proxy validation) or, after self-training, the last snapshot
+# whatever the proxy says: the proxy is other scenes, and the user who has looked at the before/after sheet's
+# column of the last snapshot on their own camera may know better (BENCHMARKS.md, "Share 0.3 or 0.5, judged worst
+# case first": a run whose last step scored +3.2 dB on its camera was kept at the start by 0.04 dB on the proxy)
+SNAPSHOTS = ("rule", "last")
 SCENE_GUARD_DB = 5.0  # without --dry: most a candidate may lose against the start on the scene guard (docstring)
 SCENE_WINDOWS = 5  # the scene guard's temporal medians: one per this share of the footage
 SCENE_FILE = "scene_trajectory.json"
@@ -183,6 +189,7 @@ class AdaptRequest:
     tone: float | None = None  # the tone map's strength (needs dry footage); None: DRY_TONE_STRENGTH with --dry
     pair_rain: str | None = None  # one of PAIR_RAINS (benchmarks); None: the recipe's (`resolved_pair_rain`)
     start_share: float | None = None  # the start's weights in the deployed net; None: the recipe's
+    snapshot: str = "rule"  # one of SNAPSHOTS
 
     @property
     def tone_strength(self) -> float:
@@ -233,6 +240,16 @@ class AdaptRequest:
         return self.start_share
 
     @property
+    def deploy_last(self) -> bool:
+        """Whether the last snapshot is deployed whatever the proxy validation says (`--snapshot last`)."""
+        if self.snapshot not in SNAPSHOTS:
+            raise JRGRError(f"--snapshot '{self.snapshot}' is not one of {', '.join(SNAPSHOTS)}")
+        if self.snapshot == "last" and not self.self_training:
+            raise JRGRError("--snapshot last needs --recipe self-training: the joint recipe chooses its snapshot and "
+                            "veil strength together on the proxy validation")
+        return self.snapshot == "last"
+
+    @property
     def self_training(self) -> bool:
         """Whether the recipe is self-training on the footage's pseudo-labels."""
         return self.resolved_recipe == "self-training"
@@ -250,6 +267,7 @@ class AdaptResult:
     derain_command: str
     tone_strength: float = 0.0
     start_share: float = 0.0  # the start's share of the deployed net's weights (0: the snapshot as it is)
+    last_step_shown: int = 0  # the rule kept the start: the last snapshot's step, in the sheet but not deployed
 
 
 # ---- frames ----------------------------------------------------------------------------------------------
@@ -584,17 +602,17 @@ def _choose_self_trained(trace: list[dict[str, Any]], run_dir: Path, start_weigh
 
 
 def mix_with_start(snapshot: Path, start_weights: Path, start_share: float, pairs: list[tuple[Path, Path]],
-                   start_psnr_y: float, target: Path) -> tuple[Path, float, float]:
+                   start_psnr_y: float, target: Path, fallback: bool = True) -> tuple[Path, float, float]:
     """(weights to deploy, the mix's proxy PSNR-Y, the share used): `snapshot` mixed in weight space with the
-    starting net (`start_share` of its weights; module docstring, "Why the mix"), written to `target`; the
-    snapshot as it is (share 0) when the mix scores below the start on the proxy validation `pairs` (never worse
-    than the start there)."""
+    starting net (`start_share` of its weights; module docstring, "Why the mix"), written to `target`; with
+    `fallback`, the snapshot as it is (share 0) when the mix scores below the start on the proxy validation `pairs`
+    (never worse than the start there; `--snapshot last` asks for no such rule)."""
     from jrgr_deploy.checkpoint import mix_weights
     from jrgr_deploy.training.tracing import score_checkpoint
 
     mixed = mix_weights(start_weights, snapshot, target, start_share)
     mixed_psnr_y = score_checkpoint(mixed, pairs)["psnr_y"]
-    if mixed_psnr_y < start_psnr_y:
+    if fallback and mixed_psnr_y < start_psnr_y:
         logger.warning("the snapshot mixed with %g of the starting net scored %.2f dB on the proxy validation, below "
                        "the start's %.2f: deploying the snapshot as it is", start_share, mixed_psnr_y, start_psnr_y)
         return snapshot, mixed_psnr_y, 0.0
@@ -680,6 +698,7 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     self_training = request.self_training
     tone = request.tone_strength  # checks --tone against --dry before any work
     start_share = request.resolved_start_share  # and --start-share against the recipe
+    deploy_last = request.deploy_last  # and --snapshot
     out = request.out_dir
     if out.exists() and not out.is_dir():
         raise JRGRError(f"--out '{out}' exists and is not a folder")
@@ -705,6 +724,11 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     start_psnr_y = next(p["psnr_y"] for p in trace if p["step"] == 0)
     if self_training:
         step, strength, chosen_psnr_y, veil_table = _choose_self_trained(trace, run_dir, weights, _val_pairs(work))
+        if deploy_last:
+            logger.warning("--snapshot last: deploying step %d whatever the proxy validation says (%.2f dB; the "
+                           "start's %.2f, the rule's choice step %d)", trace[-1]["step"], trace[-1]["psnr_y"],
+                           start_psnr_y, step)
+            step, strength, chosen_psnr_y, veil_table = trace[-1]["step"], 0.0, trace[-1]["psnr_y"], []
         net_step = step
     else:
         if guarded:
@@ -732,7 +756,7 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     if step and start_share:
         selected, mixed_psnr_y, start_share = mix_with_start(
             selected, weights, start_share, _val_pairs(work), start_psnr_y,
-            run_dir / f"step{step:06d}_start{start_share:g}.safetensors")
+            run_dir / f"step{step:06d}_start{start_share:g}.safetensors", fallback=not deploy_last)
         if start_share:
             chosen_psnr_y = mixed_psnr_y
     else:
@@ -753,21 +777,28 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     after = (f"after: adapted\n(step {step}" + (f", veil {strength:g}" if strength else "")
              + (f", start share {start_share:g}" if start_share else "")
              + (f", tone map {tone:g}" if tone else "") + ")")
-    sheet = before_after_sheet(out / "before_after.png", work / "footage",
-                               {"before: starting model": (weights, 0.0), after: (out / "f_r.onnx", strength)})
+    columns = {"before: starting model": (weights, 0.0), after: (out / "f_r.onnx", strength)}
+    # the rule kept the start after self-training: show what the run learnt, for the user to judge (--snapshot last)
+    last_step_shown = trace[-1]["step"] if self_training and step == 0 else 0
+    if last_step_shown:
+        columns[f"not deployed: last\n(step {last_step_shown}, as it is)"] = (snapshot_path(run_dir, last_step_shown),
+                                                                            0.0)
+    sheet = before_after_sheet(out / "before_after.png", work / "footage", columns)
     height, width = info["frame_hw"]
     command = (f"jrgr derain {request.footage} --weights {out / 'f_r.onnx'} --infer-size {width}x{height}")
     (out / "adapt.json").write_text(json.dumps({
         "footage": request.footage, "dry": request.dry, "weights_start": str(weights), "selected_step": step,
         "veil_strength": strength, "tone_strength": tone, "net_only_step": net_step, "veil_scores": veil_table,
-        "start_share": start_share, "mixed_psnr_y": mixed_psnr_y,
+        "start_share": start_share, "mixed_psnr_y": mixed_psnr_y, "snapshot": request.snapshot,
+        "last_step_shown": last_step_shown,
         "val_trajectory": trace,
         "scene_guard_db": request.scene_guard_db if guarded else None,
         "scene_trajectory": scene, "plan": plan, "data": info, "derain_command": command,
     }, indent=1) + "\n")
     return AdaptResult(onnx=out / "f_r.onnx", sheet=sheet, selected_step=step, start_psnr_y=start_psnr_y,
                        selected_psnr_y=chosen_psnr_y, veil_strength=strength, iterations=iterations,
-                       derain_command=command, tone_strength=tone, start_share=start_share)
+                       derain_command=command, tone_strength=tone, start_share=start_share,
+                       last_step_shown=last_step_shown)
 
 
 def _check_same_request(work: Path, request: AdaptRequest) -> None:

@@ -85,6 +85,10 @@ def test_the_start_share_is_the_self_training_recipes_and_checked_before_any_wor
     assert main(["adapt", str(footage), "--out", str(tmp_path / "out"), "--start-share", "1"]) == 2
     err = capsys.readouterr().err
     assert "--start-share must be at least 0 and below 1, got 1" in err and "Traceback" not in err
+    assert main(["adapt", str(footage), "--out", str(tmp_path / "out"), "--dry", str(footage), "--snapshot",
+                 "last"]) == 2  # with --dry the recipe is joint, whose rule picks the snapshot and the veil together
+    err = capsys.readouterr().err
+    assert "--snapshot last needs --recipe self-training" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # refused before any work
 
 
@@ -265,12 +269,15 @@ def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
     trace = {p["step"]: p["psnr_y"] for p in report["val_trajectory"]}
     step = report["selected_step"]
     assert report["scene_guard_db"] is None and report["scene_trajectory"] == []
+    last = max(trace)
     if step:  # the latest snapshot at least as good as the start, deployed without the veil stage
         assert report["veil_strength"] == 0.0 and trace[step] >= trace[0]
         assert all(trace[s] < trace[0] for s in trace if s > step)
         assert read_sidecar(out / "f_r.onnx").veil_strength == 0.0
-    else:
+        assert report["last_step_shown"] == 0
+    else:  # the start kept: the sheet shows the last snapshot beside it, for the user to judge
         assert all(v < trace[0] for s, v in trace.items() if s)
+        assert report["last_step_shown"] == last
     assert report["net_only_step"] == step
     if step and report["start_share"]:  # deployed mixed with the start, not below the start on the proxy
         assert report["start_share"] == SELF_TRAINING_START_SHARE and report["mixed_psnr_y"] >= trace[0]
@@ -285,6 +292,11 @@ def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
     # another --start-share on the finished job mixes again and trains no step: a share is chosen after the run
     assert main([*argv[:-2], "--start-share", "0"]) == 0
     assert json.loads((out / "adapt.json").read_text())["start_share"] == 0.0
+    # --snapshot last deploys the last snapshot whatever the proxy says, mixed at the share asked, and trains no step
+    assert main([*argv[:-2], "--snapshot", "last"]) == 0
+    report = json.loads((out / "adapt.json").read_text())
+    assert (report["snapshot"], report["selected_step"], report["veil_strength"]) == ("last", last, 0.0)
+    assert report["start_share"] == SELF_TRAINING_START_SHARE and report["last_step_shown"] == 0
     assert len([r for r in read_log(out / "work" / "run" / "log.jsonl") if r["stage"] == "stage2"]) == len(records)
     # another recipe in the same folder is refused, not mixed in
     assert main([*argv[:-2], "--recipe", "joint"]) == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from jrgr_deploy.app.adapt import RECIPES, SCENE_GUARD_DB, SELF_TRAINING_START_SHARE
+    from jrgr_deploy.app.adapt import RECIPES, SCENE_GUARD_DB, SELF_TRAINING_START_SHARE, SNAPSHOTS
 
     parser = subparsers.add_parser(
         "adapt", help="adapt the default model to one camera's rainy footage, export it, show before/after",
@@ -57,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "weight-space average with the selected snapshot (0-1; default "
                         f"{SELF_TRAINING_START_SHARE:g}; 0: the snapshot as it is); on a finished run the same "
                         "command with another S mixes again without training")
+    parser.add_argument("--snapshot", choices=SNAPSHOTS, default="rule",
+                        help="self-training: which snapshot is exported: rule (default; the latest not worse than "
+                        "the start on the proxy validation, else the start) or last (the last one whatever the "
+                        "proxy says, mixed by --start-share; when the rule kept the start, the before/after sheet "
+                        "shows the last snapshot's column to judge by); on a finished run no step is trained")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config value of the recipe (repeatable)")
     parser.set_defaults(func=run, needs=needs)
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         footage=args.footage, out_dir=args.out, dry=args.dry, minutes=args.minutes, weights=args.weights,
         clean_photos=args.clean_photos, frame_width=args.frame_width, max_frames=args.max_frames,
         record_seconds=args.record_seconds, overrides=tuple(args.overrides), iterations=args.iterations,
-        recipe=args.recipe, tone=args.tone, start_share=args.start_share,
+        recipe=args.recipe, tone=args.tone, start_share=args.start_share, snapshot=args.snapshot,
     ))
     if result.selected_step or result.veil_strength or result.tone_strength:
         state = "adapted"
@@ -94,4 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if result.start_share:  # the share is a trade between cameras (app/adapt.py, "Why the mix"): the user's to change
         print("another mix: the same command with --start-share S mixes again without training (higher S: nearer "
               "the starting model, where the sheet's adapted column darkens a sky; 0: the snapshot as it is)")
+    if result.last_step_shown:  # the proxy is other scenes: the sheet shows what the run learnt on this camera
+        print(f"the last snapshot (step {result.last_step_shown}) is the sheet's last column, not deployed: if it "
+              "looks better on your camera, the same command with --snapshot last --start-share 0 deploys it as "
+              "shown (--snapshot last alone: mixed with the starting model) without training")
     return 0
