@@ -7,7 +7,9 @@
 Every photograph of the folder, in name order (no picking by result), shrunk so its longer side is
 ``--max-side`` pixels (the scale the models are meant to run at); each model derains it whole. Columns: rainy,
 then one per ``--model NAME=CHECKPOINT``. Also reports two no-reference measures per model — the mean absolute
-change it makes and the mean local contrast of its output — in a JSON beside the PNG.
+change it makes and the mean local contrast of its output, on the whole photographs — in a JSON beside the PNG.
+With ``--crop WxH`` the sheet shows each photograph's centre crop of that size instead (derained whole, then cut),
+large enough to see streaks that the whole-photograph thumbnails hide.
 """
 
 from __future__ import annotations
@@ -45,7 +47,16 @@ def _local_contrast(image: np.ndarray) -> float:
     return float(np.sqrt(np.maximum(sq - mean * mean, 0)).mean())
 
 
-def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, columns_per_row: int = 3) -> dict:
+def centre_crop(image: np.ndarray, crop_hw: tuple[int, int]) -> np.ndarray:
+    """(H, W, C) -> the centre crop of (h, w) = `crop_hw`, each side clipped to the image's."""
+    height, width = image.shape[:2]
+    h, w = min(crop_hw[0], height), min(crop_hw[1], width)
+    top, left = (height - h) // 2, (width - w) // 2
+    return image[top:top + h, left:left + w]
+
+
+def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, columns_per_row: int = 3,
+               crop_hw: tuple[int, int] | None = None) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,8 +85,13 @@ def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, 
             "local_contrast": round(float(np.mean([_local_contrast(a) for a in images])), 3),
         }
     report["rainy_local_contrast"] = round(float(np.mean([_local_contrast(a) for a in rainy])), 3)
+    scale = 1.0
+    if crop_hw is not None:  # the measures above stay the whole photographs'; the sheet shows the centres
+        report["crop_wh"] = [crop_hw[1], crop_hw[0]]
+        panels = [(label, [centre_crop(image, crop_hw) for image in images]) for label, images in panels]
+        scale = 1.5  # a crop drawn larger than a thumbnail (a 256-px crop at about its own pixels): streaks show
     groups = [list(range(k, min(k + columns_per_row, len(files)))) for k in range(0, len(files), columns_per_row)]
-    figure = Figure(figsize=(2.1 * len(panels) * columns_per_row, 1.6 * len(groups) + 0.4), dpi=80,
+    figure = Figure(figsize=(2.1 * scale * len(panels) * columns_per_row, 1.6 * scale * len(groups) + 0.4), dpi=80,
                     layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(groups), len(panels) * columns_per_row, squeeze=False)
@@ -108,7 +124,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="a column: its label and checkpoint (repeatable)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "real_rain_sheet.png")
     parser.add_argument("--max-side", type=int, default=512, help="longer side of each photograph (default 512)")
+    parser.add_argument("--crop", default=None, metavar="WxH",
+                        help="show each photograph's centre crop of this size (after --max-side) instead of the "
+                        "whole photograph")
+    parser.add_argument("--columns", type=int, default=3, help="photographs side by side per row (default 3)")
     args = parser.parse_args(argv)
+    if args.columns < 1:
+        print(f"error: --columns must be at least 1, got {args.columns}", file=sys.stderr)
+        return 2
+    crop_hw = None
+    if args.crop is not None:
+        from jrgr_deploy.errors import JRGRError
+        from jrgr_deploy.frames import parse_hw
+
+        try:
+            crop_hw = parse_hw(args.crop, "--crop")
+        except JRGRError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     models = {}
     for item in args.model:
         name, sep, path = item.partition("=")
@@ -119,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.photos.is_dir():
         print(f"error: --photos '{args.photos}' is not a folder", file=sys.stderr)
         return 2
-    report = make_sheet(args.photos, models, args.out, args.max_side)
+    report = make_sheet(args.photos, models, args.out, args.max_side, args.columns, crop_hw)
     print(json.dumps(report["models"], indent=1))
     return 0
 
