@@ -723,12 +723,13 @@ def adapt(request: AdaptRequest) -> AdaptResult:
     candidates = [p["step"] for p in trace]
     start_psnr_y = next(p["psnr_y"] for p in trace if p["step"] == 0)
     if self_training:
-        step, strength, chosen_psnr_y, veil_table = _choose_self_trained(trace, run_dir, weights, _val_pairs(work))
-        if deploy_last:
+        if deploy_last:  # the user's choice: the rule (and its veil scoring of the start) is not run
             logger.warning("--snapshot last: deploying step %d whatever the proxy validation says (%.2f dB; the "
-                           "start's %.2f, the rule's choice step %d)", trace[-1]["step"], trace[-1]["psnr_y"],
-                           start_psnr_y, step)
+                           "start's %.2f)", trace[-1]["step"], trace[-1]["psnr_y"], start_psnr_y)
             step, strength, chosen_psnr_y, veil_table = trace[-1]["step"], 0.0, trace[-1]["psnr_y"], []
+        else:
+            step, strength, chosen_psnr_y, veil_table = _choose_self_trained(trace, run_dir, weights,
+                                                                             _val_pairs(work))
         net_step = step
     else:
         if guarded:
