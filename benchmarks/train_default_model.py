@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             raise JRGRError(f"--init-from '{args.init_from}' does not exist: pass a .safetensors checkpoint")
         from jrgr_deploy.config import JRGRConfig
 
-        JRGRConfig.from_preset("tiny").with_overrides(args.overrides)  # a bad --set fails before any data is made
+        # a bad --set (alone or beside the method's switches) fails before any data is made
+        JRGRConfig.from_preset("tiny").with_overrides([*quality.METHODS[args.method].overrides, *args.overrides])
         plan = quality.Plan()
         bench = quality.Work(Path(args.quality_work))
         backgrounds = Path(args.backgrounds)

@@ -273,6 +273,10 @@ class LossConfig:
     blur, L = blur(L_0) + (N − blur(N)): the net being trained takes over the detail (streaks), where it has come
     to beat the starting net on the real images, while the veil stays the one the dark channel removed from the
     first labels, which the net reproduces less well (BENCHMARKS.md, "Labels whose detail the net takes over").
+    pl_refresh_until: 0 (default): the refreshes go on to the end of stage 2. N > 0 (needs ``pl_refresh_iters``):
+    no refresh after step N, the labels of the last refresh at or before N kept to the end (the val curves of
+    refreshed runs peak within the first refreshes and fall after each later one; BENCHMARKS.md, "Refreshes that
+    stop").
     pl_highpass_px: 0 (default): ``mse_fr_pl`` compares F_r(O_r) with the labels at every scale. σ > 0: only
     above the scale of a Gaussian blur of σ pixels (the difference minus its blur,
     `jrgr_deploy.nn.veil.gaussian_highpass`), so the labels hold F_r to its starting streak removal while the
@@ -304,7 +308,23 @@ class LossConfig:
     pl_veil_first: bool = False
     pl_refresh_iters: int = 0
     pl_refresh_detail_px: float = 0.0
+    pl_refresh_until: int = 0
     pl_highpass_px: float = 0.0
+
+    def refreshes_at(self, step: int) -> bool:
+        """Whether the pseudo-labels are made again after stage-2 step `step` (``pl_refresh_iters``,
+        ``pl_refresh_until``)."""
+        every, until = self.pl_refresh_iters, self.pl_refresh_until
+        return every > 0 and step > 0 and step % every == 0 and (until == 0 or step <= until)
+
+    def labels_step(self, step: int) -> int:
+        """The stage-2 step whose net made the labels trained on after step `step`: the last refresh at or before
+        it (0: the net stage 2 starts from)."""
+        every, until = self.pl_refresh_iters, self.pl_refresh_until
+        if every == 0:
+            return 0
+        last = min(step, until) if until else step
+        return last - last % every
 
     def __post_init__(self) -> None:
         if self.pl_refresh_detail_px < 0:
@@ -316,6 +336,10 @@ class LossConfig:
             raise JRGRError(f"loss.pl_highpass_px must be >= 0, got {self.pl_highpass_px}")
         if self.pl_refresh_iters < 0:
             raise JRGRError(f"loss.pl_refresh_iters must be >= 0, got {self.pl_refresh_iters}")
+        if self.pl_refresh_until < 0:
+            raise JRGRError(f"loss.pl_refresh_until must be >= 0 (0: no limit), got {self.pl_refresh_until}")
+        if self.pl_refresh_until > 0 and self.pl_refresh_iters == 0:
+            raise JRGRError("loss.pl_refresh_until stops the labels' refreshes: it needs loss.pl_refresh_iters > 0")
         _check_choice("pl_veil_removal", self.pl_veil_removal, PL_VEIL_REMOVALS)
         if self.pl_veil_first and self.pl_veil_removal == "moments":
             raise JRGRError("loss.pl_veil_first needs loss.pl_veil_removal=dark_channel or row_dark_channel: the "

@@ -47,3 +47,16 @@ def test_a_bad_switch_is_a_clear_error_before_any_data(tmp_path: Path, capsys) -
     assert code == 2
     assert "row_cord" in capsys.readouterr().err
     assert not (tmp_path / "q").exists() and not (tmp_path / "w").exists()
+
+
+def test_a_switch_is_checked_beside_the_methods_own(tmp_path: Path, capsys) -> None:
+    """`loss.pl_refresh_until` needs the refreshes that the method's switches turn on: accepted beside a refreshing
+    method (the run goes on to the next check, the missing backgrounds folder), refused beside one without."""
+    script = load_benchmark("train_default_model")
+    common = ["--set", "loss.pl_refresh_until=500", "--backgrounds", str(tmp_path / "none"),
+              "--work", str(tmp_path / "w"), "--quality-work", str(tmp_path / "q")]
+    assert script.main(["--method", "self_training_dc33_first_detail250", *common]) == 2
+    assert f"backgrounds folder '{tmp_path / 'none'}' does not exist" in capsys.readouterr().err
+    assert script.main(["--method", "jrgr_plus", *common]) == 2
+    assert "needs loss.pl_refresh_iters > 0" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()

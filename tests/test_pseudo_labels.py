@@ -253,6 +253,51 @@ def test_refreshed_labels_come_from_the_net_of_the_refresh_step(dataset, tmp_pat
         small_config(dataset, "loss.pl_refresh_iters=-1")
 
 
+def test_refresh_until_schedule_closed_form(dataset) -> None:  # noqa: F811
+    """``loss.pl_refresh_until``: refreshes every N steps up to step U, then the labels of the last one at or
+    before U to the end; 0 keeps refreshing; a limit without refreshes, or a negative one, is refused."""
+    every2_until5 = small_config(dataset, "loss.pl_refresh_iters=2", "loss.pl_refresh_until=5").loss
+    assert [s for s in range(12) if every2_until5.refreshes_at(s)] == [2, 4]
+    assert [every2_until5.labels_step(s) for s in (0, 1, 2, 3, 4, 5, 6, 11)] == [0, 0, 2, 2, 4, 4, 4, 4]
+    unlimited = small_config(dataset, "loss.pl_refresh_iters=2").loss
+    assert [s for s in range(9) if unlimited.refreshes_at(s)] == [2, 4, 6, 8]
+    assert unlimited.labels_step(9) == 8
+    assert small_config(dataset).loss.labels_step(9) == 0 and not small_config(dataset).loss.refreshes_at(2)
+    with pytest.raises(JRGRError, match="needs loss.pl_refresh_iters > 0"):
+        small_config(dataset, "loss.pl_refresh_until=4")
+    with pytest.raises(JRGRError, match="pl_refresh_until must be >= 0"):
+        small_config(dataset, "loss.pl_refresh_iters=2", "loss.pl_refresh_until=-1")
+
+
+def test_refreshes_stop_after_the_limit_and_a_resume_keeps_their_labels(dataset, tmp_path) -> None:  # noqa: F811
+    """A run with refreshes every 2 steps until step 3 relabels at step 2 only: stopped at step 5 and at step 7,
+    its labels are still those of step 2, and the stopped-and-resumed run ends with the weights of an
+    uninterrupted one."""
+    from jrgr_deploy.checkpoint import load_checkpoint, load_weights_into
+    from jrgr_deploy.training.trainer import STAGE2_FILE
+
+    switches = ("train.stage1_iters=2", "train.stage2_iters=8", "loss.weights.mse_fr_pl=1",
+                "loss.pl_veil_strength=0.5", "loss.pl_refresh_iters=2", "loss.pl_refresh_until=3",
+                "train.checkpoint_every=8", "train.ema_decay=0.5", "train.lr=0.01", "train.f_r_lr_ratio=1.0")
+    config = small_config(dataset, *switches)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    for run in (whole, parts):
+        assert train(config, run, stages=("stage1",), progress=False).complete
+    labels_json = parts / PSEUDO_LABELS_DIR / PSEUDO_LABELS_FILE
+    for stop_at in (5, 7):
+        done = load_checkpoint(parts / STAGE2_FILE).step if (parts / STAGE2_FILE).is_file() else 0
+        assert train(config, parts, resume=True, progress=False, max_steps=stop_at - done).complete is False
+        assert load_checkpoint(parts / STAGE2_FILE).step == stop_at
+        assert json.loads(labels_json.read_text())["step"] == 2  # no refresh at 4 or 6: past the limit
+    assert train(config, parts, resume=True, progress=False).complete
+    assert train(config, whole, resume=True, progress=False).complete
+    a, b = load_checkpoint(whole / STAGE2_FILE), load_checkpoint(parts / STAGE2_FILE)
+    net_a = load_weights_into(a, "f_r", JRGRNets(config).f_r)
+    net_b = load_weights_into(b, "f_r", JRGRNets(config).f_r)
+    for pa, pb in zip(net_a.parameters(), net_b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=0, atol=0)
+
+
 def test_keep_blur_takes_the_first_blur_and_the_new_detail() -> None:
     """Closed form on pictures with one band each: a flat first label and a new one with a ramp (low) and a fine
     checkerboard (detail): the result keeps the flat level and the checkerboard, not the ramp."""

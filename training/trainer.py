@@ -635,11 +635,11 @@ class _Stage2(_StageBase):
             if done % cfg.checkpoint_every == 0 or done == total:
                 self._check_replicas([nets], done)
                 self._save(nets, opt_g, opt_d, pools, done, total)
-            if refresh and done % refresh == 0 and done < total:
+            if refresh and self.config.loss.refreshes_at(done) and done < total:
                 if done % cfg.checkpoint_every:  # saved first: a run resumed here relabels from the same net
                     self._save(nets, opt_g, opt_d, pools, done, total)
                 self._pseudo_labels(sources, nets, True, done)  # the same files: the real stream reads them anew
-        if done % cfg.checkpoint_every and done != total and not (refresh and done % refresh == 0):
+        if done % cfg.checkpoint_every and done != total and not (refresh and self.config.loss.refreshes_at(done)):
             self._save(nets, opt_g, opt_d, pools, done, total)  # stopped by max_steps or a signal
         if labelled is not None and done == total and ctx.is_main:
             # only a resume reads them again, and a complete stage is not resumed: two images per real image
@@ -688,7 +688,7 @@ class _Stage2(_StageBase):
         wrote. At a refresh step the labels come from F_r's EMA when there is one (the net the checkpoint holds)."""
         loss = self.config.loss
         folder = self.run_dir / PSEUDO_LABELS_DIR
-        labels_step = step - step % loss.pl_refresh_iters if loss.pl_refresh_iters else 0
+        labels_step = loss.labels_step(step)
         if resuming and labels_step != step and not (folder / PSEUDO_LABELS_FILE).is_file():
             raise JRGRError(f"cannot resume '{self.path}' with loss.weights.mse_fr_pl > 0: its pseudo-labels "
                             f"'{folder}' are missing (they come from the net of step {labels_step}); start anew")
