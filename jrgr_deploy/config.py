@@ -274,9 +274,9 @@ class LossConfig:
     to beat the starting net on the real images, while the veil stays the one the dark channel removed from the
     first labels, which the net reproduces less well (BENCHMARKS.md, "Labels whose detail the net takes over").
     pl_refresh_until: 0 (default): the refreshes go on to the end of stage 2. N > 0 (needs ``pl_refresh_iters``):
-    no refresh after step N, the labels of the last refresh at or before N kept to the end (the val curves of
-    refreshed runs peak within the first refreshes and fall after each later one; BENCHMARKS.md, "Refreshes that
-    stop").
+    no refresh after step N, the labels of the last refresh at or before N kept to the end (refreshed runs drift
+    after their val peak while the refreshes go on; with N and ``train.f_r_anchor_step`` at 1,500 of 6,000 steps
+    the drift halved: BENCHMARKS.md, "The shipped recipe over 6,000 steps, and refreshes that stop").
     pl_highpass_px: 0 (default): ``mse_fr_pl`` compares F_r(O_r) with the labels at every scale. σ > 0: only
     above the scale of a Gaussian blur of σ pixels (the difference minus its blur,
     `jrgr_deploy.nn.veil.gaussian_highpass`), so the labels hold F_r to its starting streak removal while the
