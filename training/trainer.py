@@ -558,7 +558,6 @@ class _Stage2(_StageBase):
         labelled = self._pseudo_labels(sources, nets, resuming, start) if pseudo_labelled else None
         real = BatchStream(make_real_dataset(sources, cfg, labelled), cfg.batch_size, ctx.rank, ctx.world_size,
                            cfg.seed + 1, cfg.num_workers, "unpaired real")
-        refresh = self.config.loss.pl_refresh_iters if pseudo_labelled else 0
         joint = self.objective.joint
         if ctx.is_main:
             logger.info("stage 2: %d steps, global batch %d, F nets %s, %s", total, cfg.batch_size,
@@ -635,11 +634,12 @@ class _Stage2(_StageBase):
             if done % cfg.checkpoint_every == 0 or done == total:
                 self._check_replicas([nets], done)
                 self._save(nets, opt_g, opt_d, pools, done, total)
-            if refresh and self.config.loss.refreshes_at(done) and done < total:
+            if pseudo_labelled and self.config.loss.refreshes_at(done) and done < total:
                 if done % cfg.checkpoint_every:  # saved first: a run resumed here relabels from the same net
                     self._save(nets, opt_g, opt_d, pools, done, total)
                 self._pseudo_labels(sources, nets, True, done)  # the same files: the real stream reads them anew
-        if done % cfg.checkpoint_every and done != total and not (refresh and self.config.loss.refreshes_at(done)):
+        saved_at_refresh = pseudo_labelled and self.config.loss.refreshes_at(done)
+        if done % cfg.checkpoint_every and done != total and not saved_at_refresh:
             self._save(nets, opt_g, opt_d, pools, done, total)  # stopped by max_steps or a signal
         if labelled is not None and done == total and ctx.is_main:
             # only a resume reads them again, and a complete stage is not resumed: two images per real image
@@ -683,7 +683,7 @@ class _Stage2(_StageBase):
     def _pseudo_labels(self, sources: DataSources, nets: JRGRNets, resuming: bool,
                        step: int) -> list[tuple[Path, Path]]:
         """`make_pseudo_labels` into RUN_DIR/pseudo_labels (the main process writes, the others wait) from the net
-        of the last refresh at or before `step` (``loss.pl_refresh_iters``; without refreshes, the starting F_r).
+        of the last refresh at or before `step` (`LossConfig.labels_step`; without refreshes, the starting F_r).
         The net of an earlier step than `step` is gone: a resumed run then needs the folder its first attempt
         wrote. At a refresh step the labels come from F_r's EMA when there is one (the net the checkpoint holds)."""
         loss = self.config.loss
