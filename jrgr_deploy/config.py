@@ -282,6 +282,11 @@ class LossConfig:
     `jrgr_deploy.nn.veil.gaussian_highpass`), so the labels hold F_r to its starting streak removal while the
     tone and the veil, which the labels carry as the starting net left them, are taught by the other terms
     (the moment-transfer pairs).
+    pl_streak_reference: "" (default): the labels keep the streaks their net leaves. A checkpoint path (its F_r,
+    or F_s for a stage-1 checkpoint; needs ``weights.mse_fr_pl``): every label, the first and each refresh, loses
+    the thin bright lines along the photograph's rain direction that this reference net removes from the same
+    input (`jrgr_deploy.training.streak_carving`). A net trained on heavy synthetic streaks thins the real
+    streaks this way, at a cost on the proxy (BENCHMARKS.md, Quality, "Streak carving").
     """
 
     gan_mode: str = "lsgan"
@@ -310,6 +315,7 @@ class LossConfig:
     pl_refresh_detail_px: float = 0.0
     pl_refresh_until: int = 0
     pl_highpass_px: float = 0.0
+    pl_streak_reference: str = ""
 
     def refreshes_at(self, step: int) -> bool:
         """Whether the pseudo-labels are made again after stage-2 step `step` (``pl_refresh_iters``,
@@ -334,6 +340,9 @@ class LossConfig:
                             "loss.pl_refresh_iters > 0")
         if self.pl_highpass_px < 0:
             raise JRGRError(f"loss.pl_highpass_px must be >= 0, got {self.pl_highpass_px}")
+        if self.pl_streak_reference and self.weights.mse_fr_pl <= 0:
+            raise JRGRError("loss.pl_streak_reference carves the pseudo-labels' streaks: it needs "
+                            "loss.weights.mse_fr_pl > 0")
         if self.pl_refresh_iters < 0:
             raise JRGRError(f"loss.pl_refresh_iters must be >= 0, got {self.pl_refresh_iters}")
         if self.pl_refresh_until < 0:

@@ -215,7 +215,9 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     `f_r` (the net stage 2 starts from, or with ``loss.pl_refresh_iters`` the net of stage-2 step `step`) and
     with ``loss.pl_veil_strength`` of its veil removed
     (``loss.pl_veil_removal``: the dark channel's, square or row by row, `jrgr_deploy.veil_removal`, or the
-    population moments', `population_veil`; with ``loss.pl_veil_first`` from the rainy image before `f_r`)
+    population moments', `population_veil`; with ``loss.pl_veil_first`` from the rainy image before `f_r`;
+    with ``loss.pl_streak_reference`` the net's output minus the streaks that reference removes from the same
+    input, `jrgr_deploy.training.streak_carving`)
     -> [(FOLDER/rainy/NNNNNN.png, FOLDER/label/NNNNNN.png)], in the real set's order.
 
     Whole images, not crops: the airlight and the transmission are read from the whole picture, as the runtime
@@ -230,6 +232,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     from jrgr_deploy.image_files import read_rgb, write_rgb
     from jrgr_deploy.output_files import write_text_atomic
     from jrgr_deploy.training.evaluate import remove_rain
+    from jrgr_deploy.training.streak_carving import carve_streaks
     from jrgr_deploy.veil_removal import AIRLIGHT_FRACTION, PATCH_FRACTION, remove_row_veil, remove_veil
 
     if sources.real is None:
@@ -249,6 +252,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         expected.update(dark_channel)
     if loss.pl_veil_first:
         expected.update(veil_first=True)
+    if loss.pl_streak_reference:  # a choice newer than the keys: recorded only when made
+        expected.update(streak_reference=loss.pl_streak_reference)
     remove_dark = remove_row_veil if by_rows else remove_veil
 
     def unveil(image: np.ndarray) -> np.ndarray:
@@ -266,6 +271,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     if done.is_file() and json.loads(done.read_text()) == expected:
         return pairs
     done.unlink(missing_ok=True)
+    reference = _streak_reference(loss.pl_streak_reference, device) if loss.pl_streak_reference else None
 
     def write_label(label_path: Path, label: np.ndarray) -> None:
         """Write one label; with ``pl_refresh_detail_px`` keep it as a first label at step 0, or blend it with
@@ -281,9 +287,12 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     derained_dir = folder / "derained"  # the moments' first pass: F_r's outputs, re-toned in the second
     for index, (rainy_path, label_path) in enumerate(pairs):
         rainy = nchw_to_rgb(real_set[index]["o_r"][None].numpy())[0]
+        net_input = unveil(rainy) if loss.pl_veil_first else rainy
         with torch.no_grad():
-            (derained,) = remove_rain(f_r, [unveil(rainy) if loss.pl_veil_first else rainy], multiple=multiple,
-                                      device=device)
+            (derained,) = remove_rain(f_r, [net_input], multiple=multiple, device=device)
+            if reference is not None:
+                derained = carve_streaks(derained, remove_rain(reference, [net_input], multiple=multiple,
+                                                               device=device)[0])
         write_rgb(rainy_path, rainy)
         if by_moments:
             write_rgb(derained_dir / rainy_path.name, derained)
@@ -302,6 +311,15 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         derained_dir.rmdir()
     write_text_atomic(done, json.dumps(expected) + "\n")
     return pairs
+
+
+def _streak_reference(path: str, device: str | torch.device) -> torch.nn.Module:
+    """The removal net of ``loss.pl_streak_reference``: its F_r, or F_s for a stage-1 checkpoint (eval mode)."""
+    from jrgr_deploy.checkpoint import load_checkpoint, load_net
+
+    checkpoint = load_checkpoint(path)
+    net = load_net(checkpoint, "f_r" if "f_r" in checkpoint.net_names else "f_s")
+    return net.to(device)
 
 
 def keep_blur(first: np.ndarray, new: np.ndarray, sigma_px: float) -> np.ndarray:

@@ -702,6 +702,8 @@ class _Stage2(_StageBase):
                     else f"F_r of step {labels_step}, then {veil}")
             if loss.pl_refresh_detail_px and labels_step:
                 made += f" (its detail above a {loss.pl_refresh_detail_px:g} px blur; the step-0 labels' blur kept)"
+            if loss.pl_streak_reference:
+                made += f", minus the streaks that {loss.pl_streak_reference} removes"
             logger.info("pseudo-labels of the real images: %s, into %s", made, folder)
             make_pseudo_labels(*args)
         barrier(self.ctx)

@@ -1,0 +1,134 @@
+"""Streak carving (``loss.pl_streak_reference``): the layer in closed form on drawn lines, what it must leave
+alone, and the pseudo-labels it changes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from jrgr_deploy.checkpoint import load_net
+from jrgr_deploy.datasets import UnpairedRainDataset
+from jrgr_deploy.default_model import default_checkpoint
+from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.frames import nchw_to_rgb
+from jrgr_deploy.image_files import read_rgb
+from jrgr_deploy.training.data import PSEUDO_LABELS_FILE, make_pseudo_labels, resolve_sources
+from jrgr_deploy.training.evaluate import remove_rain
+from jrgr_deploy.training.streak_carving import TONE_BLUR_PX, carve_streaks, streak_layer
+from jrgr_deploy.training.system import JRGRNets
+from tests.test_training import dataset, small_config  # noqa: F401 - the module-scoped data set fixture
+
+
+def _background(height: int = 72, width: int = 72) -> np.ndarray:
+    """A smooth colour ramp: no line of its own for the carving to find."""
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    return np.stack([60 + cols, 80 + rows * 0.5, 100 + (rows + cols) * 0.3], axis=2).astype(np.uint8)
+
+
+def _with_line(image: np.ndarray, angle_deg: float, amplitude: tuple[int, int, int] = (40, 40, 40),
+               half_length: int = 25) -> np.ndarray:
+    """`image` plus a two-pixel-wide line through its centre, `angle_deg` from the vertical (a one-pixel oblique
+    line's staircase need not hold the structuring line's: real streaks are wider)."""
+    layer = np.zeros(image.shape, np.float32)
+    cy, cx = image.shape[0] // 2, image.shape[1] // 2
+    theta = np.deg2rad(angle_deg)
+    dx, dy = round(np.sin(theta) * half_length), round(np.cos(theta) * half_length)
+    cv2.line(layer, (cx - dx, cy - dy), (cx + dx, cy + dy), tuple(float(a) for a in amplitude), 2)
+    return np.clip(image.astype(np.float32) + layer, 0, 255).astype(np.uint8)
+
+
+def test_a_streak_the_reference_removes_is_carved_to_the_reference_in_closed_form() -> None:
+    """Reference = the background, label = background + a vertical line: the layer is the label minus the
+    reference re-toned under the blur (R + blur(L − R)) on the line, zero elsewhere, and the rain angle is about 0."""
+    reference = _background()
+    label = _with_line(reference, 0)
+    layer, angle = streak_layer(label, reference)
+    assert angle in (-5, 0, 5)  # a 9 px line is drawn alike at 0 and ±5 degrees
+    diff = label.astype(np.float32) - reference.astype(np.float32)
+    retoned = reference.astype(np.float32) + cv2.GaussianBlur(diff, (0, 0), TONE_BLUR_PX)
+    on_line = diff[..., 0] > 0
+    expected = (label.astype(np.float32) - retoned).min(axis=2)
+    np.testing.assert_allclose(layer[on_line], expected[on_line], atol=1e-4)
+    assert (layer[on_line] > 20).all()  # most of the 40 grey levels; the 3 px blur of the line keeps the rest
+    assert layer[~on_line].max() == 0.0
+    carved = carve_streaks(label, reference)
+    np.testing.assert_array_equal(carved[~on_line], label[~on_line])
+    assert np.abs(carved[on_line] - retoned[on_line]).max() <= 0.5 + 1e-3  # the line carved down to R + blur(L − R)
+
+
+def test_the_rain_angle_follows_a_tilted_line() -> None:
+    reference = _background()
+    layer, angle = streak_layer(_with_line(reference, 20), reference)
+    assert angle in (15, 20, 25) and layer.max() > 30
+    _, angle = streak_layer(_with_line(reference, -30), reference)
+    assert angle in (-35, -30, -25)
+
+
+@pytest.mark.parametrize("case", ["coloured", "short", "kept by the reference", "reference darker"])
+def test_what_is_not_a_streak_stays(case: str) -> None:
+    """Not carved: a line brighter in one channel only (rain adds light to all three), a dot shorter than the
+    structuring line, a line the reference keeps too, and a reference that differs only in tone."""
+    background = _background()
+    if case == "coloured":
+        label, reference = _with_line(background, 0, amplitude=(40, 0, 0)), background
+    elif case == "short":
+        label, reference = _with_line(background, 0, half_length=2), background
+    elif case == "kept by the reference":
+        label = _with_line(background, 0)
+        reference = label
+    else:
+        label = _with_line(background, 0)
+        reference = np.clip(label.astype(int) - 30, 0, 255).astype(np.uint8)
+    layer, _ = streak_layer(label, reference)
+    assert layer.max() == 0.0
+    np.testing.assert_array_equal(carve_streaks(label, reference), label)
+
+
+def test_images_of_two_sizes_are_refused() -> None:
+    with pytest.raises(JRGRError, match="one size"):
+        streak_layer(_background(72, 72), _background(64, 72))
+
+
+def _identity(net: torch.nn.Module) -> torch.nn.Module:
+    """A residual removal net made to return its input: its last convolution zeroed."""
+    last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        if last.bias is not None:
+            last.bias.zero_()
+    return net.eval()
+
+
+def test_labels_lose_the_streaks_the_reference_removes(dataset, tmp_path) -> None:  # noqa: F811
+    """With ``loss.pl_streak_reference`` each label is `carve_streaks` of the net's output against the reference
+    net's output on the same input. Here the labelling net returns the rainy image and the reference is the
+    shipped F_r, so the carving must take some of the data set's rain; the folder records the reference (no
+    reference relabels), and the switch is refused without the labels' term."""
+    config = small_config(dataset, "loss.weights.mse_fr_pl=1")
+    sources = resolve_sources(config.data, need_real=True)
+    f_r = _identity(JRGRNets(config).f_r)
+    reference_path = default_checkpoint()
+    reference = load_net(reference_path, "f_r")
+    loss = replace(config.loss, pl_veil_strength=0.0, pl_streak_reference=str(reference_path))
+    pairs = make_pseudo_labels(sources, f_r, loss, tmp_path / "labels", multiple=16)
+    real = UnpairedRainDataset(sources.real)
+    rainy = [nchw_to_rgb(real[index]["o_r"][None].numpy())[0] for index in range(len(real))]
+    carved = 0
+    with torch.no_grad():
+        for index, image in enumerate(rainy):
+            np.testing.assert_array_equal(remove_rain(f_r, [image], multiple=16)[0], image)
+            expected = carve_streaks(image, remove_rain(reference, [image], multiple=16)[0])
+            np.testing.assert_array_equal(read_rgb(pairs[index][1]), expected)
+            carved += int((expected < image).any())
+    assert carved == len(rainy)  # every rainy image lost some streak
+    recorded = json.loads((tmp_path / "labels" / PSEUDO_LABELS_FILE).read_text())
+    assert recorded["streak_reference"] == str(reference_path)
+    make_pseudo_labels(sources, f_r, replace(loss, pl_streak_reference=""), tmp_path / "labels", multiple=16)
+    np.testing.assert_array_equal(read_rgb(pairs[0][1]), rainy[0])
+    with pytest.raises(JRGRError, match="pl_streak_reference carves"):
+        small_config(dataset, f"loss.pl_streak_reference={reference_path}")

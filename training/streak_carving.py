@@ -1,0 +1,68 @@
+"""Streak carving: a pseudo-label minus the streaks that a reference net removes (``loss.pl_streak_reference``).
+
+The self-training labels (``loss.weights.mse_fr_pl``) are the starting net's own output with veil removed, so they
+keep every streak that net leaves, and a net trained on them keeps them too (the model card's real-rain sheet).
+A reference net trained on heavy synthetic streaks removes most real streaks, but it also darkens and blurs the
+picture, so it cannot be the label itself. The carving takes from the label only the thin bright lines that lie
+along the photograph's rain direction and that the reference removes:
+
+    R'    the reference's output re-toned to the label under a Gaussian blur of ``TONE_BLUR_PX``
+          (R + blur(L − R)): what the reference changes in tone or veil is not a streak,
+    P     max(0, min over the channels of L − R'): brighter in every channel (rain adds light, achromatic),
+    θ*    the line angle (``ANGLES_DEG`` from the vertical) whose morphological opening of P with a
+          ``LINE_PX``-long line keeps the most: the photograph's rain direction,
+    M     where the opening at any angle within ``SPREAD_DEG`` of θ* exceeds ``THRESHOLD`` grey levels, dilated by
+          one pixel: elongated along the rain,
+    S     P ⊙ M, and the carved label L − S.
+
+The layer is whole residue under the mask, not the opening's amplitude: the opening keeps only the faintest part
+of a line (its minimum along the line), which thins no streak (measured; BENCHMARKS.md, Quality, "Streak carving").
+Per image, numpy and OpenCV only.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from jrgr_deploy.errors import JRGRError
+
+TONE_BLUR_PX = 3.0  # the reference is re-toned to the label under this blur: only detail can be a streak
+LINE_PX = 9  # the structuring line's length: a streak is at least this long along the rain
+ANGLES_DEG = tuple(range(-40, 41, 5))  # candidate rain directions, degrees from the vertical
+SPREAD_DEG = 10  # lines within this many degrees of the rain direction count as streaks (wind varies the angle)
+THRESHOLD = 1.0  # grey levels the opening must keep for a pixel to be a streak
+
+
+def line_kernel(length: int, angle_deg: float) -> np.ndarray:
+    """(length, length) uint8 structuring element: a one-pixel line through the centre, `angle_deg` from the
+    vertical (positive: its lower end to the right; direction x = sin θ, y = cos θ in columns and rows)."""
+    kernel = np.zeros((length, length), np.uint8)
+    centre = (length - 1) / 2
+    theta = np.deg2rad(angle_deg)
+    dx, dy = np.sin(theta) * centre, np.cos(theta) * centre
+    cv2.line(kernel, (round(centre - dx), round(centre - dy)), (round(centre + dx), round(centre + dy)), 1, 1)
+    return kernel
+
+
+def streak_layer(label: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, int]:
+    """(H, W, 3) uint8 label and the reference net's output on the same input -> ((H, W) float32 layer S ≥ 0 in
+    grey levels, the rain angle θ* in degrees); the module docstring has the steps."""
+    if label.shape != reference.shape or label.ndim != 3 or label.shape[2] != 3:
+        raise JRGRError(f"streak carving: expected two (H, W, 3) images of one size, got {label.shape} and "
+                        f"{reference.shape}")
+    base = label.astype(np.float32)
+    ref = reference.astype(np.float32)
+    retoned = ref + cv2.GaussianBlur(base - ref, (0, 0), TONE_BLUR_PX)
+    brighter = np.maximum((base - retoned).min(axis=2), 0.0)
+    opened = {angle: cv2.morphologyEx(brighter, cv2.MORPH_OPEN, line_kernel(LINE_PX, angle)) for angle in ANGLES_DEG}
+    rain_angle = max(opened, key=lambda angle: float(opened[angle].sum()))
+    along = np.max([opened[angle] for angle in ANGLES_DEG if abs(angle - rain_angle) <= SPREAD_DEG], axis=0)
+    mask = cv2.dilate((along > THRESHOLD).astype(np.uint8), np.ones((3, 3), np.uint8))
+    return brighter * mask, rain_angle
+
+
+def carve_streaks(label: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 label minus its `streak_layer` against `reference` (every channel alike), uint8."""
+    layer, _ = streak_layer(label, reference)
+    return np.clip(np.rint(label.astype(np.float32) - layer[..., None]), 0, 255).astype(np.uint8)
