@@ -15,9 +15,9 @@ along the photograph's rain direction and that the reference removes:
           one pixel: elongated along the rain,
     S     P ⊙ M, and the carved label L − S.
 
-The layer is whole residue under the mask, not the opening's amplitude: the opening keeps only the faintest part
-of a line (its minimum along the line), which thins no streak (measured; BENCHMARKS.md, Quality, "Streak carving").
-Per image, numpy and OpenCV only.
+The layer is the whole residue under the mask, not the opening's amplitude: the opening keeps only a line's
+minimum along its length, a fraction of a streak's light. What the carving costs and gives on the proxy and on
+real photographs: BENCHMARKS.md, Quality, "Streak carving". Per image, numpy and OpenCV only.
 """
 
 from __future__ import annotations
