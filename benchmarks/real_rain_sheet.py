@@ -73,7 +73,7 @@ def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, 
     panels: list[tuple[str, list[np.ndarray]]] = [("rainy (real)", rainy)]
     for name, weights in models.items():
         checkpoint = load_checkpoint(weights)
-        net_name = "f_r" if "f_r" in checkpoint.net_names else "f_s"  # a supervised checkpoint may hold f_s only
+        net_name = checkpoint.removal_net
         net = load_net(checkpoint, net_name)
         panels.append((name, remove_rain(net, rainy, multiple=size_multiple(checkpoint.config, net_name),
                                          batch_size=1)))

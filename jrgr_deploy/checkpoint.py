@@ -59,6 +59,11 @@ class Checkpoint:
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
+    def removal_net(self) -> str:
+        """The net that derains real rain: F_r, or F_s for a supervised (stage-1) checkpoint that holds no F_r."""
+        return "f_r" if "f_r" in self.net_names else "f_s"
+
+    @property
     def has_train_state(self) -> bool:
         """Whether the file holds a resume state (a version-1 file: whether its state file lies beside it)."""
         if "state" in self.metadata:

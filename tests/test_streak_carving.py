@@ -94,41 +94,32 @@ def test_images_of_two_sizes_are_refused() -> None:
         streak_layer(_background(72, 72), _background(64, 72))
 
 
-def _identity(net: torch.nn.Module) -> torch.nn.Module:
-    """A residual removal net made to return its input: its last convolution zeroed."""
-    last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-    with torch.no_grad():
-        last.weight.zero_()
-        if last.bias is not None:
-            last.bias.zero_()
-    return net.eval()
-
-
 def test_labels_lose_the_streaks_the_reference_removes(dataset, tmp_path) -> None:  # noqa: F811
     """With ``loss.pl_streak_reference`` each label is `carve_streaks` of the net's output against the reference
-    net's output on the same input. Here the labelling net returns the rainy image and the reference is the
-    shipped F_r, so the carving must take some of the data set's rain; the folder records the reference (no
-    reference relabels), and the switch is refused without the labels' term."""
+    net's output on the same input. Here the labelling net is a fresh residual net, whose zero head returns the
+    rainy image, and the reference is the shipped F_r, so the carving must take some of the data set's rain; the
+    folder records the reference (no reference relabels), and the switch is refused without the labels' term."""
     config = small_config(dataset, "loss.weights.mse_fr_pl=1")
     sources = resolve_sources(config.data, need_real=True)
-    f_r = _identity(JRGRNets(config).f_r)
+    f_r = JRGRNets(config).f_r.eval()
     reference_path = default_checkpoint()
     reference = load_net(reference_path, "f_r")
     loss = replace(config.loss, pl_veil_strength=0.0, pl_streak_reference=str(reference_path))
-    pairs = make_pseudo_labels(sources, f_r, loss, tmp_path / "labels", multiple=16)
+    # the labelling net's own multiple (its small depth); the reference pads to its own (16)
+    pairs = make_pseudo_labels(sources, f_r, loss, tmp_path / "labels", multiple=4)
     real = UnpairedRainDataset(sources.real)
     rainy = [nchw_to_rgb(real[index]["o_r"][None].numpy())[0] for index in range(len(real))]
     carved = 0
     with torch.no_grad():
         for index, image in enumerate(rainy):
-            np.testing.assert_array_equal(remove_rain(f_r, [image], multiple=16)[0], image)
+            np.testing.assert_array_equal(remove_rain(f_r, [image], multiple=4)[0], image)
             expected = carve_streaks(image, remove_rain(reference, [image], multiple=16)[0])
             np.testing.assert_array_equal(read_rgb(pairs[index][1]), expected)
             carved += int((expected < image).any())
     assert carved == len(rainy)  # every rainy image lost some streak
     recorded = json.loads((tmp_path / "labels" / PSEUDO_LABELS_FILE).read_text())
     assert recorded["streak_reference"] == str(reference_path)
-    make_pseudo_labels(sources, f_r, replace(loss, pl_streak_reference=""), tmp_path / "labels", multiple=16)
+    make_pseudo_labels(sources, f_r, replace(loss, pl_streak_reference=""), tmp_path / "labels", multiple=4)
     np.testing.assert_array_equal(read_rgb(pairs[0][1]), rainy[0])
     with pytest.raises(JRGRError, match="pl_streak_reference carves"):
         small_config(dataset, f"loss.pl_streak_reference={reference_path}")

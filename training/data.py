@@ -271,7 +271,10 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     if done.is_file() and json.loads(done.read_text()) == expected:
         return pairs
     done.unlink(missing_ok=True)
-    reference = _streak_reference(loss.pl_streak_reference, device) if loss.pl_streak_reference else None
+    if loss.pl_streak_reference:
+        reference, reference_multiple = _streak_reference(loss.pl_streak_reference, device)
+    else:
+        reference, reference_multiple = None, multiple
 
     def write_label(label_path: Path, label: np.ndarray) -> None:
         """Write one label; with ``pl_refresh_detail_px`` keep it as a first label at step 0, or blend it with
@@ -291,7 +294,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         with torch.no_grad():
             (derained,) = remove_rain(f_r, [net_input], multiple=multiple, device=device)
             if reference is not None:
-                derained = carve_streaks(derained, remove_rain(reference, [net_input], multiple=multiple,
+                derained = carve_streaks(derained, remove_rain(reference, [net_input], multiple=reference_multiple,
                                                                device=device)[0])
         write_rgb(rainy_path, rainy)
         if by_moments:
@@ -313,13 +316,15 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     return pairs
 
 
-def _streak_reference(path: str, device: str | torch.device) -> torch.nn.Module:
-    """The removal net of ``loss.pl_streak_reference``: its F_r, or F_s for a stage-1 checkpoint (eval mode)."""
+def _streak_reference(path: str, device: str | torch.device) -> tuple[torch.nn.Module, int]:
+    """The removal net of ``loss.pl_streak_reference`` (`Checkpoint.removal_net`, eval mode) and the size multiple
+    of its own architecture (a reference of another depth than F_r pads its input to another multiple)."""
     from jrgr_deploy.checkpoint import load_checkpoint, load_net
+    from jrgr_deploy.nn.build import size_multiple
 
     checkpoint = load_checkpoint(path)
-    net = load_net(checkpoint, "f_r" if "f_r" in checkpoint.net_names else "f_s")
-    return net.to(device)
+    net = load_net(checkpoint, checkpoint.removal_net)
+    return net.to(device), size_multiple(checkpoint.config, checkpoint.removal_net)
 
 
 def keep_blur(first: np.ndarray, new: np.ndarray, sigma_px: float) -> np.ndarray:

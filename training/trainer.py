@@ -420,7 +420,7 @@ class _Stage1(_StageBase):
         elif cfg.init_from:
             checkpoint = load_checkpoint(cfg.init_from)
             _check_same_model(checkpoint.config, self.config, checkpoint.path, removal_only=True)
-            source = "f_r" if "f_r" in checkpoint.net_names else "f_s"
+            source = checkpoint.removal_net
             load_weights_into(checkpoint, source, net)
             if ctx.is_main:
                 logger.info("stage 1 starts from %s of %s (%s, step %d)", source, checkpoint.path, checkpoint.stage,
