@@ -490,23 +490,31 @@ def run_task(plan: Plan, work_root: str, seed: int, row: str) -> dict[str, Any]:
     import torch
 
     from jrgr_deploy.training.tracing import even_marks, train_traced
-    from jrgr_deploy.training.trainer import STAGE1_FILE, train
 
     torch.set_num_threads(1)
     work = Work(Path(work_root))
     config = _task_config(plan, work, seed, row)
     run_dir = work.run(seed, row)
     if row in ("supervised", "oracle"):
-        if _checkpoint_step(run_dir / STAGE1_FILE) < plan.stage1_iters:
-            start = time.perf_counter()
-            train(config, run_dir, stages=("stage1",), resume=True, progress=False)
-            _add_seconds(run_dir, time.perf_counter() - start)
+        train_stage1(config, run_dir, plan.stage1_iters)
         return {"seed": seed, "row": row}
     stage = "stage1" if METHODS[row].kind == "continued" else "stage2"
     trace = train_traced(config, run_dir, stage, work.pairs("val/realistic"), even_marks(plan.iters, plan.val_points),
                          work.stage1(plan, seed),
                          on_slice=lambda _step, seconds: _add_seconds(run_dir, seconds))
     return {"seed": seed, "row": row, "trace": trace}
+
+
+def train_stage1(config: Any, run_dir: Path, iters: int) -> Path:
+    """Train (or resume) a stage-1 net with `config` until RUN_DIR's checkpoint holds `iters` steps, adding the
+    time to RUN_DIR/wall_s.json -> the checkpoint. Idempotent."""
+    from jrgr_deploy.training.trainer import STAGE1_FILE, train
+
+    if _checkpoint_step(run_dir / STAGE1_FILE) < iters:
+        start = time.perf_counter()
+        train(config, run_dir, stages=("stage1",), resume=True, progress=False)
+        _add_seconds(run_dir, time.perf_counter() - start)
+    return run_dir / STAGE1_FILE
 
 
 def _add_seconds(run_dir: Path, seconds: float) -> None:

@@ -10,8 +10,9 @@
   the model card's before/after sheet (a seeded choice of photographs with their near-duplicates — the set holds
   some photographs twice — listed in the results).
 - Stage 1: supervised on the model-A pairs (the quality benchmark's recipe; its seed-0 net is reused when the
-  benchmark's work folder holds it). Stage 2: the benchmark's ``--method`` (default `jrgr_plus`), ``--iters`` steps,
-  traced on the proxy validation (model B on validation photographs); the val-selected snapshot is the model.
+  benchmark's work folder holds it; with ``--set model.…`` switches, a net of another size, trained in
+  WORK/stage1). Stage 2: the benchmark's ``--method`` (default `jrgr_plus`), ``--iters`` steps, traced on the proxy
+  validation (model B on validation photographs); the val-selected snapshot is the model.
 
 Writes WORK/default_model.json (command, data, trace, the selected checkpoint: what `ship_default_model.py
 --stage2` is given; WORK/default_model_METHOD.json for another ``--method``).
@@ -26,6 +27,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -35,6 +37,9 @@ sys.path.insert(0, str(HERE))
 
 logger = logging.getLogger("train_default_model")
 DEFAULT_REAL_RAIN = REPO.parent / "shared" / "data" / "real-rain"
+
+if TYPE_CHECKING:
+    import quality
 
 
 def duplicate_groups(files: list[Path], threshold: float = 0.95) -> list[list[Path]]:
@@ -99,6 +104,15 @@ def split_real_rain(folder: Path, holdout: int, seed: int, out: Path) -> dict[st
     return parts
 
 
+def stage1_plan(overrides: list[str]) -> quality.Plan:
+    """The quality benchmark's plan (`quality.Plan`) with the ``--set`` switches that hold for stage 1 too: the
+    removal nets' size (``model.…``). The benchmark's stage-1 net is the `tiny` preset's, and a checkpoint of
+    another size cannot start stage 2; the loss and training switches are stage 2's alone."""
+    import quality
+
+    return quality.Plan(net_overrides=tuple(o for o in overrides if o.startswith("model.")))
+
+
 def main(argv: list[str] | None = None) -> int:
     import quality
 
@@ -141,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # a bad --set (alone or beside the method's switches) fails before any data is made
         JRGRConfig.from_preset("tiny").with_overrides([*quality.METHODS[args.method].overrides, *args.overrides])
-        plan = quality.Plan()
+        plan = stage1_plan(args.overrides)
         bench = quality.Work(Path(args.quality_work))
         backgrounds = Path(args.backgrounds)
         if not backgrounds.is_dir():
@@ -152,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         real = split_real_rain(Path(args.real_rain), args.holdout, args.seed, work / "real_rain")
         if args.init_from:  # e.g. a shipped model, continued with another recipe
             stage1 = Path(args.init_from)
+        elif plan.net_overrides:  # a net of another size: its own supervised stage 1, the benchmark's plan
+            stage1 = quality.train_stage1(quality._task_config(plan, bench, args.seed, "supervised"),
+                                          work / "stage1", plan.stage1_iters)
         else:  # the benchmark's supervised net of this seed (trained here when the benchmark has none yet)
             quality.run_task(plan, str(bench.root), args.seed, "supervised")
             stage1 = bench.run(args.seed, "supervised") / STAGE1_FILE

@@ -60,3 +60,17 @@ def test_a_switch_is_checked_beside_the_methods_own(tmp_path: Path, capsys) -> N
     assert script.main(["--method", "jrgr_plus", *common]) == 2
     assert "needs loss.pl_refresh_iters > 0" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_a_net_size_switch_holds_for_stage_1_too(tmp_path: Path) -> None:
+    """A `--set model.…` switch (the removal nets' size) builds the supervised stage-1 net as well, since a stage-1
+    checkpoint of the `tiny` preset cannot start a wider net's stage 2; a loss switch stays stage 2's."""
+    script = load_benchmark("train_default_model")
+    quality = load_benchmark("quality")
+    plan = script.stage1_plan(["model.removal.depth=5", "model.removal.max_channels=256", "loss.weights.mse_fr_pl=1"])
+    assert plan.net_overrides == ("model.removal.depth=5", "model.removal.max_channels=256")
+    config = quality._task_config(plan, quality.Work(tmp_path), 0, "supervised")
+    assert (config.model.removal.depth, config.model.removal.max_channels) == (5, 256)
+    assert config.loss.weights.mse_fr_pl == quality._task_config(quality.Plan(), quality.Work(tmp_path), 0,
+                                                                 "supervised").loss.weights.mse_fr_pl
+    assert script.stage1_plan(["loss.weights.mse_fr_pl=1"]).net_overrides == ()
