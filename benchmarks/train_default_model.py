@@ -174,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             stage1 = bench.run(args.seed, "supervised") / STAGE1_FILE
         data = bench.data
         overrides = [
-            *plan.base_overrides(args.seed), f"data.paired_rainy={data / 'train/synthetic/rainy'}",
+            # the --set switches come last, so they win over the method's; the size switches among them are
+            # left out of the plan's base, so that each is recorded once
+            *(o for o in plan.base_overrides(args.seed) if o not in plan.net_overrides),
+            f"data.paired_rainy={data / 'train/synthetic/rainy'}",
             f"data.paired_clean={data / 'train/synthetic/clean'}", f"data.real={work / 'real_rain' / 'train'}",
             f"train.stage2_iters={args.iters}", f"train.batch_size={plan.batch}",
             f"train.checkpoint_every={args.iters // args.val_points}", f"train.init_from={stage1}",

@@ -4,6 +4,7 @@ alone, and the pseudo-labels it changes."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import cv2
@@ -16,8 +17,13 @@ from jrgr_deploy.datasets import UnpairedRainDataset
 from jrgr_deploy.default_model import default_checkpoint
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.frames import nchw_to_rgb
-from jrgr_deploy.image_files import read_rgb
-from jrgr_deploy.training.data import PSEUDO_LABELS_FILE, make_pseudo_labels, resolve_sources
+from jrgr_deploy.image_files import read_rgb, write_rgb
+from jrgr_deploy.training.data import (
+    PSEUDO_LABELS_FILE,
+    STREAK_REFERENCE_DIR,
+    make_pseudo_labels,
+    resolve_sources,
+)
 from jrgr_deploy.training.evaluate import remove_rain
 from jrgr_deploy.training.streak_carving import TONE_BLUR_PX, carve_streaks, streak_layer
 from jrgr_deploy.training.system import JRGRNets
@@ -123,3 +129,30 @@ def test_labels_lose_the_streaks_the_reference_removes(dataset, tmp_path) -> Non
     np.testing.assert_array_equal(read_rgb(pairs[0][1]), rainy[0])
     with pytest.raises(JRGRError, match="pl_streak_reference carves"):
         small_config(dataset, f"loss.pl_streak_reference={reference_path}")
+
+
+def test_a_refresh_reads_the_references_outputs_back(dataset, tmp_path) -> None:  # noqa: F811
+    """The reference's input is the same at every label refresh, so its outputs are written once
+    (FOLDER/reference) and read back: a refresh carves against what is on disk (here a cached output replaced by
+    its own input, which the reference then seems to leave alone: that image keeps its streaks), and another
+    reference makes them again."""
+    config = small_config(dataset, "loss.weights.mse_fr_pl=1")
+    sources = resolve_sources(config.data, need_real=True)
+    f_r = JRGRNets(config).f_r.eval()
+    reference_path = str(default_checkpoint())
+    loss = replace(config.loss, pl_veil_strength=0.0, pl_streak_reference=reference_path, pl_refresh_iters=1)
+    folder = tmp_path / "labels"
+    pairs = make_pseudo_labels(sources, f_r, loss, folder, multiple=4)
+    cached = folder / STREAK_REFERENCE_DIR
+    first = [read_rgb(label) for _, label in pairs]
+    rainy = [read_rgb(rainy_path) for rainy_path, _ in pairs]
+    assert not np.array_equal(first[0], rainy[0])  # the reference carved some streak
+    write_rgb(cached / "000000.png", rainy[0])
+    make_pseudo_labels(sources, f_r, loss, folder, multiple=4, step=1)  # a refresh
+    np.testing.assert_array_equal(read_rgb(pairs[0][1]), rainy[0])
+    np.testing.assert_array_equal(read_rgb(pairs[1][1]), first[1])
+    other = tmp_path / "other.safetensors"
+    shutil.copy(reference_path, other)
+    make_pseudo_labels(sources, f_r, replace(loss, pl_streak_reference=str(other)), folder, multiple=4, step=2)
+    assert json.loads((cached / PSEUDO_LABELS_FILE).read_text())["reference"] == str(other)
+    assert not np.array_equal(read_rgb(cached / "000000.png"), rainy[0])

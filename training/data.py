@@ -271,10 +271,11 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     if done.is_file() and json.loads(done.read_text()) == expected:
         return pairs
     done.unlink(missing_ok=True)
-    if loss.pl_streak_reference:
-        reference, reference_multiple = _streak_reference(loss.pl_streak_reference, device)
-    else:
-        reference, reference_multiple = None, multiple
+    reference = None
+    if loss.pl_streak_reference:  # its input is the same at every refresh: its outputs are kept
+        unveiled = {"veil_first": loss.pl_veil_first, "removal": loss.pl_veil_removal, "strength": strength,
+                    **dark_channel}
+        reference = StreakReference(loss.pl_streak_reference, folder / STREAK_REFERENCE_DIR, unveiled, device)
 
     def write_label(label_path: Path, label: np.ndarray) -> None:
         """Write one label; with ``pl_refresh_detail_px`` keep it as a first label at step 0, or blend it with
@@ -294,8 +295,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         with torch.no_grad():
             (derained,) = remove_rain(f_r, [net_input], multiple=multiple, device=device)
             if reference is not None:
-                derained = carve_streaks(derained, remove_rain(reference, [net_input], multiple=reference_multiple,
-                                                               device=device)[0])
+                derained = carve_streaks(derained, reference.output(index, net_input))
         write_rgb(rainy_path, rainy)
         if by_moments:
             write_rgb(derained_dir / rainy_path.name, derained)
@@ -304,6 +304,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         if (index + 1) % 100 == 0 or index + 1 == len(pairs):
             logger.info("pseudo-labels: %d/%d real images", index + 1, len(pairs))
     f_r.train(training)
+    if reference is not None:
+        reference.finish()
     if by_moments:
         derained_paths = [derained_dir / rainy_path.name for rainy_path, _ in pairs]
         veil = population_veil(derained_paths, _clean_images(sources), loss)
@@ -316,15 +318,54 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     return pairs
 
 
-def _streak_reference(path: str, device: str | torch.device) -> tuple[torch.nn.Module, int]:
-    """The removal net of ``loss.pl_streak_reference`` (`Checkpoint.removal_net`, eval mode) and the size multiple
-    of its own architecture (a reference of another depth than F_r pads its input to another multiple)."""
-    from jrgr_deploy.checkpoint import load_checkpoint, load_net
-    from jrgr_deploy.nn.build import size_multiple
+STREAK_REFERENCE_DIR = "reference"  # FOLDER/reference: the streak reference's outputs (loss.pl_streak_reference)
 
-    checkpoint = load_checkpoint(path)
-    net = load_net(checkpoint, checkpoint.removal_net)
-    return net.to(device), size_multiple(checkpoint.config, checkpoint.removal_net)
+
+class StreakReference:
+    """The removal net of ``loss.pl_streak_reference`` (`Checkpoint.removal_net`, eval mode, padded to its own
+    architecture's size multiple) and its outputs on the labels' inputs, kept in `folder` as NNNNNN.png: that
+    input (the rainy image, or with ``pl_veil_first`` the image with its veil removed) is the same at every label
+    refresh, so a refresh reads the outputs back instead of running the net again. ``labels.json`` in `folder`
+    (written last, by `finish`) records the reference's path and SHA-256 and the input's settings (`unveiled`);
+    outputs written under any other record are made again."""
+
+    def __init__(self, path: str, folder: Path, unveiled: dict[str, object], device: str | torch.device) -> None:
+        import json
+
+        from jrgr_deploy.checkpoint import load_checkpoint, load_net
+        from jrgr_deploy.nn.build import size_multiple
+
+        checkpoint = load_checkpoint(path)
+        self.folder, self.device = folder, device
+        self.record = {"reference": path, "sha256": checkpoint.sha256, **unveiled}
+        self.done = folder / PSEUDO_LABELS_FILE
+        self.cached = self.done.is_file() and json.loads(self.done.read_text()) == self.record
+        if not self.cached:
+            self.done.unlink(missing_ok=True)
+            self.net = load_net(checkpoint, checkpoint.removal_net).to(device)
+            self.multiple = size_multiple(checkpoint.config, checkpoint.removal_net)
+
+    def output(self, index: int, net_input: np.ndarray) -> np.ndarray:
+        """(H, W, 3) uint8 input of real image `index` -> the reference's output on it, uint8."""
+        from jrgr_deploy.image_files import read_rgb, write_rgb
+        from jrgr_deploy.training.evaluate import remove_rain
+
+        path = self.folder / f"{index:06d}.png"
+        if self.cached:
+            return read_rgb(path)
+        with torch.no_grad():
+            (derained,) = remove_rain(self.net, [net_input], multiple=self.multiple, device=self.device)
+        write_rgb(path, derained)
+        return derained
+
+    def finish(self) -> None:
+        """Mark the folder complete: every output of this reference and input is in it."""
+        import json
+
+        from jrgr_deploy.output_files import write_text_atomic
+
+        if not self.cached:
+            write_text_atomic(self.done, json.dumps(self.record) + "\n")
 
 
 def keep_blur(first: np.ndarray, new: np.ndarray, sigma_px: float) -> np.ndarray:
