@@ -285,8 +285,9 @@ class LossConfig:
     pl_streak_reference: "" (default): the labels keep the streaks their net leaves. A checkpoint path (its F_r,
     or F_s for a stage-1 checkpoint; needs ``weights.mse_fr_pl``): every label, the first and each refresh, loses
     the thin bright lines along the photograph's rain direction that this reference net removes from the same
-    input (`jrgr_deploy.training.streak_carving`). A net trained on heavy synthetic streaks thins the real
-    streaks this way, at a cost on the proxy (BENCHMARKS.md, Quality, "Streak carving").
+    input (`jrgr_deploy.training.streak_carving`; the reference's outputs are kept beside the labels and read back
+    at each refresh, `jrgr_deploy.training.data.StreakReference`). A net trained on heavy synthetic streaks thins
+    the real streaks this way, at a cost on the proxy (BENCHMARKS.md, Quality, "Streak carving").
     """
 
     gan_mode: str = "lsgan"
