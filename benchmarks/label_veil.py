@@ -6,6 +6,12 @@ how the settings of ``loss.pl_veil_patch``, ``loss.pl_airlight_fraction``, ``los
         --strengths 0.3 0.5 0.7 --name label_veil
     python benchmarks/label_veil.py --work W --removals dark_channel row_dark_channel --orders after first \
         --patches 0.0417 0.1 0.33 --airlights 0.05 --strengths 0.5 0.7 0.85 0.9 --name label_veil_first
+    python benchmarks/label_veil.py --work W --removals dark_channel row_dark_channel --orders alone \
+        --patches 0.0417 0.1 0.33 --airlights 0.001 0.05 --strengths 0.3 0.5 0.7 0.9 --name veil_alone
+
+With ``--orders alone`` no net runs: the rainy image with its veil removed, a baseline that learns nothing, for
+the quality benchmark's rows to be read against (BENCHMARKS.md, Quality, "The veil removal alone"); with
+``first_blur`` the stage-1 net runs after the stage and only its blur is kept, over the stage's own detail.
 
 The labels are made as the trainer makes them (`jrgr_deploy.veil_removal.remove_veil` on the stage-1 net's output,
 `training.data.make_pseudo_labels`), here on `--split` (default val/realistic: the selection split, which no
@@ -55,9 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.3])
     parser.add_argument("--removals", nargs="+", default=["dark_channel"], choices=["dark_channel", "row_dark_channel"],
                         help="loss.pl_veil_removal: the square patch's dark channel, or row by row")
-    parser.add_argument("--orders", nargs="+", default=["after"], choices=["after", "first"],
-                        help="the veil removed from the net's output (after) or from the rainy image (first: "
-                             "loss.pl_veil_first)")
+    parser.add_argument("--orders", nargs="+", default=["after"], choices=["after", "first", "alone", "first_blur"],
+                        help="the veil removed from the net's output (after), from the rainy image before the net "
+                             "(first: loss.pl_veil_first), from the rainy image with no net at all (alone: a "
+                             "baseline that learns nothing), or first with only the net's blur kept over the "
+                             "unveiled image's detail (first_blur: blur(F(V(O))) + V(O) - blur(V(O)), --detail-px)")
+    parser.add_argument("--detail-px", type=float, default=8.0,
+                        help="first_blur's Gaussian blur, pixels (default 8: the error anatomy's split)")
     parser.add_argument("--name", default="label_veil")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
@@ -67,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from quality import Work
 
     from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.training.data import keep_blur
     from jrgr_deploy.veil_removal import remove_row_veil, remove_veil
 
     work = Work(args.work)
@@ -79,11 +90,18 @@ def main(argv: list[str] | None = None) -> int:
         for removal, order, patch, airlight, strength in itertools.product(
                 args.removals, args.orders, args.patches, args.airlights, args.strengths):
             veil = veils[removal]
-            if order == "first":
-                labels = net_outputs(weights, "f_r", [veil(image, strength, patch, airlight) for image in rainy])
+            if order == "alone":
+                labels = [veil(image, strength, patch, airlight) for image in rainy]
+            elif order in ("first", "first_blur"):
+                unveiled = [veil(image, strength, patch, airlight) for image in rainy]
+                labels = net_outputs(weights, "f_r", unveiled)
+                if order == "first_blur":
+                    labels = [keep_blur(label, image, args.detail_px) for label, image in zip(labels, unveiled,
+                                                                                            strict=True)]
             else:
                 labels = [veil(image, strength, patch, airlight) for image in derained]
             rows.append({"removal": removal, "order": order, "patch": patch, "airlight": airlight,
+                         **({"detail_px": args.detail_px} if order == "first_blur" else {}),
                          "strength": strength, **label_scores(labels, clean)})
     except JRGRError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -3,6 +3,7 @@ benchmark's cameras.
 
     python benchmarks/veil.py --backgrounds ../shared/data/backgrounds
     python benchmarks/veil.py --quick --out /tmp/v      # smoke run: one small camera, 12 test frames
+    python benchmarks/veil.py --no-net --name veil_alone_cameras --markdown none   # the stage alone, no net
 
 1. The strength is chosen with no camera's ground truth, on a proxy validation: model-B rain (light, medium, heavy
    in turn) on patches of the photographs scikit-image ships (the clean set `jrgr adapt` validates on without dry
@@ -22,6 +23,7 @@ import json
 import shlex
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights", type=Path, default=None, help="F_r artefact (default: the shipped model)")
     parser.add_argument("--strengths", type=float, nargs="+", default=list(STRENGTHS))
     parser.add_argument("--quick", action="store_true", help="smoke run: one 160x96 camera, 40 frames")
+    parser.add_argument("--no-net", action="store_true",
+                        help="the stage alone on the rainy frames, no net: a baseline that learns nothing (write it "
+                             "under another --name, with --markdown none)")
     add_output_arguments(parser, "veil", HERE / "results", HERE / "work" / "veil")
     args = parser.parse_args(argv)
     args.frames, args.adapt_frames, args.size = 300, 200, "640x360"
@@ -144,12 +149,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from jrgr_deploy.runtime import Deraining
 
     started = time.monotonic()
-    with Deraining(args.weights, infer_hw=None) as model:
+    with nullcontext(lambda frame: frame) if args.no_net else Deraining(args.weights, infer_hw=None) as model:
         proxy = scores(model, proxy_pairs(args.proxy_patches), args.strengths)
         chosen = max(args.strengths, key=lambda s: proxy["psnr_y_db"][str(s)])
         cameras = {photo: scores(model, camera_pairs(args, photo), args.strengths, sequence=True)
                    for photo in args.photos}
-        weights = str(model.weights)
+        weights = "none: the veil stage alone (--no-net)" if args.no_net else str(model.weights)
     return {"machine": machine_report(), "command": "python " + shlex.join(["benchmarks/veil.py", *sys.argv[1:]]),
             "elapsed_min": round((time.monotonic() - started) / 60, 2), "weights": weights,
             "strengths": args.strengths, "chosen_strength": chosen, "proxy": proxy, "cameras": cameras}  # fmt: skip

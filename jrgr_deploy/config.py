@@ -264,6 +264,11 @@ class LossConfig:
     B̂ = F_r(V(O_r)): in the heavy-rain form O = T ⊙ (B + S) + (1 − T) · A the veil lies over the streaks, and
     the starting net learnt its streaks on clean backgrounds, so it removes them better once the veil is gone
     (``dark_channel`` and ``row_dark_channel`` only).
+    pl_veil_only: false (default): a label is a net's output. true: the first labels are the rainy images with
+    their veil removed (``dark_channel`` or ``row_dark_channel``) and no net run at all, so F_r learns the fixed
+    veil stage; a refresh takes the net being trained's output (with ``pl_refresh_detail_px``: its detail over
+    the first labels' blur). On the quality benchmark's proxy the veil stage alone beats every learned row
+    (BENCHMARKS.md, Quality, "The veil removal alone").
     pl_refresh_iters: 0 (default): the pseudo-labels come from the net stage 2 starts from, once. N > 0: every N
     stage-2 steps they are made again, the same way, from the net being trained (its EMA when
     ``train.ema_decay`` > 0), so that the labels follow what the net has learnt since (iterated self-training);
@@ -312,6 +317,7 @@ class LossConfig:
     pl_veil_patch: float = 15 / 360
     pl_airlight_fraction: float = 0.001
     pl_veil_first: bool = False
+    pl_veil_only: bool = False
     pl_refresh_iters: int = 0
     pl_refresh_detail_px: float = 0.0
     pl_refresh_until: int = 0
@@ -354,6 +360,11 @@ class LossConfig:
         if self.pl_veil_first and self.pl_veil_removal == "moments":
             raise JRGRError("loss.pl_veil_first needs loss.pl_veil_removal=dark_channel or row_dark_channel: the "
                             "population moments are read from the derained images")
+        if self.pl_veil_only and (self.pl_veil_removal == "moments" or self.pl_veil_first or self.pl_streak_reference
+                                  or self.pl_veil_strength == 0):
+            raise JRGRError("loss.pl_veil_only labels the rainy images with their veil removed and no net: it needs "
+                            "loss.pl_veil_removal=dark_channel or row_dark_channel and loss.pl_veil_strength > 0, "
+                            "without loss.pl_veil_first or loss.pl_streak_reference")
         if not (0.0 < self.pl_veil_patch <= 1.0 and 0.0 < self.pl_airlight_fraction <= 1.0):
             raise JRGRError(f"loss.pl_veil_patch and loss.pl_airlight_fraction must be in (0, 1], got "
                             f"{self.pl_veil_patch} and {self.pl_airlight_fraction}")

@@ -150,6 +150,20 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     scored = json.loads((results_dir / "veil.json").read_text())["rows"]
     assert [(r["removal"], r["order"]) for r in scored[1:]] == [("row_dark_channel", "first")] * 2
     assert scored[1]["psnr_y_db"] == scored[0]["psnr_y_db"] != scored[2]["psnr_y_db"]
+    # alone: no net, so strength 0 leaves the rainy image itself, scored as the benchmark scores the input row
+    assert veil.main(["--work", str(work), "--split", "test/realistic", "--strengths", "0", "0.5", "--orders",
+                      "alone", "--results", str(results_dir), "--name", "veil"]) == 0
+    scored = json.loads((results_dir / "veil.json").read_text())["rows"]
+    assert scored[1]["psnr_y_db"] == pytest.approx(table["input"]["realistic"]["psnr_y"]["mean"], abs=0.01)
+    assert scored[2]["psnr_y_db"] != scored[1]["psnr_y_db"]
+    # first_blur keeps the net's blur over the unveiled image's detail: with a blur of no width, the net's output
+    assert veil.main(["--work", str(work), "--split", "test/realistic", "--strengths", "0.5", "--orders", "first",
+                      "first_blur", "--detail-px", "0.1", "--results", str(results_dir), "--name", "veil"]) == 0
+    first, blurred = json.loads((results_dir / "veil.json").read_text())["rows"][1:]
+    assert blurred["order"] == "first_blur" and blurred["psnr_y_db"] == pytest.approx(first["psnr_y_db"], abs=1e-6)
+    assert veil.main(["--work", str(work), "--split", "test/realistic", "--strengths", "0.5", "--orders",
+                      "first_blur", "--results", str(results_dir), "--name", "veil"]) == 0
+    assert json.loads((results_dir / "veil.json").read_text())["rows"][1]["psnr_y_db"] != first["psnr_y_db"]
     assert veil.main(["--work", str(tmp_path / "nowhere")]) == 2
 
     # benchmarks/label_ceiling.py: the self-training row trained on the real split's clean images as its labels

@@ -33,6 +33,13 @@ def test_veil_quick_smoke(tmp_path: Path) -> None:
     assert veil.main(["--from-json", str(tmp_path / "veil.json"), "--out", str(tmp_path), "--markdown",
                       str(markdown)]) == 0  # fmt: skip
     assert "## Veil removal" in markdown.read_text()
+    # --no-net: the stage alone on the rainy frames, so strength 0 scores the rainy input itself
+    assert veil.main(["--quick", "--no-net", "--backgrounds", str(BACKGROUNDS), "--out", str(tmp_path), "--work",
+                      str(tmp_path / "work"), "--name", "alone", "--markdown", "none", "--strengths", "0.4"]) == 0
+    alone = json.loads((tmp_path / "alone.json").read_text())
+    (camera,) = alone["cameras"].values()
+    assert alone["weights"].startswith("none") and camera["psnr_y_db"]["0.0"] == camera["rainy_db"]
+    assert camera["psnr_y_db"]["0.4"] != camera["rainy_db"]
 
 
 def test_the_best_strengths_sentence_is_read_from_the_results() -> None:

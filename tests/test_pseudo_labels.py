@@ -348,3 +348,44 @@ def test_refresh_detail_keeps_the_first_labels_blur(dataset, tmp_path) -> None: 
         small_config(dataset, "loss.pl_refresh_detail_px=8")
     with pytest.raises(JRGRError, match="pl_refresh_detail_px must be >= 0"):
         small_config(dataset, "loss.pl_refresh_detail_px=-1", "loss.pl_refresh_iters=2")
+
+
+def test_veil_only_labels_run_no_net_and_a_refresh_takes_the_nets_detail(dataset, tmp_path) -> None:  # noqa: F811
+    """``loss.pl_veil_only``: the first labels are V(O_r) exactly, whatever the net (a net whose weights change
+    does not change them), and a refresh labels with the net being trained on the rainy image itself (its detail
+    over the first labels' blur with ``pl_refresh_detail_px``); the switch is refused where it means nothing."""
+    from jrgr_deploy.training.data import keep_blur
+
+    config = small_config(dataset, "loss.weights.mse_fr_pl=1", "loss.pl_veil_removal=row_dark_channel",
+                          "loss.pl_veil_only=true", "loss.pl_veil_strength=0.8", "loss.pl_veil_patch=0.1",
+                          "loss.pl_airlight_fraction=0.05", "loss.pl_refresh_iters=2", "loss.pl_refresh_detail_px=3")
+    sources = resolve_sources(config.data, need_real=True)
+    torch.manual_seed(0)
+    f_r = JRGRNets(config).f_r
+    with torch.no_grad():  # a fresh residual net returns its input: make it change it
+        for p in f_r.parameters():
+            p.add_(0.01)
+    real = UnpairedRainDataset(sources.real)
+    rainy = [nchw_to_rgb(real[i]["o_r"][None].numpy())[0] for i in range(len(real))]
+    unveiled = [remove_row_veil(image, 0.8, 0.1, 0.05) for image in rainy]
+    folder = tmp_path / "labels"
+    pairs = make_pseudo_labels(sources, f_r, config.loss, folder, multiple=4)
+    with torch.no_grad():
+        assert not np.array_equal(remove_rain(f_r, [unveiled[0]], multiple=4)[0], unveiled[0])
+    for (rainy_path, label_path), image, label in zip(pairs, rainy, unveiled, strict=True):
+        np.testing.assert_array_equal(read_rgb(rainy_path), image)
+        np.testing.assert_array_equal(read_rgb(label_path), label)
+    assert json.loads((folder / PSEUDO_LABELS_FILE).read_text())["veil_only"] is True
+    with torch.no_grad():
+        for p in f_r.parameters():
+            p.add_(0.01)
+    assert make_pseudo_labels(sources, f_r, config.loss, folder, multiple=4) == pairs  # reused, not relabelled
+    np.testing.assert_array_equal(read_rgb(pairs[0][1]), unveiled[0])
+    make_pseudo_labels(sources, f_r, config.loss, folder, multiple=4, step=2)  # a refresh: the net's detail
+    with torch.no_grad():
+        new = remove_rain(f_r, rainy, multiple=4)
+    for (_, label_path), first, net_output in zip(pairs, unveiled, new, strict=True):
+        np.testing.assert_array_equal(read_rgb(label_path), keep_blur(first, net_output, 3.0))
+    for bad in (("loss.pl_veil_removal=moments",), ("loss.pl_veil_first=true",), ("loss.pl_veil_strength=0",)):
+        with pytest.raises(JRGRError, match="pl_veil_only labels"):
+            small_config(dataset, "loss.weights.mse_fr_pl=1", "loss.pl_veil_only=true", *bad)

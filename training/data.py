@@ -216,6 +216,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     with ``loss.pl_veil_strength`` of its veil removed
     (``loss.pl_veil_removal``: the dark channel's, square or row by row, `jrgr_deploy.veil_removal`, or the
     population moments', `population_veil`; with ``loss.pl_veil_first`` from the rainy image before `f_r`;
+    with ``loss.pl_veil_only`` the first labels are the rainy images with their veil removed, no net run;
     with ``loss.pl_streak_reference`` the net's output minus the streaks that reference removes from the same
     input, `jrgr_deploy.training.streak_carving`)
     -> [(FOLDER/rainy/NNNNNN.png, FOLDER/label/NNNNNN.png)], in the real set's order.
@@ -252,6 +253,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         expected.update(dark_channel)
     if loss.pl_veil_first:
         expected.update(veil_first=True)
+    if loss.pl_veil_only:
+        expected.update(veil_only=True)
     if loss.pl_streak_reference:  # a choice newer than the keys: recorded only when made
         expected.update(streak_reference=loss.pl_streak_reference)
     remove_dark = remove_row_veil if by_rows else remove_veil
@@ -292,15 +295,18 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     for index, (rainy_path, label_path) in enumerate(pairs):
         rainy = nchw_to_rgb(real_set[index]["o_r"][None].numpy())[0]
         net_input = unveil(rainy) if loss.pl_veil_first else rainy
-        with torch.no_grad():
-            (derained,) = remove_rain(f_r, [net_input], multiple=multiple, device=device)
-            if reference is not None:
-                derained = carve_streaks(derained, reference.output(index, net_input))
+        if loss.pl_veil_only and step == 0:  # the first labels: the veil stage alone
+            derained = unveil(rainy)
+        else:
+            with torch.no_grad():
+                (derained,) = remove_rain(f_r, [net_input], multiple=multiple, device=device)
+                if reference is not None:
+                    derained = carve_streaks(derained, reference.output(index, net_input))
         write_rgb(rainy_path, rainy)
         if by_moments:
             write_rgb(derained_dir / rainy_path.name, derained)
         else:
-            write_label(label_path, derained if loss.pl_veil_first else unveil(derained))
+            write_label(label_path, derained if loss.pl_veil_first or loss.pl_veil_only else unveil(derained))
         if (index + 1) % 100 == 0 or index + 1 == len(pairs):
             logger.info("pseudo-labels: %d/%d real images", index + 1, len(pairs))
     f_r.train(training)

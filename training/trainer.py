@@ -698,8 +698,12 @@ class _Stage2(_StageBase):
             removal = {"dark_channel": "dark-channel", "row_dark_channel": "row-by-row dark-channel",
                        "moments": "population-moment"}[loss.pl_veil_removal]
             veil = f"{loss.pl_veil_strength:.2f} of the {removal} veil removed"
-            made = (f"the rainy image's {veil}, then F_r of step {labels_step}" if loss.pl_veil_first
-                    else f"F_r of step {labels_step}, then {veil}")
+            if loss.pl_veil_only:
+                made = (f"F_r of step {labels_step}" if labels_step else f"the rainy image's {veil}, no net")
+            elif loss.pl_veil_first:
+                made = f"the rainy image's {veil}, then F_r of step {labels_step}"
+            else:
+                made = f"F_r of step {labels_step}, then {veil}"
             if loss.pl_refresh_detail_px and labels_step:
                 made += f" (its detail above a {loss.pl_refresh_detail_px:g} px blur; the step-0 labels' blur kept)"
             if loss.pl_streak_reference:
