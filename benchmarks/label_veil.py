@@ -7,7 +7,7 @@ how the settings of ``loss.pl_veil_patch``, ``loss.pl_airlight_fraction``, ``los
     python benchmarks/label_veil.py --work W --removals dark_channel row_dark_channel --orders after first \
         --patches 0.0417 0.1 0.33 --airlights 0.05 --strengths 0.5 0.7 0.85 0.9 --name label_veil_first
     python benchmarks/label_veil.py --work W --removals dark_channel row_dark_channel --orders alone \
-        --patches 0.0417 0.1 0.33 --airlights 0.001 0.05 --strengths 0.3 0.5 0.7 0.9 --name veil_alone
+        --patches 0.02 0.0417 0.1 0.33 --airlights 0.001 0.05 --strengths 0.3 0.5 0.7 0.9 0.95 --name veil_alone
 
 With ``--orders alone`` no net runs: the rainy image with its veil removed, a baseline that learns nothing, for
 the quality benchmark's rows to be read against (BENCHMARKS.md, Quality, "The veil removal alone"); with
