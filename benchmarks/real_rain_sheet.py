@@ -9,7 +9,9 @@ Every photograph of the folder, in name order (no picking by result), shrunk so 
 then one per ``--model NAME=CHECKPOINT``. Also reports two no-reference measures per model — the mean absolute
 change it makes and the mean local contrast of its output, on the whole photographs — in a JSON beside the PNG.
 With ``--crop WxH`` the sheet shows each photograph's centre crop of that size instead (derained whole, then cut),
-large enough to see streaks that the whole-photograph thumbnails hide.
+large enough to see streaks that the whole-photograph thumbnails hide. ``--veil-alone S`` adds a column that learns
+nothing: the runtime's veil stage (`jrgr_deploy.veil_removal.remove_veil`, `jrgr derain --veil S`) on the rainy
+photograph with no net (BENCHMARKS.md, Quality, "The veil removal alone").
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def centre_crop(image: np.ndarray, crop_hw: tuple[int, int]) -> np.ndarray:
 
 
 def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, columns_per_row: int = 3,
-               crop_hw: tuple[int, int] | None = None) -> dict:
+               crop_hw: tuple[int, int] | None = None, veil_alone: float | None = None) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,6 +73,10 @@ def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, 
     files = list_images(photos)
     rainy = [_shrink(read_rgb(p), max_side) for p in files]
     panels: list[tuple[str, list[np.ndarray]]] = [("rainy (real)", rainy)]
+    if veil_alone is not None:
+        from jrgr_deploy.veil_removal import remove_veil
+
+        panels.append((f"veil stage alone, S {veil_alone:g} (no net)", [remove_veil(p, veil_alone) for p in rainy]))
     for name, weights in models.items():
         checkpoint = load_checkpoint(weights)
         net_name = checkpoint.removal_net
@@ -128,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="show each photograph's centre crop of this size (after --max-side) instead of the "
                         "whole photograph")
     parser.add_argument("--columns", type=int, default=3, help="photographs side by side per row (default 3)")
+    parser.add_argument("--veil-alone", type=float, default=None, metavar="S",
+                        help="also a column of the runtime's veil stage at strength S on the rainy photograph, no net")
     args = parser.parse_args(argv)
     if args.columns < 1:
         print(f"error: --columns must be at least 1, got {args.columns}", file=sys.stderr)
@@ -152,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.photos.is_dir():
         print(f"error: --photos '{args.photos}' is not a folder", file=sys.stderr)
         return 2
-    report = make_sheet(args.photos, models, args.out, args.max_side, args.columns, crop_hw)
+    if args.veil_alone is not None and not 0.0 <= args.veil_alone < 1.0:
+        print(f"error: --veil-alone must be in [0, 1), got {args.veil_alone:g}", file=sys.stderr)
+        return 2
+    report = make_sheet(args.photos, models, args.out, args.max_side, args.columns, crop_hw, args.veil_alone)
     print(json.dumps(report["models"], indent=1))
     return 0
 

@@ -41,3 +41,26 @@ def test_crop_sheet_keeps_the_whole_photographs_measures(tmp_path: Path, capsys)
     assert script.main(["--photos", str(photos), "--model", f"v={SHIPPED}", "--crop", "64"]) == 2
     assert "--crop '64' is not WIDTHxHEIGHT" in capsys.readouterr().err
     assert script.main(["--photos", str(photos), "--model", f"v={SHIPPED}", "--columns", "0"]) == 2
+
+
+def test_the_veil_stage_alone_is_a_column_of_its_own(tmp_path: Path, capsys) -> None:
+    """``--veil-alone S``: the runtime's veil stage on the rainy photographs, no net, measured like a model."""
+    from jrgr_deploy.image_files import read_rgb
+    from jrgr_deploy.veil_removal import remove_veil
+
+    script = load_benchmark("real_rain_sheet")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(1)
+    cv2.imwrite(str(photos / "0.png"), rng.integers(60, 256, (96, 128, 3), dtype=np.uint8))
+    out = tmp_path / "sheet.png"
+    assert script.main(["--photos", str(photos), "--model", f"v={SHIPPED}", "--veil-alone", "0.5", "--out",
+                        str(out)]) == 0
+    models = json.loads(out.with_suffix(".json").read_text())["models"]
+    rainy = read_rgb(photos / "0.png")
+    change = np.abs(remove_veil(rainy, 0.5).astype(int) - rainy).mean()
+    assert models["veil stage alone, S 0.5 (no net)"]["mean_abs_change"] == round(float(change), 3) > 0
+    assert list(models) == ["veil stage alone, S 0.5 (no net)", "v"]
+    capsys.readouterr()
+    assert script.main(["--photos", str(photos), "--model", f"v={SHIPPED}", "--veil-alone", "1"]) == 2
+    assert "--veil-alone must be in [0, 1)" in capsys.readouterr().err
