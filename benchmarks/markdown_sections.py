@@ -1,8 +1,10 @@
 """Rewrite one `## Heading` section of BENCHMARKS.md and leave the others alone.
 
 Each benchmark script owns a section (Quality, Latency, Streaming, Temporal stability, GPU) and replaces only its
-body, so scripts run at different times (and by different people) do not overwrite each other's tables. The
-measuring scripts share their output options (`add_output_arguments`, `resolve_markdown`).
+body, so scripts run at different times (and by different people) do not overwrite each other's tables. What
+follows a `KEEP_MARKER` line in a section (results measured by other commands, written by hand) is kept when the
+script rewrites the section above it. The measuring scripts share their output options (`add_output_arguments`,
+`resolve_markdown`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 SECTIONS = ("Quality", "Latency", "Streaming", "Temporal stability", "GPU")
 TITLE = "# Benchmarks"
 PLACEHOLDER = "_Not run yet._"
+KEEP_MARKER = "<!-- written by hand below: a script that rewrites this section keeps what follows -->"
 
 
 def _skeleton() -> str:
@@ -31,13 +34,18 @@ def _skeleton() -> str:
 def replace_section(path: str | Path, heading: str, body: str) -> Path:
     """Set the body of `## {heading}` in `path` to `body` (created with the standard sections if absent).
 
-    The section runs to the next `## ` heading (or the end of the file); a missing section is appended.
+    The section runs to the next `## ` heading (or the end of the file); a missing section is appended. A
+    `KEEP_MARKER` line in the old section and what follows it stay after the new body.
     """
     path = Path(path)
     text = path.read_text() if path.is_file() else _skeleton()
     pattern = re.compile(rf"^## {re.escape(heading)}[ \t]*\n(.*?)(?=^## |\Z)", re.M | re.S)
     new = f"## {heading}\n\n{body.strip()}\n\n"
-    if pattern.search(text):
+    match = pattern.search(text)
+    if match:
+        old_body = match.group(1)
+        if KEEP_MARKER in old_body:
+            new += old_body[old_body.index(KEEP_MARKER):].strip() + "\n\n"
         text = pattern.sub(lambda _: new, text, count=1)
     else:
         text = text.rstrip("\n") + "\n\n" + new

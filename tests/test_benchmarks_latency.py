@@ -50,6 +50,13 @@ def test_replace_section_keeps_the_other_sections(tmp_path: Path) -> None:
     assert "quality table" in text and "second" in text and "first" not in text
     assert [line for line in text.splitlines() if line.startswith("## ")] == [
         "## Quality", "## Latency", "## Streaming", "## Temporal stability", "## GPU"]
+    # what follows the keep marker survives a rewrite of the section above it, and only that
+    path.write_text(text.replace("quality table", f"quality table\n\n{markdown.KEEP_MARKER}\n\nby hand"))
+    markdown.replace_section(path, "Quality", "new table")
+    quality = path.read_text().split("## Latency")[0]
+    assert "new table" in quality and "quality table" not in quality
+    assert quality.index("new table") < quality.index(markdown.KEEP_MARKER) < quality.index("by hand")
+    assert "second" in path.read_text()
 
 
 def test_latency_quick_smoke(tmp_path: Path) -> None:
