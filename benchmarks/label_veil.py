@@ -90,16 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         for removal, order, patch, airlight, strength in itertools.product(
                 args.removals, args.orders, args.patches, args.airlights, args.strengths):
             veil = veils[removal]
-            if order == "alone":
-                labels = [veil(image, strength, patch, airlight) for image in rainy]
-            elif order in ("first", "first_blur"):
+            if order == "after":
+                labels = [veil(image, strength, patch, airlight) for image in derained]
+            else:  # the veil removed from the rainy image: alone, or before the net
                 unveiled = [veil(image, strength, patch, airlight) for image in rainy]
-                labels = net_outputs(weights, "f_r", unveiled)
+                labels = unveiled if order == "alone" else net_outputs(weights, "f_r", unveiled)
                 if order == "first_blur":
                     labels = [keep_blur(label, image, args.detail_px) for label, image in zip(labels, unveiled,
                                                                                             strict=True)]
-            else:
-                labels = [veil(image, strength, patch, airlight) for image in derained]
             rows.append({"removal": removal, "order": order, "patch": patch, "airlight": airlight,
                          **({"detail_px": args.detail_px} if order == "first_blur" else {}),
                          "strength": strength, **label_scores(labels, clean)})

@@ -160,9 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.photos.is_dir():
         print(f"error: --photos '{args.photos}' is not a folder", file=sys.stderr)
         return 2
-    if args.veil_alone is not None and not 0.0 <= args.veil_alone < 1.0:
-        print(f"error: --veil-alone must be in [0, 1), got {args.veil_alone:g}", file=sys.stderr)
-        return 2
+    if args.veil_alone is not None:
+        from jrgr_deploy.errors import JRGRError
+        from jrgr_deploy.veil_removal import check_strength
+
+        try:
+            check_strength(args.veil_alone)  # the runtime's own check, before any net loads
+        except JRGRError:
+            print(f"error: --veil-alone must be in [0, 1), got {args.veil_alone:g}", file=sys.stderr)
+            return 2
     report = make_sheet(args.photos, models, args.out, args.max_side, args.columns, crop_hw, args.veil_alone)
     print(json.dumps(report["models"], indent=1))
     return 0
