@@ -633,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backgrounds", type=Path, default=DEFAULT_BACKGROUNDS)
     parser.add_argument("--work", type=Path, default=HERE / "work" / "camera_adapt")
     parser.add_argument("--results", type=Path, default=HERE / "results")
-    parser.add_argument("--markdown", default=str(REPO / "BENCHMARKS.md"), help="'' for none")
+    parser.add_argument("--markdown", default=str(REPO / "BENCHMARKS.md"), help="'none' (or '') skips")
     parser.add_argument("--weights", default=None, help="start checkpoint (default: the shipped model)")
     parser.add_argument("--stage1", default=None, help="the stage-1 checkpoint the shipped model started from")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
@@ -684,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     results["notes"] = args.note
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "camera_adapt.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    if args.markdown:
+    if args.markdown and args.markdown.lower() != "none":
         from markdown_sections import replace_section
 
         replace_section(args.markdown, SECTION, markdown(results))

@@ -12,6 +12,13 @@ how the settings of ``loss.pl_veil_patch``, ``loss.pl_airlight_fraction``, ``los
 With ``--orders alone`` no net runs: the rainy image with its veil removed, a baseline that learns nothing, for
 the quality benchmark's rows to be read against (BENCHMARKS.md, Quality, "The veil removal alone"); with
 ``first_blur`` the stage-1 net runs after the stage and only its blur is kept, over the stage's own detail.
+``--tiles WxH ...`` (with ``--orders alone``) also runs the stage on each WxH tile of the image on its own, its
+patch or band the same in pixels: how much of the frame the veil's reading needs, which a net that sees only its
+receptive field or a training crop cannot have (BENCHMARKS.md, Quality, "Whole frames as crops").
+
+    python benchmarks/label_veil.py --work W --split test/realistic --removals row_dark_channel --orders alone \
+        --patches 0.0417 --airlights 0.05 --strengths 0.95 --tiles 192x384 96x384 384x192 384x96 192x192 128x128 \
+        --name veil_alone_tiles
 
 The labels are made as the trainer makes them (`jrgr_deploy.veil_removal.remove_veil` on the stage-1 net's output,
 `training.data.make_pseudo_labels`), here on `--split` (default val/realistic: the selection split, which no
@@ -51,6 +58,33 @@ def label_scores(labels: list[Any], clean: list[Any]) -> dict[str, float]:
             "highpass_psnr_y_db": float(np.mean([error_psnr(error - low) for error, low in bands]))}
 
 
+def parse_tile(text: str) -> tuple[int, int]:
+    """'WxH' (pixels, width first as at every command line here) -> (H, W)."""
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise argparse.ArgumentTypeError(f"a tile is WIDTHxHEIGHT in pixels, e.g. 192x384, got '{text}'")
+    return int(height), int(width)
+
+
+def tiled(veil: Any, image: Any, tile_hw: tuple[int, int], strength: float, patch: float, airlight: float) -> Any:
+    """`veil` (`remove_veil` or `remove_row_veil`) run on each `tile_hw` tile of the (H, W, 3) `image` on its own,
+    its patch (a fraction of the short side) or band (of the height) scaled so that it covers as many pixels as
+    on the whole image; edge tiles are what is left."""
+    import numpy as np
+
+    height, width = image.shape[:2]
+    out = np.empty_like(image)
+    for top in range(0, height, tile_hw[0]):
+        for left in range(0, width, tile_hw[1]):
+            tile = image[top:top + tile_hw[0], left:left + tile_hw[1]]
+            if veil.__name__ == "remove_row_veil":
+                scaled = patch * height / tile.shape[0]
+            else:
+                scaled = patch * min(height, width) / min(tile.shape[:2])
+            out[top:top + tile_hw[0], left:left + tile_hw[1]] = veil(tile, strength, min(scaled, 1.0), airlight)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="a quality.py work folder")
@@ -68,9 +102,13 @@ def main(argv: list[str] | None = None) -> int:
                              "unveiled image's detail (first_blur: blur(F(V(O))) + V(O) - blur(V(O)), --detail-px)")
     parser.add_argument("--detail-px", type=float, default=8.0,
                         help="first_blur's Gaussian blur, pixels (default 8: the error anatomy's split)")
+    parser.add_argument("--tiles", type=parse_tile, nargs="+", default=[], metavar="WxH",
+                        help="with --orders alone: also run the stage on each tile of this size on its own")
     parser.add_argument("--name", default="label_veil")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
+    if args.tiles and args.orders != ["alone"]:
+        parser.error("--tiles runs the stage alone on each tile: use it with --orders alone")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from error_anatomy import net_outputs, split_images
@@ -87,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         weights = work.run(args.seed, "supervised") / "stage1.safetensors"
         derained = net_outputs(weights, "f_r", rainy)
         rows: list[dict[str, Any]] = [{"setting": "the net's output", **label_scores(derained, clean)}]
-        for removal, order, patch, airlight, strength in itertools.product(
-                args.removals, args.orders, args.patches, args.airlights, args.strengths):
+        for removal, order, patch, airlight, strength, tile_hw in itertools.product(
+                args.removals, args.orders, args.patches, args.airlights, args.strengths, [None, *args.tiles]):
             veil = veils[removal]
-            if order == "after":
+            if tile_hw is not None:
+                labels = [tiled(veil, image, tile_hw, strength, patch, airlight) for image in rainy]
+            elif order == "after":
                 labels = [veil(image, strength, patch, airlight) for image in derained]
             else:  # the veil removed from the rainy image: alone, or before the net
                 unveiled = [veil(image, strength, patch, airlight) for image in rainy]
@@ -100,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                                             strict=True)]
             rows.append({"removal": removal, "order": order, "patch": patch, "airlight": airlight,
                          **({"detail_px": args.detail_px} if order == "first_blur" else {}),
+                         **({"tile_wh": [tile_hw[1], tile_hw[0]]} if tile_hw is not None else {}),
                          "strength": strength, **label_scores(labels, clean)})
     except JRGRError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -111,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2))
     for row in sorted(rows, key=lambda r: r["psnr_y_db"]):
         setting = row.get("setting") or (f"{row['removal']} {row['order']}, patch {row['patch']:.4g}, airlight "
-                                         f"{row['airlight']:g}, S {row['strength']:g}")
+                                         f"{row['airlight']:g}, S {row['strength']:g}"
+                                         + (" tiles {}x{}".format(*row["tile_wh"]) if "tile_wh" in row else ""))
         print(f"{setting:64s} PSNR-Y {row['psnr_y_db']:6.2f}  veil part {row['lowpass_psnr_y_db']:6.2f}  "
               f"rest {row['highpass_psnr_y_db']:6.2f}")
     print(f"results: {out}")

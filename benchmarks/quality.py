@@ -100,6 +100,8 @@ ROWS_ALONE = ("loss.pl_veil_removal=row_dark_channel", "loss.pl_veil_only=true",
               "loss.pl_airlight_fraction=0.05", "loss.pl_veil_strength=0.95")
 
 
+CONTEXT = ("model.removal.row_context=true",)  # the removal net pools each row across the whole width
+
 DETAIL_BLUR_PX = 8  # the labels' blur a detail refresh keeps (`loss.pl_refresh_detail_px`)
 
 
@@ -294,6 +296,23 @@ METHODS: dict[str, Method] = {
     "self_training_rows_alone_detail250": _detail("self_training_rows_alone", ROWS_ALONE, 250),
     "self_training_rows_alone_b4": Method("self_training_rows_alone, four crops per step (`train.batch_size=4`)",
                                           "joint", (*PLUS, *SELF_TRAINING_RECIPE, *ROWS_ALONE, "train.batch_size=4")),
+    # the row stage reads a row's veil from its darkest pixels anywhere along it, which a 192² crop does not hold
+    # (BENCHMARKS.md, Quality, "Whole frames as crops"): a removal net that pools each row across the whole width
+    # (`model.removal.row_context`), its control, and whole 384² images as crops with and without it
+    "supervised_continued_context": Method(f"supervised, continued, the net pooling its rows ({quoted(CONTEXT)})",
+                                           "continued", ("train.lr=2e-4", "train.ema_decay=0.99", *CONTEXT)),
+    "self_training_rows_alone_context": Method(
+        f"self_training_rows_alone, the net pooling its rows ({quoted(CONTEXT)})", "joint",
+        (*PLUS, *SELF_TRAINING_RECIPE, *ROWS_ALONE, *CONTEXT)),
+    "self_training_rows_alone_context_384": Method(
+        "self_training_rows_alone, the net pooling its rows, on 384² crops "
+        f"({quoted((*CONTEXT, 'train.crop_size=384'))})", "joint",
+        (*PLUS, *SELF_TRAINING_RECIPE, *ROWS_ALONE, *CONTEXT, "train.crop_size=384")),
+    "supervised_continued_context_384": Method(
+        f"supervised, continued, the net pooling its rows, on 384² crops ({quoted((*CONTEXT, 'train.crop_size=384'))})",
+        "continued", ("train.lr=2e-4", "train.ema_decay=0.99", *CONTEXT, "train.crop_size=384")),
+    "self_training_rows_alone_384": Method("self_training_rows_alone on 384² crops (`train.crop_size=384`)", "joint",
+                                           (*PLUS, *SELF_TRAINING_RECIPE, *ROWS_ALONE, "train.crop_size=384")),
     "self_training_dc33_first_detail500": _detail("self_training_dc33_first", FIRST, 500),
     "self_training_dc33_first_detail250": _detail("self_training_dc33_first", FIRST, 250),
     "self_training_mt_rows_first": _self_training_mt(", labels made with the row-by-row dark-channel veil removed "
@@ -918,7 +937,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default=None, help="data, runs and checkpoints (default benchmarks/work/quality)")
     parser.add_argument("--results", default=str(HERE / "results"), help="where quality*.json/png go")
     parser.add_argument("--markdown", default=None,
-                        help="BENCHMARKS.md to update (default: the repository's for a full run, none for --quick)")
+                        help="BENCHMARKS.md to update (default: the repository's for a full run, none for --quick); "
+                             "'none' skips")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
     parser.add_argument("--methods", nargs="+", default=None,
                         help=f"rows to train (default all: {', '.join(METHODS)}; with --quick: "
@@ -942,8 +962,9 @@ def main(argv: list[str] | None = None) -> int:
         "../shared/data/backgrounds"
     if args.work is None:
         args.work = str(HERE / "work" / ("quality_quick" if args.quick else "quality"))
-    if args.markdown is None:
-        args.markdown = "" if args.quick else str(REPO / "BENCHMARKS.md")
+    from markdown_sections import resolve_markdown
+
+    resolve_markdown(args, REPO / "BENCHMARKS.md")
     from machine import benchmark_logging
 
     benchmark_logging(quiet=())

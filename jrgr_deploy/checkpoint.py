@@ -319,17 +319,20 @@ def mix_weights(start: str | Path, end: str | Path, target: str | Path, start_sh
 
 def load_weights_into(checkpoint: Checkpoint, name: str, net: nn.Module) -> nn.Module:
     """Copy net `name`'s weights from `checkpoint` into `net` (strict: every key must match). A removal net built
-    with ``model.removal.row_coord`` takes weights saved without it (its weights on the row channel start at 0)."""
+    with ``model.removal.row_coord`` or ``row_context`` takes weights saved without them (what they add starts
+    at 0)."""
     if name not in checkpoint.state_dicts:
         raise JRGRError(
             f"checkpoint '{checkpoint.path}' has no net '{name}'; it holds {', '.join(checkpoint.net_names)}"
         )
     module = getattr(net, "module", net)
     state = checkpoint.state_dicts[name]
-    if name in REMOVAL_NETS and getattr(module, "row_coord", False) and not checkpoint.config.model.removal.row_coord:
-        from jrgr_deploy.nn.unet import with_row_channel
+    saved = checkpoint.config.model.removal
+    if name in REMOVAL_NETS and ((getattr(module, "row_coord", False) and not saved.row_coord)
+                                 or (getattr(module, "row_context", False) and not saved.row_context)):
+        from jrgr_deploy.nn.unet import with_row_inputs
 
-        state = with_row_channel(state)  # a removal net gaining the row channel starts as the one saved
+        state = with_row_inputs(state, module)  # a removal net gaining row inputs starts as the one saved
     try:
         result = module.load_state_dict(state, strict=False)
     except RuntimeError as error:

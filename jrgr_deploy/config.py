@@ -58,6 +58,13 @@ class NetConfig:
     (`jrgr_deploy.nn.unet.frame_rows`), so crops of any shape see the frame's rows; deployed, the input is the
     frame. The first conv's weights on the channel start at zero (the net starts as without it), also when
     ``train.init_from`` names a checkpoint trained without the channel.
+    row_context: after every U-Net encoder level but the first, each row's features are pooled across the whole
+    width (mean and max) and added back through a 1x1 convolution, for a veil read from the darkest pixels anywhere
+    along a row (`jrgr_deploy.veil_removal.remove_row_veil` loses about 1 dB on half-width tiles). Measured on the
+    proxy (BENCHMARKS.md, Quality, "Whole frames as crops"): what the row stage's labels need is training crops
+    as wide as the frame (``train.crop_size`` = the images' size); with those the plain net learns them as well
+    without this switch. The 1x1 convolutions start at zero (the net starts as without them), also when
+    ``train.init_from`` names a checkpoint trained without them; exports as ReduceMean/ReduceMax over the width.
     """
 
     arch: str = "unet"
@@ -70,11 +77,13 @@ class NetConfig:
     residual: bool = True
     out_activation: str = "tanh"
     row_coord: bool = False
+    row_context: bool = False
 
     def __post_init__(self) -> None:
         _check_choice("arch", self.arch, NET_ARCHS)
-        if self.row_coord and self.arch != "unet":
-            raise JRGRError("row_coord is a U-Net option (arch: unet)")
+        for option in ("row_coord", "row_context"):
+            if getattr(self, option) and self.arch != "unet":
+                raise JRGRError(f"{option} is a U-Net option (arch: unet)")
         _check_choice("norm", self.norm, NORMS)
         _check_choice("out_activation", self.out_activation, OUT_ACTIVATIONS)
         if self.base_channels < 1 or self.max_channels < self.base_channels:

@@ -37,7 +37,7 @@ def test_gap_share_selection_and_collapse_report() -> None:
 
 
 # Not marked slow on purpose: it is CI's smoke run of the benchmark (~1 min on 2 cores), so it cannot rot.
-def test_quick_run_end_to_end(tmp_path: Path) -> None:
+def test_quick_run_end_to_end(tmp_path: Path, monkeypatch) -> None:
     quality = load_benchmark("quality")
     markdown = tmp_path / "BENCHMARKS.md"
     markdown.write_text("# Benchmarks\n\n## Quality\n\nOLD-QUALITY-BODY\n\n## Latency\n\nlatency table kept\n")
@@ -89,10 +89,14 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert "latency table kept" in text and "OLD-QUALITY-BODY" not in text.split("## Latency")[0]
     assert f"| {quality.row_label('supervised_continued@val')} | 1 |" in text
 
-    # Re-running finds every step done: no retraining, same numbers.
+    # Re-running finds every step done: no retraining, same numbers; `--markdown none` writes no Markdown at all
+    # (not a file called "none" in the working folder).
     stage2 = work / "seed0" / "jrgr_paper" / "stage2.safetensors"
     before = stage2.stat().st_mtime_ns
-    assert quality.main(argv) == 0
+    monkeypatch.chdir(tmp_path)
+    markdown.write_text("unchanged")
+    assert quality.main([*argv[:argv.index("--markdown")], "--markdown", "none", *argv[argv.index("--seeds"):]]) == 0
+    assert markdown.read_text() == "unchanged" and not (tmp_path / "none").exists()
     assert stage2.stat().st_mtime_ns == before
     again = json.loads((results_dir / "quality_quick.json").read_text())
     assert again["table"] == results["table"]
@@ -164,6 +168,18 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert veil.main(["--work", str(work), "--split", "test/realistic", "--strengths", "0.5", "--orders",
                       "first_blur", "--results", str(results_dir), "--name", "veil"]) == 0
     assert json.loads((results_dir / "veil.json").read_text())["rows"][1]["psnr_y_db"] != first["psnr_y_db"]
+    # tiles: one tile larger than the image is the whole image; smaller ones read each tile's veil on its own
+    assert veil.main(["--work", str(work), "--split", "test/realistic", "--strengths", "0.5", "--removals",
+                      "row_dark_channel", "dark_channel", "--orders", "alone", "--tiles", "4096x4096", "32x16",
+                      "--results", str(results_dir), "--name", "veil"]) == 0
+    tiled = json.loads((results_dir / "veil.json").read_text())["rows"][1:]
+    for whole, large, small in (tiled[:3], tiled[3:]):
+        assert "tile_wh" not in whole and large["tile_wh"] == [4096, 4096] and small["tile_wh"] == [32, 16]
+        assert large["psnr_y_db"] == whole["psnr_y_db"] != small["psnr_y_db"]
+    with pytest.raises(SystemExit, match="2"):
+        veil.main(["--work", str(work), "--orders", "first", "--tiles", "32x16"])
+    with pytest.raises(SystemExit, match="2"):
+        veil.main(["--work", str(work), "--orders", "alone", "--tiles", "32"])
     assert veil.main(["--work", str(tmp_path / "nowhere")]) == 2
 
     # benchmarks/label_ceiling.py: the self-training row trained on the real split's clean images as its labels

@@ -238,9 +238,49 @@ def test_row_coord_is_a_unet_option_and_crop_width_is_checked() -> None:
     assert JRGRConfig.from_preset("tiny").train.crop_hw == (96, 96)
 
 
-@pytest.mark.parametrize("switch", ["model.removal.norm=instance_context", "model.removal.row_coord=true"])
+# ---- model.removal.row_context ----------------------------------------------------------------------------------
+
+
+def test_row_context_net_starts_as_the_plain_net_and_then_reads_the_whole_row() -> None:
+    """Without normalisation (instance norm's statistics span the whole image) a plain U-Net's output at the left
+    edge does not depend on a pixel 120 columns away; with the row context it does, in that pixel's rows only."""
+    from jrgr_deploy.nn.unet import with_row_inputs
+
+    config = JRGRConfig.from_preset("tiny").with_overrides(["model.removal.norm=none"])
+    plain = _perturb(build_net(config, "f_r"))
+    net = build_net(config.with_overrides(["model.removal.row_context=true"]), "f_r")
+    assert all(torch.equal(block.mix.weight, torch.zeros_like(block.mix.weight)) for block in net.context)
+    net.load_state_dict(with_row_inputs(plain.state_dict(), net))
+    image = torch.rand(1, 3, 256, 160) * 2 - 1
+    far = image.clone()
+    far[:, :, 126:130, 150:] = 1.0  # rows 126-129, the right edge
+    with torch.no_grad():
+        assert torch.allclose(net(image), plain(image), atol=1e-6)
+        assert torch.equal(plain(far)[..., :16], plain(image)[..., :16])  # beyond the convolutions' reach
+        for block in net.context:
+            block.mix.weight.normal_(0, 0.5)
+        change = (net(far) - net(image))[0, :, :, :16].abs().amax(dim=(0, 2))  # (256,) per row, left edge
+    assert change[120:136].max() > 1e-3
+    assert torch.equal(change[:16], torch.zeros(16))  # rows out of the convolutions' vertical reach: no change
+
+
+def test_row_context_is_a_unet_option_and_gets_gradients() -> None:
+    with pytest.raises(JRGRError, match="row_context"):
+        JRGRConfig.from_preset("official").with_overrides(["model.generation.row_context=true"])
+    net = _perturb(build_net(JRGRConfig.from_preset("tiny").with_overrides(["model.removal.row_context=true"]),
+                             "f_r"))
+    with torch.no_grad():
+        for block in net.context:
+            block.mix.weight.zero_()
+    net(torch.rand(1, 3, 32, 48) * 2 - 1).square().mean().backward()
+    assert all(block.mix.weight.grad.abs().sum() > 0 for block in net.context)  # zero start, not stuck there
+
+
+@pytest.mark.parametrize("switch", ["model.removal.norm=instance_context", "model.removal.row_coord=true",
+                                    "model.removal.row_context=true"])
 def test_removal_net_switches_export_to_onnx(tmp_path, switch: str) -> None:
-    """Exported at one size and run at another (`_export_and_compare`): the row channel follows the height."""
+    """Exported at one size and run at another (`_export_and_compare`): the row channel follows the height, the
+    row context pools whatever width it is given."""
     config = JRGRConfig.from_preset("tiny").with_overrides([switch])
     net = _perturb(build_net(config, "f_r"))
     assert _export_and_compare(net, tmp_path / "f_r.onnx", size_multiple(config, "f_r")) < 1e-4

@@ -436,10 +436,13 @@ def test_a_net_reading_its_rows_trains_on_square_crops_and_starts_from_a_net_wit
     train(small_config(dataset, "train.stage1_iters=2", "train.stage2_iters=2"), tmp_path / "plain", progress=False)
     plain = load_checkpoint(tmp_path / "plain" / "stage2.safetensors")
     frozen = ("train.lr=0", f"train.init_from={tmp_path / 'plain' / 'stage2.safetensors'}")
-    train(small_config(dataset, *rows, *frozen), tmp_path / "gained", stages=("stage2",), progress=False)
+    train(small_config(dataset, *rows, "model.removal.row_context=true", *frozen), tmp_path / "gained",
+          stages=("stage2",), progress=False)
     gained = load_checkpoint(tmp_path / "gained" / "stage2.safetensors")
-    assert gained.config.model.removal.row_coord
+    assert gained.config.model.removal.row_coord and gained.config.model.removal.row_context
     for name in ("f_s", "f_r"):
+        context = {key: value for key, value in gained.state_dicts[name].items() if key.startswith("context.")}
+        assert context and all(torch.equal(value, torch.zeros_like(value)) for value in context.values())
         for key, value in plain.state_dicts[name].items():
             got = gained.state_dicts[name][key]
             if key == "enc.0.0.weight":

@@ -948,13 +948,16 @@ def _section_of(config: JRGRConfig, section: str) -> Any:
 
 
 def _gains_rows(saved: JRGRConfig, current: JRGRConfig) -> JRGRConfig:
-    """`saved` as `current` builds its removal nets when only ``model.removal.row_coord`` is new in `current`: a
-    net saved without the row channel starts one with it (`jrgr_deploy.checkpoint.load_weights_into`)."""
-    if current.model.removal.row_coord and not saved.model.removal.row_coord:
-        logger.info("the removal nets gain the row channel (model.removal.row_coord): its weights start at zero")
-        removal = replace(saved.model.removal, row_coord=True)
-        return replace(saved, model=replace(saved.model, removal=removal))
-    return saved
+    """`saved` as `current` builds its removal nets when only ``model.removal.row_coord`` and/or ``row_context``
+    are new in `current`: a net saved without them starts one with them (`jrgr_deploy.checkpoint.load_weights_into`)."""
+    gained = {option: True for option in ("row_coord", "row_context")
+              if getattr(current.model.removal, option) and not getattr(saved.model.removal, option)}
+    if not gained:
+        return saved
+    logger.info("the removal nets gain %s: the weights they add start at zero",
+                " and ".join(f"model.removal.{option}" for option in gained))
+    removal = replace(saved.model.removal, **gained)
+    return replace(saved, model=replace(saved.model, removal=removal))
 
 
 def _check_same_model(saved: JRGRConfig, current: JRGRConfig, path: Path, removal_only: bool = False) -> None:

@@ -48,15 +48,35 @@ def frame_rows(height: int, top: int = 0, rows: int | None = None) -> torch.Tens
     return ((2.0 * index + 1.0) / height - 1.0).view(1, -1, 1)
 
 
+class RowContext(nn.Module):
+    """(N, C, H, W) -> (N, C, H, W): h plus a 1x1 convolution of each row's mean and max across the whole width
+    (``row_context``; zero-initialised, so the block starts as the identity)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.mix = nn.Conv2d(2 * channels, channels, 1)
+        zero_init(self.mix)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        pooled = torch.cat([h.mean(dim=3, keepdim=True), h.amax(dim=3, keepdim=True)], dim=1)  # (N, 2C, H, 1)
+        return h + self.mix(pooled)
+
+
 FIRST_CONV = "enc.0.0.weight"  # the state-dict key of the encoder's first conv, which reads the row channel
 
 
-def with_row_channel(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A U-Net's state dict saved without the row channel, for the same U-Net built with ``row_coord``: the first
-    conv's weights on the channel are zero, so the net starts as the one saved (``train.init_from`` a checkpoint
-    that had no row channel)."""
-    first = state[FIRST_CONV]
-    return {**state, FIRST_CONV: torch.cat([first, torch.zeros_like(first[:, :1])], dim=1)}
+def with_row_inputs(state: dict[str, torch.Tensor], net: UNet) -> dict[str, torch.Tensor]:
+    """A U-Net's state dict saved without the row channel or the row context, for `net`, the same U-Net built with
+    ``row_coord`` and/or ``row_context``: the weights they add are zero, so the net starts as the one saved
+    (``train.init_from`` a checkpoint that had neither)."""
+    state = dict(state)
+    if net.row_coord and state[FIRST_CONV].shape[1] == net.enc[0][0].in_channels - 1:
+        first = state[FIRST_CONV]
+        state[FIRST_CONV] = torch.cat([first, torch.zeros_like(first[:, :1])], dim=1)
+    if net.row_context:
+        for key, value in net.context.state_dict().items():
+            state.setdefault(f"context.{key}", torch.zeros_like(value))
+    return state
 
 
 class UNet(nn.Module):
@@ -101,6 +121,9 @@ class UNet(nn.Module):
             dec.append(nn.Sequential(*layers))
         self.dec = nn.ModuleList(dec)
         self.head = OutputHead(config.residual, config.out_activation)
+        self.row_context = config.row_context
+        if config.row_context:
+            self.context = nn.ModuleList(RowContext(widths[i]) for i in range(1, depth))
 
         init_weights(self)
         if config.residual:
@@ -108,6 +131,9 @@ class UNet(nn.Module):
         if config.row_coord:
             with torch.no_grad():
                 self.enc[0][0].weight[:, -1].zero_()
+        if config.row_context:  # init_weights drew them: start as the identity again
+            for block in self.context:
+                zero_init(block.mix)
 
     def forward(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """(N, 3, H, W) -> (N, 3, H, W); H, W multiples of 2**depth.
@@ -118,8 +144,10 @@ class UNet(nn.Module):
         check_input(x, self.multiple, self.name)
         skips = []
         h = torch.cat([x, self._rows(x, rows)], dim=1) if self.row_coord else x
-        for block in self.enc:
+        for i, block in enumerate(self.enc):
             h = block(h)
+            if self.row_context and i > 0:
+                h = self.context[i - 1](h)
             skips.append(h)
         h = self.dec[-1](skips[-1])
         for i in range(len(self.dec) - 2, -1, -1):
