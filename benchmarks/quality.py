@@ -100,6 +100,10 @@ ROWS_ALONE = ("loss.pl_veil_removal=row_dark_channel", "loss.pl_veil_only=true",
               "loss.pl_airlight_fraction=0.05", "loss.pl_veil_strength=0.95")
 
 
+# the square stage alone as the labels, at the setting the street-canyon variant's validation picks for the stage
+# alone (`--depth-model street_canyon`, BENCHMARKS.md "The veil removal alone": 27.76 dB on its test)
+SQUARE_ALONE = ("loss.pl_veil_only=true", "loss.pl_veil_patch=0.33", "loss.pl_airlight_fraction=0.05",
+                "loss.pl_veil_strength=0.5")
 CONTEXT = ("model.removal.row_context=true",)  # the removal net pools each row across the whole width
 
 DETAIL_BLUR_PX = 8  # the labels' blur a detail refresh keeps (`loss.pl_refresh_detail_px`)
@@ -313,6 +317,9 @@ METHODS: dict[str, Method] = {
         "continued", ("train.lr=2e-4", "train.ema_decay=0.99", *CONTEXT, "train.crop_size=384")),
     "self_training_rows_alone_384": Method("self_training_rows_alone on 384² crops (`train.crop_size=384`)", "joint",
                                            (*PLUS, *SELF_TRAINING_RECIPE, *ROWS_ALONE, "train.crop_size=384")),
+    "self_training_square_alone_384": Method(f"self-training on the square veil stage alone as the labels, no net "
+                                             f"({quoted(SQUARE_ALONE)}), on 384² crops", "joint",
+                                             (*PLUS, *SELF_TRAINING_RECIPE, *SQUARE_ALONE, "train.crop_size=384")),
     "self_training_dc33_first_detail500": _detail("self_training_dc33_first", FIRST, 500),
     "self_training_dc33_first_detail250": _detail("self_training_dc33_first", FIRST, 250),
     "self_training_mt_rows_first": _self_training_mt(", labels made with the row-by-row dark-channel veil removed "
