@@ -633,7 +633,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backgrounds", type=Path, default=DEFAULT_BACKGROUNDS)
     parser.add_argument("--work", type=Path, default=HERE / "work" / "camera_adapt")
     parser.add_argument("--results", type=Path, default=HERE / "results")
-    parser.add_argument("--markdown", default=str(REPO / "BENCHMARKS.md"), help="'none' (or '') skips")
+    parser.add_argument("--markdown", default=None, help="BENCHMARKS.md to update (default: the repository's); "
+                                                          "'none' (or '') skips")
     parser.add_argument("--weights", default=None, help="start checkpoint (default: the shipped model)")
     parser.add_argument("--stage1", default=None, help="the stage-1 checkpoint the shipped model started from")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
@@ -664,6 +665,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", action="append", default=[])
     args = parser.parse_args(argv)
     from machine import benchmark_logging
+    from markdown_sections import resolve_markdown
+
+    resolve_markdown(args, REPO / "BENCHMARKS.md")
 
     from jrgr_deploy.errors import JRGRError
     from jrgr_deploy.frames import parse_wh
@@ -684,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     results["notes"] = args.note
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "camera_adapt.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    if args.markdown and args.markdown.lower() != "none":
+    if args.markdown:
         from markdown_sections import replace_section
 
         replace_section(args.markdown, SECTION, markdown(results))

@@ -66,10 +66,11 @@ def parse_tile(text: str) -> tuple[int, int]:
     return int(height), int(width)
 
 
-def tiled(veil: Any, image: Any, tile_hw: tuple[int, int], strength: float, patch: float, airlight: float) -> Any:
-    """`veil` (`remove_veil` or `remove_row_veil`) run on each `tile_hw` tile of the (H, W, 3) `image` on its own,
-    its patch (a fraction of the short side) or band (of the height) scaled so that it covers as many pixels as
-    on the whole image; edge tiles are what is left."""
+def tiled(veil: Any, by_rows: bool, image: Any, tile_hw: tuple[int, int], strength: float, patch: float,
+          airlight: float) -> Any:
+    """`veil` (`remove_veil`, or `remove_row_veil` when `by_rows`) run on each `tile_hw` tile of the (H, W, 3)
+    `image` on its own, its patch (a fraction of the short side) or band (of the height) scaled so that it covers as
+    many pixels as on the whole image; edge tiles are what is left."""
     import numpy as np
 
     height, width = image.shape[:2]
@@ -77,7 +78,7 @@ def tiled(veil: Any, image: Any, tile_hw: tuple[int, int], strength: float, patc
     for top in range(0, height, tile_hw[0]):
         for left in range(0, width, tile_hw[1]):
             tile = image[top:top + tile_hw[0], left:left + tile_hw[1]]
-            if veil.__name__ == "remove_row_veil":
+            if by_rows:
                 scaled = patch * height / tile.shape[0]
             else:
                 scaled = patch * min(height, width) / min(tile.shape[:2])
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.removals, args.orders, args.patches, args.airlights, args.strengths, [None, *args.tiles]):
             veil = veils[removal]
             if tile_hw is not None:
-                labels = [tiled(veil, image, tile_hw, strength, patch, airlight) for image in rainy]
+                labels = [tiled(veil, removal == "row_dark_channel", image, tile_hw, strength, patch, airlight)
+                          for image in rainy]
             elif order == "after":
                 labels = [veil(image, strength, patch, airlight) for image in derained]
             else:  # the veil removed from the rainy image: alone, or before the net

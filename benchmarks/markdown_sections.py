@@ -81,7 +81,7 @@ def resolve_markdown(args: argparse.Namespace, default: Path) -> None:
     """--markdown after parsing: unset -> `default` (None with --quick: smoke runs leave BENCHMARKS.md alone);
     'none' -> None."""
     if args.markdown is None:
-        args.markdown = None if args.quick else default
+        args.markdown = None if getattr(args, "quick", False) else default
     elif str(args.markdown).lower() == "none":
         args.markdown = None
 

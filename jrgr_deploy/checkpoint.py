@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from jrgr_deploy.config import JRGRConfig
+from jrgr_deploy.config import ROW_INPUTS, JRGRConfig
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.names import REMOVAL_NETS
 from jrgr_deploy.output_files import PartialFile, ensure_parent
@@ -328,8 +328,8 @@ def load_weights_into(checkpoint: Checkpoint, name: str, net: nn.Module) -> nn.M
     module = getattr(net, "module", net)
     state = checkpoint.state_dicts[name]
     saved = checkpoint.config.model.removal
-    if name in REMOVAL_NETS and ((getattr(module, "row_coord", False) and not saved.row_coord)
-                                 or (getattr(module, "row_context", False) and not saved.row_context)):
+    if name in REMOVAL_NETS and any(getattr(module, option, False) and not getattr(saved, option)
+                                    for option in ROW_INPUTS):
         from jrgr_deploy.nn.unet import with_row_inputs
 
         state = with_row_inputs(state, module)  # a removal net gaining row inputs starts as the one saved

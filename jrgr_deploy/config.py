@@ -35,6 +35,8 @@ GAN_MODES = ("lsgan", "vanilla")
 RAIN_FORMS = ("additive", "physics")
 VEIL_SOURCES = ("all", "adversarial", "moments")
 PL_VEIL_REMOVALS = ("dark_channel", "moments", "row_dark_channel")  # how the pseudo-labels of mse_fr_pl lose their veil
+# removal-net options that only add weights starting at zero: a net saved without them loads into one built with them
+ROW_INPUTS = ("row_coord", "row_context")
 AMP_MODES = ("none", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -81,7 +83,7 @@ class NetConfig:
 
     def __post_init__(self) -> None:
         _check_choice("arch", self.arch, NET_ARCHS)
-        for option in ("row_coord", "row_context"):
+        for option in ROW_INPUTS:
             if getattr(self, option) and self.arch != "unet":
                 raise JRGRError(f"{option} is a U-Net option (arch: unet)")
         _check_choice("norm", self.norm, NORMS)

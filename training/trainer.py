@@ -53,7 +53,7 @@ from jrgr_deploy.checkpoint import (
     remove_stale_partials_of,
     save_checkpoint,
 )
-from jrgr_deploy.config import JRGRConfig
+from jrgr_deploy.config import ROW_INPUTS, JRGRConfig
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.names import DISCRIMINATORS, GENERATORS
 from jrgr_deploy.nn.build import build_net, size_multiple
@@ -950,7 +950,7 @@ def _section_of(config: JRGRConfig, section: str) -> Any:
 def _gains_rows(saved: JRGRConfig, current: JRGRConfig) -> JRGRConfig:
     """`saved` as `current` builds its removal nets when only ``model.removal.row_coord`` and/or ``row_context``
     are new in `current`: a net saved without them starts one with them (`jrgr_deploy.checkpoint.load_weights_into`)."""
-    gained = {option: True for option in ("row_coord", "row_context")
+    gained = {option: True for option in ROW_INPUTS
               if getattr(current.model.removal, option) and not getattr(saved.model.removal, option)}
     if not gained:
         return saved
