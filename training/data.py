@@ -206,6 +206,26 @@ def _log_transfer(what: str, transfer: MomentTransfer, grid: int) -> None:
 
 
 PSEUDO_LABELS_FILE = "labels.json"  # written last: its presence means every label of the folder is there
+
+
+def _is_complete(done: Path, record: dict[str, object]) -> bool:
+    """Whether a folder's completion record `done` holds `record`; if not, `done` is removed first, so that a
+    folder half rewritten under another record never passes for complete."""
+    import json
+
+    if done.is_file() and json.loads(done.read_text()) == record:
+        return True
+    done.unlink(missing_ok=True)
+    return False
+
+
+def _mark_complete(done: Path, record: dict[str, object]) -> None:
+    """Write the completion record `done` (atomically, last: every file of its folder is there)."""
+    import json
+
+    from jrgr_deploy.output_files import write_text_atomic
+
+    write_text_atomic(done, json.dumps(record) + "\n")
 FIRST_LABELS_DIR = "first"  # FOLDER/first: the step-0 labels (loss.pl_refresh_detail_px)
 
 
@@ -226,12 +246,10 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     ``labels.json`` matches (count, strength, removal, step when refreshed) is reused, so a resumed run trains on
     the labels of the net it started from; any other is written anew (``labels.json`` removed first, so a folder
     half rewritten never passes for complete)."""
-    import json
 
     from jrgr_deploy.datasets import UnpairedRainDataset
     from jrgr_deploy.frames import nchw_to_rgb
     from jrgr_deploy.image_files import read_rgb, write_rgb
-    from jrgr_deploy.output_files import write_text_atomic
     from jrgr_deploy.training.evaluate import remove_rain
     from jrgr_deploy.training.streak_carving import carve_streaks
     from jrgr_deploy.veil_removal import AIRLIGHT_FRACTION, PATCH_FRACTION, remove_row_veil, remove_veil
@@ -271,9 +289,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         if step > 0 and not (first_dir / pairs[0][1].name).is_file():
             raise JRGRError(f"cannot refresh the pseudo-labels' detail in '{folder}': the first labels "
                             f"'{first_dir}' are missing (they are written when stage 2 starts); start anew")
-    if done.is_file() and json.loads(done.read_text()) == expected:
+    if _is_complete(done, expected):
         return pairs
-    done.unlink(missing_ok=True)
     reference = None
     if loss.pl_streak_reference:  # its input is the same at every refresh: its outputs are kept
         unveiled = {"veil_first": loss.pl_veil_first, "removal": loss.pl_veil_removal, "strength": strength,
@@ -320,7 +337,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         for path in derained_paths:
             path.unlink()
         derained_dir.rmdir()
-    write_text_atomic(done, json.dumps(expected) + "\n")
+    _mark_complete(done, expected)
     return pairs
 
 
@@ -336,7 +353,6 @@ class StreakReference:
     outputs written under any other record are made again."""
 
     def __init__(self, path: str, folder: Path, unveiled: dict[str, object], device: str | torch.device) -> None:
-        import json
 
         from jrgr_deploy.checkpoint import load_checkpoint, load_net
         from jrgr_deploy.nn.build import size_multiple
@@ -345,9 +361,8 @@ class StreakReference:
         self.folder, self.device = folder, device
         self.record = {"reference": path, "sha256": checkpoint.sha256, **unveiled}
         self.done = folder / PSEUDO_LABELS_FILE
-        self.cached = self.done.is_file() and json.loads(self.done.read_text()) == self.record
+        self.cached = _is_complete(self.done, self.record)
         if not self.cached:
-            self.done.unlink(missing_ok=True)
             self.net = load_net(checkpoint, checkpoint.removal_net).to(device)
             self.multiple = size_multiple(checkpoint.config, checkpoint.removal_net)
 
@@ -366,12 +381,8 @@ class StreakReference:
 
     def finish(self) -> None:
         """Mark the folder complete: every output of this reference and input is in it."""
-        import json
-
-        from jrgr_deploy.output_files import write_text_atomic
-
         if not self.cached:
-            write_text_atomic(self.done, json.dumps(self.record) + "\n")
+            _mark_complete(self.done, self.record)
 
 
 def keep_blur(first: np.ndarray, new: np.ndarray, sigma_px: float) -> np.ndarray:
