@@ -146,6 +146,10 @@ SELF_TRAINING_RECIPE = ("loss.weights.mse_fr_pl=1", "loss.pl_veil_removal=row_da
 # the labels' detail is made again at N/3 and 2N/3 of N steps (`loss.pl_refresh_iters`); a run too short for
 # that (the timing probe) makes none
 SELF_TRAINING_REFRESHES = 3
+# the adaptation's crops, whatever the starting checkpoint was trained on (v4: 384² crops of whole photographs): a
+# camera's footage at 192² crops is what every `jrgr adapt` measurement trained on, and a crop four times larger
+# costs four times the time per step inside the same --minutes
+ADAPT_CROP_SIZE = 192
 # after self-training: the share of the starting net's weights in the deployed net, a weight-space average with the
 # selected snapshot (module docstring, "Why the mix"; `checkpoint.mix_weights`); chosen on the third camera's
 # 6,000-step runs, where 0.2-0.3 scored best of 0-0.5; at --minutes 20 it helped two cameras and cost the third
@@ -454,6 +458,9 @@ def _config(request: AdaptRequest, work: Path, weights: Path, iterations: int, c
         f"train.init_from={json.dumps(str(weights))}", f"train.stage2_iters={iterations}",
         f"train.checkpoint_every={checkpoint_every}", "train.image_every=0", "train.log_every=10",
         f"train.seed={request.seed}", "train.veil_warmup_iters=0", "train.device=cpu",
+        f"train.crop_size={ADAPT_CROP_SIZE}", "train.crop_width=0",
+        # a file of the machine the starting model was trained on (its labels' streak reference) is never read here
+        'loss.pl_streak_reference=""',
         # the refreshes first: overrides are checked one by one, and the recipe's detail refresh needs them
         *((f"loss.pl_refresh_iters={_refresh_every(iterations)}",) if request.self_training else ()),
         *(SELF_TRAINING_RECIPE if request.self_training else DRY_RECIPE if request.dry is not None else ()),

@@ -6,8 +6,10 @@
 
 Every photograph of the folder, in name order (no picking by result), shrunk so its longer side is
 ``--max-side`` pixels (the scale the models are meant to run at); each model derains it whole. Columns: rainy,
-then one per ``--model NAME=CHECKPOINT``. Also reports two no-reference measures per model — the mean absolute
-change it makes and the mean local contrast of its output, on the whole photographs — in a JSON beside the PNG.
+then one per ``--model NAME=CHECKPOINT``. Also reports three no-reference measures per model — the mean absolute
+change it makes, the mean local contrast of its output and its mean streak energy (thin lines brighter than their
+surroundings along the rainy photograph's rain direction, `jrgr_deploy.training.streak_carving.streak_energy`; the
+rainy photographs' own beside them), on the whole photographs — in a JSON beside the PNG.
 With ``--crop WxH`` the sheet shows each photograph's centre crop of that size instead (derained whole, then cut),
 large enough to see streaks that the whole-photograph thumbnails hide. ``--veil-alone S`` adds a column that learns
 nothing: the runtime's veil stage (`jrgr_deploy.veil_removal.remove_veil`, `jrgr derain --veil S`) on the rainy
@@ -25,16 +27,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-
-
-def _shrink(image: np.ndarray, max_side: int) -> np.ndarray:
-    import cv2
-
-    height, width = image.shape[:2]
-    scale = max_side / max(height, width)
-    if scale >= 1:
-        return image
-    return cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
 
 
 def _local_contrast(image: np.ndarray) -> float:
@@ -66,12 +58,12 @@ def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, 
     from matplotlib.figure import Figure
 
     from jrgr_deploy.checkpoint import load_checkpoint, load_net
-    from jrgr_deploy.image_files import list_images, read_rgb
+    from jrgr_deploy.image_files import list_images, read_rgb, shrink_to_max_side
     from jrgr_deploy.nn.build import size_multiple
     from jrgr_deploy.training.evaluate import remove_rain
 
     files = list_images(photos)
-    rainy = [_shrink(read_rgb(p), max_side) for p in files]
+    rainy = [shrink_to_max_side(read_rgb(p), max_side) for p in files]
     panels: list[tuple[str, list[np.ndarray]]] = [("rainy (real)", rainy)]
     if veil_alone is not None:
         from jrgr_deploy.veil_removal import remove_veil
@@ -83,14 +75,20 @@ def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, 
         net = load_net(checkpoint, net_name)
         panels.append((name, remove_rain(net, rainy, multiple=size_multiple(checkpoint.config, net_name),
                                          batch_size=1)))
+    from jrgr_deploy.training.streak_carving import streak_energy
+
     report = {"photos": [p.name for p in files], "max_side": max_side, "models": {}}
+    rainy_streaks = [streak_energy(image) for image in rainy]  # each photograph's rain direction, read once
     for name, images in panels[1:]:
         report["models"][name] = {
             "mean_abs_change": round(float(np.mean([np.abs(a.astype(int) - b).mean() for a, b in
                                                     zip(images, rainy, strict=True)])), 3),
             "local_contrast": round(float(np.mean([_local_contrast(a) for a in images])), 3),
+            "streak_energy": round(float(np.mean([streak_energy(a, angle)[0] for a, (_, angle) in
+                                                  zip(images, rainy_streaks, strict=True)])), 4),
         }
     report["rainy_local_contrast"] = round(float(np.mean([_local_contrast(a) for a in rainy])), 3)
+    report["rainy_streak_energy"] = round(float(np.mean([energy for energy, _ in rainy_streaks])), 4)
     scale = 1.0
     if crop_hw is not None:  # the measures above stay the whole photographs'; the sheet shows the centres
         report["crop_wh"] = [crop_hw[1], crop_hw[0]]

@@ -13,6 +13,10 @@
   benchmark's work folder holds it; with ``--set model.…`` switches, a net of another size, trained in
   WORK/stage1). Stage 2: the benchmark's ``--method`` (default `jrgr_plus`), ``--iters`` steps, traced on the proxy
   validation (model B on validation photographs); the val-selected snapshot is the model.
+- ``--with-proxy-real N`` adds N images of the quality benchmark's own real domain (its ``train/real`` split:
+  unpaired model-B rainy images of the photographs the benchmark keeps for that split, never its validation or test
+  photographs) to the real photographs, as that benchmark's self-training rows train on it: the photographs teach
+  the real streaks, the proxy's split its veil.
 
 Writes WORK/default_model.json (command, data, trace, the selected checkpoint: what `ship_default_model.py
 --stage2` is given; WORK/default_model_METHOD.json for another ``--method``).
@@ -73,7 +77,8 @@ def duplicate_groups(files: list[Path], threshold: float = 0.95) -> list[list[Pa
 
 def split_real_rain(folder: Path, holdout: int, seed: int, out: Path) -> dict[str, list[str]]:
     """Copy the real rainy photographs into OUT/train and OUT/holdout: a seeded choice of about `holdout` files,
-    near-duplicates kept on the same side (a held-out photograph is never trained on at another size)."""
+    near-duplicates kept on the same side (a held-out photograph is never trained on at another size). The
+    copies are the files as they are (`shrink_photos` makes the training photographs smaller)."""
     import numpy as np
 
     from jrgr_deploy.errors import JRGRError
@@ -104,6 +109,45 @@ def split_real_rain(folder: Path, holdout: int, seed: int, out: Path) -> dict[st
     return parts
 
 
+def shrink_photos(photos: Path, max_side: int, out: Path) -> Path:
+    """OUT: every photograph of folder `photos` shrunk so that its longer side is at most `max_side` pixels (PNG,
+    the same name stem; smaller ones copied as they are), the scale the runtime and the real-rain sheet derain them
+    at, so that the labels' streaks and the crops have the width they have there. The folder is rewritten unless
+    it already holds these names. -> OUT."""
+    from jrgr_deploy.image_files import list_images, read_rgb, shrink_to_max_side, write_rgb
+
+    sources = {f"{p.stem}.png": p for p in list_images(photos)}
+    if out.is_dir() and sorted(p.name for p in out.iterdir()) == sorted(sources):
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for name, source in sources.items():
+        write_rgb(out / name, shrink_to_max_side(read_rgb(source), max_side))
+    return out
+
+
+def add_proxy_real(photos: Path, proxy_real: Path, count: int, out: Path) -> list[str]:
+    """OUT: the real photographs of folder `photos` beside `count` images of the quality benchmark's real split
+    `proxy_real`, every (size // count)-th from the first in name order (its images come photograph by photograph,
+    so the spacing spreads them over its photographs), copied as ``proxy_NAME``; the folder is rewritten unless it
+    already holds exactly these names. -> the proxy images' names, as copied."""
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.image_files import list_images
+
+    pool = list_images(proxy_real)
+    if not 0 < count <= len(pool):
+        raise JRGRError(f"--with-proxy-real {count}: the benchmark's real split '{proxy_real}' holds {len(pool)} "
+                        "images; pass a count from 1 to that")
+    chosen = pool[::len(pool) // count][:count]
+    sources = {p.name: p for p in list_images(photos)} | {f"proxy_{p.name}": p for p in chosen}
+    if not (out.is_dir() and sorted(p.name for p in out.iterdir()) == sorted(sources)):
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        for name, source in sources.items():
+            shutil.copy(source, out / name)
+    return [f"proxy_{p.name}" for p in chosen]
+
+
 def stage1_plan(overrides: list[str]) -> quality.Plan:
     """The quality benchmark's plan (`quality.Plan`) with the ``--set`` switches that hold for stage 1 too: the
     removal nets' size (``model.…``). The benchmark's stage-1 net is the `tiny` preset's, and a checkpoint of
@@ -128,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-points", type=int, default=12, help="proxy validations along the way (default 12)")
     parser.add_argument("--holdout", type=int, default=18, help="real photographs kept out of training (default 18)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--real-max-side", type=int, default=0, metavar="PX",
+                        help="train on the real photographs shrunk to this longer side (default 0: as they are; the "
+                             "real-rain sheet and --infer-size auto derain them at about 512-600)")
+    parser.add_argument("--with-proxy-real", type=int, default=0, metavar="N",
+                        help="also train on N images of the quality benchmark's real split (model-B rain, no "
+                             "clean; every (1000 // N)-th), beside the real photographs (default 0: photographs only)")
     parser.add_argument("--method", default="jrgr_plus",
                         choices=sorted(name for name, method in quality.METHODS.items() if method.kind == "joint"),
                         help="the quality benchmark's method trained as stage 2 (default jrgr_plus, the v2 recipe)")
@@ -149,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     try:
+        if args.real_max_side < 0 or 0 < args.real_max_side < 64:
+            raise JRGRError(f"--real-max-side {args.real_max_side}: give the longer side in pixels, at least 64 "
+                            "(or 0: the photographs as they are)")
         if args.init_from and not Path(args.init_from).is_file():
             raise JRGRError(f"--init-from '{args.init_from}' does not exist: pass a .safetensors checkpoint")
         from jrgr_deploy.config import JRGRConfig
@@ -164,6 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.work)
         work.mkdir(parents=True, exist_ok=True)
         real = split_real_rain(Path(args.real_rain), args.holdout, args.seed, work / "real_rain")
+        real_set = photos = work / "real_rain" / "train"
+        if args.real_max_side:
+            real_set = photos = shrink_photos(photos, args.real_max_side, work / "real_rain" /
+                                              f"train_max{args.real_max_side}")
+        if args.with_proxy_real:
+            real_set = photos.with_name(f"{photos.name}_with_proxy{args.with_proxy_real}")
+            real["proxy_real"] = add_proxy_real(photos, bench.data / "train" / "real" / "rainy", args.with_proxy_real,
+                                                real_set)
         if args.init_from:  # e.g. a shipped model, continued with another recipe
             stage1 = Path(args.init_from)
         elif plan.net_overrides:  # a net of another size: its own supervised stage 1, the benchmark's plan
@@ -178,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             # left out of the plan's base, so that each is recorded once
             *(o for o in plan.base_overrides(args.seed) if o not in plan.net_overrides),
             f"data.paired_rainy={data / 'train/synthetic/rainy'}",
-            f"data.paired_clean={data / 'train/synthetic/clean'}", f"data.real={work / 'real_rain' / 'train'}",
+            f"data.paired_clean={data / 'train/synthetic/clean'}", f"data.real={real_set}",
             f"train.stage2_iters={args.iters}", f"train.batch_size={plan.batch}",
             f"train.checkpoint_every={args.iters // args.val_points}", f"train.init_from={stage1}",
             *quality.METHODS[args.method].overrides, *args.overrides,

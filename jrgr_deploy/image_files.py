@@ -83,3 +83,13 @@ def write_bgr(path: str | Path, image: np.ndarray, png_compression: int | None =
 def write_rgb(path: str | Path, image: np.ndarray) -> Path:
     """Write an (H,W,3) uint8 RGB image (see `write_bgr`)."""
     return write_bgr(path, image[..., ::-1])
+
+
+def shrink_to_max_side(image: np.ndarray, max_side: int) -> np.ndarray:
+    """(H, W, C) image shrunk (INTER_AREA, no aliasing) so that its longer side is `max_side` pixels; an image
+    already that small is returned as it is (never enlarged)."""
+    height, width = image.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)

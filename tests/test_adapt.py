@@ -243,6 +243,29 @@ def test_the_recipes_start_from_the_plus_losses_not_the_starting_checkpoints(tmp
     assert tiny_joint.loss == tiny.loss and tiny_joint.loss != plus  # its own losses: nothing to undo
 
 
+def test_the_adaptation_does_not_inherit_the_starting_models_crops_or_its_streak_reference(tmp_path: Path) -> None:
+    """A start trained on 384² crops with a streak reference on its training machine (as the shipped v4): the
+    adaptation trains on its own 192² crops and reads no reference, by either recipe, the user's --set still winning;
+    the shipped model itself adapts the same way."""
+    from jrgr_deploy.app.adapt import ADAPT_CROP_SIZE, AdaptRequest, _config
+    from jrgr_deploy.checkpoint import save_checkpoint
+    from jrgr_deploy.default_model import default_checkpoint
+
+    tiny, nets = perturbed_tiny_nets(GENERATORS, 0)
+    trained = tiny.with_overrides(["train.crop_size=384", "train.crop_width=512", "loss.weights.mse_fr_pl=1",
+                                   f"loss.pl_streak_reference={tmp_path / 'gone.safetensors'}"])
+    start = save_checkpoint(tmp_path / "start.safetensors", config=trained, nets=nets, stage="stage2", step=5)
+    for weights in (start, default_checkpoint()):
+        for recipe in ("self-training", "joint"):
+            config = _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=weights, recipe=recipe), tmp_path,
+                             weights, 10, 5)
+            assert (config.train.crop_size, config.train.crop_width) == (ADAPT_CROP_SIZE, 0)
+            assert config.loss.pl_streak_reference == ""
+    mine = _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=start, overrides=("train.crop_size=256",)),
+                   tmp_path, start, 10, 5)
+    assert mine.train.crop_size == 256
+
+
 def test_after_self_training_the_latest_snapshot_not_worse_than_the_start_is_taken(tmp_path: Path) -> None:
     from jrgr_deploy.app.adapt import VEIL_FILE, _choose_self_trained
 

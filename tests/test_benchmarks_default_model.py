@@ -7,7 +7,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from benchmark_scripts import load_benchmark
+
+from jrgr_deploy.errors import JRGRError
 
 
 def _photo(path: Path, seed: int, size_wh: tuple[int, int] = (64, 48)) -> Path:
@@ -29,6 +32,52 @@ def test_real_rain_split_keeps_near_duplicates_together(tmp_path: Path) -> None:
     assert len(held) >= 4 and not held & train and len(held | train) == 15
     assert ({"p00.png", "p00_big.png"} <= held) or ({"p00.png", "p00_big.png"} <= train)
     assert sorted(p.name for p in (tmp_path / "split" / "holdout").iterdir()) == parts["holdout"]
+
+
+def test_proxy_real_images_join_the_photographs_evenly_spaced(tmp_path: Path) -> None:
+    """`--with-proxy-real N`: the photographs plus every (size // N)-th image of the benchmark's real split,
+    prefixed so that no name collides; an unchanged folder is kept, a count the split cannot give is a clear error."""
+    script = load_benchmark("train_default_model")
+    photos, pool = tmp_path / "photos", tmp_path / "pool"
+    photos.mkdir()
+    pool.mkdir()
+    for i in range(3):
+        _photo(photos / f"{i}.jpg", i)
+    for i in range(10):
+        _photo(pool / f"{i:06d}.png", 10 + i)
+    out = tmp_path / "mixed"
+    names = script.add_proxy_real(photos, pool, 4, out)
+    assert names == ["proxy_000000.png", "proxy_000002.png", "proxy_000004.png", "proxy_000006.png"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(["0.jpg", "1.jpg", "2.jpg", *names])
+    assert (out / "proxy_000004.png").read_bytes() == (pool / "000004.png").read_bytes()
+    stamp = (out / "0.jpg").stat().st_mtime_ns
+    assert script.add_proxy_real(photos, pool, 4, out) == names and (out / "0.jpg").stat().st_mtime_ns == stamp
+    assert len(script.add_proxy_real(photos, pool, 5, out)) == 5 and len(list(out.iterdir())) == 8
+    for count in (0, 11):
+        with pytest.raises(JRGRError, match=f"--with-proxy-real {count}: .* holds 10 images"):
+            script.add_proxy_real(photos, pool, count, out)
+
+
+def test_training_photographs_are_shrunk_to_the_sheets_scale(tmp_path: Path, capsys) -> None:
+    """`--real-max-side PX`: each training photograph's longer side at most PX (a smaller one as it is, as PNG),
+    an unchanged folder kept; a side too small to train on is a clear error before any data is made."""
+    from jrgr_deploy.image_files import read_rgb
+
+    script = load_benchmark("train_default_model")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "big.jpg", 0, (200, 100))
+    _photo(photos / "small.png", 1, (40, 30))
+    out = script.shrink_photos(photos, 80, tmp_path / "shrunk")
+    assert sorted(p.name for p in out.iterdir()) == ["big.png", "small.png"]
+    assert read_rgb(out / "big.png").shape == (40, 80, 3)
+    np.testing.assert_array_equal(read_rgb(out / "small.png"), read_rgb(photos / "small.png"))
+    stamp = (out / "big.png").stat().st_mtime_ns
+    assert script.shrink_photos(photos, 80, out) == out and (out / "big.png").stat().st_mtime_ns == stamp
+    code = script.main(["--real-max-side", "8", "--backgrounds", str(tmp_path), "--work", str(tmp_path / "w"),
+                        "--quality-work", str(tmp_path / "q")])
+    assert code == 2 and "--real-max-side 8" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()
 
 
 def test_missing_start_checkpoint_is_a_clear_error(tmp_path: Path, capsys) -> None:

@@ -36,6 +36,8 @@ def test_crop_sheet_keeps_the_whole_photographs_measures(tmp_path: Path, capsys)
     report_crops = json.loads(crops.with_suffix(".json").read_text())
     assert report_crops["crop_wh"] == [64, 32] and "crop_wh" not in report_whole
     assert report_crops["models"] == report_whole["models"]  # measured on the whole photographs either way
+    assert set(report_whole["models"]["v"]) == {"mean_abs_change", "local_contrast", "streak_energy"}
+    assert report_whole["rainy_streak_energy"] >= 0
     assert cv2.imread(str(crops)) is not None
     capsys.readouterr()
     assert script.main(["--photos", str(photos), "--model", f"v={SHIPPED}", "--crop", "64"]) == 2

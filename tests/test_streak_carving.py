@@ -25,7 +25,7 @@ from jrgr_deploy.training.data import (
     resolve_sources,
 )
 from jrgr_deploy.training.evaluate import remove_rain
-from jrgr_deploy.training.streak_carving import TONE_BLUR_PX, carve_streaks, streak_layer
+from jrgr_deploy.training.streak_carving import TONE_BLUR_PX, carve_streaks, streak_energy, streak_layer
 from jrgr_deploy.training.system import JRGRNets
 from tests.test_training import dataset, small_config  # noqa: F401 - the module-scoped data set fixture
 
@@ -93,6 +93,21 @@ def test_what_is_not_a_streak_stays(case: str) -> None:
     layer, _ = streak_layer(label, reference)
     assert layer.max() == 0.0
     np.testing.assert_array_equal(carve_streaks(label, reference), label)
+
+
+def test_streak_energy_measures_lines_along_the_given_rain_direction() -> None:
+    """No reference: a vertical line scores, the ramp without it does not, a derained copy (the line gone) scores
+    nothing along the rainy image's angle, and a line across that angle is not counted when the angle is given."""
+    background = _background()
+    rainy = _with_line(background, 0)
+    energy, angle = streak_energy(rainy)
+    assert angle in (-5, 0, 5) and energy > 0.2  # about 2 px x 50 px x tens of levels over 72 x 72 px
+    assert streak_energy(background, angle)[0] == 0.0
+    tilted = _with_line(background, 35)
+    assert streak_energy(tilted)[0] > 0.2
+    assert streak_energy(tilted, angle)[0] < 0.1 * streak_energy(tilted)[0]  # outside angle ± SPREAD_DEG
+    with pytest.raises(JRGRError, match="rain angle 7 is not one of"):
+        streak_layer(rainy, background, rain_angle=7)
 
 
 def test_images_of_two_sizes_are_refused() -> None:

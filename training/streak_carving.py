@@ -45,9 +45,11 @@ def line_kernel(length: int, angle_deg: float) -> np.ndarray:
     return kernel
 
 
-def streak_layer(label: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, int]:
+def streak_layer(label: np.ndarray, reference: np.ndarray, rain_angle: int | None = None) -> tuple[np.ndarray, int]:
     """(H, W, 3) uint8 label and the reference net's output on the same input -> ((H, W) float32 layer S ≥ 0 in
-    grey levels, the rain angle θ* in degrees); the module docstring has the steps."""
+    grey levels, the rain angle θ* in degrees); the module docstring has the steps. `rain_angle` (one of
+    ``ANGLES_DEG``): θ* as given instead of read from this label (several images of one photograph measured along
+    the same direction, `streak_energy`)."""
     if label.shape != reference.shape or label.ndim != 3 or label.shape[2] != 3:
         raise JRGRError(f"streak carving: expected two (H, W, 3) images of one size, got {label.shape} and "
                         f"{reference.shape}")
@@ -56,10 +58,24 @@ def streak_layer(label: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, 
     retoned = ref + cv2.GaussianBlur(base - ref, (0, 0), TONE_BLUR_PX)
     brighter = np.maximum((base - retoned).min(axis=2), 0.0)
     opened = {angle: cv2.morphologyEx(brighter, cv2.MORPH_OPEN, line_kernel(LINE_PX, angle)) for angle in ANGLES_DEG}
-    rain_angle = max(opened, key=lambda angle: float(opened[angle].sum()))
+    if rain_angle is None:
+        rain_angle = max(opened, key=lambda angle: float(opened[angle].sum()))
+    elif rain_angle not in opened:
+        raise JRGRError(f"streak carving: rain angle {rain_angle} is not one of {ANGLES_DEG}")
     along = np.max([opened[angle] for angle in ANGLES_DEG if abs(angle - rain_angle) <= SPREAD_DEG], axis=0)
     mask = cv2.dilate((along > THRESHOLD).astype(np.uint8), np.ones((3, 3), np.uint8))
     return brighter * mask, rain_angle
+
+
+def streak_energy(image: np.ndarray, rain_angle: int | None = None) -> tuple[float, int]:
+    """A no-reference measure of the streaks an (H, W, 3) uint8 image shows: the mean, in grey levels over the whole
+    image, of its `streak_layer` against its own Gaussian blur of ``TONE_BLUR_PX`` (thin lines brighter in every
+    channel than their surroundings, along the rain direction) -> (energy, the rain angle used). Pass the rainy
+    photograph's angle to measure a derained version of it along the same direction. Edges and bright texture
+    along that direction count too, so it compares versions of the same photographs, not photographs."""
+    blurred = cv2.GaussianBlur(image, (0, 0), TONE_BLUR_PX)
+    layer, angle = streak_layer(image, blurred, rain_angle)
+    return float(layer.mean()), angle
 
 
 def carve_streaks(label: np.ndarray, reference: np.ndarray) -> np.ndarray:
