@@ -61,6 +61,7 @@ def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, 
     from jrgr_deploy.image_files import list_images, read_rgb, shrink_to_max_side
     from jrgr_deploy.nn.build import size_multiple
     from jrgr_deploy.training.evaluate import remove_rain
+    from jrgr_deploy.training.streak_carving import streak_energy
 
     files = list_images(photos)
     rainy = [shrink_to_max_side(read_rgb(p), max_side) for p in files]
@@ -75,8 +76,6 @@ def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, 
         net = load_net(checkpoint, net_name)
         panels.append((name, remove_rain(net, rainy, multiple=size_multiple(checkpoint.config, net_name),
                                          batch_size=1)))
-    from jrgr_deploy.training.streak_carving import streak_energy
-
     report = {"photos": [p.name for p in files], "max_side": max_side, "models": {}}
     rainy_streaks = [streak_energy(image) for image in rainy]  # each photograph's rain direction, read once
     for name, images in panels[1:]:

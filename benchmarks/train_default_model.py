@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,38 +100,40 @@ def split_real_rain(folder: Path, holdout: int, seed: int, out: Path) -> dict[st
     held_names = {p.name for p in held}
     parts = {"holdout": sorted(held_names), "train": sorted(p.name for p in files if p.name not in held_names)}
     for part, names in parts.items():
-        target = out / part
-        if target.is_dir() and sorted(p.name for p in target.iterdir()) == names:
-            continue
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        for name in names:
-            shutil.copy(folder / name, target / name)
+        fill_folder(out / part, {name: folder / name for name in names})
     return parts
 
 
-def shrink_photos(photos: Path, max_side: int, out: Path) -> Path:
-    """OUT: every photograph of folder `photos` shrunk so that its longer side is at most `max_side` pixels (PNG,
-    the same name stem; smaller ones copied as they are), the scale the runtime and the real-rain sheet derain them
-    at, so that the labels' streaks and the crops have the width they have there. The folder is rewritten unless
-    it already holds these names. -> OUT."""
-    from jrgr_deploy.image_files import list_images, read_rgb, shrink_to_max_side, write_rgb
-
-    sources = {f"{p.stem}.png": p for p in list_images(photos)}
+def fill_folder(out: Path, sources: dict[str, Path], write: Callable[[Path, Path], object] = shutil.copy) -> Path:
+    """OUT holding exactly `sources` (its file name -> the file it is made from, by `write(source, OUT/name)`; a
+    copy by default). A folder that already holds these names is left as it is (a rerun of the same command),
+    any other is made anew. -> OUT."""
     if out.is_dir() and sorted(p.name for p in out.iterdir()) == sorted(sources):
         return out
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     for name, source in sources.items():
-        write_rgb(out / name, shrink_to_max_side(read_rgb(source), max_side))
+        write(source, out / name)
     return out
+
+
+def shrink_photos(photos: Path, max_side: int, out: Path) -> Path:
+    """OUT: every photograph of folder `photos` shrunk so that its longer side is at most `max_side` pixels (PNG,
+    the same name stem; smaller ones copied as they are), the scale the runtime and the real-rain sheet derain them
+    at, so that the labels' streaks and the crops have the width they have there (`fill_folder`). -> OUT."""
+    from jrgr_deploy.image_files import list_images, read_rgb, shrink_to_max_side, write_rgb
+
+    def shrink(source: Path, target: Path) -> None:
+        write_rgb(target, shrink_to_max_side(read_rgb(source), max_side))
+
+    return fill_folder(out, {f"{p.stem}.png": p for p in list_images(photos)}, shrink)
 
 
 def add_proxy_real(photos: Path, proxy_real: Path, count: int, out: Path) -> list[str]:
     """OUT: the real photographs of folder `photos` beside `count` images of the quality benchmark's real split
     `proxy_real`, every (size // count)-th from the first in name order (its images come photograph by photograph,
-    so the spacing spreads them over its photographs), copied as ``proxy_NAME``; the folder is rewritten unless it
-    already holds exactly these names. -> the proxy images' names, as copied."""
+    so the spacing spreads them over its photographs), copied as ``proxy_NAME`` (`fill_folder`). -> the proxy
+    images' names, as copied."""
     from jrgr_deploy.errors import JRGRError
     from jrgr_deploy.image_files import list_images
 
@@ -139,12 +142,7 @@ def add_proxy_real(photos: Path, proxy_real: Path, count: int, out: Path) -> lis
         raise JRGRError(f"--with-proxy-real {count}: the benchmark's real split '{proxy_real}' holds {len(pool)} "
                         "images; pass a count from 1 to that")
     chosen = pool[::len(pool) // count][:count]
-    sources = {p.name: p for p in list_images(photos)} | {f"proxy_{p.name}": p for p in chosen}
-    if not (out.is_dir() and sorted(p.name for p in out.iterdir()) == sorted(sources)):
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
-        for name, source in sources.items():
-            shutil.copy(source, out / name)
+    fill_folder(out, {p.name: p for p in list_images(photos)} | {f"proxy_{p.name}": p for p in chosen})
     return [f"proxy_{p.name}" for p in chosen]
 
 

@@ -206,6 +206,7 @@ def _log_transfer(what: str, transfer: MomentTransfer, grid: int) -> None:
 
 
 PSEUDO_LABELS_FILE = "labels.json"  # written last: its presence means every label of the folder is there
+FIRST_LABELS_DIR = "first"  # FOLDER/first: the step-0 labels (loss.pl_refresh_detail_px)
 
 
 def _is_complete(done: Path, record: dict[str, object]) -> bool:
@@ -226,7 +227,6 @@ def _mark_complete(done: Path, record: dict[str, object]) -> None:
     from jrgr_deploy.output_files import write_text_atomic
 
     write_text_atomic(done, json.dumps(record) + "\n")
-FIRST_LABELS_DIR = "first"  # FOLDER/first: the step-0 labels (loss.pl_refresh_detail_px)
 
 
 def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossConfig, folder: Path, multiple: int,
@@ -246,7 +246,6 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     ``labels.json`` matches (count, strength, removal, step when refreshed) is reused, so a resumed run trains on
     the labels of the net it started from; any other is written anew (``labels.json`` removed first, so a folder
     half rewritten never passes for complete)."""
-
     from jrgr_deploy.datasets import UnpairedRainDataset
     from jrgr_deploy.frames import nchw_to_rgb
     from jrgr_deploy.image_files import read_rgb, write_rgb
@@ -353,7 +352,6 @@ class StreakReference:
     outputs written under any other record are made again."""
 
     def __init__(self, path: str, folder: Path, unveiled: dict[str, object], device: str | torch.device) -> None:
-
         from jrgr_deploy.checkpoint import load_checkpoint, load_net
         from jrgr_deploy.nn.build import size_multiple
 
