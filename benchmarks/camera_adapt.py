@@ -94,6 +94,17 @@ ROWS: dict[str, dict[str, Any]] = {
                                  "loss.pl_refresh_detail_px=0 --set loss.pl_refresh_iters=0`)", "dry": False,
                                  "paper": False, "recipe": None, "pair_rain": None,
                                  "switches": ("loss.pl_refresh_detail_px=0", "loss.pl_refresh_iters=0")},
+    # the default with the labels made by the starting net on the footage enlarged F times (`loss.pl_label_scale`):
+    # v4 blurs less and leaves fewer streaks where the rain looks as large as in the photographs it trained on, and
+    # the net trained on those labels runs at the camera's own size (BENCHMARKS.md, "Labels made at a larger
+    # scale"); with the labels' veil strength lowered, as that net removes more of the veil itself
+    **{f"adapt_default_label_scale{scale:g}" + (f"_veil{veil:g}" if veil is not None else ""): {
+        "label": f"the same, labels made on the footage enlarged {scale:g}× (`--set loss.pl_label_scale={scale:g}`"
+                 + (f" `--set loss.pl_veil_strength={veil:g}`" if veil is not None else "") + ")",
+        "dry": False, "paper": False, "recipe": None, "pair_rain": None, "start_share": None,
+        "switches": (f"loss.pl_label_scale={scale:g}",
+                     *((f"loss.pl_veil_strength={veil:g}",) if veil is not None else ()))}
+       for scale in (2, 2.5, 3) for veil in (None, 0.5, 0.7)},
     "adapt_self": {"label": "`jrgr adapt --recipe self-training` (F_r on the footage's pseudo-labels alone)",
                    "dry": False, "paper": False, "recipe": "self-training", "before_keep": True},
     # the same with a light anchor on the synthetic pairs, to keep what F_r does on other scenes (the proxy validation)

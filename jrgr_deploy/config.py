@@ -304,6 +304,12 @@ class LossConfig:
     input (`jrgr_deploy.training.streak_carving`; the reference's outputs are kept beside the labels and read back
     at each refresh, `jrgr_deploy.training.data.StreakReference`). A net trained on heavy synthetic streaks thins
     the real streaks this way, at a cost on the proxy (BENCHMARKS.md, Quality, "Streak carving").
+    pl_label_scale: 1 (default): the labels' net runs on the real image at its size. F > 1: on the image enlarged
+    F times (bicubic), its output shrunk back (area): the default model v4 scores higher on a 640×360 camera's
+    footage enlarged than as it is (its labels at 2.5×: +1.1 dB against the ground truth), and the net trained on
+    those labels learns to do at the frame's own size what the starting net did there (BENCHMARKS.md, "Camera
+    adaptation", "Labels made at a larger scale").
+    The first labels and each refresh alike; the streak reference (``pl_streak_reference``) stays at 1.
     """
 
     gan_mode: str = "lsgan"
@@ -334,6 +340,7 @@ class LossConfig:
     pl_refresh_until: int = 0
     pl_highpass_px: float = 0.0
     pl_streak_reference: str = ""
+    pl_label_scale: float = 1.0
 
     def refreshes_at(self, step: int) -> bool:
         """Whether the pseudo-labels are made again after stage-2 step `step` (``pl_refresh_iters``,
@@ -361,6 +368,9 @@ class LossConfig:
         if self.pl_streak_reference and self.weights.mse_fr_pl <= 0:
             raise JRGRError("loss.pl_streak_reference carves the pseudo-labels' streaks: it needs "
                             "loss.weights.mse_fr_pl > 0")
+        if not 1.0 <= self.pl_label_scale <= 4.0:
+            raise JRGRError(f"loss.pl_label_scale must be in [1, 4] (the labels' net runs on the image enlarged so "
+                            f"many times), got {self.pl_label_scale}")
         if self.pl_refresh_iters < 0:
             raise JRGRError(f"loss.pl_refresh_iters must be >= 0, got {self.pl_refresh_iters}")
         if self.pl_refresh_until < 0:

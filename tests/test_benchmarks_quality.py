@@ -277,3 +277,31 @@ def test_set_switches_every_row_stage1_and_oracle_included(tmp_path: Path) -> No
     assert quality._task_config(quality.QUICK, work, 0, "supervised").model.removal.norm == "instance"
     # the method's own switches come after the benchmark's
     assert quality._task_config(plan, work, 0, "self_training_mt").loss.weights.mse_fr_mt == 1
+
+
+def test_label_scale_scores_the_labels_as_the_trainer_makes_them(tmp_path: Path) -> None:
+    """benchmarks/label_scale.py: one row per veil strength and scale, each the PSNR-Y of the labels that
+    `remove_rain_at_scale` makes (after the recipe's row-by-row veil removal) against the clean frames."""
+    import torch
+    from tiny_checkpoints import save_tiny_checkpoint
+
+    from jrgr_deploy.checkpoint import load_checkpoint, load_net
+    from jrgr_deploy.metrics import psnr_y
+    from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.training.data import remove_rain_at_scale
+    from jrgr_deploy.veil_removal import remove_row_veil
+
+    label_scale = load_benchmark("label_scale")
+    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+    rng = np.random.default_rng(0)
+    clean = [rng.integers(30, 200, (36, 64, 3), dtype=np.uint8) for _ in range(2)]
+    rainy = [np.clip(c.astype(int) + 40, 0, 255).astype(np.uint8) for c in clean]
+    rows = label_scale.label_table(rainy, clean, weights, [1.0, 2.0], [0.0, 0.5])
+    assert [(r["veil_strength"], r["scale"]) for r in rows] == [(0.0, 1.0), (0.0, 2.0), (0.5, 1.0), (0.5, 2.0)]
+    checkpoint = load_checkpoint(weights)
+    f_r, multiple = load_net(checkpoint, "f_r"), size_multiple(checkpoint.config, "f_r")
+    with torch.no_grad():
+        labels = [remove_rain_at_scale(f_r, remove_row_veil(r, 0.5, 0.1, 0.05), 2.0, multiple) for r in rainy]
+    expected = float(np.mean([psnr_y(label, c) for label, c in zip(labels, clean, strict=True)]))
+    assert rows[3]["psnr_y"] == round(expected, 3)
+    assert rows[0]["psnr_y"] != rows[1]["psnr_y"]  # the scale changes the labels

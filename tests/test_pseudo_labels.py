@@ -127,6 +127,37 @@ def test_labels_with_the_veil_removed_first_and_row_by_row(dataset, tmp_path) ->
         small_config(dataset, "loss.pl_veil_first=true", "loss.pl_veil_removal=moments")
 
 
+def test_labels_made_at_a_larger_scale(dataset, tmp_path) -> None:  # noqa: F811
+    """``loss.pl_label_scale`` F: each label is the net's output on the image enlarged F times (bicubic), shrunk
+    back to the image's size (area), then the veil stage as before; the scale is in the folder's record (another
+    scale relabels, scale 1 keeps the record it had before the switch existed); out of [1, 4] is refused."""
+    import cv2
+
+    config = small_config(dataset, "loss.pl_veil_strength=0.4", "loss.pl_label_scale=2.5")
+    sources = resolve_sources(config.data, need_real=True)
+    torch.manual_seed(0)
+    f_r = JRGRNets(config).f_r
+    real = UnpairedRainDataset(sources.real)
+    rainy = nchw_to_rgb(real[0]["o_r"][None].numpy())[0]
+    height, width = rainy.shape[:2]
+    pairs = make_pseudo_labels(sources, f_r, config.loss, tmp_path, multiple=4)
+    enlarged = cv2.resize(rainy, (round(width * 2.5), round(height * 2.5)), interpolation=cv2.INTER_CUBIC)
+    with torch.no_grad():
+        (big,) = remove_rain(f_r, [enlarged], multiple=4)
+        (as_is,) = remove_rain(f_r, [rainy], multiple=4)
+    expected = remove_veil(cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA), 0.4)
+    label = read_rgb(pairs[0][1])
+    np.testing.assert_array_equal(label, expected)
+    assert label.shape == rainy.shape and not np.array_equal(label, remove_veil(as_is, 0.4))
+    assert json.loads((tmp_path / PSEUDO_LABELS_FILE).read_text())["label_scale"] == 2.5
+    make_pseudo_labels(sources, f_r, replace(config.loss, pl_label_scale=1.0), tmp_path, multiple=4)
+    assert "label_scale" not in json.loads((tmp_path / PSEUDO_LABELS_FILE).read_text())
+    np.testing.assert_array_equal(read_rgb(pairs[0][1]), remove_veil(as_is, 0.4))
+    for bad in ("0.5", "5"):
+        with pytest.raises(JRGRError, match="pl_label_scale must be in"):
+            small_config(dataset, f"loss.pl_label_scale={bad}")
+
+
 def test_labelled_dataset_cuts_image_and_label_alike(tmp_path) -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)

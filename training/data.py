@@ -249,7 +249,6 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     from jrgr_deploy.datasets import UnpairedRainDataset
     from jrgr_deploy.frames import nchw_to_rgb
     from jrgr_deploy.image_files import read_rgb, write_rgb
-    from jrgr_deploy.training.evaluate import remove_rain
     from jrgr_deploy.training.streak_carving import carve_streaks
     from jrgr_deploy.veil_removal import AIRLIGHT_FRACTION, PATCH_FRACTION, remove_row_veil, remove_veil
 
@@ -274,6 +273,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         expected.update(veil_only=True)
     if loss.pl_streak_reference:  # a choice newer than the keys: recorded only when made
         expected.update(streak_reference=loss.pl_streak_reference)
+    if loss.pl_label_scale != 1.0:  # likewise
+        expected.update(label_scale=loss.pl_label_scale)
     remove_dark = remove_row_veil if by_rows else remove_veil
 
     def unveil(image: np.ndarray) -> np.ndarray:
@@ -315,7 +316,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
             derained = unveil(rainy)
         else:
             with torch.no_grad():
-                (derained,) = remove_rain(f_r, [net_input], multiple=multiple, device=device)
+                derained = remove_rain_at_scale(f_r, net_input, loss.pl_label_scale, multiple, device)
                 if reference is not None:
                     derained = carve_streaks(derained, reference.output(index, net_input))
         write_rgb(rainy_path, rainy)
@@ -338,6 +339,22 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         derained_dir.rmdir()
     _mark_complete(done, expected)
     return pairs
+
+
+def remove_rain_at_scale(f_r: torch.nn.Module, image: np.ndarray, scale: float, multiple: int,
+                         device: str | torch.device = "cpu") -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> `f_r`'s output on the image enlarged `scale` times (bicubic), shrunk back to (H, W)
+    (area), uint8 (``loss.pl_label_scale``; at scale 1 the output on the image as it is)."""
+    import cv2
+
+    from jrgr_deploy.training.evaluate import remove_rain
+
+    if scale == 1.0:
+        return remove_rain(f_r, [image], multiple=multiple, device=device)[0]
+    height, width = image.shape[:2]
+    enlarged = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_CUBIC)
+    (derained,) = remove_rain(f_r, [enlarged], multiple=multiple, device=device)
+    return cv2.resize(derained, (width, height), interpolation=cv2.INTER_AREA)
 
 
 STREAK_REFERENCE_DIR = "reference"  # FOLDER/reference: the streak reference's outputs (loss.pl_streak_reference)
