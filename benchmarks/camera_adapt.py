@@ -77,10 +77,12 @@ ROWS: dict[str, dict[str, Any]] = {
     # "pair_rain": the synthetic pairs' rain (`AdaptRequest.pair_rain`; absent: model A, as every row was measured
     # before 2026-12-05 04:45 UTC; None: the command's default); "start_share": the starting net's share of the
     # deployed net's weights (`AdaptRequest.start_share`; absent: 0, the snapshot as it is, as every row was measured
-    # before 2026-12-05 11:25 UTC; None: the command's default)
+    # before 2026-12-05 11:25 UTC; None: the command's default); "label_scale": absent: the labels made at the
+    # footage's own size (`loss.pl_label_scale=1`), as every row was measured before 2026-12-06 12:17 UTC; None: the
+    # command's default (a row's own switches come after either)
     "adapt_default": {"label": "`jrgr adapt` (as shipped; without --dry: self-training, F_r held to the starting net "
                       "on other scenes, deployed mixed with it)", "dry": False, "paper": False, "recipe": None,
-                      "pair_rain": None, "start_share": None},
+                      "pair_rain": None, "start_share": None, "label_scale": None},
     # the default with F_r held to the starting net on model-A rain (the default until 2026-12-05 04:45 UTC), on
     # model-B rain (a veil over the streaks, as on the proxy validation), or on both alternating (the default since):
     # what the term holds is then also what the labels change
@@ -94,17 +96,16 @@ ROWS: dict[str, dict[str, Any]] = {
                                  "loss.pl_refresh_detail_px=0 --set loss.pl_refresh_iters=0`)", "dry": False,
                                  "paper": False, "recipe": None, "pair_rain": None,
                                  "switches": ("loss.pl_refresh_detail_px=0", "loss.pl_refresh_iters=0")},
-    # the default with the labels made by the starting net on the footage enlarged F times (`loss.pl_label_scale`):
-    # v4 blurs less and leaves fewer streaks where the rain looks as large as in the photographs it trained on, and
-    # the net trained on those labels runs at the camera's own size (BENCHMARKS.md, "Labels made at a larger
-    # scale"); with the labels' veil strength lowered, as that net removes more of the veil itself
+    # the default before its labels were made on the footage enlarged (2026-12-06 12:17 UTC) + that switch
+    # (`loss.pl_label_scale`), and + a lower veil strength of the labels: the runs that chose the recipe's scale
+    # switches (BENCHMARKS.md, "Labels made at a larger scale"); the first is today's default
     **{f"adapt_default_label_scale{scale:g}" + (f"_veil{veil:g}" if veil is not None else ""): {
         "label": f"the same, labels made on the footage enlarged {scale:g}× (`--set loss.pl_label_scale={scale:g}`"
                  + (f" `--set loss.pl_veil_strength={veil:g}`" if veil is not None else "") + ")",
         "dry": False, "paper": False, "recipe": None, "pair_rain": None, "start_share": None,
         "switches": (f"loss.pl_label_scale={scale:g}",
                      *((f"loss.pl_veil_strength={veil:g}",) if veil is not None else ()))}
-       for scale in (2, 2.5, 3) for veil in (None, 0.5, 0.7)},
+       for scale, veil in ((2.5, None), (2.5, 0.5))},
     "adapt_self": {"label": "`jrgr adapt --recipe self-training` (F_r on the footage's pseudo-labels alone)",
                    "dry": False, "paper": False, "recipe": "self-training", "before_keep": True},
     # the same with a light anchor on the synthetic pairs, to keep what F_r does on other scenes (the proxy validation)
@@ -283,6 +284,14 @@ def score_runtime(weights: Path, test: Path, veil: float | None = None) -> dict[
             "flicker_y": round(float(temporal.result().flicker_y), 4)}
 
 
+def row_overrides(row: dict[str, Any]) -> tuple[str, ...]:
+    """The `--set` switches a row passes to `jrgr adapt`: the paper's, the self-training recipe as it was before the
+    keep term, the labels at the footage's own size where the row was measured so (`ROWS`' keys), then its own."""
+    return (tuple(paper_switches() if row["paper"] else ())
+            + (SELF_TRAINING_BEFORE_KEEP if row.get("before_keep") else ())
+            + (("loss.pl_label_scale=1",) if "label_scale" not in row else ()) + row.get("switches", ()))
+
+
 def run_adapt(args: argparse.Namespace, name: str, seed: int, clips: dict[str, Path], weights: Path
               ) -> dict[str, Any]:
     """One `jrgr adapt` run of a row with one adaptation seed (resumable): the snapshot the net-only rule selects
@@ -293,8 +302,7 @@ def run_adapt(args: argparse.Namespace, name: str, seed: int, clips: dict[str, P
 
     row = ROWS[name]
     out = args.work / name / f"seed{seed}"
-    overrides = (tuple(paper_switches() if row["paper"] else ())
-                 + (SELF_TRAINING_BEFORE_KEEP if row.get("before_keep") else ()) + row.get("switches", ()))
+    overrides = row_overrides(row)
     result = adapt(AdaptRequest(
         footage=str(clips["footage"]), out_dir=out, dry=str(clips["dry"]) if row["dry"] else None,
         weights=weights, iterations=None if args.minutes else args.iterations,

@@ -41,19 +41,27 @@ def test_rows_measured_before_the_keep_term_still_train_the_recipe_they_were_mea
                                     overrides=overrides), tmp_path, weights, 600, 100).loss
 
     before = JRGRConfig.from_preset("tiny").with_overrides(quality.SELF_TRAINING_RECIPE).loss
-    assert loss(*camera_adapt.SELF_TRAINING_BEFORE_KEEP) == before
+    assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_self"])) == before
     assert loss() != before and loss().weights.mse_fr_keep == 4
     row = camera_adapt.ROWS["adapt_self_rows_first_detail_keep4"]
     assert row["before_keep"]
-    kept = loss(*camera_adapt.SELF_TRAINING_BEFORE_KEEP, *row["switches"])
-    assert kept == loss()  # at 600 steps the default recipe's losses are this row's
+    kept = loss(*camera_adapt.row_overrides(row))
+    # at 600 steps the default recipe's losses are this row's, but for the labels' scale (since 2026-12-06 12:17 UTC)
+    assert kept == loss("loss.pl_label_scale=1") and loss().pl_label_scale == 2.5
+    assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default"])) == loss()
+    assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default_label_scale2.5"])) == loss()
     # ... on the pairs it was measured with: model A, the default's until the pairs alternated models A and B
     assert "pair_rain" not in row and camera_adapt.ROWS["adapt_default_pairs_synthetic"]["pair_rain"] == "synthetic"
     assert AdaptRequest(footage="f", out_dir=tmp_path).resolved_pair_rain == "mixed"
     # ... and deployed as the snapshot it selected, where the default now mixes it with the start: only the
     # default row asks for the command's share
-    assert [name for name, r in camera_adapt.ROWS.items() if "start_share" in r] == ["adapt_default"]
+    assert [name for name, r in camera_adapt.ROWS.items() if "start_share" in r] == [
+        "adapt_default", "adapt_default_label_scale2.5", "adapt_default_label_scale2.5_veil0.5"]
+    assert all(camera_adapt.ROWS[name]["start_share"] is None for name in camera_adapt.ROWS if name.startswith(
+        "adapt_default_label_scale"))
     assert camera_adapt.ROWS["adapt_default"]["start_share"] is None
+    # ... and with labels made at the footage's own size: only the default row takes the command's label scale
+    assert [name for name, r in camera_adapt.ROWS.items() if "label_scale" in r] == ["adapt_default"]
     assert AdaptRequest(footage="f", out_dir=tmp_path, start_share=0.0).resolved_start_share == 0.0
 
 
