@@ -647,6 +647,17 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+    """The camera clip's options (`make_clips` reads them), shared with the scripts that film the same camera."""
+    parser.add_argument("--size", default="640x360", help="WxH")
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--adapt-frames", type=int, default=200)
+    parser.add_argument("--dry-frames", type=int, default=120)
+    parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--rain-preset", default="medium")
+    parser.add_argument("--seed", type=int, default=0, help="the clip's seed (rain, passers-by)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backgrounds", type=Path, default=DEFAULT_BACKGROUNDS)
@@ -672,13 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-photos", type=int, default=VAL_PHOTOS,
                         help="held-out photographs of `jrgr adapt`'s proxy validation without dry footage "
                         f"(default {VAL_PHOTOS}, as `jrgr adapt` has it)")
-    parser.add_argument("--size", default="640x360", help="WxH")
-    parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--adapt-frames", type=int, default=200)
-    parser.add_argument("--dry-frames", type=int, default=120)
-    parser.add_argument("--fps", type=float, default=10.0)
-    parser.add_argument("--rain-preset", default="medium")
-    parser.add_argument("--seed", type=int, default=0, help="the clip's seed (rain, passers-by)")
+    add_clip_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="adaptation seeds (default 0)")
     parser.add_argument("--jobs", type=int, default=1, help="adaptations at once (one torch thread each)")
     parser.add_argument("--note", action="append", default=[])

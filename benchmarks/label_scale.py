@@ -58,7 +58,7 @@ def label_table(frames: list, clean: list, weights: Path, scales: list[float], v
 
 
 def main(argv: list[str] | None = None) -> int:
-    from camera_adapt import CAMERA_PHOTO, DEFAULT_BACKGROUNDS, make_clips, score
+    from camera_adapt import CAMERA_PHOTO, DEFAULT_BACKGROUNDS, add_clip_arguments, make_clips, score
     from machine import benchmark_logging, machine_report
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,13 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=5, help="label every N-th footage frame (default 5)")
     parser.add_argument("--work", type=Path, default=HERE / "work" / "camera_adapt")
     parser.add_argument("--results", type=Path, default=HERE / "results")
-    parser.add_argument("--size", default="640x360", help="WxH")
-    parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--adapt-frames", type=int, default=200)
-    parser.add_argument("--dry-frames", type=int, default=120)
-    parser.add_argument("--fps", type=float, default=10.0)
-    parser.add_argument("--rain-preset", default="medium")
-    parser.add_argument("--seed", type=int, default=0, help="the clip's seed (rain, passers-by)")
+    add_clip_arguments(parser)
     args = parser.parse_args(argv)
     benchmark_logging(quiet=())
 

@@ -92,6 +92,18 @@ def test_the_start_share_is_the_self_training_recipes_and_checked_before_any_wor
     assert not (tmp_path / "out").exists()  # refused before any work
 
 
+def _proxy_pairs(tmp_path: Path) -> list[tuple[Path, Path]]:
+    """Two 64² (rainy, clean) pairs under TMP/val: a stand-in proxy validation (the rain a uniform lift)."""
+    rng = np.random.default_rng(2)
+    pairs = []
+    for k in range(2):
+        clean = rng.integers(40, 200, (64, 64, 3), dtype=np.uint8)
+        write_rgb(tmp_path / "val" / "clean" / f"{k}.png", clean)
+        write_rgb(tmp_path / "val" / "rainy" / f"{k}.png", np.clip(clean.astype(int) + 30, 0, 255).astype(np.uint8))
+        pairs.append((tmp_path / "val" / "rainy" / f"{k}.png", tmp_path / "val" / "clean" / f"{k}.png"))
+    return pairs
+
+
 def test_the_mix_with_the_start_is_deployed_only_when_not_worse_on_the_proxy(tmp_path: Path) -> None:
     """`mix_with_start` scores the mix on the proxy pairs: taken at or above the start's score, else the snapshot
     as it is (share 0), never a net below the start."""
@@ -101,13 +113,7 @@ def test_the_mix_with_the_start_is_deployed_only_when_not_worse_on_the_proxy(tmp
     start = save_tiny_checkpoint(tmp_path / "start.safetensors")
     config, nets = perturbed_tiny_nets(GENERATORS, seed=3)
     snapshot = save_checkpoint(tmp_path / "snapshot.safetensors", config=config, nets=nets, stage="stage2", step=6)
-    rng = np.random.default_rng(2)
-    pairs = []
-    for k in range(2):
-        clean = rng.integers(40, 200, (64, 64, 3), dtype=np.uint8)
-        write_rgb(tmp_path / "val" / "clean" / f"{k}.png", clean)
-        write_rgb(tmp_path / "val" / "rainy" / f"{k}.png", np.clip(clean.astype(int) + 30, 0, 255).astype(np.uint8))
-        pairs.append((tmp_path / "val" / "rainy" / f"{k}.png", tmp_path / "val" / "clean" / f"{k}.png"))
+    pairs = _proxy_pairs(tmp_path)
     target = tmp_path / "mixed.safetensors"
     weights, score, share = mix_with_start(snapshot, start, 0.3, pairs, float("-inf"), target)
     assert (weights, share) == (target, 0.3) and np.isfinite(score)
@@ -129,13 +135,7 @@ def test_a_kept_start_gives_way_to_the_least_mix_that_reaches_it_on_the_proxy(tm
     (tmp_path / "run").mkdir()
     snapshot = save_checkpoint(tmp_path / "run" / "step000006.safetensors", config=config, nets=nets,
                                stage="stage2", step=6)
-    rng = np.random.default_rng(2)
-    pairs = []
-    for k in range(2):
-        clean = rng.integers(40, 200, (64, 64, 3), dtype=np.uint8)
-        write_rgb(tmp_path / "val" / "clean" / f"{k}.png", clean)
-        write_rgb(tmp_path / "val" / "rainy" / f"{k}.png", np.clip(clean.astype(int) + 30, 0, 255).astype(np.uint8))
-        pairs.append((tmp_path / "val" / "rainy" / f"{k}.png", tmp_path / "val" / "clean" / f"{k}.png"))
+    pairs = _proxy_pairs(tmp_path)
     run_dir = tmp_path / "run"
     assert mix_to_pass(snapshot, start, 0.3, pairs, float("inf"), run_dir) is None  # nothing reaches it
     shares = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
