@@ -612,13 +612,13 @@ def choose_with_veil(run_dir: Path, candidates: list[int], start_weights: Path, 
     return (*best, table)
 
 
-def _choose_self_trained(trace: list[dict[str, Any]]) -> tuple[int, float, float]:
-    """(step, veil strength, its proxy PSNR-Y) after self-training: the LATEST snapshot that is at least as good as
-    the starting net on the proxy validation, without the runtime's veil stage (the labels already had the veil
-    removed; the longer the net trained on them the more of it it learnt, and no adversary can pull it off the
-    camera's scene); when none is, the starting net as it is, without a veil stage: a strength chosen for it on
-    the proxy validation (other scenes) cost 1.05 dB on the benchmark's camera from v4, which removes most of the
-    veil itself (BENCHMARKS.md, "Camera adaptation", "From v4")."""
+def _choose_self_trained(trace: list[dict[str, Any]]) -> tuple[int, float]:
+    """(step, its proxy PSNR-Y) after self-training: the LATEST snapshot that is at least as good as the starting net
+    on the proxy validation, deployed without the runtime's veil stage (the labels already had the veil removed;
+    the longer the net trained on them the more of it it learnt, and no adversary can pull it off the camera's
+    scene); when none is, the starting net as it is, also without a veil stage: a strength chosen for it on the
+    proxy validation (other scenes) cost 1.05 dB on the benchmark's camera from v4, which removes most of the veil
+    itself (BENCHMARKS.md, "Camera adaptation", "From v4")."""
     start = next(p["psnr_y"] for p in trace if p["step"] == 0)
     passing = [p for p in trace if p["step"] > 0 and p["psnr_y"] >= start]
     if passing:
@@ -626,10 +626,10 @@ def _choose_self_trained(trace: list[dict[str, Any]]) -> tuple[int, float, float
         if latest["step"] != trace[-1]["step"]:
             logger.warning("the last snapshot scored below the starting net on the proxy validation: taking step %d",
                            latest["step"])
-        return latest["step"], 0.0, latest["psnr_y"]
+        return latest["step"], latest["psnr_y"]
     logger.warning("no self-trained snapshot scored at least the starting net's %.2f dB on the proxy validation: "
                    "keeping the starting net as it is", start)
-    return 0, 0.0, start
+    return 0, start
 
 
 def mix_with_start(snapshot: Path, start_weights: Path, start_share: float, pairs: list[tuple[Path, Path]],
@@ -667,12 +667,7 @@ def mix_to_pass(snapshot: Path, start_weights: Path, start_share: float, pairs: 
     steps = round((1.0 - start_share) / KEPT_START_SHARE_STEP)
     for k in range(1, steps):
         share = round(start_share + k * KEPT_START_SHARE_STEP, 6)
-        try:
-            mixed = mix_weights(start_weights, snapshot, run_dir / f"{snapshot.stem}_start{share:g}.safetensors",
-                                share)
-        except JRGRError as error:  # a run that changed the net's architecture (`--set model.removal....`)
-            logger.warning("no mix with the starting net: %s", error)
-            return None
+        mixed = mix_weights(start_weights, snapshot, run_dir / f"{snapshot.stem}_start{share:g}.safetensors", share)
         mixed_psnr_y = score_checkpoint(mixed, pairs)["psnr_y"]
         logger.info("the last snapshot mixed with %g of the starting net: %.2f dB on the proxy validation (the "
                     "start's %.2f)", share, mixed_psnr_y, start_psnr_y)
@@ -790,7 +785,7 @@ def adapt(request: AdaptRequest) -> AdaptResult:
                            "start's %.2f)", trace[-1]["step"], trace[-1]["psnr_y"], start_psnr_y)
             step, strength, chosen_psnr_y, veil_table = trace[-1]["step"], 0.0, trace[-1]["psnr_y"], []
         else:
-            (step, strength, chosen_psnr_y), veil_table = _choose_self_trained(trace), []
+            (step, chosen_psnr_y), strength, veil_table = _choose_self_trained(trace), 0.0, []
         net_step = step
     else:
         if guarded:

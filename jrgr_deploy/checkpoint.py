@@ -297,17 +297,28 @@ def mix_weights(start: str | Path, end: str | Path, target: str | Path, start_sh
     ``start_share * start + (1 - start_share) * end``: a weight-space average of a fine-tuned net and the net it
     was fine-tuned from (both must have the same nets, keys and shapes; a tensor of a net that `start` lacks is
     kept as in `end`). `target` has `end`'s config, stage and step, no resume state, and records the mix in its
-    metadata (``mixed_with``: the start's SHA-256 and the share). Returns `target`."""
+    metadata (``mixed_with``: the start's SHA-256 and the share). A removal net that gained row inputs since the
+    start (``model.removal.row_coord`` / ``row_context``, as `load_weights_into` lets a run started from it) is
+    mixed with the start as that run began from it, the weights they add at zero. Returns `target`."""
     if not 0.0 <= start_share <= 1.0:
         raise JRGRError(f"the start's share of a weight mix must be within 0-1, got {start_share:g}")
     end = Path(end)
     metadata, tensors = _read_weights(end)
     origin = load_checkpoint(start)
+    origin_states = dict(origin.state_dicts)
+    end_config = load_checkpoint(end).config
+    if any(getattr(end_config.model.removal, option) and not getattr(origin.config.model.removal, option)
+           for option in ROW_INPUTS):
+        from jrgr_deploy.nn.build import build_net
+
+        for name in (name for name in REMOVAL_NETS if name in origin_states):
+            net = build_net(end_config, name)
+            origin_states[name] = load_weights_into(origin, name, net).state_dict()
     for key, value in tensors.items():
         name, _, sub = key.partition(".")
-        if name not in origin.state_dicts or not value.is_floating_point():
+        if name not in origin_states or not value.is_floating_point():
             continue
-        other = origin.state_dicts[name].get(sub)
+        other = origin_states[name].get(sub)
         if other is None or other.shape != value.shape:
             raise JRGRError(f"cannot mix '{end}' with '{origin.path}': net '{name}' tensor '{sub}' is "
                             f"{tuple(value.shape)} in one and {None if other is None else tuple(other.shape)} in "

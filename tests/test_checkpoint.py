@@ -294,6 +294,26 @@ def test_a_weight_mix_averages_every_net_and_records_its_start(tiny_ckpt, tmp_pa
         mix_weights(start, end, tmp_path / "bad.safetensors", 1.5)
 
 
+def test_a_weight_mix_takes_the_start_as_a_run_with_row_inputs_began_from_it(tiny_ckpt, tmp_path) -> None:
+    """A removal net trained with ``row_coord`` from a start without it (as `jrgr adapt --set
+    model.removal.row_coord=true` trains) mixes with the start's weights plus a zero row channel: the net that run
+    began from."""
+    from jrgr_deploy.checkpoint import mix_weights
+
+    start, config, _ = tiny_ckpt
+    rows = config.with_overrides(["model.removal.row_coord=true"])
+    torch.manual_seed(3)
+    trained = {"f_r": build_net(rows, "f_r")}
+    end = save_checkpoint(tmp_path / "rows.safetensors", config=rows, nets=trained, stage="stage2", step=4)
+    mixed = load_checkpoint(mix_weights(start, end, tmp_path / "mixed.safetensors", 0.4))
+    first = load_checkpoint(start).state_dicts["f_r"]["enc.0.0.weight"]  # no row channel
+    padded = torch.cat([first, torch.zeros_like(first[:, :1])], dim=1)
+    weight = load_checkpoint(end).state_dicts["f_r"]["enc.0.0.weight"]
+    assert padded.shape == weight.shape == (first.shape[0], 4, *first.shape[2:])
+    assert torch.allclose(mixed.state_dicts["f_r"]["enc.0.0.weight"], 0.4 * padded + 0.6 * weight, atol=1e-7)
+    assert mixed.config.model.removal.row_coord
+
+
 def test_a_weight_mix_of_two_architectures_is_refused(tiny_ckpt, tmp_path) -> None:
     from jrgr_deploy.checkpoint import mix_weights
 
