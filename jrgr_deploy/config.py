@@ -35,6 +35,7 @@ GAN_MODES = ("lsgan", "vanilla")
 RAIN_FORMS = ("additive", "physics")
 VEIL_SOURCES = ("all", "adversarial", "moments")
 PL_VEIL_REMOVALS = ("dark_channel", "moments", "row_dark_channel")  # how the pseudo-labels of mse_fr_pl lose their veil
+STREAK_CARVINGS = ("residue", "lines")  # loss.pl_streak_carving: which layer the streak reference carves
 # removal-net options that only add weights starting at zero: a net saved without them loads into one built with them
 ROW_INPUTS = ("row_coord", "row_context")
 AMP_MODES = ("none", "bf16", "fp16")
@@ -304,6 +305,14 @@ class LossConfig:
     input (`jrgr_deploy.training.streak_carving`; the reference's outputs are kept beside the labels and read back
     at each refresh, `jrgr_deploy.training.data.StreakReference`). A net trained on heavy synthetic streaks thins
     the real streaks this way, at a cost on the proxy (BENCHMARKS.md, Quality, "Streak carving").
+    pl_streak_carving: "residue" (default): the lines are read in the label minus the reference re-toned to it;
+    "lines": the label's own thin lines (against its own blur) minus the reference's own lines there.
+    pl_streak_gain: 1 (default): the layer is taken once; k in (0, 3]: k times (over-carving).
+    pl_streak_keep: "" (default): every real image's label is carved. A file-name pattern (`fnmatch`, e.g.
+    ``proxy_*``): the real images whose file name matches keep their labels uncarved (the quality benchmark's
+    model-B images that ``benchmarks/train_default_model.py --with-proxy-real`` adds as ``proxy_NAME``: there the
+    carving takes scene detail, not rain, and lowers the labels against the ground truth). All three need
+    ``pl_streak_reference`` (`jrgr_deploy.training.streak_carving`).
     pl_label_scale: 1 (default): the labels' net runs on the real image at its size. F > 1: on the image enlarged
     F times (bicubic), its output shrunk back (area): the default model v4 scores higher on a 640×360 camera's
     footage enlarged than as it is (its labels at 2.5×: +1.1 dB against the ground truth), and the net trained on
@@ -340,6 +349,9 @@ class LossConfig:
     pl_refresh_until: int = 0
     pl_highpass_px: float = 0.0
     pl_streak_reference: str = ""
+    pl_streak_carving: str = "residue"
+    pl_streak_gain: float = 1.0
+    pl_streak_keep: str = ""
     pl_label_scale: float = 1.0
 
     def refreshes_at(self, step: int) -> bool:
@@ -368,6 +380,14 @@ class LossConfig:
         if self.pl_streak_reference and self.weights.mse_fr_pl <= 0:
             raise JRGRError("loss.pl_streak_reference carves the pseudo-labels' streaks: it needs "
                             "loss.weights.mse_fr_pl > 0")
+        _check_choice("pl_streak_carving", self.pl_streak_carving, STREAK_CARVINGS)
+        if not 0.0 < self.pl_streak_gain <= 3.0:
+            raise JRGRError(f"loss.pl_streak_gain must be in (0, 3] (the carved layer is taken so many times), got "
+                            f"{self.pl_streak_gain}")
+        if not self.pl_streak_reference and (self.pl_streak_carving != "residue" or self.pl_streak_gain != 1.0
+                                             or self.pl_streak_keep):
+            raise JRGRError("loss.pl_streak_carving, loss.pl_streak_gain and loss.pl_streak_keep shape the streak "
+                            "carving: they need loss.pl_streak_reference")
         if not 1.0 <= self.pl_label_scale <= 4.0:
             raise JRGRError(f"loss.pl_label_scale must be in [1, 4] (the labels' net runs on the image enlarged so "
                             f"many times), got {self.pl_label_scale}")

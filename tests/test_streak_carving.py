@@ -25,7 +25,14 @@ from jrgr_deploy.training.data import (
     resolve_sources,
 )
 from jrgr_deploy.training.evaluate import remove_rain
-from jrgr_deploy.training.streak_carving import TONE_BLUR_PX, carve_streaks, streak_energy, streak_layer
+from jrgr_deploy.training.streak_carving import (
+    TONE_BLUR_PX,
+    carve_streaks,
+    line_layer,
+    own_lines,
+    streak_energy,
+    streak_layer,
+)
 from jrgr_deploy.training.system import JRGRNets
 from tests.test_training import dataset, small_config  # noqa: F401 - the module-scoped data set fixture
 
@@ -110,6 +117,45 @@ def test_streak_energy_measures_lines_along_the_given_rain_direction() -> None:
         streak_layer(rainy, background, rain_angle=7)
 
 
+def test_the_lines_carving_takes_the_labels_own_lines_the_reference_lacks() -> None:
+    """``loss.pl_streak_carving=lines``: the label's own lines (against its own blur) minus the reference's own
+    lines along the same direction. A line only in the label is carved whole, `gain` times, and nothing else moves;
+    a line in both is left; a reference that only darkens the picture (no line of its own removed) takes the label's
+    line all the same, where the residue carving, which re-tones the reference first, takes as much."""
+    background = _background()
+    label = _with_line(background, 0)
+    own, angle = own_lines(label)
+    layer, layer_angle = line_layer(label, background)
+    assert layer_angle == angle
+    np.testing.assert_allclose(layer, own, atol=1e-4)  # the ramp has no line of its own
+    on_line = own > 0
+    assert on_line.sum() > 50 and layer[on_line].max() > 20
+    for gain in (1.0, 2.0):
+        carved = carve_streaks(label, background, "lines", gain)
+        expected = np.clip(np.rint(label.astype(np.float32) - gain * own[..., None]), 0, 255)
+        np.testing.assert_array_equal(carved, expected.astype(np.uint8))
+        np.testing.assert_array_equal(carved[~on_line], label[~on_line])
+    assert carve_streaks(label, background, "lines", 2.0)[on_line].astype(int).sum() < \
+        carve_streaks(label, background, "lines", 1.0)[on_line].astype(int).sum()
+    assert line_layer(label, label)[0].max() == 0.0
+    np.testing.assert_array_equal(carve_streaks(label, label, "lines", 3.0), label)
+    with pytest.raises(JRGRError, match="expected one of"):
+        carve_streaks(label, background, "ridges")
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (("loss.pl_streak_carving=lines",), "need loss.pl_streak_reference"),
+    (("loss.pl_streak_gain=2",), "need loss.pl_streak_reference"),
+    (("loss.pl_streak_keep=proxy_*",), "need loss.pl_streak_reference"),
+    (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_gain=0"), r"must be in \(0, 3\]"),
+    (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_gain=3.5"), r"must be in \(0, 3\]"),
+    (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_carving=edges"), "is not one of residue, lines"),
+])
+def test_carving_switches_are_checked(dataset, overrides, message) -> None:  # noqa: F811
+    with pytest.raises(JRGRError, match=message):
+        small_config(dataset, "loss.weights.mse_fr_pl=1", *overrides)
+
+
 def test_images_of_two_sizes_are_refused() -> None:
     with pytest.raises(JRGRError, match="one size"):
         streak_layer(_background(72, 72), _background(64, 72))
@@ -140,6 +186,19 @@ def test_labels_lose_the_streaks_the_reference_removes(dataset, tmp_path) -> Non
     assert carved == len(rainy)  # every rainy image lost some streak
     recorded = json.loads((tmp_path / "labels" / PSEUDO_LABELS_FILE).read_text())
     assert recorded["streak_reference"] == str(reference_path)
+    assert "streak_carving" not in recorded  # the residue carving at 1x: the keys labels had before the choice
+    lines = replace(loss, pl_streak_carving="lines", pl_streak_gain=2.0)
+    make_pseudo_labels(sources, f_r, lines, tmp_path / "labels", multiple=4)  # another carving labels anew
+    with torch.no_grad():
+        expected = carve_streaks(rainy[0], remove_rain(reference, [rainy[0]], multiple=16)[0], "lines", 2.0)
+    np.testing.assert_array_equal(read_rgb(pairs[0][1]), expected)
+    recorded = json.loads((tmp_path / "labels" / PSEUDO_LABELS_FILE).read_text())
+    assert (recorded["streak_carving"], recorded["streak_gain"]) == ("lines", 2.0)
+    kept_name = real.images[0].name  # loss.pl_streak_keep: the images whose file name matches stay uncarved
+    make_pseudo_labels(sources, f_r, replace(loss, pl_streak_keep=kept_name), tmp_path / "labels", multiple=4)
+    np.testing.assert_array_equal(read_rgb(pairs[0][1]), rainy[0])
+    assert all((read_rgb(label) < image).any() for (_, label), image in zip(pairs[1:], rainy[1:], strict=True))
+    assert json.loads((tmp_path / "labels" / PSEUDO_LABELS_FILE).read_text())["streak_keep"] == kept_name
     make_pseudo_labels(sources, f_r, replace(loss, pl_streak_reference=""), tmp_path / "labels", multiple=4)
     np.testing.assert_array_equal(read_rgb(pairs[0][1]), rainy[0])
     with pytest.raises(JRGRError, match="pl_streak_reference carves"):

@@ -25,6 +25,7 @@ from jrgr_deploy.errors import JRGRError
 if TYPE_CHECKING:
     import numpy as np
 
+    from jrgr_deploy.datasets import UnpairedRainDataset
     from jrgr_deploy.moment_transfer import MomentTransfer
 
 logger = logging.getLogger(__name__)
@@ -275,6 +276,10 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         expected.update(streak_reference=loss.pl_streak_reference)
     if loss.pl_label_scale != 1.0:  # likewise
         expected.update(label_scale=loss.pl_label_scale)
+    if loss.pl_streak_carving != "residue" or loss.pl_streak_gain != 1.0:  # likewise
+        expected.update(streak_carving=loss.pl_streak_carving, streak_gain=loss.pl_streak_gain)
+    if loss.pl_streak_keep:  # likewise
+        expected.update(streak_keep=loss.pl_streak_keep)
     remove_dark = remove_row_veil if by_rows else remove_veil
 
     def unveil(image: np.ndarray) -> np.ndarray:
@@ -318,7 +323,9 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
             with torch.no_grad():
                 derained = remove_rain_at_scale(f_r, net_input, loss.pl_label_scale, multiple, device)
                 if reference is not None:
-                    derained = carve_streaks(derained, reference.output(index, net_input))
+                    carved = reference.output(index, net_input)  # made for every image: the cache stays whole
+                    if not _keeps_streaks(real_set, index, loss.pl_streak_keep):
+                        derained = carve_streaks(derained, carved, loss.pl_streak_carving, loss.pl_streak_gain)
         write_rgb(rainy_path, rainy)
         if by_moments:
             write_rgb(derained_dir / rainy_path.name, derained)
@@ -355,6 +362,14 @@ def remove_rain_at_scale(f_r: torch.nn.Module, image: np.ndarray, scale: float, 
     enlarged = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_CUBIC)
     (derained,) = remove_rain(f_r, [enlarged], multiple=multiple, device=device)
     return cv2.resize(derained, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def _keeps_streaks(real_set: UnpairedRainDataset, index: int, pattern: str) -> bool:
+    """Whether real image `index`'s label stays uncarved: its file name matches ``loss.pl_streak_keep`` (a
+    video's frames have no file name of their own and are always carved)."""
+    from fnmatch import fnmatchcase
+
+    return bool(pattern) and bool(real_set.images) and fnmatchcase(real_set.images[index].name, pattern)
 
 
 STREAK_REFERENCE_DIR = "reference"  # FOLDER/reference: the streak reference's outputs (loss.pl_streak_reference)

@@ -16,8 +16,15 @@ along the photograph's rain direction and that the reference removes:
     S     P ⊙ M, and the carved label L − S.
 
 The layer is the whole residue under the mask, not the opening's amplitude: the opening keeps only a line's
-minimum along its length, a fraction of a streak's light. What the carving costs and gives on the proxy and on
-real photographs: BENCHMARKS.md, Quality, "Streak carving". Per image, numpy and OpenCV only.
+minimum along its length, a fraction of a streak's light.
+
+``loss.pl_streak_carving=lines`` (`line_layer`) carves each image's own lines instead: the label's thin lines
+brighter than its own 3 px blur along its rain direction (the layer `streak_energy` measures), minus the
+reference's own lines at the same places, max(0, S_own(L) − S_own(R)): what the label shows as a streak and the
+reference does not, whatever the reference does to the tone around it. ``loss.pl_streak_gain=k`` subtracts k times
+the layer (k > 1 over-carves, for a net that keeps more streaks than the labels it learns from). What the carving
+costs and gives on the proxy and on real photographs: BENCHMARKS.md, Quality, "Streak carving" and "The default
+model v4". Per image, numpy and OpenCV only.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from jrgr_deploy.config import STREAK_CARVINGS
 from jrgr_deploy.errors import JRGRError
 
 TONE_BLUR_PX = 3.0  # the reference is re-toned to the label under this blur: only detail can be a streak
@@ -67,18 +75,39 @@ def streak_layer(label: np.ndarray, reference: np.ndarray, rain_angle: int | Non
     return brighter * mask, rain_angle
 
 
+def own_lines(image: np.ndarray, rain_angle: int | None = None) -> tuple[np.ndarray, int]:
+    """(H, W, 3) uint8 image -> ((H, W) float32 layer of its thin lines brighter in every channel than its own
+    Gaussian blur of ``TONE_BLUR_PX``, along the rain direction; the angle used): `streak_layer` against that blur."""
+    return streak_layer(image, cv2.GaussianBlur(image, (0, 0), TONE_BLUR_PX), rain_angle)
+
+
+def line_layer(label: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, int]:
+    """(H, W, 3) uint8 label and the reference net's output on the same input -> ((H, W) float32 layer ≥ 0, the
+    label's rain angle): the label's `own_lines` minus the reference's own lines along the same direction
+    (``loss.pl_streak_carving=lines``; the module docstring)."""
+    if label.shape != reference.shape:
+        raise JRGRError(f"streak carving: expected two (H, W, 3) images of one size, got {label.shape} and "
+                        f"{reference.shape}")
+    label_lines, angle = own_lines(label)
+    reference_lines, _ = own_lines(reference, angle)
+    return np.maximum(label_lines - reference_lines, 0.0), angle
+
+
 def streak_energy(image: np.ndarray, rain_angle: int | None = None) -> tuple[float, int]:
     """A no-reference measure of the streaks an (H, W, 3) uint8 image shows: the mean, in grey levels over the whole
     image, of its `streak_layer` against its own Gaussian blur of ``TONE_BLUR_PX`` (thin lines brighter in every
     channel than their surroundings, along the rain direction) -> (energy, the rain angle used). Pass the rainy
     photograph's angle to measure a derained version of it along the same direction. Edges and bright texture
     along that direction count too, so it compares versions of the same photographs, not photographs."""
-    blurred = cv2.GaussianBlur(image, (0, 0), TONE_BLUR_PX)
-    layer, angle = streak_layer(image, blurred, rain_angle)
+    layer, angle = own_lines(image, rain_angle)
     return float(layer.mean()), angle
 
 
-def carve_streaks(label: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 label minus its `streak_layer` against `reference` (every channel alike), uint8."""
-    layer, _ = streak_layer(label, reference)
-    return np.clip(np.rint(label.astype(np.float32) - layer[..., None]), 0, 255).astype(np.uint8)
+def carve_streaks(label: np.ndarray, reference: np.ndarray, carving: str = "residue",
+                  gain: float = 1.0) -> np.ndarray:
+    """(H, W, 3) uint8 label minus `gain` times its layer against `reference` (`carving`: "residue",
+    `streak_layer`; "lines", `line_layer`), every channel alike, uint8."""
+    if carving not in STREAK_CARVINGS:
+        raise JRGRError(f"streak carving: expected one of {STREAK_CARVINGS}, got {carving!r}")
+    layer, _ = (streak_layer if carving == "residue" else line_layer)(label, reference)
+    return np.clip(np.rint(label.astype(np.float32) - gain * layer[..., None]), 0, 255).astype(np.uint8)
