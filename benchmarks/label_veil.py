@@ -20,6 +20,16 @@ receptive field or a training crop cannot have (BENCHMARKS.md, Quality, "Whole f
         --patches 0.0417 --airlights 0.05 --strengths 0.95 --tiles 192x384 96x384 384x192 384x96 192x192 128x128 \
         --name veil_alone_tiles
 
+``--net CKPT`` makes the labels with that checkpoint's removal net instead of the work folder's stage 1 (the
+default model's recipe starts from v2), and ``--streak-reference REF --carvings residue:1 lines:2 ...`` also
+scores each setting's labels carved as ``loss.pl_streak_reference=REF`` with ``loss.pl_streak_carving`` and
+``loss.pl_streak_gain`` carves them (`training/streak_carving.py`): what the carving does to labels of rain whose
+ground truth is known (BENCHMARKS.md, Quality, "Carving the labels' own lines").
+
+    python benchmarks/label_veil.py --work W --net v2.safetensors --removals row_dark_channel --orders first \
+        --patches 0.1 --airlights 0.05 --strengths 0.9 --streak-reference v1.safetensors \
+        --carvings residue:1 lines:1 lines:1.5 lines:2 lines:3 --name label_streak_carving
+
 The labels are made as the trainer makes them (`jrgr_deploy.veil_removal.remove_veil` on the stage-1 net's output,
 `training.data.make_pseudo_labels`), here on `--split` (default val/realistic: the selection split, which no
 training uses) so that they can be scored against its clean images: PSNR-Y, and PSNR-Y of the error's Gaussian
@@ -66,6 +76,21 @@ def parse_tile(text: str) -> tuple[int, int]:
     return int(height), int(width)
 
 
+def parse_carving(text: str) -> tuple[str, float]:
+    """'CARVING:GAIN' (``loss.pl_streak_carving``, ``loss.pl_streak_gain``) -> (carving, gain)."""
+    from jrgr_deploy.config import STREAK_CARVINGS
+
+    carving, _, gain = text.partition(":")
+    try:
+        value = float(gain)
+    except ValueError:
+        value = 0.0
+    if carving not in STREAK_CARVINGS or not 0.0 < value <= 3.0:
+        raise argparse.ArgumentTypeError(f"a carving is CARVING:GAIN with CARVING one of {', '.join(STREAK_CARVINGS)} "
+                                         f"and GAIN in (0, 3], e.g. lines:2, got '{text}'")
+    return carving, value
+
+
 def tiled(veil: Any, by_rows: bool, image: Any, tile_hw: tuple[int, int], strength: float, patch: float,
           airlight: float) -> Any:
     """`veil` (`remove_veil`, or `remove_row_veil` when `by_rows`) run on each `tile_hw` tile of the (H, W, 3)
@@ -105,45 +130,75 @@ def main(argv: list[str] | None = None) -> int:
                         help="first_blur's Gaussian blur, pixels (default 8: the error anatomy's split)")
     parser.add_argument("--tiles", type=parse_tile, nargs="+", default=[], metavar="WxH",
                         help="with --orders alone: also run the stage on each tile of this size on its own")
+    parser.add_argument("--net", type=Path, default=None, metavar="CKPT",
+                        help="the labels' net: this checkpoint's removal net (default: --seed's stage 1 in --work)")
+    parser.add_argument("--streak-reference", type=Path, default=None, metavar="CKPT",
+                        help="loss.pl_streak_reference: also score the labels carved against this net's output")
+    parser.add_argument("--carvings", type=parse_carving, nargs="+", default=[], metavar="CARVING:GAIN",
+                        help="with --streak-reference: loss.pl_streak_carving and loss.pl_streak_gain, e.g. lines:2")
     parser.add_argument("--name", default="label_veil")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     if args.tiles and args.orders != ["alone"]:
         parser.error("--tiles runs the stage alone on each tile: use it with --orders alone")
+    if bool(args.streak_reference) != bool(args.carvings) or (args.carvings and "alone" in args.orders):
+        parser.error("--streak-reference and --carvings go together, and carve a net's labels (not --orders alone)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from error_anatomy import net_outputs, split_images
     from quality import Work
 
+    from jrgr_deploy.checkpoint import load_checkpoint
     from jrgr_deploy.errors import JRGRError
     from jrgr_deploy.training.data import keep_blur
+    from jrgr_deploy.training.streak_carving import carve_streaks
     from jrgr_deploy.veil_removal import remove_row_veil, remove_veil
 
     work = Work(args.work)
     veils = {"dark_channel": remove_veil, "row_dark_channel": remove_row_veil}
     try:
         rainy, clean = split_images(work, args.split)
-        weights = work.run(args.seed, "supervised") / "stage1.safetensors"
-        derained = net_outputs(weights, "f_r", rainy)
+        weights = args.net or work.run(args.seed, "supervised") / "stage1.safetensors"
+        net_name = load_checkpoint(weights).removal_net
+        derained = net_outputs(weights, net_name, rainy)
         rows: list[dict[str, Any]] = [{"setting": "the net's output", **label_scores(derained, clean)}]
+        references: dict[int, list[Any]] = {}  # the reference's outputs per net input (the rainy or unveiled images)
+
+        def reference_outputs(inputs: list[Any]) -> list[Any]:
+            if id(inputs) not in references:
+                references[id(inputs)] = net_outputs(args.streak_reference,
+                                                     load_checkpoint(args.streak_reference).removal_net, inputs)
+            return references[id(inputs)]
+
         for removal, order, patch, airlight, strength, tile_hw in itertools.product(
                 args.removals, args.orders, args.patches, args.airlights, args.strengths, [None, *args.tiles]):
             veil = veils[removal]
+            setting = {"removal": removal, "order": order, "patch": patch, "airlight": airlight,
+                       **({"detail_px": args.detail_px} if order == "first_blur" else {}),
+                       **({"tile_wh": [tile_hw[1], tile_hw[0]]} if tile_hw is not None else {}), "strength": strength}
+            inputs, outputs = rainy, derained  # the net's inputs and outputs, which a carving compares
             if tile_hw is not None:
                 labels = [tiled(veil, removal == "row_dark_channel", image, tile_hw, strength, patch, airlight)
                           for image in rainy]
             elif order == "after":
                 labels = [veil(image, strength, patch, airlight) for image in derained]
             else:  # the veil removed from the rainy image: alone, or before the net
-                unveiled = [veil(image, strength, patch, airlight) for image in rainy]
-                labels = unveiled if order == "alone" else net_outputs(weights, "f_r", unveiled)
+                inputs = [veil(image, strength, patch, airlight) for image in rainy]
+                outputs = inputs if order == "alone" else net_outputs(weights, net_name, inputs)
+                labels = outputs
                 if order == "first_blur":
-                    labels = [keep_blur(label, image, args.detail_px) for label, image in zip(labels, unveiled,
+                    labels = [keep_blur(label, image, args.detail_px) for label, image in zip(labels, inputs,
                                                                                             strict=True)]
-            rows.append({"removal": removal, "order": order, "patch": patch, "airlight": airlight,
-                         **({"detail_px": args.detail_px} if order == "first_blur" else {}),
-                         **({"tile_wh": [tile_hw[1], tile_hw[0]]} if tile_hw is not None else {}),
-                         "strength": strength, **label_scores(labels, clean)})
+            rows.append({**setting, **label_scores(labels, clean)})
+            for carving, gain in args.carvings:  # carved as make_pseudo_labels carves: the net's output
+                carved = [carve_streaks(output, ref, carving, gain) for output, ref in
+                          zip(outputs, reference_outputs(inputs), strict=True)]
+                if order == "after":
+                    carved = [veil(image, strength, patch, airlight) for image in carved]
+                elif order == "first_blur":
+                    carved = [keep_blur(label, image, args.detail_px) for label, image in zip(carved, inputs,
+                                                                                            strict=True)]
+                rows.append({**setting, "carving": carving, "gain": gain, **label_scores(carved, clean)})
     except JRGRError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -155,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in sorted(rows, key=lambda r: r["psnr_y_db"]):
         setting = row.get("setting") or (f"{row['removal']} {row['order']}, patch {row['patch']:.4g}, airlight "
                                          f"{row['airlight']:g}, S {row['strength']:g}"
-                                         + (" tiles {}x{}".format(*row["tile_wh"]) if "tile_wh" in row else ""))
+                                         + (" tiles {}x{}".format(*row["tile_wh"]) if "tile_wh" in row else "")
+                                         + (f", carved {row['carving']} x{row['gain']:g}" if "carving" in row else ""))
         print(f"{setting:64s} PSNR-Y {row['psnr_y_db']:6.2f}  veil part {row['lowpass_psnr_y_db']:6.2f}  "
               f"rest {row['highpass_psnr_y_db']:6.2f}")
     print(f"results: {out}")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from benchmark_scripts import load_benchmark
 
+from jrgr_deploy.default_model import default_checkpoint
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.training.tracing import even_marks, halving_marks, select_not_worse, val_selected_step
 
@@ -181,6 +182,20 @@ def test_quick_run_end_to_end(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(SystemExit, match="2"):
         veil.main(["--work", str(work), "--orders", "alone", "--tiles", "32"])
     assert veil.main(["--work", str(tmp_path / "nowhere")]) == 2
+    # carvings: against the labels' own net as the reference nothing is carved; against the default model, the
+    # lines taken twice move the labels
+    stage1 = load_benchmark("quality").Work(work).run(0, "supervised") / "stage1.safetensors"
+    for reference, same in ((stage1, True), (default_checkpoint(), False)):
+        assert veil.main(["--work", str(work), "--split", "test/realistic", "--net", str(stage1), "--strengths", "0.5",
+                          "--orders", "first", "--streak-reference", str(reference), "--carvings", "residue:1",
+                          "lines:2", "--results", str(results_dir), "--name", "veil"]) == 0
+        plain, residue, lines = json.loads((results_dir / "veil.json").read_text())["rows"][1:]
+        assert (residue["carving"], residue["gain"], lines["carving"], lines["gain"]) == ("residue", 1, "lines", 2)
+        assert (lines["psnr_y_db"] == plain["psnr_y_db"]) is same
+    for bad in (["--carvings", "lines:2"], ["--streak-reference", str(stage1), "--carvings", "lines:4"],
+                ["--streak-reference", str(stage1), "--carvings", "lines:2", "--orders", "alone"]):
+        with pytest.raises(SystemExit, match="2"):
+            veil.main(["--work", str(work), *bad])
 
     # benchmarks/label_ceiling.py: the self-training row trained on the real split's clean images as its labels
     ceiling = load_benchmark("label_ceiling")
