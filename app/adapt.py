@@ -481,7 +481,9 @@ def _config(request: AdaptRequest, work: Path, weights: Path, iterations: int, c
         f"train.checkpoint_every={checkpoint_every}", "train.image_every=0", "train.log_every=10",
         f"train.seed={request.seed}", "train.veil_warmup_iters=0", "train.device=cpu",
         f"train.crop_size={ADAPT_CROP_SIZE}", "train.crop_width=0",
-        # a file of the machine the starting model was trained on (its labels' streak reference) is never read here
+        # a file of the machine the starting model was trained on (its labels' streak reference) is never read here;
+        # the carving's own switches first, since each is checked as it is set and needs the reference
+        "loss.pl_streak_carving=residue", "loss.pl_streak_gain=1", 'loss.pl_streak_keep=""',
         'loss.pl_streak_reference=""',
         # the refreshes first: overrides are checked one by one, and the recipe's detail refresh needs them
         *((f"loss.pl_refresh_iters={_refresh_every(iterations)}",) if request.self_training else ()),
