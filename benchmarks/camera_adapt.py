@@ -98,14 +98,15 @@ ROWS: dict[str, dict[str, Any]] = {
                                  "switches": ("loss.pl_refresh_detail_px=0", "loss.pl_refresh_iters=0")},
     # the default before its labels were made on the footage enlarged (2026-12-06 12:17 UTC) + that switch
     # (`loss.pl_label_scale`), and + a lower veil strength of the labels: the runs that chose the recipe's scale
-    # switches (BENCHMARKS.md, "Labels made at a larger scale"); the first is today's default
+    # switches (BENCHMARKS.md, "Labels made at a larger scale"); the first is today's default, the last today's
+    # default with the labels back at the footage's own size
     **{f"adapt_default_label_scale{scale:g}" + (f"_veil{veil:g}" if veil is not None else ""): {
         "label": f"the same, labels made on the footage enlarged {scale:g}× (`--set loss.pl_label_scale={scale:g}`"
                  + (f" `--set loss.pl_veil_strength={veil:g}`" if veil is not None else "") + ")",
         "dry": False, "paper": False, "recipe": None, "pair_rain": None, "start_share": None,
         "switches": (f"loss.pl_label_scale={scale:g}",
                      *((f"loss.pl_veil_strength={veil:g}",) if veil is not None else ()))}
-       for scale, veil in ((2.5, None), (2.5, 0.5))},
+       for scale, veil in ((2.5, None), (2.5, 0.5), (1, None))},
     "adapt_self": {"label": "`jrgr adapt --recipe self-training` (F_r on the footage's pseudo-labels alone)",
                    "dry": False, "paper": False, "recipe": "self-training", "before_keep": True},
     # the same with a light anchor on the synthetic pairs, to keep what F_r does on other scenes (the proxy validation)
