@@ -78,16 +78,16 @@ def parse_tile(text: str) -> tuple[int, int]:
 
 def parse_carving(text: str) -> tuple[str, float]:
     """'CARVING:GAIN' (``loss.pl_streak_carving``, ``loss.pl_streak_gain``) -> (carving, gain)."""
-    from jrgr_deploy.config import STREAK_CARVINGS
+    from jrgr_deploy.config import MAX_STREAK_GAIN, STREAK_CARVINGS
 
     carving, _, gain = text.partition(":")
     try:
         value = float(gain)
     except ValueError:
         value = 0.0
-    if carving not in STREAK_CARVINGS or not 0.0 < value <= 3.0:
+    if carving not in STREAK_CARVINGS or not 0.0 < value <= MAX_STREAK_GAIN:
         raise argparse.ArgumentTypeError(f"a carving is CARVING:GAIN with CARVING one of {', '.join(STREAK_CARVINGS)} "
-                                         f"and GAIN in (0, 3], e.g. lines:2, got '{text}'")
+                                         f"and GAIN in (0, {MAX_STREAK_GAIN:g}], e.g. lines:2, got '{text}'")
     return carving, value
 
 
@@ -162,13 +162,14 @@ def main(argv: list[str] | None = None) -> int:
         net_name = load_checkpoint(weights).removal_net
         derained = net_outputs(weights, net_name, rainy)
         rows: list[dict[str, Any]] = [{"setting": "the net's output", **label_scores(derained, clean)}]
-        references: dict[int, list[Any]] = {}  # the reference's outputs per net input (the rainy or unveiled images)
+        # the reference's outputs per net input: the rainy images (key None) or those with one veil setting removed
+        references: dict[tuple[str, float, float, float] | None, list[Any]] = {}
 
-        def reference_outputs(inputs: list[Any]) -> list[Any]:
-            if id(inputs) not in references:
-                references[id(inputs)] = net_outputs(args.streak_reference,
-                                                     load_checkpoint(args.streak_reference).removal_net, inputs)
-            return references[id(inputs)]
+        def reference_outputs(key: tuple[str, float, float, float] | None, inputs: list[Any]) -> list[Any]:
+            if key not in references:
+                references[key] = net_outputs(args.streak_reference,
+                                              load_checkpoint(args.streak_reference).removal_net, inputs)
+            return references[key]
 
         for removal, order, patch, airlight, strength, tile_hw in itertools.product(
                 args.removals, args.orders, args.patches, args.airlights, args.strengths, [None, *args.tiles]):
@@ -176,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             setting = {"removal": removal, "order": order, "patch": patch, "airlight": airlight,
                        **({"detail_px": args.detail_px} if order == "first_blur" else {}),
                        **({"tile_wh": [tile_hw[1], tile_hw[0]]} if tile_hw is not None else {}), "strength": strength}
-            inputs, outputs = rainy, derained  # the net's inputs and outputs, which a carving compares
+            # the net's inputs (and their key among the reference's outputs) and outputs, which a carving compares
+            inputs, inputs_key, outputs = rainy, None, derained
             if tile_hw is not None:
                 labels = [tiled(veil, removal == "row_dark_channel", image, tile_hw, strength, patch, airlight)
                           for image in rainy]
@@ -184,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 labels = [veil(image, strength, patch, airlight) for image in derained]
             else:  # the veil removed from the rainy image: alone, or before the net
                 inputs = [veil(image, strength, patch, airlight) for image in rainy]
+                inputs_key = (removal, patch, airlight, strength)
                 outputs = inputs if order == "alone" else net_outputs(weights, net_name, inputs)
                 labels = outputs
                 if order == "first_blur":
@@ -192,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({**setting, **label_scores(labels, clean)})
             for carving, gain in args.carvings:  # carved as make_pseudo_labels carves: the net's output
                 carved = [carve_streaks(output, ref, carving, gain) for output, ref in
-                          zip(outputs, reference_outputs(inputs), strict=True)]
+                          zip(outputs, reference_outputs(inputs_key, inputs), strict=True)]
                 if order == "after":
                     carved = [veil(image, strength, patch, airlight) for image in carved]
                 elif order == "first_blur":

@@ -36,6 +36,7 @@ RAIN_FORMS = ("additive", "physics")
 VEIL_SOURCES = ("all", "adversarial", "moments")
 PL_VEIL_REMOVALS = ("dark_channel", "moments", "row_dark_channel")  # how the pseudo-labels of mse_fr_pl lose their veil
 STREAK_CARVINGS = ("residue", "lines")  # loss.pl_streak_carving: which layer the streak reference carves
+MAX_STREAK_GAIN = 3.0  # loss.pl_streak_gain's upper bound: the carved layer taken at most so many times
 # removal-net options that only add weights starting at zero: a net saved without them loads into one built with them
 ROW_INPUTS = ("row_coord", "row_context")
 AMP_MODES = ("none", "bf16", "fp16")
@@ -354,6 +355,12 @@ class LossConfig:
     pl_streak_keep: str = ""
     pl_label_scale: float = 1.0
 
+    @property
+    def carving_changed(self) -> bool:
+        """Whether the streak carving is other than v4's (``pl_streak_carving`` or ``pl_streak_gain`` set): what the
+        labels' record and the trainer's log then name."""
+        return self.pl_streak_carving != "residue" or self.pl_streak_gain != 1.0
+
     def refreshes_at(self, step: int) -> bool:
         """Whether the pseudo-labels are made again after stage-2 step `step` (``pl_refresh_iters``,
         ``pl_refresh_until``)."""
@@ -381,11 +388,10 @@ class LossConfig:
             raise JRGRError("loss.pl_streak_reference carves the pseudo-labels' streaks: it needs "
                             "loss.weights.mse_fr_pl > 0")
         _check_choice("pl_streak_carving", self.pl_streak_carving, STREAK_CARVINGS)
-        if not 0.0 < self.pl_streak_gain <= 3.0:
-            raise JRGRError(f"loss.pl_streak_gain must be in (0, 3] (the carved layer is taken so many times), got "
-                            f"{self.pl_streak_gain}")
-        if not self.pl_streak_reference and (self.pl_streak_carving != "residue" or self.pl_streak_gain != 1.0
-                                             or self.pl_streak_keep):
+        if not 0.0 < self.pl_streak_gain <= MAX_STREAK_GAIN:
+            raise JRGRError(f"loss.pl_streak_gain must be in (0, {MAX_STREAK_GAIN:g}] (the carved layer is taken so "
+                            f"many times), got {self.pl_streak_gain}")
+        if not self.pl_streak_reference and (self.carving_changed or self.pl_streak_keep):
             raise JRGRError("loss.pl_streak_carving, loss.pl_streak_gain and loss.pl_streak_keep shape the streak "
                             "carving: they need loss.pl_streak_reference")
         if not 1.0 <= self.pl_label_scale <= 4.0:

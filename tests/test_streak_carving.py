@@ -119,9 +119,8 @@ def test_streak_energy_measures_lines_along_the_given_rain_direction() -> None:
 
 def test_the_lines_carving_takes_the_labels_own_lines_the_reference_lacks() -> None:
     """``loss.pl_streak_carving=lines``: the label's own lines (against its own blur) minus the reference's own
-    lines along the same direction. A line only in the label is carved whole, `gain` times, and nothing else moves;
-    a line in both is left; a reference that only darkens the picture (no line of its own removed) takes the label's
-    line all the same, where the residue carving, which re-tones the reference first, takes as much."""
+    lines along the same direction. A line only in the label is carved whole, `gain` times (clipped to uint8), and
+    nothing else moves; a line in both is left, at any gain; an unknown carving is refused."""
     background = _background()
     label = _with_line(background, 0)
     own, angle = own_lines(label)

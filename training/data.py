@@ -276,7 +276,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         expected.update(streak_reference=loss.pl_streak_reference)
     if loss.pl_label_scale != 1.0:  # likewise
         expected.update(label_scale=loss.pl_label_scale)
-    if loss.pl_streak_carving != "residue" or loss.pl_streak_gain != 1.0:  # likewise
+    if loss.carving_changed:  # likewise
         expected.update(streak_carving=loss.pl_streak_carving, streak_gain=loss.pl_streak_gain)
     if loss.pl_streak_keep:  # likewise
         expected.update(streak_keep=loss.pl_streak_keep)
@@ -323,9 +323,10 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
             with torch.no_grad():
                 derained = remove_rain_at_scale(f_r, net_input, loss.pl_label_scale, multiple, device)
                 if reference is not None:
-                    carved = reference.output(index, net_input)  # made for every image: the cache stays whole
+                    reference_output = reference.output(index, net_input)  # every image's: the cache stays whole
                     if not _keeps_streaks(real_set, index, loss.pl_streak_keep):
-                        derained = carve_streaks(derained, carved, loss.pl_streak_carving, loss.pl_streak_gain)
+                        derained = carve_streaks(derained, reference_output, loss.pl_streak_carving,
+                                                 loss.pl_streak_gain)
         write_rgb(rainy_path, rainy)
         if by_moments:
             write_rgb(derained_dir / rainy_path.name, derained)

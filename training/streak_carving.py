@@ -53,14 +53,18 @@ def line_kernel(length: int, angle_deg: float) -> np.ndarray:
     return kernel
 
 
+def _check_pair(label: np.ndarray, reference: np.ndarray) -> None:
+    if label.shape != reference.shape or label.ndim != 3 or label.shape[2] != 3:
+        raise JRGRError(f"streak carving: expected two (H, W, 3) images of one size, got {label.shape} and "
+                        f"{reference.shape}")
+
+
 def streak_layer(label: np.ndarray, reference: np.ndarray, rain_angle: int | None = None) -> tuple[np.ndarray, int]:
     """(H, W, 3) uint8 label and the reference net's output on the same input -> ((H, W) float32 layer S ≥ 0 in
     grey levels, the rain angle θ* in degrees); the module docstring has the steps. `rain_angle` (one of
     ``ANGLES_DEG``): θ* as given instead of read from this label (several images of one photograph measured along
     the same direction, `streak_energy`)."""
-    if label.shape != reference.shape or label.ndim != 3 or label.shape[2] != 3:
-        raise JRGRError(f"streak carving: expected two (H, W, 3) images of one size, got {label.shape} and "
-                        f"{reference.shape}")
+    _check_pair(label, reference)
     base = label.astype(np.float32)
     ref = reference.astype(np.float32)
     retoned = ref + cv2.GaussianBlur(base - ref, (0, 0), TONE_BLUR_PX)
@@ -85,9 +89,7 @@ def line_layer(label: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, in
     """(H, W, 3) uint8 label and the reference net's output on the same input -> ((H, W) float32 layer ≥ 0, the
     label's rain angle): the label's `own_lines` minus the reference's own lines along the same direction
     (``loss.pl_streak_carving=lines``; the module docstring)."""
-    if label.shape != reference.shape:
-        raise JRGRError(f"streak carving: expected two (H, W, 3) images of one size, got {label.shape} and "
-                        f"{reference.shape}")
+    _check_pair(label, reference)
     label_lines, angle = own_lines(label)
     reference_lines, _ = own_lines(reference, angle)
     return np.maximum(label_lines - reference_lines, 0.0), angle

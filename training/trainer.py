@@ -708,7 +708,7 @@ class _Stage2(_StageBase):
                 made += f" (its detail above a {loss.pl_refresh_detail_px:g} px blur; the step-0 labels' blur kept)"
             if loss.pl_streak_reference:
                 made += f", minus the streaks that {loss.pl_streak_reference} removes"
-                if loss.pl_streak_carving != "residue" or loss.pl_streak_gain != 1.0:
+                if loss.carving_changed:
                     made += f" ({loss.pl_streak_carving} carving, {loss.pl_streak_gain:g}x)"
                 if loss.pl_streak_keep:
                     made += f", except images named {loss.pl_streak_keep}"
