@@ -163,6 +163,37 @@ def test_budget_too_short_for_one_evaluation(tmp_path: Path, capsys) -> None:
     assert json.loads((tmp_path / "out" / "work" / "data.json").read_text())["footage_frames"] == 60
 
 
+def test_the_timing_probe_hands_its_labels_to_the_run(tmp_path: Path) -> None:
+    """The run's first pseudo-labels are the timing probe's (the same net, footage and settings): the plan counts
+    one labelling pass fewer, and the run starts on them without labelling the footage again."""
+    from jrgr_deploy.app.adapt import (
+        RUN_DIR,
+        SELF_TRAINING_REFRESHES,
+        AdaptRequest,
+        _config,
+        plan_iterations,
+        prepare_data,
+    )
+    from jrgr_deploy.training.data import PSEUDO_LABELS_FILE
+    from jrgr_deploy.training.trainer import PSEUDO_LABELS_DIR, train
+
+    weights = save_tiny_checkpoint(tmp_path / "start.safetensors")
+    request = AdaptRequest(footage=str(_frames(tmp_path / "footage", 60)), out_dir=tmp_path / "out",
+                           weights=weights, frame_width=160, overrides=("train.crop_size=64",))
+    work = request.out_dir / "work"
+    work.mkdir(parents=True)
+    prepare_data(request, work)
+    plan = plan_iterations(request, work, weights, 600.0, [])
+    assert plan["labels_passes"] == SELF_TRAINING_REFRESHES - 1 and not (work / "timing_probe").exists()
+    labels = work / RUN_DIR / PSEUDO_LABELS_DIR
+    assert (labels / PSEUDO_LABELS_FILE).is_file()
+    written = {p: p.stat().st_mtime_ns for p in sorted((labels / "label").iterdir())}
+    assert len(written) == 60
+    config = _config(request, work, weights, plan["iterations"], plan["iterations"])
+    train(config, work / RUN_DIR, stages=("stage2",), max_steps=1, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in sorted((labels / "label").iterdir())} == written  # none made again
+
+
 @pytest.mark.slow
 def test_tiny_adaptation_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
     footage = _frames(tmp_path / "footage", 60)
@@ -334,7 +365,8 @@ def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
     if step and report["start_share"] > SELF_TRAINING_START_SHARE:  # no snapshot reached the start: the last one
         # mixed at the least larger share that reaches it on the proxy validation
         assert step == last and all(v < trace[0] for s, v in trace.items() if s)
-        assert report["mixed_psnr_y"] >= trace[0] and report["last_step_shown"] == 0
+        assert report["mixed_psnr_y"] >= trace[0]
+        assert report["last_step_shown"] == last  # the sheet shows it as it is, for --snapshot last
     elif step:  # the latest snapshot at least as good as the start, deployed without the veil stage
         assert trace[step] >= trace[0] and all(trace[s] < trace[0] for s in trace if s > step)
         assert report["last_step_shown"] == 0

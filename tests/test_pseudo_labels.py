@@ -54,6 +54,27 @@ def test_labels_are_the_starting_net_then_veil_removal(dataset, tmp_path) -> Non
     assert not np.array_equal(read_rgb(pairs[1][1]), remove_veil(derained, 0.4))
 
 
+def test_labels_are_reused_whatever_the_refresh_interval(dataset, tmp_path) -> None:  # noqa: F811
+    """The labels of step N are the same whatever ``loss.pl_refresh_iters`` (the step says which net made them):
+    a folder made under another interval, or with the interval in its record as before 2026-12-06, is reused;
+    another step is not."""
+    config = small_config(dataset)
+    sources = resolve_sources(config.data, need_real=True)
+    f_r = JRGRNets(config).f_r
+    loss = replace(config.loss, pl_veil_strength=0.4, pl_refresh_iters=1000)
+    pairs = make_pseudo_labels(sources, f_r, loss, tmp_path, multiple=4)
+    done = tmp_path / PSEUDO_LABELS_FILE
+    done.write_text(json.dumps({**json.loads(done.read_text()), "refresh_iters": 1000}) + "\n")
+    with torch.no_grad():
+        for p in f_r.parameters():
+            p.add_(0.5)
+    first = read_rgb(pairs[1][1])
+    assert make_pseudo_labels(sources, f_r, replace(loss, pl_refresh_iters=7), tmp_path, multiple=4) == pairs
+    np.testing.assert_array_equal(read_rgb(pairs[1][1]), first)  # reused: the changed net made none
+    make_pseudo_labels(sources, f_r, replace(loss, pl_refresh_iters=7), tmp_path, multiple=4, step=7)
+    assert not np.array_equal(read_rgb(pairs[1][1]), first)
+
+
 def _derained_real(sources, f_r) -> list[np.ndarray]:
     real = UnpairedRainDataset(sources.real)
     rainy = [nchw_to_rgb(real[i]["o_r"][None].numpy())[0] for i in range(len(real))]

@@ -215,8 +215,12 @@ def _is_complete(done: Path, record: dict[str, object]) -> bool:
     folder half rewritten under another record never passes for complete."""
     import json
 
-    if done.is_file() and json.loads(done.read_text()) == record:
-        return True
+    if done.is_file():
+        written = json.loads(done.read_text())
+        # records before 2026-12-06 also held the refresh interval; the step says which net made the labels
+        written.pop("refresh_iters", None)
+        if written == record:
+            return True
     done.unlink(missing_ok=True)
     return False
 
@@ -286,7 +290,9 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         return remove_dark(image, strength, loss.pl_veil_patch, loss.pl_airlight_fraction)
 
     if loss.pl_refresh_iters > 0:  # likewise: the labels of one run without refreshes keep their keys
-        expected.update(refresh_iters=loss.pl_refresh_iters, step=step)
+        # the step, not the interval: the step-0 labels of a run are the same whatever its interval, so `jrgr
+        # adapt`'s timing probe hands its labels to the run it plans
+        expected.update(step=step)
     detail_px = loss.pl_refresh_detail_px
     if detail_px > 0:
         expected.update(refresh_detail_px=detail_px)

@@ -59,9 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "command with another S mixes again without training")
     parser.add_argument("--snapshot", choices=SNAPSHOTS, default="rule",
                         help="self-training: which snapshot is exported: rule (default; the latest not worse than "
-                        "the start on the proxy validation, else the start) or last (the last one whatever the "
-                        "proxy says, mixed by --start-share; when the rule kept the start, the before/after sheet "
-                        "shows the last snapshot's column to judge by); on a finished run no step is trained")
+                        "the start on the proxy validation, else the last one mixed with more of the start, else "
+                        "the start) or last (the last one whatever the proxy says, mixed by --start-share; when the "
+                        "rule did not deploy it so, the before/after sheet shows the last snapshot's column to judge "
+                        "by); on a finished run no step is trained")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config value of the recipe (repeatable)")
     parser.set_defaults(func=run, needs=needs)
