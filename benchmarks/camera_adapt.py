@@ -98,15 +98,17 @@ ROWS: dict[str, dict[str, Any]] = {
                                  "switches": ("loss.pl_refresh_detail_px=0", "loss.pl_refresh_iters=0")},
     # the default before its labels were made on the footage enlarged (2026-12-06 12:17 UTC) + that switch
     # (`loss.pl_label_scale`), and + a lower veil strength of the labels: the runs that chose the recipe's scale
-    # switches (BENCHMARKS.md, "Labels made at a larger scale"); the first is today's default, the last today's
-    # default with the labels back at the footage's own size
+    # switches (BENCHMARKS.md, "Labels made at a larger scale"); the first is today's default, the third today's
+    # default with the labels back at the footage's own size, the last today's default with no veil removed from
+    # the footage before the starting net labels it (v4 learnt to remove the veil itself: "Labels without the
+    # veil stage")
     **{f"adapt_default_label_scale{scale:g}" + (f"_veil{veil:g}" if veil is not None else ""): {
         "label": f"the same, labels made on the footage enlarged {scale:g}× (`--set loss.pl_label_scale={scale:g}`"
                  + (f" `--set loss.pl_veil_strength={veil:g}`" if veil is not None else "") + ")",
         "dry": False, "paper": False, "recipe": None, "pair_rain": None, "start_share": None,
         "switches": (f"loss.pl_label_scale={scale:g}",
                      *((f"loss.pl_veil_strength={veil:g}",) if veil is not None else ()))}
-       for scale, veil in ((2.5, None), (2.5, 0.5), (1, None))},
+       for scale, veil in ((2.5, None), (2.5, 0.5), (1, None), (2.5, 0))},
     "adapt_self": {"label": "`jrgr adapt --recipe self-training` (F_r on the footage's pseudo-labels alone)",
                    "dry": False, "paper": False, "recipe": "self-training", "before_keep": True},
     # the same with a light anchor on the synthetic pairs, to keep what F_r does on other scenes (the proxy validation)
@@ -298,7 +300,7 @@ def run_adapt(args: argparse.Namespace, name: str, seed: int, clips: dict[str, P
     """One `jrgr adapt` run of a row with one adaptation seed (resumable): the snapshot the net-only rule selects
     (proxy validation within the scene guard, as before the veil strength was chosen with it), the proxy's
     choice alone, the last step, and what it deployed (its ONNX: step and veil strength chosen together)."""
-    from jrgr_deploy.app.adapt import AdaptRequest, adapt
+    from jrgr_deploy.app.adapt import RUN_DIR, AdaptRequest, adapt
     from jrgr_deploy.training.tracing import select_not_worse, snapshot_path
 
     row = ROWS[name]
@@ -311,7 +313,7 @@ def run_adapt(args: argparse.Namespace, name: str, seed: int, clips: dict[str, P
         seed=seed,
         frame_width=args.size_wh[0], overrides=overrides, recipe=row.get("recipe", "joint"),
         pair_rain=row.get("pair_rain", "synthetic"), start_share=row.get("start_share", 0.0)))
-    run_dir = out / "work" / "run"
+    run_dir = out / "work" / RUN_DIR
     report = json.loads((out / "adapt.json").read_text())
     net_step = report["net_only_step"]
     selected = weights if net_step == 0 else snapshot_path(run_dir, net_step)

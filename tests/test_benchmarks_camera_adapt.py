@@ -57,7 +57,7 @@ def test_rows_measured_before_the_keep_term_still_train_the_recipe_they_were_mea
     # default row asks for the command's share
     assert [name for name, r in camera_adapt.ROWS.items() if "start_share" in r] == [
         "adapt_default", "adapt_default_label_scale2.5", "adapt_default_label_scale2.5_veil0.5",
-        "adapt_default_label_scale1"]
+        "adapt_default_label_scale1", "adapt_default_label_scale2.5_veil0"]
     assert all(camera_adapt.ROWS[name]["start_share"] is None for name in camera_adapt.ROWS if name.startswith(
         "adapt_default_label_scale"))
     assert camera_adapt.ROWS["adapt_default"]["start_share"] is None
