@@ -544,7 +544,8 @@ def plan_iterations(request: AdaptRequest, work: Path, weights: Path, seconds_le
     # before its steps, so the rest of its time is about one labelling pass (plus its set-up: on the safe side)
     labels_s = max(0.0, probe_s - steps * step_s) if request.self_training else 0.0
     # the run's first labels are the probe's (the same net, footage and settings): one pass fewer to make
-    labels_passes = SELF_TRAINING_REFRESHES - _hand_over_labels(probe, work / RUN_DIR)
+    labels_passes = (SELF_TRAINING_REFRESHES - _hand_over_labels(probe, work / RUN_DIR)) if request.self_training \
+        else 0
 
     def pass_s(pairs: list[tuple[Path, Path]]) -> float:
         """Seconds of one scoring pass of the starting net over `pairs` (0 without pairs)."""

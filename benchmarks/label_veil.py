@@ -91,6 +91,20 @@ def parse_carving(text: str) -> tuple[str, float]:
     return carving, value
 
 
+def finish_labels(outputs: list[Any], order: str, inputs: list[Any], detail_px: float, veil: Any,
+                  veil_args: tuple[float, float, float]) -> list[Any]:
+    """The net's outputs (``--orders alone``: the unveiled images) -> the labels of `order`: the veil removed after
+    the net (`veil` with (strength, patch, airlight)), the outputs' detail over their inputs' blur (first_blur,
+    `keep_blur`), or the outputs as they are."""
+    from jrgr_deploy.training.data import keep_blur
+
+    if order == "after":
+        return [veil(image, *veil_args) for image in outputs]
+    if order == "first_blur":
+        return [keep_blur(output, image, detail_px) for output, image in zip(outputs, inputs, strict=True)]
+    return outputs
+
+
 def tiled(veil: Any, by_rows: bool, image: Any, tile_hw: tuple[int, int], strength: float, patch: float,
           airlight: float) -> Any:
     """`veil` (`remove_veil`, or `remove_row_veil` when `by_rows`) run on each `tile_hw` tile of the (H, W, 3)
@@ -150,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from jrgr_deploy.checkpoint import load_checkpoint
     from jrgr_deploy.errors import JRGRError
-    from jrgr_deploy.training.data import keep_blur
     from jrgr_deploy.training.streak_carving import carve_streaks
     from jrgr_deploy.veil_removal import remove_row_veil, remove_veil
 
@@ -182,25 +195,17 @@ def main(argv: list[str] | None = None) -> int:
             if tile_hw is not None:
                 labels = [tiled(veil, removal == "row_dark_channel", image, tile_hw, strength, patch, airlight)
                           for image in rainy]
-            elif order == "after":
-                labels = [veil(image, strength, patch, airlight) for image in derained]
-            else:  # the veil removed from the rainy image: alone, or before the net
-                inputs = [veil(image, strength, patch, airlight) for image in rainy]
-                inputs_key = (removal, patch, airlight, strength)
-                outputs = inputs if order == "alone" else net_outputs(weights, net_name, inputs)
-                labels = outputs
-                if order == "first_blur":
-                    labels = [keep_blur(label, image, args.detail_px) for label, image in zip(labels, inputs,
-                                                                                            strict=True)]
+            else:
+                if order != "after":  # the veil removed from the rainy image: alone, or before the net
+                    inputs = [veil(image, strength, patch, airlight) for image in rainy]
+                    inputs_key = (removal, patch, airlight, strength)
+                    outputs = inputs if order == "alone" else net_outputs(weights, net_name, inputs)
+                labels = finish_labels(outputs, order, inputs, args.detail_px, veil, (strength, patch, airlight))
             rows.append({**setting, **label_scores(labels, clean)})
             for carving, gain in args.carvings:  # carved as make_pseudo_labels carves: the net's output
                 carved = [carve_streaks(output, ref, carving, gain) for output, ref in
                           zip(outputs, reference_outputs(inputs_key, inputs), strict=True)]
-                if order == "after":
-                    carved = [veil(image, strength, patch, airlight) for image in carved]
-                elif order == "first_blur":
-                    carved = [keep_blur(label, image, args.detail_px) for label, image in zip(carved, inputs,
-                                                                                            strict=True)]
+                carved = finish_labels(carved, order, inputs, args.detail_px, veil, (strength, patch, airlight))
                 rows.append({**setting, "carving": carving, "gain": gain, **label_scores(carved, clean)})
     except JRGRError as error:
         print(f"error: {error}", file=sys.stderr)
