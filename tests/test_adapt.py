@@ -263,7 +263,8 @@ def test_the_self_training_recipe_trains_f_r_on_the_pseudo_labels_alone(tmp_path
     assert loss(recipe="self-training") == self_trained  # the default without dry footage
     assert removal_only(self_trained) and self_trained.weights.mse_fr_pl == 1.0  # F_r on the pseudo-labels
     assert self_trained.weights.mse_fr_keep == 4.0  # ... held to the starting net on the synthetic rainy images
-    assert self_trained.weights.mse_fr_os == 0.0 and self_trained.pl_veil_strength == 0.9
+    assert self_trained.weights.mse_fr_os == 1.0  # ... and taught their clean photographs
+    assert self_trained.pl_veil_strength == 0.9
     assert self_trained.pl_veil_removal == "row_dark_channel" and self_trained.pl_veil_first
     assert self_trained.pl_refresh_detail_px == 8
     assert not removal_only(joint) and joint.weights.mse_fr_pl == 0.0 and joint.lambda_adv > 0
@@ -380,8 +381,9 @@ def test_tiny_self_training_adaptation(tmp_path: Path) -> None:
     assert report["net_only_step"] == step
     assert not (out / "work" / "run" / "pseudo_labels").exists()  # the labels go when stage 2 completes
     records = [r for r in read_log(out / "work" / "run" / "log.jsonl") if r["stage"] == "stage2"]
-    assert records and all(r["mse_fr_pl"] > 0 and "d_total" not in r and "mse_fr_os" not in r for r in records)
-    assert all("mse_fr_keep" in r for r in records)  # held to the starting net on the synthetic rainy images
+    assert records and all(r["mse_fr_pl"] > 0 and "d_total" not in r for r in records)
+    # held to the starting net on the synthetic rainy images, and taught their clean photographs
+    assert all("mse_fr_keep" in r and "mse_fr_os" in r for r in records)
     # the default without --dry is this recipe: the same job, found done
     assert main(argv[:-2]) == 0
     # another --start-share on the finished job mixes again and trains no step: a share is chosen after the run

@@ -47,9 +47,15 @@ def test_rows_measured_before_the_keep_term_still_train_the_recipe_they_were_mea
     assert row["before_keep"]
     kept = loss(*camera_adapt.row_overrides(row))
     # at 600 steps the default recipe's losses are this row's, but for the labels' scale (since 2026-12-06 12:17 UTC)
-    assert kept == loss("loss.pl_label_scale=1") and loss().pl_label_scale == 2.5
-    assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default"])) == loss()
-    assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default_label_scale2.5"])) == loss()
+    # and F_r taught the synthetic pairs (since 2026-12-06 23:30 UTC): the rows measured before keep them as they were
+    untaught = loss("loss.weights.mse_fr_os=0")
+    assert kept == loss("loss.pl_label_scale=1", "loss.weights.mse_fr_os=0") and loss().pl_label_scale == 2.5
+    assert untaught != loss() and loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default"])) == loss()
+    assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default_label_scale2.5"])) == untaught
+    assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default_pairs_taught"])) == loss()
+    assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default_keep8"])) == loss(
+        "loss.weights.mse_fr_os=0", "loss.weights.mse_fr_keep=8")
+    assert "mse_fr_os=0" not in " ".join(camera_adapt.row_overrides(camera_adapt.ROWS["adapt_plus"]))  # joint rows
     # ... on the pairs it was measured with: model A, the default's until the pairs alternated models A and B
     assert "pair_rain" not in row and camera_adapt.ROWS["adapt_default_pairs_synthetic"]["pair_rain"] == "synthetic"
     assert AdaptRequest(footage="f", out_dir=tmp_path).resolved_pair_rain == "mixed"
@@ -57,12 +63,14 @@ def test_rows_measured_before_the_keep_term_still_train_the_recipe_they_were_mea
     # default row asks for the command's share
     assert [name for name, r in camera_adapt.ROWS.items() if "start_share" in r] == [
         "adapt_default", "adapt_default_label_scale2.5", "adapt_default_label_scale2.5_veil0.5",
-        "adapt_default_label_scale1", "adapt_default_label_scale2.5_veil0"]
+        "adapt_default_label_scale1", "adapt_default_label_scale2.5_veil0", "adapt_default_keep8",
+        "adapt_default_pairs_taught"]
     assert all(camera_adapt.ROWS[name]["start_share"] is None for name in camera_adapt.ROWS if name.startswith(
         "adapt_default_label_scale"))
     assert camera_adapt.ROWS["adapt_default"]["start_share"] is None
     # ... and with labels made at the footage's own size: only the default row takes the command's label scale
-    assert [name for name, r in camera_adapt.ROWS.items() if "label_scale" in r] == ["adapt_default"]
+    assert [name for name, r in camera_adapt.ROWS.items() if "label_scale" in r] == [
+        "adapt_default", "adapt_default_keep8", "adapt_default_pairs_taught"]
     assert AdaptRequest(footage="f", out_dir=tmp_path, start_share=0.0).resolved_start_share == 0.0
 
 

@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="how long to record a camera or stream (default 60)")
     parser.add_argument("--recipe", choices=RECIPES, default=None,
                         help="self-training (F_r on the footage's pseudo-labels, held to the starting net on other "
-                        "scenes; the default without --dry) or joint (JRGR+ joint training; the default with --dry)")
+                        "scenes and taught synthetic pairs of them; the default without --dry) or joint (JRGR+ "
+                        "joint training; the default with --dry)")
     parser.add_argument("--start-share", type=float, default=None, metavar="S",
                         help="self-training: the share of the starting net's weights in the exported net, a "
                         "weight-space average with the selected snapshot (0-1; default "
