@@ -174,8 +174,7 @@ DRY_TONE_STRENGTH_UNMATCHED = 0.5
 SELF_TRAINING_RECIPE = ("loss.weights.mse_fr_pl=1", "loss.pl_veil_removal=row_dark_channel", "loss.pl_veil_first=true",
                         "loss.pl_veil_patch=0.1", "loss.pl_airlight_fraction=0.05", "loss.pl_veil_strength=0.9",
                         "loss.pl_refresh_detail_px=8", "loss.pl_label_scale=2.5", "loss.weights.mse_fr_keep=4",
-                        "loss.weights.mse_fr_os=1",
-                        "loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.weights.mse_r=0", "loss.weights.mse_fr_os=0",
+                        "loss.weights.mse_fr_os=1", "loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.weights.mse_r=0",
                         "loss.weights.mse_s=0")
 # the labels' detail is made again at N/3 and 2N/3 of N steps (`loss.pl_refresh_iters`); a run too short for
 # that makes none
