@@ -306,8 +306,11 @@ def row_overrides(row: dict[str, Any]) -> tuple[str, ...]:
     """The `--set` switches a row passes to `jrgr adapt`: the paper's, the self-training recipe as it was before the
     keep term, the labels at the footage's own size and F_r not taught the synthetic pairs where the row was
     measured so (`ROWS`' keys), then its own."""
-    recipe = row.get("recipe", "joint")
-    self_training = recipe == "self-training" or (recipe is None and not row["dry"])
+    from jrgr_deploy.app.adapt import AdaptRequest
+
+    # the command's own rule for which recipe a row trains (`recipe` None: its default, which depends on --dry)
+    self_training = AdaptRequest(footage="", out_dir=Path(), dry="dry" if row["dry"] else None,
+                                 recipe=row.get("recipe", "joint")).self_training
     return (tuple(paper_switches() if row["paper"] else ())
             + (SELF_TRAINING_BEFORE_KEEP if row.get("before_keep") else ())
             + (("loss.pl_label_scale=1",) if "label_scale" not in row else ())
