@@ -5,6 +5,7 @@ in the objective; a stage-2 run that uses it and resumes on the same labels."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 
 import numpy as np
@@ -28,7 +29,7 @@ from tests.test_method_switches import _small
 from tests.test_training import dataset, small_config  # noqa: F401 - the module-scoped data set fixture
 
 
-def test_labels_are_the_starting_net_then_veil_removal(dataset, tmp_path) -> None:  # noqa: F811
+def test_labels_are_the_starting_net_then_veil_removal(dataset, tmp_path, caplog) -> None:  # noqa: F811
     config = small_config(dataset)
     sources = resolve_sources(config.data, need_real=True)
     torch.manual_seed(0)
@@ -48,10 +49,15 @@ def test_labels_are_the_starting_net_then_veil_removal(dataset, tmp_path) -> Non
     with torch.no_grad():
         for p in f_r.parameters():
             p.add_(0.5)
-    assert make_pseudo_labels(sources, f_r, loss, tmp_path, multiple=4) == pairs
+    with caplog.at_level(logging.INFO, logger="jrgr_deploy.training.data"):
+        assert make_pseudo_labels(sources, f_r, loss, tmp_path, multiple=4, made="the test's labels") == pairs
     np.testing.assert_array_equal(read_rgb(pairs[1][1]), remove_veil(derained, 0.4))
-    make_pseudo_labels(sources, f_r, replace(loss, pl_veil_strength=0.0), tmp_path, multiple=4)
+    assert "the test's labels, reused from" in caplog.text and "into" not in caplog.text  # the log says so
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="jrgr_deploy.training.data"):
+        make_pseudo_labels(sources, f_r, replace(loss, pl_veil_strength=0.0), tmp_path, multiple=4, made="anew")
     assert not np.array_equal(read_rgb(pairs[1][1]), remove_veil(derained, 0.4))
+    assert f"anew, into {tmp_path}" in caplog.text and "reused" not in caplog.text
 
 
 def test_labels_are_reused_whatever_the_refresh_interval(dataset, tmp_path) -> None:  # noqa: F811

@@ -235,7 +235,8 @@ def _mark_complete(done: Path, record: dict[str, object]) -> None:
 
 
 def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossConfig, folder: Path, multiple: int,
-                       device: str | torch.device = "cpu", step: int = 0) -> list[tuple[Path, Path]]:
+                       device: str | torch.device = "cpu", step: int = 0,
+                       made: str = "") -> list[tuple[Path, Path]]:
     """The pseudo-labels of ``loss.weights.mse_fr_pl``: every real rainy image (whole; a video's frames), derained by
     `f_r` (the net stage 2 starts from, or with ``loss.pl_refresh_iters`` the net of stage-2 step `step`) and
     with ``loss.pl_veil_strength`` of its veil removed
@@ -244,7 +245,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     with ``loss.pl_veil_only`` the first labels are the rainy images with their veil removed, no net run;
     with ``loss.pl_streak_reference`` the net's output minus the streaks that reference removes from the same
     input, `jrgr_deploy.training.streak_carving`)
-    -> [(FOLDER/rainy/NNNNNN.png, FOLDER/label/NNNNNN.png)], in the real set's order.
+    -> [(FOLDER/rainy/NNNNNN.png, FOLDER/label/NNNNNN.png)], in the real set's order. `made`: how the labels are
+    made, in words, for the log, which then says whether they are made or reused (none: no log line).
 
     Whole images, not crops: the airlight and the transmission are read from the whole picture, as the runtime
     reads them from the whole frame, and the moment cells are cells of the whole picture. A folder whose
@@ -301,7 +303,11 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
             raise JRGRError(f"cannot refresh the pseudo-labels' detail in '{folder}': the first labels "
                             f"'{first_dir}' are missing (they are written when stage 2 starts); start anew")
     if _is_complete(done, expected):
+        if made:
+            logger.info("pseudo-labels of the real images: %s, reused from %s (complete)", made, folder)
         return pairs
+    if made:
+        logger.info("pseudo-labels of the real images: %s, into %s", made, folder)
     reference = None
     if loss.pl_streak_reference:  # its input is the same at every refresh: its outputs are kept
         unveiled = {"veil_first": loss.pl_veil_first, "removal": loss.pl_veil_removal, "strength": strength,

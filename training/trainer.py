@@ -712,8 +712,7 @@ class _Stage2(_StageBase):
                     made += f" ({loss.pl_streak_carving} carving, {loss.pl_streak_gain:g}x)"
                 if loss.pl_streak_keep:
                     made += f", except images named {loss.pl_streak_keep}"
-            logger.info("pseudo-labels of the real images: %s, into %s", made, folder)
-            make_pseudo_labels(*args)
+            make_pseudo_labels(*args, made=made)
         barrier(self.ctx)
         return make_pseudo_labels(*args)  # the folder is complete now: this only lists it
 
