@@ -124,6 +124,13 @@ ROWS: dict[str, dict[str, Any]] = {
                                    "loss.weights.mse_fr_os=1`)", "dry": False, "paper": False, "recipe": None,
                                    "pair_rain": None, "start_share": None, "label_scale": None,
                                    "switches": ("loss.weights.mse_fr_os=1",)},
+    # the default with the labels' row-by-row veil removal tolerant of pixels near the airlight
+    # (`loss.pl_veil_sky_tolerance=40`): on the highway the recipe's labels take the wide bright sky for dense veil
+    # (BENCHMARKS.md, "Camera adaptation", "A sky the labels leave alone")
+    "adapt_default_sky40": {"label": "the same, the labels' veil removal tolerant of a sky (`--set "
+                            "loss.pl_veil_sky_tolerance=40`)", "dry": False, "paper": False, "recipe": None,
+                            "pair_rain": None, "start_share": None, "label_scale": None, "pairs_taught": None,
+                            "switches": ("loss.pl_veil_sky_tolerance=40",)},
     "adapt_self": {"label": "`jrgr adapt --recipe self-training` (F_r on the footage's pseudo-labels alone)",
                    "dry": False, "paper": False, "recipe": "self-training", "before_keep": True},
     # the same with a light anchor on the synthetic pairs, to keep what F_r does on other scenes (the proxy validation)

@@ -272,6 +272,9 @@ class LossConfig:
     pl_veil_patch, pl_airlight_fraction: the dark channel's patch (a fraction of the image's short side; for
     ``row_dark_channel`` the band of rows, a fraction of the height) and the share of its brightest pixels (rows)
     the airlight is read from (default: the runtime's ``--veil`` stage's, 15/360 and 0.001).
+    pl_veil_sky_tolerance: 0 (default) or K > 0 grey levels, with ``row_dark_channel`` only: a pixel whose colour
+    lies within K of the airlight keeps more of itself (its transmission raised by K / |I − A|), so a bright sky
+    or a white wall is not taken for dense veil (`jrgr_deploy.veil_removal.remove_row_veil`).
     pl_veil_first: false (default): the labels are F_r's output with the veil then removed, B̂ = V(F_r(O_r)), the
     order of the runtime's ``--veil`` stage. true: the veil is removed from the rainy image first,
     B̂ = F_r(V(O_r)): in the heavy-rain form O = T ⊙ (B + S) + (1 − T) · A the veil lies over the streaks, and
@@ -343,6 +346,7 @@ class LossConfig:
     pl_veil_strength: float = 0.3
     pl_veil_patch: float = 15 / 360
     pl_airlight_fraction: float = 0.001
+    pl_veil_sky_tolerance: float = 0.0
     pl_veil_first: bool = False
     pl_veil_only: bool = False
     pl_refresh_iters: int = 0
@@ -415,6 +419,10 @@ class LossConfig:
         if not (0.0 < self.pl_veil_patch <= 1.0 and 0.0 < self.pl_airlight_fraction <= 1.0):
             raise JRGRError(f"loss.pl_veil_patch and loss.pl_airlight_fraction must be in (0, 1], got "
                             f"{self.pl_veil_patch} and {self.pl_airlight_fraction}")
+        if self.pl_veil_sky_tolerance < 0 or (self.pl_veil_sky_tolerance > 0
+                                              and self.pl_veil_removal != "row_dark_channel"):
+            raise JRGRError(f"loss.pl_veil_sky_tolerance {self.pl_veil_sky_tolerance}: expected 0 (none) or grey "
+                            "levels > 0 with loss.pl_veil_removal=row_dark_channel")
         if not 0.0 <= self.pl_veil_strength < 1.0:
             raise JRGRError(f"loss.pl_veil_strength must be in [0, 1), got {self.pl_veil_strength}")
         if not 0.0 <= self.transfer_jitter < 1.0:

@@ -32,6 +32,7 @@ AIRLIGHT_FRACTION = 0.001  # the brightest 0.1 % of the dark channel give the ai
 T_MIN = 0.1  # transmission floor: below it the division amplifies noise more than it restores
 SMOOTH_FRACTION = 8 / 360  # Gaussian sigma of the transmission (a veil is smooth; a cheap guided filter)
 ROW_PERCENTILE = 1.0  # `remove_row_veil`: a row's dark level, the percentile of its pixels' darkest channel
+TOLERANCE_BLUR_PX = 2.0  # `remove_row_veil`'s sky tolerance reads each pixel's distance to the airlight under this blur
 
 
 def check_strength(strength: float) -> float:
@@ -102,7 +103,7 @@ def remove_veil(frame: np.ndarray, strength: float, patch_fraction: float = PATC
 
 
 def remove_row_veil(frame: np.ndarray, strength: float, band_fraction: float = PATCH_FRACTION,
-                    airlight_fraction: float = AIRLIGHT_FRACTION) -> np.ndarray:
+                    airlight_fraction: float = AIRLIGHT_FRACTION, sky_tolerance: float = 0.0) -> np.ndarray:
     """(H, W, 3) uint8 -> the same frame with `strength` of a veil that follows its rows removed: the dark channel
     read row by row, in linear light (the pseudo-labels' ``loss.pl_veil_removal=row_dark_channel``).
 
@@ -113,8 +114,18 @@ def remove_row_veil(frame: np.ndarray, strength: float, band_fraction: float = P
     band of `band_fraction` of the height; the airlight is the mean colour of the `airlight_fraction` of rows with
     the brightest dark level. Radiance, not sRGB code values, adds up in a veil, so the sum is undone on the
     squared image (sRGB's gamma as 2) and the square root taken at the end. No work copy: this runs on training's
-    pseudo-labels, once per image, not per frame."""
+    pseudo-labels, once per image, not per frame.
+
+    `sky_tolerance` K > 0 (grey levels; ``loss.pl_veil_sky_tolerance``): where a pixel's colour lies within K of the
+    airlight (its largest channel difference in sRGB grey levels, under a `TOLERANCE_BLUR_PX` blur) its
+    transmission is raised to t · K / |I − A| (at most 1). The prior fails there: a bright sky or a white wall has
+    no dark pixel, so its row reads as dense veil, and dividing by that small t multiplies the sky's own
+    difference from the airlight (blue against white clouds) and the streaks on it. A veil that is really there
+    pulls a pixel towards the airlight too, so K trades some of that veil for the sky (measured: BENCHMARKS.md,
+    Camera adaptation)."""
     strength = _check_inputs(frame, strength, band_fraction, airlight_fraction, "band")
+    if not sky_tolerance >= 0.0:
+        raise JRGRError(f"veil removal: sky tolerance {sky_tolerance} must be >= 0 grey levels (0: none)")
     if strength == 0.0:
         return frame
     height = frame.shape[0]
@@ -132,6 +143,10 @@ def remove_row_veil(frame: np.ndarray, strength: float, band_fraction: float = P
     sigma_px = max(0.5, SMOOTH_FRACTION * min(frame.shape[:2]))
     transmission = cv2.GaussianBlur(transmission, (0, 0), sigmaX=0.5, sigmaY=sigma_px)
     np.maximum(transmission, T_MIN, out=transmission)
+    if sky_tolerance > 0.0:  # (H, 1) -> (H, W): each pixel's own, raised near the airlight
+        distance = np.abs(np.sqrt(linear) - np.sqrt(airlight)).max(axis=2) * 255.0
+        distance = cv2.GaussianBlur(distance, (0, 0), TOLERANCE_BLUR_PX)
+        transmission = np.minimum(transmission * np.maximum(sky_tolerance / np.maximum(distance, 1e-3), 1.0), 1.0)
     clean = (linear - airlight) / transmission[:, :, None] + airlight
     np.clip(clean, 0.0, 1.0, out=clean)
     return (np.sqrt(clean) * 255.0 + 0.5).astype(np.uint8)

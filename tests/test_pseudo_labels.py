@@ -150,6 +150,19 @@ def test_labels_with_the_veil_removed_first_and_row_by_row(dataset, tmp_path) ->
     rows_after = replace(config.loss, pl_veil_removal="row_dark_channel")
     make_pseudo_labels(sources, f_r, rows_after, folder, multiple=4)
     np.testing.assert_array_equal(read_rgb(after[0][1]), remove_row_veil(derained, 0.6, 0.2, 0.05))
+    # ``loss.pl_veil_sky_tolerance``: the row stage with that tolerance, recorded (another tolerance relabels)
+    tolerant = replace(config.loss, pl_veil_removal="row_dark_channel", pl_veil_first=True, pl_veil_sky_tolerance=30.0)
+    pairs = make_pseudo_labels(sources, f_r, tolerant, folder, multiple=4)
+    unveiled = remove_row_veil(rainy[0], 0.6, 0.2, 0.05, sky_tolerance=30.0)
+    assert not np.array_equal(unveiled, remove_row_veil(rainy[0], 0.6, 0.2, 0.05))  # the tolerance changed it
+    with torch.no_grad():
+        np.testing.assert_array_equal(read_rgb(pairs[0][1]), remove_rain(f_r, [unveiled], multiple=4)[0])
+    assert json.loads((folder / PSEUDO_LABELS_FILE).read_text())["sky_tolerance"] == 30.0
+    with pytest.raises(JRGRError, match="pl_veil_sky_tolerance 20.0: expected 0 .none. or grey levels > 0 with "
+                                        "loss.pl_veil_removal=row_dark_channel"):
+        small_config(dataset, "loss.pl_veil_sky_tolerance=20")
+    with pytest.raises(JRGRError, match="pl_veil_sky_tolerance -1.0"):
+        small_config(dataset, "loss.pl_veil_removal=row_dark_channel", "loss.pl_veil_sky_tolerance=-1")
     with pytest.raises(JRGRError, match="pl_veil_first needs"):
         small_config(dataset, "loss.pl_veil_first=true", "loss.pl_veil_removal=moments")
 

@@ -164,3 +164,42 @@ def test_the_row_by_row_dark_channel_inverts_a_veil_that_follows_the_rows() -> N
         remove_row_veil(hazy, strength, 0.0, 0.05)
     with pytest.raises(JRGRError, match="veil strength"):
         remove_row_veil(hazy, 1.0)
+
+
+def test_the_sky_tolerance_keeps_a_sky_the_rows_take_for_veil() -> None:
+    """``loss.pl_veil_sky_tolerance`` K: a clear blue sky over a dark street. The sky rows have no dark pixel, so
+    the row-by-row prior reads them as dense veil and their small t multiplies the sky's difference from the
+    airlight (the brightest rows' mean colour); with K each pixel within K grey levels of the airlight keeps its t
+    times K / |I − A| (at most 1), so the sky stays as it was while the street, far from the airlight, is treated
+    exactly as without K. The closed form on the same airlight and row transmission as the function's own."""
+    rng = np.random.default_rng(2)
+    height, width = 96, 128
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[:40] = (200, 215, 235)  # sky: light blue, the airlight's rows
+    frame[:40, ::3] = (230, 235, 240)  # thin clouds: the sky is not one colour
+    frame[40:] = rng.integers(20, 120, (height - 40, width, 3))  # the street: dark pixels in every row
+    strength, tolerance = 0.9, 40.0
+    plain = remove_row_veil(frame, strength, 0.1, 0.2)
+    kept = remove_row_veil(frame, strength, 0.1, 0.2, sky_tolerance=tolerance)
+    sky, street = (slice(0, 30), slice(None)), (slice(56, None), slice(None))
+
+    def error(image: np.ndarray, where: tuple[slice, slice]) -> float:
+        return float(np.abs(image[where].astype(np.float64) - frame[where]).mean())
+
+    assert error(plain, sky) > 20.0  # the prior fails on the sky: its colours pushed far from what they were
+    assert error(kept, sky) < error(plain, sky) / 4
+    np.testing.assert_array_equal(kept[street], plain[street])  # far from the airlight: untouched by K
+    # the closed form: A and the rows' t as without K, then t' = min(t * max(K / d, 1), 1) per pixel
+    linear = np.square(frame.astype(np.float32) / 255.0)
+    band = np.ones((max(1, round(0.1 * height)) | 1, 1), np.uint8)
+    dark = lambda image: cv2.erode(np.percentile(image.min(axis=2), 1.0, axis=1).astype(np.float32)[:, None], band)  # noqa: E731
+    rows = max(1, round(height * 0.2))
+    airlight = linear[np.argpartition(dark(linear)[:, 0], height - rows)[-rows:]].reshape(-1, 3).mean(axis=0)
+    t = cv2.GaussianBlur(1.0 - strength * dark(linear / airlight), (0, 0), sigmaX=0.5, sigmaY=8 / 360 * height)
+    t = np.maximum(t, 0.1)
+    distance = cv2.GaussianBlur(np.abs(np.sqrt(linear) - np.sqrt(airlight)).max(axis=2) * 255.0, (0, 0), 2.0)
+    t = np.minimum(t * np.maximum(tolerance / np.maximum(distance, 1e-3), 1.0), 1.0)
+    want = np.sqrt(np.clip((linear - airlight) / t[:, :, None] + airlight, 0, 1)) * 255.0
+    assert np.abs(kept.astype(np.float64) - want).max() <= 1.0
+    with pytest.raises(JRGRError, match="sky tolerance"):
+        remove_row_veil(frame, strength, 0.1, 0.2, sky_tolerance=-1.0)

@@ -272,6 +272,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     by_rows = loss.pl_veil_removal == "row_dark_channel"
     if by_rows:  # a choice newer than the keys: it always records itself and its settings
         expected.update(veil_removal="row_dark_channel", **dark_channel)
+        if loss.pl_veil_sky_tolerance > 0:  # newer still: recorded only when set
+            expected.update(sky_tolerance=loss.pl_veil_sky_tolerance)
     elif not by_moments and dark_channel != {"patch": PATCH_FRACTION, "airlight": AIRLIGHT_FRACTION}:  # keys as before
         expected.update(dark_channel)
     if loss.pl_veil_first:
@@ -286,10 +288,11 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         expected.update(streak_carving=loss.pl_streak_carving, streak_gain=loss.pl_streak_gain)
     if loss.pl_streak_keep:  # likewise
         expected.update(streak_keep=loss.pl_streak_keep)
-    remove_dark = remove_row_veil if by_rows else remove_veil
-
     def unveil(image: np.ndarray) -> np.ndarray:
-        return remove_dark(image, strength, loss.pl_veil_patch, loss.pl_airlight_fraction)
+        if by_rows:
+            return remove_row_veil(image, strength, loss.pl_veil_patch, loss.pl_airlight_fraction,
+                                   loss.pl_veil_sky_tolerance)
+        return remove_veil(image, strength, loss.pl_veil_patch, loss.pl_airlight_fraction)
 
     if loss.pl_refresh_iters > 0:  # likewise: the labels of one run without refreshes keep their keys
         # the step, not the interval: the step-0 labels of a run are the same whatever its interval, so `jrgr
@@ -311,7 +314,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
     reference = None
     if loss.pl_streak_reference:  # its input is the same at every refresh: its outputs are kept
         unveiled = {"veil_first": loss.pl_veil_first, "removal": loss.pl_veil_removal, "strength": strength,
-                    **dark_channel}
+                    **dark_channel, **({"sky_tolerance": loss.pl_veil_sky_tolerance}
+                                       if loss.pl_veil_sky_tolerance > 0 else {})}
         reference = StreakReference(loss.pl_streak_reference, folder / STREAK_REFERENCE_DIR, unveiled, device)
 
     def write_label(label_path: Path, label: np.ndarray) -> None:

@@ -698,6 +698,8 @@ class _Stage2(_StageBase):
             removal = {"dark_channel": "dark-channel", "row_dark_channel": "row-by-row dark-channel",
                        "moments": "population-moment"}[loss.pl_veil_removal]
             veil = f"{loss.pl_veil_strength:.2f} of the {removal} veil removed"
+            if loss.pl_veil_sky_tolerance:
+                veil += f" (sky tolerance {loss.pl_veil_sky_tolerance:g} grey levels)"
             if loss.pl_veil_only:
                 made = (f"F_r of step {labels_step}" if labels_step else f"the rainy image's {veil}, no net")
             elif loss.pl_veil_first:
