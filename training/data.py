@@ -288,6 +288,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         expected.update(streak_carving=loss.pl_streak_carving, streak_gain=loss.pl_streak_gain)
     if loss.pl_streak_keep:  # likewise
         expected.update(streak_keep=loss.pl_streak_keep)
+
     def unveil(image: np.ndarray) -> np.ndarray:
         if by_rows:
             return remove_row_veil(image, strength, loss.pl_veil_patch, loss.pl_airlight_fraction,
