@@ -131,6 +131,12 @@ ROWS: dict[str, dict[str, Any]] = {
                             "loss.pl_veil_sky_tolerance=40`)", "dry": False, "paper": False, "recipe": None,
                             "pair_rain": None, "start_share": None, "label_scale": None, "pairs_taught": None,
                             "switches": ("loss.pl_veil_sky_tolerance=40",)},
+    # the default with the labels' veil removed after the starting net derains the footage, not before
+    # (`loss.pl_veil_first=false`): v4 removes much of the veil itself, and first removes it twice
+    "adapt_default_veil_after": {"label": "the same, the labels' veil removed after the net (`--set "
+                                 "loss.pl_veil_first=false`)", "dry": False, "paper": False, "recipe": None,
+                                 "pair_rain": None, "start_share": None, "label_scale": None, "pairs_taught": None,
+                                 "switches": ("loss.pl_veil_first=false",)},
     "adapt_self": {"label": "`jrgr adapt --recipe self-training` (F_r on the footage's pseudo-labels alone)",
                    "dry": False, "paper": False, "recipe": "self-training", "before_keep": True},
     # the same with a light anchor on the synthetic pairs, to keep what F_r does on other scenes (the proxy validation)

@@ -55,6 +55,8 @@ def test_rows_measured_before_the_keep_term_still_train_the_recipe_they_were_mea
     assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default_pairs_taught"])) == loss()
     assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default_sky40"])) == loss(
         "loss.pl_veil_sky_tolerance=40")  # today's default and the tolerance, nothing else
+    assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default_veil_after"])) == loss(
+        "loss.pl_veil_first=false")
     assert loss(*camera_adapt.row_overrides(camera_adapt.ROWS["adapt_default_keep8"])) == loss(
         "loss.weights.mse_fr_os=0", "loss.weights.mse_fr_keep=8")
     assert "mse_fr_os=0" not in " ".join(camera_adapt.row_overrides(camera_adapt.ROWS["adapt_plus"]))  # joint rows
@@ -66,13 +68,15 @@ def test_rows_measured_before_the_keep_term_still_train_the_recipe_they_were_mea
     assert [name for name, r in camera_adapt.ROWS.items() if "start_share" in r] == [
         "adapt_default", "adapt_default_label_scale2.5", "adapt_default_label_scale2.5_veil0.5",
         "adapt_default_label_scale1", "adapt_default_label_scale2.5_veil0", "adapt_default_keep8",
-        "adapt_default_pairs_taught", "adapt_default_sky40"]
+        "adapt_default_pairs_taught", "adapt_default_sky40",
+        "adapt_default_veil_after"]
     assert all(camera_adapt.ROWS[name]["start_share"] is None for name in camera_adapt.ROWS if name.startswith(
         "adapt_default_label_scale"))
     assert camera_adapt.ROWS["adapt_default"]["start_share"] is None
     # ... and with labels made at the footage's own size: only the default row takes the command's label scale
     assert [name for name, r in camera_adapt.ROWS.items() if "label_scale" in r] == [
-        "adapt_default", "adapt_default_keep8", "adapt_default_pairs_taught", "adapt_default_sky40"]
+        "adapt_default", "adapt_default_keep8", "adapt_default_pairs_taught", "adapt_default_sky40",
+        "adapt_default_veil_after"]
     assert AdaptRequest(footage="f", out_dir=tmp_path, start_share=0.0).resolved_start_share == 0.0
 
 
