@@ -150,7 +150,7 @@ def test_labels_with_the_veil_removed_first_and_row_by_row(dataset, tmp_path) ->
     rows_after = replace(config.loss, pl_veil_removal="row_dark_channel")
     make_pseudo_labels(sources, f_r, rows_after, folder, multiple=4)
     np.testing.assert_array_equal(read_rgb(after[0][1]), remove_row_veil(derained, 0.6, 0.2, 0.05))
-    # ``loss.pl_veil_sky_tolerance``: the row stage with that tolerance, recorded (another tolerance relabels)
+    # ``loss.pl_veil_sky_tolerance``: the row stage with that tolerance, recorded in the folder's record
     tolerant = replace(config.loss, pl_veil_removal="row_dark_channel", pl_veil_first=True, pl_veil_sky_tolerance=30.0)
     pairs = make_pseudo_labels(sources, f_r, tolerant, folder, multiple=4)
     unveiled = remove_row_veil(rainy[0], 0.6, 0.2, 0.05, sky_tolerance=30.0)
