@@ -67,6 +67,17 @@ SELF_TRAINING_BEFORE_KEEP = ("loss.pl_veil_removal=dark_channel", "loss.pl_veil_
                              f"loss.pl_veil_patch={15 / 360!r}", "loss.pl_airlight_fraction=0.001",
                              "loss.pl_veil_strength=0.3", "loss.pl_refresh_detail_px=0", "loss.pl_refresh_iters=0",
                              "loss.weights.mse_fr_keep=0")
+
+
+def _default_with(what: str, *switches: str, pairs_taught: bool = True) -> dict[str, Any]:
+    """A row of `ROWS`: `jrgr adapt`'s default (its recipe, pairs, share and label scale) and then `switches`,
+    labelled "the same, WHAT"; `pairs_taught=False`: F_r not taught the synthetic pairs, as measured before
+    2026-12-06 23:30 UTC (the row's own switches still come last)."""
+    return {"label": f"the same, {what}", "dry": False, "paper": False, "recipe": None, "pair_rain": None,
+            "start_share": None, "label_scale": None, **({"pairs_taught": None} if pairs_taught else {}),
+            "switches": switches}
+
+
 # self-training on the footage's pseudo-labels with the synthetic pairs kept (`--set` switches of the joint recipe)
 PL_ONLY = ("loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.3", "loss.lambda_adv=0", "loss.lambda_cyc=0",
            "loss.weights.mse_r=0")
@@ -117,26 +128,20 @@ ROWS: dict[str, dict[str, Any]] = {
     # under model B's veil, the proxy validation's rain): on the benchmark's camera one seed's last snapshot of 20
     # minutes ended 0.05 dB below the start on the proxy and went out mixed with 0.7 of it (BENCHMARKS.md, "Camera
     # adaptation", "The probe's labels taken over by the run")
-    "adapt_default_keep8": {"label": "the same, held harder to the starting net (`--set loss.weights.mse_fr_keep=8`)",
-                            "dry": False, "paper": False, "recipe": None, "pair_rain": None, "start_share": None,
-                            "label_scale": None, "switches": ("loss.weights.mse_fr_keep=8",)},
-    "adapt_default_pairs_taught": {"label": "the same, F_r also taught the synthetic pairs (`--set "
-                                   "loss.weights.mse_fr_os=1`)", "dry": False, "paper": False, "recipe": None,
-                                   "pair_rain": None, "start_share": None, "label_scale": None,
-                                   "switches": ("loss.weights.mse_fr_os=1",)},
+    "adapt_default_keep8": _default_with("held harder to the starting net (`--set loss.weights.mse_fr_keep=8`)",
+                                         "loss.weights.mse_fr_keep=8", pairs_taught=False),
+    "adapt_default_pairs_taught": _default_with("F_r also taught the synthetic pairs (`--set "
+                                                "loss.weights.mse_fr_os=1`)", "loss.weights.mse_fr_os=1",
+                                                pairs_taught=False),
     # the default with the labels' row-by-row veil removal tolerant of pixels near the airlight
     # (`loss.pl_veil_sky_tolerance=40`): on the highway the recipe's labels take the wide bright sky for dense veil
     # (BENCHMARKS.md, "Camera adaptation", "A sky the labels leave alone")
-    "adapt_default_sky40": {"label": "the same, the labels' veil removal tolerant of a sky (`--set "
-                            "loss.pl_veil_sky_tolerance=40`)", "dry": False, "paper": False, "recipe": None,
-                            "pair_rain": None, "start_share": None, "label_scale": None, "pairs_taught": None,
-                            "switches": ("loss.pl_veil_sky_tolerance=40",)},
+    "adapt_default_sky40": _default_with("the labels' veil removal tolerant of a sky (`--set "
+                                         "loss.pl_veil_sky_tolerance=40`)", "loss.pl_veil_sky_tolerance=40"),
     # the default with the labels' veil removed after the starting net derains the footage, not before
     # (`loss.pl_veil_first=false`): v4 removes much of the veil itself, and first removes it twice
-    "adapt_default_veil_after": {"label": "the same, the labels' veil removed after the net (`--set "
-                                 "loss.pl_veil_first=false`)", "dry": False, "paper": False, "recipe": None,
-                                 "pair_rain": None, "start_share": None, "label_scale": None, "pairs_taught": None,
-                                 "switches": ("loss.pl_veil_first=false",)},
+    "adapt_default_veil_after": _default_with("the labels' veil removed after the net (`--set "
+                                              "loss.pl_veil_first=false`)", "loss.pl_veil_first=false"),
     "adapt_self": {"label": "`jrgr adapt --recipe self-training` (F_r on the footage's pseudo-labels alone)",
                    "dry": False, "paper": False, "recipe": "self-training", "before_keep": True},
     # the same with a light anchor on the synthetic pairs, to keep what F_r does on other scenes (the proxy validation)
