@@ -229,7 +229,7 @@ def _split_photo(part: str, preferred: str) -> tuple[np.ndarray, str] | None:
         for suffix in IMAGE_SUFFIXES:
             path = root / f"{name}{suffix}"
             if path.is_file():
-                return read_rgb(path), str(path.relative_to(REPO))
+                return read_rgb(path), rel(path)
     return None
 
 
@@ -238,7 +238,7 @@ def _fallback_photo(wallpaper: str, skimage_name: str) -> tuple[np.ndarray, str]
 
     path = REPO / "benchmarks" / "work" / "backgrounds" / "debian" / wallpaper
     if path.is_file():
-        return read_rgb(path), str(path.relative_to(REPO))
+        return read_rgb(path), rel(path)
     from jrgr_deploy.backgrounds import load_skimage_photos
 
     photos = {b.name: b for b in load_skimage_photos()}
