@@ -36,6 +36,7 @@ RAIN_FORMS = ("additive", "physics")
 VEIL_SOURCES = ("all", "adversarial", "moments")
 PL_VEIL_REMOVALS = ("dark_channel", "moments", "row_dark_channel")  # how the pseudo-labels of mse_fr_pl lose their veil
 STREAK_CARVINGS = ("residue", "lines")  # loss.pl_streak_carving: which layer the streak reference carves
+STREAK_SIDES = ("bright", "both")  # loss.streak_sides: which lines loss.weights.streak_fr_or takes away
 MAX_STREAK_GAIN = 3.0  # loss.pl_streak_gain's upper bound: the carved layer taken at most so many times
 # removal-net options that only add weights starting at zero: a net saved without them loads into one built with them
 ROW_INPUTS = ("row_coord", "row_context")
@@ -202,7 +203,10 @@ class TermWeights:
     when stage 2 starts and every ``loss.pl_refresh_iters`` steps, `jrgr_deploy.training.data.make_pseudo_labels`);
     ``mse_fr_keep``, F_r on the synthetic rainy images held to what the net stage 2 starts from makes of them,
     ||F_r(O_s) − F_r⁰(O_s)||² in the MSE group (F_r⁰ frozen: a trust region in what the net does, not in its
-    weights, on scenes other than the real images'; needs ``train.init_from`` or a stage-1 checkpoint).
+    weights, on scenes other than the real images'; needs ``train.init_from`` or a stage-1 checkpoint);
+    ``streak_fr_or``, the thin lines brighter than their surroundings that F_r(O_r) keeps where the real image shows
+    such lines along its rain direction, in the MSE group (no label: a directional sparsity prior,
+    `jrgr_deploy.training.losses.rain_line_penalty`).
     """
 
     adv_b_fs_os: float = 1.0
@@ -222,6 +226,7 @@ class TermWeights:
     mse_fr_mt: float = 0.0
     mse_fr_pl: float = 0.0
     mse_fr_keep: float = 0.0
+    streak_fr_or: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -323,6 +328,9 @@ class LossConfig:
     those labels learns to do at the frame's own size what the starting net did there (BENCHMARKS.md, "Camera
     adaptation", "Labels made at a larger scale").
     The first labels and each refresh alike; the streak reference (``pl_streak_reference``) stays at 1.
+    streak_sides: which lines ``weights.streak_fr_or`` takes away where the real image shows a streak: "bright"
+    (default) those brighter in every channel than their surroundings, as the real-rain sheet's streak energy
+    counts them; "both" also those darker in every channel, so that a streak is not traded for a dark line.
     """
 
     gan_mode: str = "lsgan"
@@ -358,6 +366,7 @@ class LossConfig:
     pl_streak_gain: float = 1.0
     pl_streak_keep: str = ""
     pl_label_scale: float = 1.0
+    streak_sides: str = "bright"
 
     @property
     def carving_changed(self) -> bool:
@@ -392,6 +401,7 @@ class LossConfig:
             raise JRGRError("loss.pl_streak_reference carves the pseudo-labels' streaks: it needs "
                             "loss.weights.mse_fr_pl > 0")
         _check_choice("pl_streak_carving", self.pl_streak_carving, STREAK_CARVINGS)
+        _check_choice("streak_sides", self.streak_sides, STREAK_SIDES)
         if not 0.0 < self.pl_streak_gain <= MAX_STREAK_GAIN:
             raise JRGRError(f"loss.pl_streak_gain must be in (0, {MAX_STREAK_GAIN:g}] (the carved layer is taken so "
                             f"many times), got {self.pl_streak_gain}")

@@ -25,15 +25,18 @@ from jrgr_deploy.training.data import (
     resolve_sources,
 )
 from jrgr_deploy.training.evaluate import remove_rain
+from jrgr_deploy.training.losses import rain_line_penalty
 from jrgr_deploy.training.streak_carving import (
     TONE_BLUR_PX,
     carve_streaks,
     line_layer,
     own_lines,
+    rain_line_mask,
     streak_energy,
     streak_layer,
 )
-from jrgr_deploy.training.system import JRGRNets
+from jrgr_deploy.training.system import GeneratorObjective, JRGRNets
+from tests.test_method_switches import _small
 from tests.test_training import dataset, small_config  # noqa: F401 - the module-scoped data set fixture
 
 
@@ -115,6 +118,96 @@ def test_streak_energy_measures_lines_along_the_given_rain_direction() -> None:
     assert streak_energy(tilted, angle)[0] < 0.1 * streak_energy(tilted)[0]  # outside angle ± SPREAD_DEG
     with pytest.raises(JRGRError, match="rain angle 7 is not one of"):
         streak_layer(rainy, background, rain_angle=7)
+
+
+def _nchw(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+
+
+def test_the_rain_line_mask_covers_a_streak_and_nothing_else() -> None:
+    """A vertical line on the ramp: the mask holds the line (and one pixel around it), the angle is about 0; far
+    from it and on the ramp alone the mask is empty; a line across the image's rain is not masked."""
+    background = _background()
+    rainy = _with_line(background, 0)
+    mask, angle = rain_line_mask(rainy)
+    on_line = (rainy.astype(int) - background.astype(int))[..., 0] > 0
+    assert angle in (-5, 0, 5) and mask.dtype == np.uint8
+    assert mask[on_line].mean() > 0.9  # the line's ends, shorter than the structuring line, may stay out
+    assert mask[:, :20].max() == 0 and mask[:, -20:].max() == 0
+    assert rain_line_mask(background)[0].max() == 0
+    with pytest.raises(JRGRError, match=r"expected an \(H, W, 3\) image"):
+        rain_line_mask(rainy[..., 0])
+
+
+def test_the_streak_penalty_is_the_streak_energys_layer_and_removes_the_line() -> None:
+    """``streak_fr_or`` on an output that kept the rainy image's line is `own_lines`' layer (grey levels / 127.5,
+    within the 8-bit blur's rounding); on an output without it, 0; its gradient, followed alone, thins the line
+    and leaves the ramp far from it."""
+    background = _background()
+    rainy = _with_line(background, 0)
+    o_r = _nchw(rainy)
+    kept = float(rain_line_penalty(o_r, o_r)) * 127.5
+    layer, _ = own_lines(rainy)
+    assert kept > 0.5
+    assert abs(kept - float(layer.mean())) < 0.1 * float(layer.mean())
+    assert float(rain_line_penalty(_nchw(background), o_r)) < 0.01 * kept / 127.5
+    output = o_r.clone().requires_grad_(True)
+    optimiser = torch.optim.SGD([output], lr=2000.0)
+    for _ in range(30):
+        optimiser.zero_grad()
+        rain_line_penalty(output, o_r).backward()
+        optimiser.step()
+    after = float(rain_line_penalty(output.detach(), o_r)) * 127.5
+    assert after < 0.5 * kept
+    on_line = rainy[..., 0].astype(int) > background[..., 0]
+    line_after = (output.detach() - _nchw(background))[0].amin(dim=0).numpy()
+    assert line_after[on_line].mean() < 0.7 * (40 / 127.5)
+    np.testing.assert_allclose(output.detach()[..., :, :10].numpy(), o_r[..., :, :10].numpy(), atol=1e-6)
+    with pytest.raises(JRGRError, match="needs crops larger than 9 px"):
+        rain_line_penalty(o_r[..., :8, :8], o_r[..., :8, :8])
+
+
+def test_both_sides_also_count_a_streak_turned_into_a_dark_line() -> None:
+    """``loss.streak_sides=both``: where the rainy image shows a bright line, an output with a dark line there
+    (the streak subtracted twice) costs more than under "bright", which sees only its bright side lobes; on an
+    output that kept the bright line the two sides cost alike within the lobes; an unknown side is refused."""
+    background = _background()
+    rainy = _with_line(background, 0)
+    o_r = _nchw(rainy)
+    darkened = np.clip(2 * background.astype(int) - rainy.astype(int), 0, 255).astype(np.uint8)
+    bright_only = float(rain_line_penalty(_nchw(darkened), o_r))
+    both = float(rain_line_penalty(_nchw(darkened), o_r, "both"))
+    assert both > 2 * bright_only > 0
+    kept_bright, kept_both = float(rain_line_penalty(o_r, o_r)), float(rain_line_penalty(o_r, o_r, "both"))
+    assert kept_bright <= kept_both < 1.6 * kept_bright  # the bright line, plus its dark lobes
+    with pytest.raises(JRGRError, match="sides must be 'bright' or 'both'"):
+        rain_line_penalty(o_r, o_r, "dark")
+    with pytest.raises(JRGRError, match="streak_sides"):
+        _small("loss.streak_sides=dark")
+
+
+def test_the_streak_term_is_weighted_in_the_mse_group_and_reaches_f_r() -> None:
+    """``loss.weights.streak_fr_or`` = w adds lambda_mse × w × `rain_line_penalty`(F_r(O_r), O_r) to the total,
+    on the lean step (self-training stays removal-only) and on the joint graph, with a gradient on F_r."""
+    self_training = ("loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.weights.mse_r=0", "loss.weights.mse_fr_pl=1")
+    config = _small(*self_training, "loss.weights.streak_fr_or=3")
+    plain = _small(*self_training)
+    torch.manual_seed(0)
+    nets = JRGRNets(config)
+    rainy = cv2.resize(_with_line(_background(), 0), (32, 32), interpolation=cv2.INTER_AREA)
+    o_r = _nchw(rainy)
+    o_s, b_s, p_r = (torch.rand(1, 3, 32, 32) * 2 - 1 for _ in range(3))
+    terms, _ = GeneratorObjective(nets, config.loss)(o_s, b_s, o_r, None, p_r)
+    with torch.no_grad():
+        expected = rain_line_penalty(nets.f_r(o_r), o_r)
+        without = GeneratorObjective(nets, plain.loss)(o_s, b_s, o_r, None, p_r)[0]["g_total"]
+    torch.testing.assert_close(terms["streak_fr_or"], expected)
+    torch.testing.assert_close(terms["g_total"], without + 3 * config.loss.lambda_mse * expected)
+    nets.zero_grad(set_to_none=True)
+    terms["streak_fr_or"].backward()
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in nets.f_r.parameters())
+    with pytest.raises(JRGRError, match="streak_fr_or must be >= 0"):
+        _small("loss.weights.streak_fr_or=-1")
 
 
 def test_the_lines_carving_takes_the_labels_own_lines_the_reference_lacks() -> None:

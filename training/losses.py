@@ -19,7 +19,8 @@ Generator side (all four generators are updated by their sum, Eq. 8):
   ||F_r(O_r) - P_r||², F_r on the real images' pseudo-labels (MSE group, weight 0 by default; with
   ``loss.pl_highpass_px`` = σ > 0 only the difference's detail above a σ-pixel Gaussian blur, `pseudo_label_mse`);
   ``mse_fr_keep`` ||F_r(O_s) - F_r⁰(O_s)||², F_r held to its frozen starting net F_r⁰ on the synthetic rainy images
-  (MSE group, weight 0 by default; computed in `GeneratorObjective`).
+  (MSE group, weight 0 by default; computed in `GeneratorObjective`); ``streak_fr_or``, the thin lines along the
+  rain direction that F_r(O_r) keeps where O_r shows them (MSE group, weight 0 by default; `rain_line_penalty`).
 
 Discriminator side (Eq. 3 and 4 maximised by D):
 - ``d_b`` = 0.5 * (alpha * GAN(D_B(B), real) + sum_k GAN(D_B(fake_k), fake)) / 4: the four background
@@ -43,6 +44,7 @@ import torch.nn.functional as F
 from jrgr_deploy.config import LossConfig
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.nn.veil import gaussian_highpass, highpass_radius
+from jrgr_deploy.training.streak_carving import TONE_BLUR_PX, rain_line_mask
 
 if TYPE_CHECKING:
     from jrgr_deploy.training.system import JointOutputs
@@ -52,7 +54,7 @@ CYC_TERMS = ("cyc_os", "cyc_or", "cyc_b_s", "cyc_b_r")
 MSE_TERMS = ("mse_s", "mse_r")
 GENERATOR_TERMS = ADV_TERMS + CYC_TERMS + MSE_TERMS  # the paper's twelve
 # beyond the paper, in the MSE group, present only when weighted
-EXTRA_MSE_TERMS = ("mse_fr_os", "mse_fr_mt", "mse_fr_pl", "mse_fr_keep")
+EXTRA_MSE_TERMS = ("mse_fr_os", "mse_fr_mt", "mse_fr_pl", "mse_fr_keep", "streak_fr_or")
 EXTRA_ADV_TERMS = ("mom_or",)  # beyond the paper, in the adversarial group, present only when weighted
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -147,6 +149,34 @@ def pseudo_label_mse(b_hat_r: torch.Tensor, p_r: torch.Tensor, highpass_px: floa
         raise JRGRError(f"loss.pl_highpass_px={highpass_px} needs crops larger than {radius} px on each side, "
                         f"got {tuple(b_hat_r.shape[-2:])}")
     return gaussian_highpass(b_hat_r - p_r, highpass_px).square().mean()
+
+
+def rain_line_penalty(b_hat_r: torch.Tensor, o_r: torch.Tensor, sides: str = "bright") -> torch.Tensor:
+    """``streak_fr_or``: the thin lines F_r(O_r) keeps brighter in every channel than their surroundings, where
+    the rainy O_r shows such lines along its rain direction; the mean over pixels and batch, in the nets' [-1, 1]
+    units. b_hat_r, o_r (N, 3, H, W) in [-1, 1], each side above `highpass_radius(TONE_BLUR_PX)` pixels.
+
+    The places M are O_r's `streak_carving.rain_line_mask` (fixed, no gradient: numpy and OpenCV on each crop);
+    the lines are `streak_energy`'s layer taken differentiably: relu(min over the channels of hp(hp(F_r(O_r)))),
+    hp the image minus its Gaussian blur of ``TONE_BLUR_PX`` (`gaussian_highpass`; what `streak_layer` subtracts
+    against an image's own blur); with `sides` "both" (``loss.streak_sides``) plus relu(−max over the channels):
+    a line darker in every channel there counts too. No label is involved: a directional sparsity prior on the
+    real images' output. It is the measure the real-rain sheet reports, so a net trained on it is judged on the
+    sheet's pictures and local contrast as well (BENCHMARKS.md, Quality, "A penalty on the streaks F_r keeps")."""
+    radius = highpass_radius(TONE_BLUR_PX)
+    if min(o_r.shape[-2:]) <= radius:
+        raise JRGRError(f"loss.weights.streak_fr_or needs crops larger than {radius} px on each side, "
+                        f"got {tuple(o_r.shape[-2:])}")
+    pixels = ((o_r.detach().float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+    masks = [torch.from_numpy(rain_line_mask(image.permute(1, 2, 0).cpu().numpy())[0]) for image in pixels]
+    mask = torch.stack(masks).unsqueeze(1).to(device=b_hat_r.device, dtype=b_hat_r.dtype)
+    detail = gaussian_highpass(gaussian_highpass(b_hat_r, TONE_BLUR_PX), TONE_BLUR_PX)
+    lines = detail.amin(dim=1, keepdim=True).clamp_min(0.0)
+    if sides == "both":
+        lines = lines + (-detail.amax(dim=1, keepdim=True)).clamp_min(0.0)
+    elif sides != "bright":
+        raise JRGRError(f"rain_line_penalty: sides must be 'bright' or 'both', got {sides!r}")
+    return (lines * mask).mean()
 
 
 def _term_groups(loss: LossConfig) -> tuple[tuple[float, tuple[str, ...]], ...]:

@@ -65,6 +65,13 @@ def streak_layer(label: np.ndarray, reference: np.ndarray, rain_angle: int | Non
     ``ANGLES_DEG``): θ* as given instead of read from this label (several images of one photograph measured along
     the same direction, `streak_energy`)."""
     _check_pair(label, reference)
+    brighter, mask, rain_angle = _brighter_along_rain(label, reference, rain_angle)
+    return brighter * mask, rain_angle
+
+
+def _brighter_along_rain(label: np.ndarray, reference: np.ndarray,
+                         rain_angle: int | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The module docstring's steps: -> ((H, W) float32 P, (H, W) uint8 M, θ*)."""
     base = label.astype(np.float32)
     ref = reference.astype(np.float32)
     retoned = ref + cv2.GaussianBlur(base - ref, (0, 0), TONE_BLUR_PX)
@@ -75,14 +82,22 @@ def streak_layer(label: np.ndarray, reference: np.ndarray, rain_angle: int | Non
     elif rain_angle not in opened:
         raise JRGRError(f"streak carving: rain angle {rain_angle} is not one of {ANGLES_DEG}")
     along = np.max([opened[angle] for angle in ANGLES_DEG if abs(angle - rain_angle) <= SPREAD_DEG], axis=0)
-    mask = cv2.dilate((along > THRESHOLD).astype(np.uint8), np.ones((3, 3), np.uint8))
-    return brighter * mask, rain_angle
+    return brighter, cv2.dilate((along > THRESHOLD).astype(np.uint8), np.ones((3, 3), np.uint8)), rain_angle
 
 
 def own_lines(image: np.ndarray, rain_angle: int | None = None) -> tuple[np.ndarray, int]:
     """(H, W, 3) uint8 image -> ((H, W) float32 layer of its thin lines brighter in every channel than its own
     Gaussian blur of ``TONE_BLUR_PX``, along the rain direction; the angle used): `streak_layer` against that blur."""
     return streak_layer(image, cv2.GaussianBlur(image, (0, 0), TONE_BLUR_PX), rain_angle)
+
+
+def rain_line_mask(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """(H, W, 3) uint8 image -> ((H, W) uint8 mask, 1 where the image shows thin lines brighter than their
+    surroundings along its rain direction (the places `own_lines` measures, dilated by one pixel); its rain angle):
+    where ``loss.weights.streak_fr_or`` looks for streaks that F_r keeps."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise JRGRError(f"streak carving: expected an (H, W, 3) image, got {image.shape}")
+    return _brighter_along_rain(image, cv2.GaussianBlur(image, (0, 0), TONE_BLUR_PX), None)[1:]
 
 
 def line_layer(label: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, int]:

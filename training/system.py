@@ -37,6 +37,7 @@ from jrgr_deploy.training.losses import (
     d_image_loss,
     generator_terms,
     pseudo_label_mse,
+    rain_line_penalty,
     removal_only,
     total_loss,
 )
@@ -247,8 +248,9 @@ class GeneratorObjective(nn.Module):
     def _removal_extras(self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor, b_hat_r: torch.Tensor | None,
                         b_hat_fr_os: torch.Tensor | None, o_mt: torch.Tensor | None, p_r: torch.Tensor | None,
                         rows_s: torch.Tensor | None, rows_r: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """``mse_fr_mt``, ``mse_fr_pl`` and ``mse_fr_keep`` where weighted; `b_hat_r`: F_r(O_r) when the joint
-        graph has it; `b_hat_fr_os`: F_r(O_s), given when ``mse_fr_keep`` is weighted."""
+        """``mse_fr_mt``, ``mse_fr_pl``, ``mse_fr_keep`` and ``streak_fr_or`` where weighted; `b_hat_r`: F_r(O_r)
+        when the joint graph has it (computed here once otherwise); `b_hat_fr_os`: F_r(O_s), given when
+        ``mse_fr_keep`` is weighted."""
         terms = {}
         if self.loss.weights.mse_fr_keep > 0:
             with torch.no_grad():
@@ -258,11 +260,15 @@ class GeneratorObjective(nn.Module):
             if o_mt is None:
                 raise JRGRError("loss.weights.mse_fr_mt > 0 needs the moment-transfer images o_mt")
             terms["mse_fr_mt"] = F.mse_loss(self.f_r(o_mt, rows_s), b_s)
-        if self.loss.weights.mse_fr_pl > 0:
+        weights = self.loss.weights
+        if b_hat_r is None and (weights.mse_fr_pl > 0 or weights.streak_fr_or > 0):
+            b_hat_r = self.f_r(o_r, rows_r)
+        if weights.mse_fr_pl > 0:
             if p_r is None:
                 raise JRGRError("loss.weights.mse_fr_pl > 0 needs the real images' pseudo-labels p_r")
-            terms["mse_fr_pl"] = pseudo_label_mse(self.f_r(o_r, rows_r) if b_hat_r is None else b_hat_r, p_r,
-                                                  self.loss.pl_highpass_px)
+            terms["mse_fr_pl"] = pseudo_label_mse(b_hat_r, p_r, self.loss.pl_highpass_px)
+        if weights.streak_fr_or > 0:
+            terms["streak_fr_or"] = rain_line_penalty(b_hat_r, o_r, self.loss.streak_sides)
         return terms
 
 
