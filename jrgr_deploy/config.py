@@ -36,7 +36,7 @@ RAIN_FORMS = ("additive", "physics")
 VEIL_SOURCES = ("all", "adversarial", "moments")
 PL_VEIL_REMOVALS = ("dark_channel", "moments", "row_dark_channel")  # how the pseudo-labels of mse_fr_pl lose their veil
 STREAK_CARVINGS = ("residue", "lines")  # loss.pl_streak_carving: which layer the streak reference carves
-STREAK_SIDES = ("bright", "both")  # loss.streak_sides: which lines loss.weights.streak_fr_or takes away
+STREAK_LINES = ("grey", "grey_both", "each_channel")  # loss.streak_lines: what loss.weights.streak_fr_or takes
 MAX_STREAK_GAIN = 3.0  # loss.pl_streak_gain's upper bound: the carved layer taken at most so many times
 # removal-net options that only add weights starting at zero: a net saved without them loads into one built with them
 ROW_INPUTS = ("row_coord", "row_context")
@@ -328,9 +328,11 @@ class LossConfig:
     those labels learns to do at the frame's own size what the starting net did there (BENCHMARKS.md, "Camera
     adaptation", "Labels made at a larger scale").
     The first labels and each refresh alike; the streak reference (``pl_streak_reference``) stays at 1.
-    streak_sides: which lines ``weights.streak_fr_or`` takes away where the real image shows a streak: "bright"
+    streak_lines: which lines ``weights.streak_fr_or`` takes away where the real image shows a streak: "grey"
     (default) those brighter in every channel than their surroundings, as the real-rain sheet's streak energy
-    counts them; "both" also those darker in every channel, so that a streak is not traded for a dark line.
+    counts them; "grey_both" also those darker in every channel (a streak not traded for a dark line);
+    "each_channel" each channel's own brighter lines, averaged over the channels (a streak not traded for a
+    coloured line, which is brighter in some channels only and escapes "grey").
     """
 
     gan_mode: str = "lsgan"
@@ -366,7 +368,7 @@ class LossConfig:
     pl_streak_gain: float = 1.0
     pl_streak_keep: str = ""
     pl_label_scale: float = 1.0
-    streak_sides: str = "bright"
+    streak_lines: str = "grey"
 
     @property
     def carving_changed(self) -> bool:
@@ -401,7 +403,7 @@ class LossConfig:
             raise JRGRError("loss.pl_streak_reference carves the pseudo-labels' streaks: it needs "
                             "loss.weights.mse_fr_pl > 0")
         _check_choice("pl_streak_carving", self.pl_streak_carving, STREAK_CARVINGS)
-        _check_choice("streak_sides", self.streak_sides, STREAK_SIDES)
+        _check_choice("streak_lines", self.streak_lines, STREAK_LINES)
         if not 0.0 < self.pl_streak_gain <= MAX_STREAK_GAIN:
             raise JRGRError(f"loss.pl_streak_gain must be in (0, {MAX_STREAK_GAIN:g}] (the carved layer is taken so "
                             f"many times), got {self.pl_streak_gain}")

@@ -167,23 +167,27 @@ def test_the_streak_penalty_is_the_streak_energys_layer_and_removes_the_line() -
         rain_line_penalty(o_r[..., :8, :8], o_r[..., :8, :8])
 
 
-def test_both_sides_also_count_a_streak_turned_into_a_dark_line() -> None:
-    """``loss.streak_sides=both``: where the rainy image shows a bright line, an output with a dark line there
-    (the streak subtracted twice) costs more than under "bright", which sees only its bright side lobes; on an
-    output that kept the bright line the two sides cost alike within the lobes; an unknown side is refused."""
+def test_the_other_line_forms_count_a_streak_turned_dark_or_coloured() -> None:
+    """``loss.streak_lines``: where the rainy image shows a grey line, an output with a dark line there (the streak
+    subtracted twice) costs more under "grey_both" than under "grey", which sees only its bright side lobes; an
+    output with the line in one channel only (a coloured line) costs nothing under "grey" and about a third of the
+    grey line under "each_channel"; an unknown form is refused."""
     background = _background()
     rainy = _with_line(background, 0)
     o_r = _nchw(rainy)
-    darkened = np.clip(2 * background.astype(int) - rainy.astype(int), 0, 255).astype(np.uint8)
-    bright_only = float(rain_line_penalty(_nchw(darkened), o_r))
-    both = float(rain_line_penalty(_nchw(darkened), o_r, "both"))
-    assert both > 2 * bright_only > 0
-    kept_bright, kept_both = float(rain_line_penalty(o_r, o_r)), float(rain_line_penalty(o_r, o_r, "both"))
-    assert kept_bright <= kept_both < 1.6 * kept_bright  # the bright line, plus its dark lobes
-    with pytest.raises(JRGRError, match="sides must be 'bright' or 'both'"):
+    darkened = _nchw(np.clip(2 * background.astype(int) - rainy.astype(int), 0, 255).astype(np.uint8))
+    assert float(rain_line_penalty(darkened, o_r, "grey_both")) > 2 * float(rain_line_penalty(darkened, o_r)) > 0
+    kept_grey = float(rain_line_penalty(o_r, o_r))
+    assert kept_grey <= float(rain_line_penalty(o_r, o_r, "grey_both")) < 1.6 * kept_grey  # plus its dark lobes
+    assert abs(float(rain_line_penalty(o_r, o_r, "each_channel")) - kept_grey) < 0.05 * kept_grey
+    coloured = _nchw(_with_line(background, 0, amplitude=(40, 0, 0)))
+    assert float(rain_line_penalty(coloured, o_r)) < 0.01 * kept_grey  # the ramp's own faint ridges only
+    each = float(rain_line_penalty(coloured, o_r, "each_channel"))
+    assert 0.25 * kept_grey < each < 0.45 * kept_grey
+    with pytest.raises(JRGRError, match="lines must be one of grey, grey_both, each_channel"):
         rain_line_penalty(o_r, o_r, "dark")
-    with pytest.raises(JRGRError, match="streak_sides"):
-        _small("loss.streak_sides=dark")
+    with pytest.raises(JRGRError, match="streak_lines"):
+        _small("loss.streak_lines=dark")
 
 
 def test_the_streak_term_is_weighted_in_the_mse_group_and_reaches_f_r() -> None:

@@ -151,7 +151,7 @@ def pseudo_label_mse(b_hat_r: torch.Tensor, p_r: torch.Tensor, highpass_px: floa
     return gaussian_highpass(b_hat_r - p_r, highpass_px).square().mean()
 
 
-def rain_line_penalty(b_hat_r: torch.Tensor, o_r: torch.Tensor, sides: str = "bright") -> torch.Tensor:
+def rain_line_penalty(b_hat_r: torch.Tensor, o_r: torch.Tensor, lines: str = "grey") -> torch.Tensor:
     """``streak_fr_or``: the thin lines F_r(O_r) keeps brighter in every channel than their surroundings, where
     the rainy O_r shows such lines along its rain direction; the mean over pixels and batch, in the nets' [-1, 1]
     units. b_hat_r, o_r (N, 3, H, W) in [-1, 1], each side above `highpass_radius(TONE_BLUR_PX)` pixels.
@@ -159,8 +159,9 @@ def rain_line_penalty(b_hat_r: torch.Tensor, o_r: torch.Tensor, sides: str = "br
     The places M are O_r's `streak_carving.rain_line_mask` (fixed, no gradient: numpy and OpenCV on each crop);
     the lines are `streak_energy`'s layer taken differentiably: relu(min over the channels of hp(hp(F_r(O_r)))),
     hp the image minus its Gaussian blur of ``TONE_BLUR_PX`` (`gaussian_highpass`; what `streak_layer` subtracts
-    against an image's own blur); with `sides` "both" (``loss.streak_sides``) plus relu(−max over the channels):
-    a line darker in every channel there counts too. No label is involved: a directional sparsity prior on the
+    against an image's own blur); `lines` (``loss.streak_lines``) "grey_both" adds relu(−max over the channels), a
+    line darker in every channel, and "each_channel" takes the mean over the channels of relu(hp(hp(F_r(O_r)))),
+    each channel's own brighter lines. No label is involved: a directional sparsity prior on the
     real images' output. It is the measure the real-rain sheet reports, so a net trained on it is judged on the
     sheet's pictures and local contrast as well (BENCHMARKS.md, Quality, "A penalty on the streaks F_r keeps")."""
     radius = highpass_radius(TONE_BLUR_PX)
@@ -171,12 +172,15 @@ def rain_line_penalty(b_hat_r: torch.Tensor, o_r: torch.Tensor, sides: str = "br
     masks = [torch.from_numpy(rain_line_mask(image.permute(1, 2, 0).cpu().numpy())[0]) for image in pixels]
     mask = torch.stack(masks).unsqueeze(1).to(device=b_hat_r.device, dtype=b_hat_r.dtype)
     detail = gaussian_highpass(gaussian_highpass(b_hat_r, TONE_BLUR_PX), TONE_BLUR_PX)
-    lines = detail.amin(dim=1, keepdim=True).clamp_min(0.0)
-    if sides == "both":
-        lines = lines + (-detail.amax(dim=1, keepdim=True)).clamp_min(0.0)
-    elif sides != "bright":
-        raise JRGRError(f"rain_line_penalty: sides must be 'bright' or 'both', got {sides!r}")
-    return (lines * mask).mean()
+    if lines == "each_channel":
+        kept = detail.clamp_min(0.0).mean(dim=1, keepdim=True)
+    elif lines in ("grey", "grey_both"):
+        kept = detail.amin(dim=1, keepdim=True).clamp_min(0.0)
+        if lines == "grey_both":
+            kept = kept + (-detail.amax(dim=1, keepdim=True)).clamp_min(0.0)
+    else:
+        raise JRGRError(f"rain_line_penalty: lines must be one of grey, grey_both, each_channel, got {lines!r}")
+    return (kept * mask).mean()
 
 
 def _term_groups(loss: LossConfig) -> tuple[tuple[float, tuple[str, ...]], ...]:

@@ -268,7 +268,7 @@ class GeneratorObjective(nn.Module):
                 raise JRGRError("loss.weights.mse_fr_pl > 0 needs the real images' pseudo-labels p_r")
             terms["mse_fr_pl"] = pseudo_label_mse(b_hat_r, p_r, self.loss.pl_highpass_px)
         if weights.streak_fr_or > 0:
-            terms["streak_fr_or"] = rain_line_penalty(b_hat_r, o_r, self.loss.streak_sides)
+            terms["streak_fr_or"] = rain_line_penalty(b_hat_r, o_r, self.loss.streak_lines)
         return terms
 
 
