@@ -404,6 +404,9 @@ class LossConfig:
                             "loss.weights.mse_fr_pl > 0")
         _check_choice("pl_streak_carving", self.pl_streak_carving, STREAK_CARVINGS)
         _check_choice("streak_lines", self.streak_lines, STREAK_LINES)
+        if self.streak_lines != "grey" and self.weights.streak_fr_or <= 0:
+            raise JRGRError("loss.streak_lines shapes the penalty of loss.weights.streak_fr_or: it needs "
+                            "loss.weights.streak_fr_or > 0")
         if not 0.0 < self.pl_streak_gain <= MAX_STREAK_GAIN:
             raise JRGRError(f"loss.pl_streak_gain must be in (0, {MAX_STREAK_GAIN:g}] (the carved layer is taken so "
                             f"many times), got {self.pl_streak_gain}")

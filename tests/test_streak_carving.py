@@ -187,7 +187,10 @@ def test_the_other_line_forms_count_a_streak_turned_dark_or_coloured() -> None:
     with pytest.raises(JRGRError, match="lines must be one of grey, grey_both, each_channel"):
         rain_line_penalty(o_r, o_r, "dark")
     with pytest.raises(JRGRError, match="streak_lines"):
-        _small("loss.streak_lines=dark")
+        _small("loss.weights.streak_fr_or=1", "loss.streak_lines=dark")
+    with pytest.raises(JRGRError, match="it needs loss.weights.streak_fr_or > 0"):
+        _small("loss.streak_lines=each_channel")
+    assert _small("loss.weights.streak_fr_or=1", "loss.streak_lines=each_channel").loss.streak_lines == "each_channel"
 
 
 def test_the_streak_term_is_weighted_in_the_mse_group_and_reaches_f_r() -> None:

@@ -161,9 +161,10 @@ def rain_line_penalty(b_hat_r: torch.Tensor, o_r: torch.Tensor, lines: str = "gr
     hp the image minus its Gaussian blur of ``TONE_BLUR_PX`` (`gaussian_highpass`; what `streak_layer` subtracts
     against an image's own blur); `lines` (``loss.streak_lines``) "grey_both" adds relu(−max over the channels), a
     line darker in every channel, and "each_channel" takes the mean over the channels of relu(hp(hp(F_r(O_r)))),
-    each channel's own brighter lines. No label is involved: a directional sparsity prior on the
-    real images' output. It is the measure the real-rain sheet reports, so a net trained on it is judged on the
-    sheet's pictures and local contrast as well (BENCHMARKS.md, Quality, "A penalty on the streaks F_r keeps")."""
+    each channel's own brighter lines. No label is involved: a directional sparsity prior on the real images'
+    output. "grey" is the measure the real-rain sheet reports, and a net trained on it lowers the measure by
+    making its streaks coloured (the proxy's SSIM-RGB falls): a net trained on it is judged on the sheet's pictures
+    and the proxy's SSIM-RGB (BENCHMARKS.md, Quality, "A penalty on the streaks F_r keeps")."""
     radius = highpass_radius(TONE_BLUR_PX)
     if min(o_r.shape[-2:]) <= radius:
         raise JRGRError(f"loss.weights.streak_fr_or needs crops larger than {radius} px on each side, "
