@@ -632,10 +632,12 @@ class JRGRConfig:
 
     def with_overrides(self, overrides: list[str] | tuple[str, ...]) -> JRGRConfig:
         """Apply ``section.key=value`` strings (value parsed as a YAML scalar/list), e.g.
-        ``train.batch_size=8``, ``model.removal.depth=5``, ``data.real=null``."""
+        ``train.batch_size=8``, ``model.removal.depth=5``, ``data.real=null``. All of them at once (a later one
+        wins on the same key): a check across keys (a switch that needs another) sees the whole set, whatever the
+        order of the ``--set`` options."""
         import yaml
 
-        config = self
+        combined: dict[str, Any] = {}
         for item in overrides:
             key, sep, raw = item.partition("=")
             if not sep or not key.strip():
@@ -644,10 +646,14 @@ class JRGRConfig:
                 value = yaml.safe_load(raw) if raw.strip() else ""
             except yaml.YAMLError as error:
                 raise JRGRError(f"override '{item}': cannot parse value: {error}") from None
-            nested: Any = value
-            for part in reversed(key.strip().split(".")):
-                nested = {part: nested}
-            config = _merge(config, nested, "config")
+            *sections, leaf = key.strip().split(".")
+            target = combined
+            for part in sections:
+                if not isinstance(target.get(part), dict):
+                    target[part] = {}
+                target = target[part]
+            target[leaf] = value
+        config = _merge(self, combined, "config") if combined else self
         if overrides and config.preset in PRESETS:
             config = replace(config, preset=f"{config.preset}+overrides")
         return config

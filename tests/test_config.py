@@ -89,6 +89,20 @@ def test_overrides() -> None:
         load_config("tiny", ["train.batch_size"])
 
 
+def test_overrides_are_checked_as_a_whole_in_any_order() -> None:
+    """A switch that needs another may come before it on the command line; a later value wins on the same key;
+    the cross-key check still refuses the switch alone."""
+    switches = ["loss.weights.mse_fr_pl=1", "loss.pl_streak_reference=v1.safetensors", "loss.pl_streak_carving=lines",
+                "loss.weights.streak_fr_or=0.15", "loss.streak_lines=each_channel"]
+    for order in (switches, switches[::-1]):
+        config = load_config("tiny", order)
+        assert (config.loss.pl_streak_carving, config.loss.streak_lines) == ("lines", "each_channel")
+    assert load_config("tiny", ["train.lr=1e-3", "train.lr=2e-3"]).train.lr == pytest.approx(2e-3)
+    assert load_config("tiny", ["loss.weights.mse_s=0", "loss.weights.mse_r=0"]).loss.weights.mse_s == 0.0
+    with pytest.raises(JRGRError, match="need loss.pl_streak_reference"):
+        load_config("tiny", ["loss.weights.mse_fr_pl=1", "loss.pl_streak_carving=lines"])
+
+
 def test_missing_file() -> None:
     with pytest.raises(JRGRError, match="does not exist"):
         load_config("/nonexistent/run.yaml")
