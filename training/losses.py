@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from jrgr_deploy.config import LossConfig
+from jrgr_deploy.config import STREAK_LINES, LossConfig
 from jrgr_deploy.errors import JRGRError
 from jrgr_deploy.nn.veil import gaussian_highpass, highpass_radius
 from jrgr_deploy.training.streak_carving import TONE_BLUR_PX, rain_line_mask
@@ -165,6 +165,8 @@ def rain_line_penalty(b_hat_r: torch.Tensor, o_r: torch.Tensor, lines: str = "gr
     output. "grey" is the measure the real-rain sheet reports, and a net trained on it lowers the measure by
     making its streaks coloured (the proxy's SSIM-RGB falls): a net trained on it is judged on the sheet's pictures
     and the proxy's SSIM-RGB (BENCHMARKS.md, Quality, "A penalty on the streaks F_r keeps")."""
+    if lines not in STREAK_LINES:  # checked before the per-crop mask work below
+        raise JRGRError(f"rain_line_penalty: lines must be one of {', '.join(STREAK_LINES)}, got {lines!r}")
     radius = highpass_radius(TONE_BLUR_PX)
     if min(o_r.shape[-2:]) <= radius:
         raise JRGRError(f"loss.weights.streak_fr_or needs crops larger than {radius} px on each side, "
@@ -175,12 +177,10 @@ def rain_line_penalty(b_hat_r: torch.Tensor, o_r: torch.Tensor, lines: str = "gr
     detail = gaussian_highpass(gaussian_highpass(b_hat_r, TONE_BLUR_PX), TONE_BLUR_PX)
     if lines == "each_channel":
         kept = detail.clamp_min(0.0).mean(dim=1, keepdim=True)
-    elif lines in ("grey", "grey_both"):
+    else:
         kept = detail.amin(dim=1, keepdim=True).clamp_min(0.0)
         if lines == "grey_both":
             kept = kept + (-detail.amax(dim=1, keepdim=True)).clamp_min(0.0)
-    else:
-        raise JRGRError(f"rain_line_penalty: lines must be one of grey, grey_both, each_channel, got {lines!r}")
     return (kept * mask).mean()
 
 

@@ -252,15 +252,15 @@ class GeneratorObjective(nn.Module):
         when the joint graph has it (computed here once otherwise); `b_hat_fr_os`: F_r(O_s), given when
         ``mse_fr_keep`` is weighted."""
         terms = {}
-        if self.loss.weights.mse_fr_keep > 0:
+        weights = self.loss.weights
+        if weights.mse_fr_keep > 0:
             with torch.no_grad():
                 kept = self._f_r_start[0](o_s, rows_s)
             terms["mse_fr_keep"] = F.mse_loss(b_hat_fr_os, kept)
-        if self.loss.weights.mse_fr_mt > 0:
+        if weights.mse_fr_mt > 0:
             if o_mt is None:
                 raise JRGRError("loss.weights.mse_fr_mt > 0 needs the moment-transfer images o_mt")
             terms["mse_fr_mt"] = F.mse_loss(self.f_r(o_mt, rows_s), b_s)
-        weights = self.loss.weights
         if b_hat_r is None and (weights.mse_fr_pl > 0 or weights.streak_fr_or > 0):
             b_hat_r = self.f_r(o_r, rows_r)
         if weights.mse_fr_pl > 0:
