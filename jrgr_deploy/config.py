@@ -35,7 +35,7 @@ GAN_MODES = ("lsgan", "vanilla")
 RAIN_FORMS = ("additive", "physics")
 VEIL_SOURCES = ("all", "adversarial", "moments")
 PL_VEIL_REMOVALS = ("dark_channel", "moments", "row_dark_channel")  # how the pseudo-labels of mse_fr_pl lose their veil
-STREAK_CARVINGS = ("residue", "lines")  # loss.pl_streak_carving: which layer the streak reference carves
+STREAK_CARVINGS = ("residue", "lines", "detail")  # loss.pl_streak_carving: which layer the streak reference carves
 STREAK_LINES = ("grey", "grey_both", "each_channel")  # loss.streak_lines: what loss.weights.streak_fr_or takes
 MAX_STREAK_GAIN = 3.0  # loss.pl_streak_gain's upper bound: the carved layer taken at most so many times
 # removal-net options that only add weights starting at zero: a net saved without them loads into one built with them
@@ -315,7 +315,9 @@ class LossConfig:
     at each refresh, `jrgr_deploy.training.data.StreakReference`). A net trained on heavy synthetic streaks thins
     the real streaks this way, at a cost on the proxy (BENCHMARKS.md, Quality, "Streak carving").
     pl_streak_carving: "residue" (default): the lines are read in the label minus the reference re-toned to it;
-    "lines": the label's own thin lines (against its own blur) minus the reference's own lines there.
+    "lines": the label's own thin lines (against its own blur) minus the reference's own lines there; "detail":
+    the label's detail finer than a 3 px blur, every direction and colour, replaced by the reference's (the label
+    keeps its own blur: its tone and veil), what the reference removes as dots as well as lines.
     pl_streak_gain: 1 (default): the layer is taken once; k in (0, 3]: k times (over-carving).
     pl_streak_keep: "" (default): every real image's label is carved. A file-name pattern (`fnmatch`, e.g.
     ``proxy_*``): the real images whose file name matches keep their labels uncarved (the quality benchmark's

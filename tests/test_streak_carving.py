@@ -29,6 +29,7 @@ from jrgr_deploy.training.losses import rain_line_penalty
 from jrgr_deploy.training.streak_carving import (
     TONE_BLUR_PX,
     carve_streaks,
+    detail_layer,
     line_layer,
     own_lines,
     rain_line_mask,
@@ -242,13 +243,37 @@ def test_the_lines_carving_takes_the_labels_own_lines_the_reference_lacks() -> N
         carve_streaks(label, background, "ridges")
 
 
+def test_the_detail_carving_takes_the_references_fine_structure_under_the_labels_tone() -> None:
+    """``loss.pl_streak_carving=detail``: the label's blur plus the reference's detail. A dot and a line across the
+    rain (no line along it: the line forms leave them) that the reference lacks are carved; the label's own tone,
+    here brighter than the reference's everywhere, stays; a reference equal to the label changes nothing."""
+    background = _background()
+    label = _with_line(background, 90, half_length=10)  # a short horizontal streak: across any rain direction
+    cv2.circle(label, (18, 18), 2, (230, 230, 230), -1)  # a drop, no line at all
+    reference = np.clip(background.astype(int) - 25, 0, 255).astype(np.uint8)  # darker, no drop, no line
+    carved = carve_streaks(label, reference, "detail")
+    expected = cv2.GaussianBlur(label.astype(np.float32), (0, 0), TONE_BLUR_PX) + reference - \
+        cv2.GaussianBlur(reference.astype(np.float32), (0, 0), TONE_BLUR_PX)
+    np.testing.assert_array_equal(carved, np.clip(np.rint(expected), 0, 255).astype(np.uint8))
+    drop, streak = (slice(16, 21), slice(16, 21)), (slice(35, 38), slice(28, 44))
+    for where in (drop, streak):  # the drop and the streak lose most of their light over the background
+        assert (carved[where].astype(int) - background[where]).mean() < \
+            0.5 * (label[where].astype(int) - background[where]).mean()
+    far = (slice(50, 72), slice(50, 72))  # away from both: the label's tone, not the reference's 25 levels darker
+    assert np.abs(carved[far].astype(int) - label[far]).max() <= 1
+    assert np.abs(detail_layer(label, label)).max() == 0.0
+    np.testing.assert_array_equal(carve_streaks(label, label, "detail"), label)
+    assert carve_streaks(label, reference, "residue")[drop].astype(int).sum() == label[drop].astype(int).sum()
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     (("loss.pl_streak_carving=lines",), "need loss.pl_streak_reference"),
     (("loss.pl_streak_gain=2",), "need loss.pl_streak_reference"),
     (("loss.pl_streak_keep=proxy_*",), "need loss.pl_streak_reference"),
     (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_gain=0"), r"must be in \(0, 3\]"),
     (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_gain=3.5"), r"must be in \(0, 3\]"),
-    (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_carving=edges"), "is not one of residue, lines"),
+    (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_carving=edges"),
+     "is not one of residue, lines, detail"),
 ])
 def test_carving_switches_are_checked(dataset, overrides, message) -> None:  # noqa: F811
     with pytest.raises(JRGRError, match=message):

@@ -22,7 +22,13 @@ minimum along its length, a fraction of a streak's light.
 brighter than its own 3 px blur along its rain direction (the layer `streak_energy` measures), minus the
 reference's own lines at the same places, max(0, S_own(L) − S_own(R)): what the label shows as a streak and the
 reference does not, whatever the reference does to the tone around it. ``loss.pl_streak_gain=k`` subtracts k times
-the layer (k > 1 over-carves, for a net that keeps more streaks than the labels it learns from). What the carving
+the layer (k > 1 over-carves, for a net that keeps more streaks than the labels it learns from).
+
+``loss.pl_streak_carving=detail`` (`detail_layer`) has no mask: the layer is the label's detail against its own
+``TONE_BLUR_PX`` blur minus the reference's detail against its own, every channel, signed, so at k = 1 the carved
+label is the label's blur plus the reference's detail: the reference's fine structure (the drops and streaks it
+removes in any direction, its smoothing too) under the label's tone and veil. The line forms above keep every
+streak the mask misses: short drops and snow, which are no lines along the rain. What the carving
 costs and gives on the proxy and on real photographs: BENCHMARKS.md, Quality, "Streak carving" and "The default
 model v4". Per image, numpy and OpenCV only.
 """
@@ -110,6 +116,16 @@ def line_layer(label: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, in
     return np.maximum(label_lines - reference_lines, 0.0), angle
 
 
+def detail_layer(label: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 label and the reference net's output on the same input -> (H, W, 3) float32 signed layer:
+    the label's detail against its own Gaussian blur of ``TONE_BLUR_PX`` minus the reference's against its own
+    (``loss.pl_streak_carving=detail``; the module docstring). The label minus it is the label's blur plus the
+    reference's detail."""
+    _check_pair(label, reference)
+    base, ref = label.astype(np.float32), reference.astype(np.float32)
+    return (base - cv2.GaussianBlur(base, (0, 0), TONE_BLUR_PX)) - (ref - cv2.GaussianBlur(ref, (0, 0), TONE_BLUR_PX))
+
+
 def streak_energy(image: np.ndarray, rain_angle: int | None = None) -> tuple[float, int]:
     """A no-reference measure of the streaks an (H, W, 3) uint8 image shows: the mean, in grey levels over the whole
     image, of its `streak_layer` against its own Gaussian blur of ``TONE_BLUR_PX`` (thin lines brighter in every
@@ -123,8 +139,12 @@ def streak_energy(image: np.ndarray, rain_angle: int | None = None) -> tuple[flo
 def carve_streaks(label: np.ndarray, reference: np.ndarray, carving: str = "residue",
                   gain: float = 1.0) -> np.ndarray:
     """(H, W, 3) uint8 label minus `gain` times its layer against `reference` (`carving`: "residue",
-    `streak_layer`; "lines", `line_layer`), every channel alike, uint8."""
+    `streak_layer`, and "lines", `line_layer`, every channel alike; "detail", `detail_layer`, each channel its
+    own), uint8."""
     if carving not in STREAK_CARVINGS:
         raise JRGRError(f"streak carving: expected one of {STREAK_CARVINGS}, got {carving!r}")
-    layer, _ = (streak_layer if carving == "residue" else line_layer)(label, reference)
-    return np.clip(np.rint(label.astype(np.float32) - gain * layer[..., None]), 0, 255).astype(np.uint8)
+    if carving == "detail":
+        layer = detail_layer(label, reference)
+    else:
+        layer = (streak_layer if carving == "residue" else line_layer)(label, reference)[0][..., None]
+    return np.clip(np.rint(label.astype(np.float32) - gain * layer), 0, 255).astype(np.uint8)
