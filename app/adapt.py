@@ -506,7 +506,7 @@ def _config(request: AdaptRequest, work: Path, weights: Path, iterations: int, c
         # a file of the machine the starting model was trained on (its labels' streak reference) is never read here;
         # the carving's own switches first, since each is checked as it is set and needs the reference
         "loss.pl_streak_carving=residue", "loss.pl_streak_gain=1", 'loss.pl_streak_keep=""',
-        'loss.pl_streak_reference=""',
+        "loss.pl_streak_reference_passes=1", 'loss.pl_streak_reference=""',
         # the refreshes first: overrides are checked one by one, and the recipe's detail refresh needs them
         *((f"loss.pl_refresh_iters={_refresh_every(iterations)}",) if request.self_training else ()),
         *(SELF_TRAINING_RECIPE if request.self_training else DRY_RECIPE if request.dry is not None else ()),

@@ -37,6 +37,7 @@ VEIL_SOURCES = ("all", "adversarial", "moments")
 PL_VEIL_REMOVALS = ("dark_channel", "moments", "row_dark_channel")  # how the pseudo-labels of mse_fr_pl lose their veil
 STREAK_CARVINGS = ("residue", "lines", "detail")  # loss.pl_streak_carving: which layer the streak reference carves
 STREAK_LINES = ("grey", "grey_both", "each_channel")  # loss.streak_lines: what loss.weights.streak_fr_or takes
+MAX_REFERENCE_PASSES = 3  # loss.pl_streak_reference_passes' upper bound
 MAX_STREAK_GAIN = 3.0  # loss.pl_streak_gain's upper bound: the carved layer taken at most so many times
 # removal-net options that only add weights starting at zero: a net saved without them loads into one built with them
 ROW_INPUTS = ("row_coord", "row_context")
@@ -322,8 +323,11 @@ class LossConfig:
     pl_streak_keep: "" (default): every real image's label is carved. A file-name pattern (`fnmatch`, e.g.
     ``proxy_*``): the real images whose file name matches keep their labels uncarved (the quality benchmark's
     model-B images that ``benchmarks/train_default_model.py --with-proxy-real`` adds as ``proxy_NAME``: there the
-    carving takes scene detail, not rain, and lowers the labels against the ground truth). All three need
-    ``pl_streak_reference`` (`jrgr_deploy.training.streak_carving`).
+    carving takes scene detail, not rain, and lowers the labels against the ground truth).
+    pl_streak_reference_passes: 1 (default): the reference's output on the labels' input. k in [2, 3]: the
+    reference run again on its own output, k passes in all: a net that leaves some streaks takes more of them on
+    a second pass (v1: half the real photographs' streak energy, about the same local contrast).
+    All four need ``pl_streak_reference`` (`jrgr_deploy.training.streak_carving`).
     pl_label_scale: 1 (default): the labels' net runs on the real image at its size. F > 1: on the image enlarged
     F times (bicubic), its output shrunk back (area): the default model v4 scores higher on a 640×360 camera's
     footage enlarged than as it is (its labels at 2.5×: +1.1 dB against the ground truth), and the net trained on
@@ -369,6 +373,7 @@ class LossConfig:
     pl_streak_carving: str = "residue"
     pl_streak_gain: float = 1.0
     pl_streak_keep: str = ""
+    pl_streak_reference_passes: int = 1
     pl_label_scale: float = 1.0
     streak_lines: str = "grey"
 
@@ -412,9 +417,14 @@ class LossConfig:
         if not 0.0 < self.pl_streak_gain <= MAX_STREAK_GAIN:
             raise JRGRError(f"loss.pl_streak_gain must be in (0, {MAX_STREAK_GAIN:g}] (the carved layer is taken so "
                             f"many times), got {self.pl_streak_gain}")
-        if not self.pl_streak_reference and (self.carving_changed or self.pl_streak_keep):
-            raise JRGRError("loss.pl_streak_carving, loss.pl_streak_gain and loss.pl_streak_keep shape the streak "
-                            "carving: they need loss.pl_streak_reference")
+        if not 1 <= self.pl_streak_reference_passes <= MAX_REFERENCE_PASSES:
+            raise JRGRError(f"loss.pl_streak_reference_passes must be in [1, {MAX_REFERENCE_PASSES}] (the reference "
+                            f"net runs on its own output so many times), got {self.pl_streak_reference_passes}")
+        if not self.pl_streak_reference and (self.carving_changed or self.pl_streak_keep
+                                             or self.pl_streak_reference_passes != 1):
+            raise JRGRError("loss.pl_streak_carving, loss.pl_streak_gain, loss.pl_streak_keep and "
+                            "loss.pl_streak_reference_passes shape the streak carving: they need "
+                            "loss.pl_streak_reference")
         if not 1.0 <= self.pl_label_scale <= 4.0:
             raise JRGRError(f"loss.pl_label_scale must be in [1, 4] (the labels' net runs on the image enlarged so "
                             f"many times), got {self.pl_label_scale}")

@@ -322,7 +322,7 @@ def test_the_adaptation_does_not_inherit_the_starting_models_crops_or_its_streak
     trained = tiny.with_overrides(["train.crop_size=384", "train.crop_width=512", "loss.weights.mse_fr_pl=1",
                                    f"loss.pl_streak_reference={tmp_path / 'gone.safetensors'}",
                                    "loss.pl_streak_carving=lines", "loss.pl_streak_gain=2",
-                                   "loss.pl_streak_keep=proxy_*"])
+                                   "loss.pl_streak_keep=proxy_*", "loss.pl_streak_reference_passes=2"])
     start = save_checkpoint(tmp_path / "start.safetensors", config=trained, nets=nets, stage="stage2", step=5)
     for weights in (start, default_checkpoint()):
         for recipe in ("self-training", "joint"):
@@ -330,8 +330,8 @@ def test_the_adaptation_does_not_inherit_the_starting_models_crops_or_its_streak
                              weights, 10, 5)
             assert (config.train.crop_size, config.train.crop_width) == (ADAPT_CROP_SIZE, 0)
             assert config.loss.pl_streak_reference == ""
-            assert (config.loss.pl_streak_carving, config.loss.pl_streak_gain, config.loss.pl_streak_keep) == \
-                ("residue", 1.0, "")
+            assert (config.loss.pl_streak_carving, config.loss.pl_streak_gain, config.loss.pl_streak_keep,
+                    config.loss.pl_streak_reference_passes) == ("residue", 1.0, "", 1)
     mine = _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=start, overrides=("train.crop_size=256",)),
                    tmp_path, start, 10, 5)
     assert mine.train.crop_size == 256

@@ -270,6 +270,9 @@ def test_the_detail_carving_takes_the_references_fine_structure_under_the_labels
     (("loss.pl_streak_carving=lines",), "need loss.pl_streak_reference"),
     (("loss.pl_streak_gain=2",), "need loss.pl_streak_reference"),
     (("loss.pl_streak_keep=proxy_*",), "need loss.pl_streak_reference"),
+    (("loss.pl_streak_reference_passes=2",), "need loss.pl_streak_reference"),
+    (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_reference_passes=4"), r"must be in \[1, 3\]"),
+    (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_reference_passes=0"), r"must be in \[1, 3\]"),
     (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_gain=0"), r"must be in \(0, 3\]"),
     (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_gain=3.5"), r"must be in \(0, 3\]"),
     (("loss.pl_streak_reference=ref.safetensors", "loss.pl_streak_carving=edges"),
@@ -318,6 +321,16 @@ def test_labels_lose_the_streaks_the_reference_removes(dataset, tmp_path) -> Non
     np.testing.assert_array_equal(read_rgb(pairs[0][1]), expected)
     recorded = json.loads((tmp_path / "labels" / PSEUDO_LABELS_FILE).read_text())
     assert (recorded["streak_carving"], recorded["streak_gain"]) == ("lines", 2.0)
+    twice = replace(loss, pl_streak_carving="detail", pl_streak_reference_passes=2)
+    make_pseudo_labels(sources, f_r, twice, tmp_path / "labels", multiple=4)  # the reference on its own output
+    with torch.no_grad():
+        once = remove_rain(reference, [rainy[0]], multiple=16)[0]
+        expected = carve_streaks(rainy[0], remove_rain(reference, [once], multiple=16)[0], "detail")
+    np.testing.assert_array_equal(read_rgb(pairs[0][1]), expected)
+    assert not np.array_equal(expected, carve_streaks(rainy[0], once, "detail"))
+    recorded = json.loads((tmp_path / "labels" / PSEUDO_LABELS_FILE).read_text())
+    assert (recorded["streak_carving"], recorded["streak_reference_passes"]) == ("detail", 2)
+    assert json.loads((tmp_path / "labels" / STREAK_REFERENCE_DIR / PSEUDO_LABELS_FILE).read_text())["passes"] == 2
     kept_name = real.images[0].name  # loss.pl_streak_keep: the images whose file name matches stay uncarved
     make_pseudo_labels(sources, f_r, replace(loss, pl_streak_keep=kept_name), tmp_path / "labels", multiple=4)
     np.testing.assert_array_equal(read_rgb(pairs[0][1]), rainy[0])

@@ -282,6 +282,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         expected.update(veil_only=True)
     if loss.pl_streak_reference:  # a choice newer than the keys: recorded only when made
         expected.update(streak_reference=loss.pl_streak_reference)
+        if loss.pl_streak_reference_passes != 1:  # newer still: recorded only when set
+            expected.update(streak_reference_passes=loss.pl_streak_reference_passes)
     if loss.pl_label_scale != 1.0:  # likewise
         expected.update(label_scale=loss.pl_label_scale)
     if loss.carving_changed:  # likewise
@@ -317,7 +319,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
         unveiled = {"veil_first": loss.pl_veil_first, "removal": loss.pl_veil_removal, "strength": strength,
                     **dark_channel, **({"sky_tolerance": loss.pl_veil_sky_tolerance}
                                        if loss.pl_veil_sky_tolerance > 0 else {})}
-        reference = StreakReference(loss.pl_streak_reference, folder / STREAK_REFERENCE_DIR, unveiled, device)
+        reference = StreakReference(loss.pl_streak_reference, folder / STREAK_REFERENCE_DIR, unveiled, device,
+                                    loss.pl_streak_reference_passes)
 
     def write_label(label_path: Path, label: np.ndarray) -> None:
         """Write one label; with ``pl_refresh_detail_px`` keep it as a first label at step 0, or blend it with
@@ -398,16 +401,20 @@ class StreakReference:
     architecture's size multiple) and its outputs on the labels' inputs, kept in `folder` as NNNNNN.png: that
     input (the rainy image, or with ``pl_veil_first`` the image with its veil removed) is the same at every label
     refresh, so a refresh reads the outputs back instead of running the net again. ``labels.json`` in `folder`
-    (written last, by `finish`) records the reference's path and SHA-256 and the input's settings (`unveiled`);
+    (written last, by `finish`) records the reference's path and SHA-256, the input's settings (`unveiled`) and
+    the passes when more than one (``loss.pl_streak_reference_passes``: the net run again on its own output);
     outputs written under any other record are made again."""
 
-    def __init__(self, path: str, folder: Path, unveiled: dict[str, object], device: str | torch.device) -> None:
+    def __init__(self, path: str, folder: Path, unveiled: dict[str, object], device: str | torch.device,
+                 passes: int = 1) -> None:
         from jrgr_deploy.checkpoint import load_checkpoint, load_net
         from jrgr_deploy.nn.build import size_multiple
 
         checkpoint = load_checkpoint(path)
-        self.folder, self.device = folder, device
+        self.folder, self.device, self.passes = folder, device, passes
         self.record = {"reference": path, "sha256": checkpoint.sha256, **unveiled}
+        if passes != 1:  # newer than the record's keys: recorded only when set
+            self.record.update(passes=passes)
         self.done = folder / PSEUDO_LABELS_FILE
         self.cached = _is_complete(self.done, self.record)
         if not self.cached:
@@ -422,8 +429,10 @@ class StreakReference:
         path = self.folder / f"{index:06d}.png"
         if self.cached:
             return read_rgb(path)
+        derained = net_input
         with torch.no_grad():
-            (derained,) = remove_rain(self.net, [net_input], multiple=self.multiple, device=self.device)
+            for _ in range(self.passes):  # ``loss.pl_streak_reference_passes``: again on its own output
+                (derained,) = remove_rain(self.net, [derained], multiple=self.multiple, device=self.device)
         write_rgb(path, derained)
         return derained
 

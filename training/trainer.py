@@ -709,7 +709,9 @@ class _Stage2(_StageBase):
             if loss.pl_refresh_detail_px and labels_step:
                 made += f" (its detail above a {loss.pl_refresh_detail_px:g} px blur; the step-0 labels' blur kept)"
             if loss.pl_streak_reference:
-                made += f", minus the streaks that {loss.pl_streak_reference} removes"
+                passes = loss.pl_streak_reference_passes
+                made += f", minus the streaks that {loss.pl_streak_reference} removes" + \
+                    (f" in {passes} passes" if passes != 1 else "")
                 if loss.carving_changed:
                     made += f" ({loss.pl_streak_carving} carving, {loss.pl_streak_gain:g}x)"
                 if loss.pl_streak_keep:
