@@ -23,8 +23,9 @@ receptive field or a training crop cannot have (BENCHMARKS.md, Quality, "Whole f
 ``--net CKPT`` makes the labels with that checkpoint's removal net instead of the work folder's stage 1 (the
 default model's recipe starts from v2), and ``--streak-reference REF --carvings residue:1 lines:2 ...`` also
 scores each setting's labels carved as ``loss.pl_streak_reference=REF`` with ``loss.pl_streak_carving`` and
-``loss.pl_streak_gain`` carves them (`training/streak_carving.py`): what the carving does to labels of rain whose
-ground truth is known (BENCHMARKS.md, Quality, "Carving the labels' own lines").
+``loss.pl_streak_gain`` carves them (`training/streak_carving.py`; ``--reference-passes K``:
+``loss.pl_streak_reference_passes``): what the carving does to labels of rain whose ground truth is known
+(BENCHMARKS.md, Quality, "Carving the labels' own lines", "Labels that take the reference's detail").
 
     python benchmarks/label_veil.py --work W --net v2.safetensors --removals row_dark_channel --orders first \
         --patches 0.1 --airlights 0.05 --strengths 0.9 --streak-reference v1.safetensors \
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="loss.pl_streak_reference: also score the labels carved against this net's output")
     parser.add_argument("--carvings", type=parse_carving, nargs="+", default=[], metavar="CARVING:GAIN",
                         help="with --streak-reference: loss.pl_streak_carving and loss.pl_streak_gain, e.g. lines:2")
+    parser.add_argument("--reference-passes", type=int, default=1, metavar="K",
+                        help="with --streak-reference: loss.pl_streak_reference_passes, the reference run K times "
+                        "on its own output (default 1)")
     parser.add_argument("--name", default="label_veil")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
@@ -157,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--tiles runs the stage alone on each tile: use it with --orders alone")
     if bool(args.streak_reference) != bool(args.carvings) or (args.carvings and "alone" in args.orders):
         parser.error("--streak-reference and --carvings go together, and carve a net's labels (not --orders alone)")
+    if not 1 <= args.reference_passes <= 3 or (args.reference_passes != 1 and not args.streak_reference):
+        parser.error(f"--reference-passes must be in [1, 3] and goes with --streak-reference, "
+                     f"got {args.reference_passes}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from error_anatomy import net_outputs, split_images
@@ -180,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
 
         def reference_outputs(key: tuple[str, float, float, float] | None, inputs: list[Any]) -> list[Any]:
             if key not in references:
-                references[key] = net_outputs(args.streak_reference,
-                                              load_checkpoint(args.streak_reference).removal_net, inputs)
+                reference_name = load_checkpoint(args.streak_reference).removal_net
+                outputs = inputs
+                for _ in range(args.reference_passes):  # as training.data.StreakReference runs it
+                    outputs = net_outputs(args.streak_reference, reference_name, outputs)
+                references[key] = outputs
             return references[key]
 
         for removal, order, patch, airlight, strength, tile_hw in itertools.product(

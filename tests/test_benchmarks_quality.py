@@ -192,7 +192,16 @@ def test_quick_run_end_to_end(tmp_path: Path, monkeypatch) -> None:
         plain, residue, lines = json.loads((results_dir / "veil.json").read_text())["rows"][1:]
         assert (residue["carving"], residue["gain"], lines["carving"], lines["gain"]) == ("residue", 1, "lines", 2)
         assert (lines["psnr_y_db"] == plain["psnr_y_db"]) is same
+    details = []  # the detail carving against the default model run once and twice on its own output
+    for passes in ("1", "2"):
+        assert veil.main(["--work", str(work), "--split", "test/realistic", "--net", str(stage1), "--strengths", "0.5",
+                          "--orders", "first", "--streak-reference", str(default_checkpoint()), "--reference-passes",
+                          passes, "--carvings", "detail:1", "--results", str(results_dir), "--name", "veil"]) == 0
+        details.append(json.loads((results_dir / "veil.json").read_text())["rows"][2])
+    assert details[0]["carving"] == "detail" and details[0]["psnr_y_db"] != details[1]["psnr_y_db"]
     for bad in (["--carvings", "lines:2"], ["--streak-reference", str(stage1), "--carvings", "lines:4"],
+                ["--reference-passes", "2"], ["--streak-reference", str(stage1), "--carvings", "detail:1",
+                                              "--reference-passes", "4"],
                 ["--streak-reference", str(stage1), "--carvings", "lines:2", "--orders", "alone"]):
         with pytest.raises(SystemExit, match="2"):
             veil.main(["--work", str(work), *bad])
