@@ -133,7 +133,7 @@ def remove_row_veil(frame: np.ndarray, strength: float, band_fraction: float = P
     band = np.ones((max(1, round(band_fraction * height)) | 1, 1), np.uint8)
 
     def row_dark(image: np.ndarray) -> np.ndarray:  # (H, W, 3) -> (H, 1): each row's dark level
-        levels = np.percentile(image.min(axis=2), ROW_PERCENTILE, axis=1).astype(np.float32)[:, None]
+        levels = np.percentile(_channel_min(cv2.split(image)), ROW_PERCENTILE, axis=1).astype(np.float32)[:, None]
         return cv2.erode(levels, band)
 
     rows = max(1, round(height * airlight_fraction))
