@@ -326,7 +326,7 @@ class LossConfig:
     carving takes scene detail, not rain, and lowers the labels against the ground truth).
     pl_streak_reference_passes: 1 (default): the reference's output on the labels' input. k in [2, 3]: the
     reference run again on its own output, k passes in all: a net that leaves some streaks takes more of them on
-    a second pass (v1: half the real photographs' streak energy, about the same local contrast).
+    a second pass (BENCHMARKS.md, Quality, "Labels that take the reference's detail").
     All four need ``pl_streak_reference`` (`jrgr_deploy.training.streak_carving`).
     pl_label_scale: 1 (default): the labels' net runs on the real image at its size. F > 1: on the image enlarged
     F times (bicubic), its output shrunk back (area): the default model v4 scores higher on a 640×360 camera's
