@@ -161,8 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--tiles runs the stage alone on each tile: use it with --orders alone")
     if bool(args.streak_reference) != bool(args.carvings) or (args.carvings and "alone" in args.orders):
         parser.error("--streak-reference and --carvings go together, and carve a net's labels (not --orders alone)")
-    if not 1 <= args.reference_passes <= 3 or (args.reference_passes != 1 and not args.streak_reference):
-        parser.error(f"--reference-passes must be in [1, 3] and goes with --streak-reference, "
+    from jrgr_deploy.config import MAX_REFERENCE_PASSES
+
+    if not 1 <= args.reference_passes <= MAX_REFERENCE_PASSES or (args.reference_passes != 1
+                                                                   and not args.streak_reference):
+        parser.error(f"--reference-passes must be in [1, {MAX_REFERENCE_PASSES}] and goes with --streak-reference, "
                      f"got {args.reference_passes}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
