@@ -504,9 +504,9 @@ def _config(request: AdaptRequest, work: Path, weights: Path, iterations: int, c
         f"train.seed={request.seed}", "train.veil_warmup_iters=0", "train.device=cpu",
         f"train.crop_size={ADAPT_CROP_SIZE}", "train.crop_width=0",
         # a file of the machine the starting model was trained on (its labels' streak reference) is never read here:
-        # the reference and every switch that shapes its carving back to their defaults
+        # the reference and every switch that shapes its carving back to their defaults, and the first labels' net
         "loss.pl_streak_carving=residue", "loss.pl_streak_gain=1", 'loss.pl_streak_keep=""',
-        "loss.pl_streak_reference_passes=1", 'loss.pl_streak_reference=""',
+        "loss.pl_streak_reference_passes=1", 'loss.pl_streak_reference=""', 'loss.pl_label_net=""',
         # the refresh interval, which the recipe's detail refresh needs (the overrides are checked as a whole)
         *((f"loss.pl_refresh_iters={_refresh_every(iterations)}",) if request.self_training else ()),
         *(SELF_TRAINING_RECIPE if request.self_training else DRY_RECIPE if request.dry is not None else ()),

@@ -207,7 +207,12 @@ class TermWeights:
     weights, on scenes other than the real images'; needs ``train.init_from`` or a stage-1 checkpoint);
     ``streak_fr_or``, the thin lines brighter than their surroundings that F_r(O_r) keeps where the real image shows
     such lines along its rain direction, in the MSE group (no label: a directional sparsity prior,
-    `jrgr_deploy.training.losses.rain_line_penalty`).
+    `jrgr_deploy.training.losses.rain_line_penalty`);
+    ``mse_fr_pl_detail``, F_r on the pseudo-labels' fine detail, ||hp(F_r(O_r) − P_r)||² in the MSE group beside
+    ``mse_fr_pl`` (which it needs: the labels), hp the difference minus its Gaussian blur of 3 px (the ``detail``
+    carving's, ``loss.pl_streak_carving``): the whole-image MSE weighs the fine detail that carries the streaks
+    little next to tone and veil, so a net fits its labels' tone and keeps the streaks they lost
+    (`jrgr_deploy.training.losses.pseudo_label_detail_mse`).
     """
 
     adv_b_fs_os: float = 1.0
@@ -228,6 +233,7 @@ class TermWeights:
     mse_fr_pl: float = 0.0
     mse_fr_keep: float = 0.0
     streak_fr_or: float = 0.0
+    mse_fr_pl_detail: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -334,6 +340,10 @@ class LossConfig:
     those labels learns to do at the frame's own size what the starting net did there (BENCHMARKS.md, "Camera
     adaptation", "Labels made at a larger scale").
     The first labels and each refresh alike; the streak reference (``pl_streak_reference``) stays at 1.
+    pl_label_net: "" (default): the first labels come from the net stage 2 starts from (``train.init_from`` or
+    stage 1's). A checkpoint path: from that checkpoint's F_r (or F_s for a stage-1 checkpoint), so that the net
+    trained and the net that labels can differ: e.g. a net that removes real streaks (v1) trained on the labels of
+    the net whose tone and veil they keep (v2). A refresh still takes the net being trained.
     streak_lines: which lines ``weights.streak_fr_or`` takes away where the real image shows a streak: "grey"
     (default) those brighter in every channel than their surroundings, as the real-rain sheet's streak energy
     counts them; "grey_both" also those darker in every channel (a streak not traded for a dark line);
@@ -375,6 +385,7 @@ class LossConfig:
     pl_streak_keep: str = ""
     pl_streak_reference_passes: int = 1
     pl_label_scale: float = 1.0
+    pl_label_net: str = ""
     streak_lines: str = "grey"
 
     @property
@@ -428,6 +439,12 @@ class LossConfig:
         if not 1.0 <= self.pl_label_scale <= 4.0:
             raise JRGRError(f"loss.pl_label_scale must be in [1, 4] (the labels' net runs on the image enlarged so "
                             f"many times), got {self.pl_label_scale}")
+        if self.weights.mse_fr_pl_detail > 0 and self.weights.mse_fr_pl <= 0:
+            raise JRGRError("loss.weights.mse_fr_pl_detail fits the pseudo-labels' detail: it needs "
+                            "loss.weights.mse_fr_pl > 0 (the labels)")
+        if self.pl_label_net and (self.weights.mse_fr_pl <= 0 or self.pl_veil_only):
+            raise JRGRError("loss.pl_label_net names the net of the first pseudo-labels: it needs "
+                            "loss.weights.mse_fr_pl > 0 and no loss.pl_veil_only (whose first labels run no net)")
         if self.pl_refresh_iters < 0:
             raise JRGRError(f"loss.pl_refresh_iters must be >= 0, got {self.pl_refresh_iters}")
         if self.pl_refresh_until < 0:

@@ -312,7 +312,8 @@ def test_the_recipes_start_from_the_plus_losses_not_the_starting_checkpoints(tmp
 
 def test_the_adaptation_does_not_inherit_the_starting_models_crops_or_its_streak_reference(tmp_path: Path) -> None:
     """A start trained on 384² crops with a streak reference on its training machine (as the shipped v4): the
-    adaptation trains on its own 192² crops and reads no reference, by either recipe, the user's --set still winning;
+    adaptation trains on its own 192² crops and reads no reference nor first labels' net (`loss.pl_label_net`), by
+    either recipe, the user's --set still winning;
     the shipped model itself adapts the same way."""
     from jrgr_deploy.app.adapt import ADAPT_CROP_SIZE, AdaptRequest, _config
     from jrgr_deploy.checkpoint import save_checkpoint
@@ -322,14 +323,15 @@ def test_the_adaptation_does_not_inherit_the_starting_models_crops_or_its_streak
     trained = tiny.with_overrides(["train.crop_size=384", "train.crop_width=512", "loss.weights.mse_fr_pl=1",
                                    f"loss.pl_streak_reference={tmp_path / 'gone.safetensors'}",
                                    "loss.pl_streak_carving=lines", "loss.pl_streak_gain=2",
-                                   "loss.pl_streak_keep=proxy_*", "loss.pl_streak_reference_passes=2"])
+                                   "loss.pl_streak_keep=proxy_*", "loss.pl_streak_reference_passes=2",
+                                   f"loss.pl_label_net={tmp_path / 'gone_too.safetensors'}"])
     start = save_checkpoint(tmp_path / "start.safetensors", config=trained, nets=nets, stage="stage2", step=5)
     for weights in (start, default_checkpoint()):
         for recipe in ("self-training", "joint"):
             config = _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=weights, recipe=recipe), tmp_path,
                              weights, 10, 5)
             assert (config.train.crop_size, config.train.crop_width) == (ADAPT_CROP_SIZE, 0)
-            assert config.loss.pl_streak_reference == ""
+            assert config.loss.pl_streak_reference == config.loss.pl_label_net == ""
             assert (config.loss.pl_streak_carving, config.loss.pl_streak_gain, config.loss.pl_streak_keep,
                     config.loss.pl_streak_reference_passes) == ("residue", 1.0, "", 1)
     mine = _config(AdaptRequest(footage="f", out_dir=tmp_path, weights=start, overrides=("train.crop_size=256",)),

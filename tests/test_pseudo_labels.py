@@ -20,7 +20,7 @@ from jrgr_deploy.image_files import read_rgb, write_rgb
 from jrgr_deploy.moment_transfer import MomentTransfer, population_moments
 from jrgr_deploy.training.data import PSEUDO_LABELS_FILE, make_pseudo_labels, resolve_sources
 from jrgr_deploy.training.evaluate import remove_rain
-from jrgr_deploy.training.losses import pseudo_label_mse
+from jrgr_deploy.training.losses import pseudo_label_detail_mse, pseudo_label_mse
 from jrgr_deploy.training.run_log import read_log
 from jrgr_deploy.training.system import Composition, GeneratorObjective, JRGRNets
 from jrgr_deploy.training.trainer import PSEUDO_LABELS_DIR, train
@@ -198,6 +198,42 @@ def test_labels_made_at_a_larger_scale(dataset, tmp_path) -> None:  # noqa: F811
             small_config(dataset, f"loss.pl_label_scale={bad}")
 
 
+def test_first_labels_from_another_net(dataset, tmp_path) -> None:  # noqa: F811
+    """``loss.pl_label_net``: the first labels come from that checkpoint's removal net, not from the net stage 2
+    trains (here two stage-1 runs of other seeds: the trained run's own net would label otherwise); the folder
+    records the net, and the switch needs the labels' term and a net to run."""
+    from jrgr_deploy.checkpoint import load_checkpoint, load_net
+    from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.training.trainer import STAGE1_FILE
+
+    base = ("train.stage1_iters=2", "train.stage2_iters=3", "loss.weights.mse_fr_pl=1", "loss.pl_veil_strength=0.5",
+            "train.lr=0.01")  # lr: two stage-1 steps that move the zero-headed nets apart
+    labeller, run = tmp_path / "labeller", tmp_path / "run"
+    assert train(small_config(dataset, *base, "train.seed=1"), labeller, stages=("stage1",), progress=False).complete
+    config = small_config(dataset, *base, f"loss.pl_label_net={labeller / STAGE1_FILE}")
+    assert train(config, run, stages=("stage1",), progress=False).complete
+    assert train(config, run, resume=True, progress=False, max_steps=1).complete is False  # the labels stay
+    real = UnpairedRainDataset(resolve_sources(config.data, need_real=True).real)
+    rainy = [nchw_to_rgb(real[i]["o_r"][None].numpy())[0] for i in range(len(real))]
+    outputs = {}
+    for name, folder in (("labeller", labeller), ("run", run)):
+        checkpoint = load_checkpoint(folder / STAGE1_FILE)
+        with torch.no_grad():
+            outputs[name] = remove_rain(load_net(checkpoint, checkpoint.removal_net), rainy,
+                                        multiple=size_multiple(checkpoint.config, checkpoint.removal_net))
+    labels = sorted((run / PSEUDO_LABELS_DIR / "label").iterdir())
+    for label, by_labeller in zip(labels, outputs["labeller"], strict=True):
+        np.testing.assert_array_equal(read_rgb(label), remove_veil(by_labeller, 0.5))
+    assert not np.array_equal(outputs["labeller"][0], outputs["run"][0])  # the two nets differ
+    recorded = json.loads((run / PSEUDO_LABELS_DIR / PSEUDO_LABELS_FILE).read_text())
+    assert recorded["label_net"] == str(labeller / STAGE1_FILE)
+    with pytest.raises(JRGRError, match="pl_label_net names"):
+        small_config(dataset, "loss.pl_label_net=v2.safetensors")  # no labels' term
+    with pytest.raises(JRGRError, match="pl_label_net names"):
+        small_config(dataset, "loss.weights.mse_fr_pl=1", "loss.pl_veil_only=true", "loss.pl_veil_strength=0.5",
+                     "loss.pl_label_net=v2.safetensors")
+
+
 def test_labelled_dataset_cuts_image_and_label_alike(tmp_path) -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
@@ -258,6 +294,33 @@ def test_highpass_labels_ignore_tone_and_keep_detail() -> None:
         pseudo_label_mse(p_r[..., :20, :20], p_r[..., :20, :20], 8.0)
     with pytest.raises(JRGRError, match="pl_highpass_px"):
         _small("loss.pl_highpass_px=-1")
+
+
+def test_detail_term_weighs_the_labels_fine_detail() -> None:
+    """``loss.weights.mse_fr_pl_detail``: beside ``mse_fr_pl``, the difference's detail finer than a 3 px blur; a
+    tone offset costs it nothing, a pixel-scale checkerboard nearly all of its MSE; in the objective the total is
+    lambda_mse × (mse_fr_pl + λ × the detail term); without the labels' term, and on too small a crop, refused."""
+    torch.manual_seed(0)
+    p_r = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert pseudo_label_detail_mse(p_r + 0.4, p_r) < 1e-10
+    checker = 0.1 * (torch.arange(32).view(-1, 1) + torch.arange(32).view(1, -1)).remainder(2).mul(2).sub(1)
+    assert 0.95 * 0.01 < pseudo_label_detail_mse(p_r + checker, p_r) <= 0.01 + 1e-6
+    config = _small("loss.lambda_adv=0", "loss.lambda_cyc=0", "loss.weights.mse_s=0", "loss.weights.mse_r=0",
+                    "loss.weights.mse_fr_pl=1", "loss.weights.mse_fr_pl_detail=4")
+    nets = JRGRNets(config)
+    objective = GeneratorObjective(nets, config.loss, Composition.from_config(config))
+    o_s, b_s, o_r, p_r = (torch.rand(2, 3, 32, 32) * 2 - 1 for _ in range(4))
+    terms, _ = objective(o_s, b_s, o_r, None, p_r)
+    with torch.no_grad():
+        b_hat_r = nets.f_r(o_r)
+    torch.testing.assert_close(terms["mse_fr_pl_detail"], pseudo_label_detail_mse(b_hat_r, p_r))
+    assert 0 < terms["mse_fr_pl_detail"] < terms["mse_fr_pl"]  # noise labels: part of the difference is finer
+    torch.testing.assert_close(terms["g_total"], config.loss.lambda_mse * (terms["mse_fr_pl"]
+                                                                           + 4 * terms["mse_fr_pl_detail"]))
+    with pytest.raises(JRGRError, match="larger than 9 px"):
+        pseudo_label_detail_mse(p_r[..., :8, :8], p_r[..., :8, :8])
+    with pytest.raises(JRGRError, match="mse_fr_pl_detail fits"):
+        _small("loss.weights.mse_fr_pl_detail=1")
 
 
 def test_stage2_with_pseudo_labels_logs_the_term_and_resumes(dataset, tmp_path) -> None:  # noqa: F811

@@ -238,7 +238,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
                        device: str | torch.device = "cpu", step: int = 0,
                        made: str = "") -> list[tuple[Path, Path]]:
     """The pseudo-labels of ``loss.weights.mse_fr_pl``: every real rainy image (whole; a video's frames), derained by
-    `f_r` (the net stage 2 starts from, or with ``loss.pl_refresh_iters`` the net of stage-2 step `step`) and
+    `f_r` (the net stage 2 starts from or ``loss.pl_label_net``'s, or with ``loss.pl_refresh_iters`` the net of
+    stage-2 step `step`) and
     with ``loss.pl_veil_strength`` of its veil removed
     (``loss.pl_veil_removal``: the dark channel's, square or row by row, `jrgr_deploy.veil_removal`, or the
     population moments', `population_veil`; with ``loss.pl_veil_first`` from the rainy image before `f_r`;
@@ -286,6 +287,8 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
             expected.update(streak_reference_passes=loss.pl_streak_reference_passes)
     if loss.pl_label_scale != 1.0:  # likewise
         expected.update(label_scale=loss.pl_label_scale)
+    if loss.pl_label_net:  # likewise (at a refresh too: the first labels' blur is that net's)
+        expected.update(label_net=loss.pl_label_net)
     if loss.carving_changed:  # likewise
         expected.update(streak_carving=loss.pl_streak_carving, streak_gain=loss.pl_streak_gain)
     if loss.pl_streak_keep:  # likewise

@@ -20,7 +20,9 @@ Generator side (all four generators are updated by their sum, Eq. 8):
   ``loss.pl_highpass_px`` = σ > 0 only the difference's detail above a σ-pixel Gaussian blur, `pseudo_label_mse`);
   ``mse_fr_keep`` ||F_r(O_s) - F_r⁰(O_s)||², F_r held to its frozen starting net F_r⁰ on the synthetic rainy images
   (MSE group, weight 0 by default; computed in `GeneratorObjective`); ``streak_fr_or``, the thin lines along the
-  rain direction that F_r(O_r) keeps where O_r shows them (MSE group, weight 0 by default; `rain_line_penalty`).
+  rain direction that F_r(O_r) keeps where O_r shows them (MSE group, weight 0 by default; `rain_line_penalty`);
+  ``mse_fr_pl_detail`` ||hp(F_r(O_r) - P_r)||², the pseudo-labels' detail finer than a 3 px blur (MSE group, weight
+  0 by default; `pseudo_label_detail_mse`).
 
 Discriminator side (Eq. 3 and 4 maximised by D):
 - ``d_b`` = 0.5 * (alpha * GAN(D_B(B), real) + sum_k GAN(D_B(fake_k), fake)) / 4: the four background
@@ -54,7 +56,7 @@ CYC_TERMS = ("cyc_os", "cyc_or", "cyc_b_s", "cyc_b_r")
 MSE_TERMS = ("mse_s", "mse_r")
 GENERATOR_TERMS = ADV_TERMS + CYC_TERMS + MSE_TERMS  # the paper's twelve
 # beyond the paper, in the MSE group, present only when weighted
-EXTRA_MSE_TERMS = ("mse_fr_os", "mse_fr_mt", "mse_fr_pl", "mse_fr_keep", "streak_fr_or")
+EXTRA_MSE_TERMS = ("mse_fr_os", "mse_fr_mt", "mse_fr_pl", "mse_fr_keep", "streak_fr_or", "mse_fr_pl_detail")
 EXTRA_ADV_TERMS = ("mom_or",)  # beyond the paper, in the adversarial group, present only when weighted
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -149,6 +151,19 @@ def pseudo_label_mse(b_hat_r: torch.Tensor, p_r: torch.Tensor, highpass_px: floa
         raise JRGRError(f"loss.pl_highpass_px={highpass_px} needs crops larger than {radius} px on each side, "
                         f"got {tuple(b_hat_r.shape[-2:])}")
     return gaussian_highpass(b_hat_r - p_r, highpass_px).square().mean()
+
+
+def pseudo_label_detail_mse(b_hat_r: torch.Tensor, p_r: torch.Tensor) -> torch.Tensor:
+    """``mse_fr_pl_detail``: mean ||hp(F_r(O_r) − P_r)||² over pixels and batch, hp the difference minus its
+    Gaussian blur of ``TONE_BLUR_PX`` (3 px: the scale below which the ``detail`` carving gives a label the
+    reference's detail), so that the fine detail the labels lost (streaks, drops) weighs as much as the
+    pseudo-labels' tone does in ``mse_fr_pl``. b_hat_r, p_r (N, 3, H, W), each side above
+    `highpass_radius(TONE_BLUR_PX)` pixels."""
+    radius = highpass_radius(TONE_BLUR_PX)
+    if min(b_hat_r.shape[-2:]) <= radius:
+        raise JRGRError(f"loss.weights.mse_fr_pl_detail needs crops larger than {radius} px on each side, "
+                        f"got {tuple(b_hat_r.shape[-2:])}")
+    return gaussian_highpass(b_hat_r - p_r, TONE_BLUR_PX).square().mean()
 
 
 def rain_line_penalty(b_hat_r: torch.Tensor, o_r: torch.Tensor, lines: str = "grey") -> torch.Tensor:

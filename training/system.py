@@ -36,6 +36,7 @@ from jrgr_deploy.training.losses import (
     d_b_loss,
     d_image_loss,
     generator_terms,
+    pseudo_label_detail_mse,
     pseudo_label_mse,
     rain_line_penalty,
     removal_only,
@@ -248,9 +249,9 @@ class GeneratorObjective(nn.Module):
     def _removal_extras(self, o_s: torch.Tensor, b_s: torch.Tensor, o_r: torch.Tensor, b_hat_r: torch.Tensor | None,
                         b_hat_fr_os: torch.Tensor | None, o_mt: torch.Tensor | None, p_r: torch.Tensor | None,
                         rows_s: torch.Tensor | None, rows_r: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """``mse_fr_mt``, ``mse_fr_pl``, ``mse_fr_keep`` and ``streak_fr_or`` where weighted; `b_hat_r`: F_r(O_r)
-        when the joint graph has it (computed here once otherwise); `b_hat_fr_os`: F_r(O_s), given when
-        ``mse_fr_keep`` is weighted."""
+        """``mse_fr_mt``, ``mse_fr_pl`` (and ``mse_fr_pl_detail``), ``mse_fr_keep`` and ``streak_fr_or`` where
+        weighted; `b_hat_r`: F_r(O_r) when the joint graph has it (computed here once otherwise); `b_hat_fr_os`:
+        F_r(O_s), given when ``mse_fr_keep`` is weighted."""
         terms = {}
         weights = self.loss.weights
         if weights.mse_fr_keep > 0:
@@ -267,6 +268,8 @@ class GeneratorObjective(nn.Module):
             if p_r is None:
                 raise JRGRError("loss.weights.mse_fr_pl > 0 needs the real images' pseudo-labels p_r")
             terms["mse_fr_pl"] = pseudo_label_mse(b_hat_r, p_r, self.loss.pl_highpass_px)
+            if weights.mse_fr_pl_detail > 0:
+                terms["mse_fr_pl_detail"] = pseudo_label_detail_mse(b_hat_r, p_r)
         if weights.streak_fr_or > 0:
             terms["streak_fr_or"] = rain_line_penalty(b_hat_r, o_r, self.loss.streak_lines)
         return terms

@@ -48,6 +48,7 @@ from torch import nn
 from jrgr_deploy.checkpoint import (
     TrainState,
     load_checkpoint,
+    load_net,
     load_train_state,
     load_weights_into,
     remove_stale_partials_of,
@@ -693,7 +694,12 @@ class _Stage2(_StageBase):
             raise JRGRError(f"cannot resume '{self.path}' with loss.weights.mse_fr_pl > 0: its pseudo-labels "
                             f"'{folder}' are missing (they come from the net of step {labels_step}); start anew")
         f_r = self.ema.module if self.ema is not None and labels_step > 0 else nets.f_r
-        args = (sources, f_r, loss, folder, size_multiple(self.config, "f_r"), self.ctx.device, labels_step)
+        multiple = size_multiple(self.config, "f_r")
+        if loss.pl_label_net and labels_step == 0:  # another net than the one trained makes the first labels
+            checkpoint = load_checkpoint(loss.pl_label_net)
+            f_r = load_net(checkpoint, checkpoint.removal_net).to(self.ctx.device)
+            multiple = size_multiple(checkpoint.config, checkpoint.removal_net)
+        args = (sources, f_r, loss, folder, multiple, self.ctx.device, labels_step)
         if self.ctx.is_main:
             removal = {"dark_channel": "dark-channel", "row_dark_channel": "row-by-row dark-channel",
                        "moments": "population-moment"}[loss.pl_veil_removal]
@@ -706,6 +712,8 @@ class _Stage2(_StageBase):
                 made = f"the rainy image's {veil}, then F_r of step {labels_step}"
             else:
                 made = f"F_r of step {labels_step}, then {veil}"
+            if loss.pl_label_net and labels_step == 0:
+                made = made.replace("F_r of step 0", f"F_r of {loss.pl_label_net}")
             if loss.pl_refresh_detail_px and labels_step:
                 made += f" (its detail above a {loss.pl_refresh_detail_px:g} px blur; the step-0 labels' blur kept)"
             if loss.pl_streak_reference:
