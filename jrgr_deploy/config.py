@@ -210,9 +210,9 @@ class TermWeights:
     `jrgr_deploy.training.losses.rain_line_penalty`);
     ``mse_fr_pl_detail``, F_r on the pseudo-labels' fine detail, ||hp(F_r(O_r) − P_r)||² in the MSE group beside
     ``mse_fr_pl`` (which it needs: the labels), hp the difference minus its Gaussian blur of 3 px (the ``detail``
-    carving's, ``loss.pl_streak_carving``): the whole-image MSE weighs the fine detail that carries the streaks
-    little next to tone and veil, so a net fits its labels' tone and keeps the streaks they lost
-    (`jrgr_deploy.training.losses.pseudo_label_detail_mse`).
+    carving's, ``loss.pl_streak_carving``): a weight of its own on the band where carved labels lost their streaks,
+    the net trained on them keeping fewer (BENCHMARKS.md, Quality, "A start that removes streaks, and the labels'
+    detail weighed"; `jrgr_deploy.training.losses.pseudo_label_detail_mse`).
     """
 
     adv_b_fs_os: float = 1.0

@@ -146,24 +146,25 @@ def pseudo_label_mse(b_hat_r: torch.Tensor, p_r: torch.Tensor, highpass_px: floa
     smoother than σ costs nothing. b_hat_r, p_r (N, 3, H, W); with σ > 0 both sides must exceed 3σ pixels."""
     if highpass_px <= 0:  # F.mse_loss itself: its sums round differently from square().mean(), and the published
         return F.mse_loss(b_hat_r, p_r)  # rows were trained with it (a last-bit change moves a seed by ~0.2 dB)
-    radius = highpass_radius(highpass_px)
+    return _highpass_mse(b_hat_r, p_r, highpass_px, f"loss.pl_highpass_px={highpass_px}")
+
+
+def _highpass_mse(b_hat_r: torch.Tensor, p_r: torch.Tensor, sigma_px: float, switch: str) -> torch.Tensor:
+    """Mean square of (b_hat_r − p_r) minus its Gaussian blur of `sigma_px`; crops too small for the blur are
+    refused, naming `switch`."""
+    radius = highpass_radius(sigma_px)
     if min(b_hat_r.shape[-2:]) <= radius:
-        raise JRGRError(f"loss.pl_highpass_px={highpass_px} needs crops larger than {radius} px on each side, "
-                        f"got {tuple(b_hat_r.shape[-2:])}")
-    return gaussian_highpass(b_hat_r - p_r, highpass_px).square().mean()
+        raise JRGRError(f"{switch} needs crops larger than {radius} px on each side, got {tuple(b_hat_r.shape[-2:])}")
+    return gaussian_highpass(b_hat_r - p_r, sigma_px).square().mean()
 
 
 def pseudo_label_detail_mse(b_hat_r: torch.Tensor, p_r: torch.Tensor) -> torch.Tensor:
     """``mse_fr_pl_detail``: mean ||hp(F_r(O_r) − P_r)||² over pixels and batch, hp the difference minus its
     Gaussian blur of ``TONE_BLUR_PX`` (3 px: the scale below which the ``detail`` carving gives a label the
-    reference's detail), so that the fine detail the labels lost (streaks, drops) weighs as much as the
-    pseudo-labels' tone does in ``mse_fr_pl``. b_hat_r, p_r (N, 3, H, W), each side above
+    reference's detail), a weight of its own on the fine detail where the labels lost their streaks, beside
+    ``mse_fr_pl``, which keeps the labels' tone. b_hat_r, p_r (N, 3, H, W), each side above
     `highpass_radius(TONE_BLUR_PX)` pixels."""
-    radius = highpass_radius(TONE_BLUR_PX)
-    if min(b_hat_r.shape[-2:]) <= radius:
-        raise JRGRError(f"loss.weights.mse_fr_pl_detail needs crops larger than {radius} px on each side, "
-                        f"got {tuple(b_hat_r.shape[-2:])}")
-    return gaussian_highpass(b_hat_r - p_r, TONE_BLUR_PX).square().mean()
+    return _highpass_mse(b_hat_r, p_r, TONE_BLUR_PX, "loss.weights.mse_fr_pl_detail")
 
 
 def rain_line_penalty(b_hat_r: torch.Tensor, o_r: torch.Tensor, lines: str = "grey") -> torch.Tensor:
