@@ -227,6 +227,9 @@ def test_first_labels_from_another_net(dataset, tmp_path) -> None:  # noqa: F811
     assert not np.array_equal(outputs["labeller"][0], outputs["run"][0])  # the two nets differ
     recorded = json.loads((run / PSEUDO_LABELS_DIR / PSEUDO_LABELS_FILE).read_text())
     assert recorded["label_net"] == str(labeller / STAGE1_FILE)
+    gone = small_config(dataset, *base, f"loss.pl_label_net={tmp_path / 'gone.safetensors'}")
+    with pytest.raises(JRGRError, match="pl_label_net '.*gone.safetensors' does not exist"):
+        train(gone, labeller, resume=True, progress=False, max_steps=1)
     with pytest.raises(JRGRError, match="pl_label_net names"):
         small_config(dataset, "loss.pl_label_net=v2.safetensors")  # no labels' term
     with pytest.raises(JRGRError, match="pl_label_net names"):

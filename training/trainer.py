@@ -696,6 +696,9 @@ class _Stage2(_StageBase):
         f_r = self.ema.module if self.ema is not None and labels_step > 0 else nets.f_r
         multiple = size_multiple(self.config, "f_r")
         if loss.pl_label_net and labels_step == 0:  # another net than the one trained makes the first labels
+            if not Path(loss.pl_label_net).is_file():
+                raise JRGRError(f"loss.pl_label_net '{loss.pl_label_net}' does not exist: pass the checkpoint whose "
+                                f"F_r makes the first pseudo-labels")
             checkpoint = load_checkpoint(loss.pl_label_net)
             f_r = load_net(checkpoint, checkpoint.removal_net).to(self.ctx.device)
             multiple = size_multiple(checkpoint.config, checkpoint.removal_net)
