@@ -239,8 +239,7 @@ def make_pseudo_labels(sources: DataSources, f_r: torch.nn.Module, loss: LossCon
                        made: str = "") -> list[tuple[Path, Path]]:
     """The pseudo-labels of ``loss.weights.mse_fr_pl``: every real rainy image (whole; a video's frames), derained by
     `f_r` (the net stage 2 starts from or ``loss.pl_label_net``'s, or with ``loss.pl_refresh_iters`` the net of
-    stage-2 step `step`) and
-    with ``loss.pl_veil_strength`` of its veil removed
+    stage-2 step `step`) and with ``loss.pl_veil_strength`` of its veil removed
     (``loss.pl_veil_removal``: the dark channel's, square or row by row, `jrgr_deploy.veil_removal`, or the
     population moments', `population_veil`; with ``loss.pl_veil_first`` from the rainy image before `f_r`;
     with ``loss.pl_veil_only`` the first labels are the rainy images with their veil removed, no net run;
