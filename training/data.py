@@ -25,6 +25,7 @@ from jrgr_deploy.errors import JRGRError
 if TYPE_CHECKING:
     import numpy as np
 
+    from jrgr_deploy.checkpoint import Checkpoint
     from jrgr_deploy.datasets import UnpairedRainDataset
     from jrgr_deploy.moment_transfer import MomentTransfer
 
@@ -398,6 +399,16 @@ def _keeps_streaks(real_set: UnpairedRainDataset, index: int, pattern: str) -> b
 STREAK_REFERENCE_DIR = "reference"  # FOLDER/reference: the streak reference's outputs (loss.pl_streak_reference)
 
 
+def load_removal_net(checkpoint: Checkpoint, device: str | torch.device) -> tuple[torch.nn.Module, int]:
+    """A checkpoint's removal net (`Checkpoint.removal_net`: F_r, or F_s of a stage-1 checkpoint) in eval mode on
+    `device`, and its own architecture's size multiple (what `remove_rain` pads its inputs to)."""
+    from jrgr_deploy.checkpoint import load_net
+    from jrgr_deploy.nn.build import size_multiple
+
+    return (load_net(checkpoint, checkpoint.removal_net).to(device),
+            size_multiple(checkpoint.config, checkpoint.removal_net))
+
+
 class StreakReference:
     """The removal net of ``loss.pl_streak_reference`` (`Checkpoint.removal_net`, eval mode, padded to its own
     architecture's size multiple) and its outputs on the labels' inputs, kept in `folder` as NNNNNN.png: that
@@ -409,8 +420,7 @@ class StreakReference:
 
     def __init__(self, path: str, folder: Path, unveiled: dict[str, object], device: str | torch.device,
                  passes: int = 1) -> None:
-        from jrgr_deploy.checkpoint import load_checkpoint, load_net
-        from jrgr_deploy.nn.build import size_multiple
+        from jrgr_deploy.checkpoint import load_checkpoint
 
         checkpoint = load_checkpoint(path)
         self.folder, self.device, self.passes = folder, device, passes
@@ -420,8 +430,7 @@ class StreakReference:
         self.done = folder / PSEUDO_LABELS_FILE
         self.cached = _is_complete(self.done, self.record)
         if not self.cached:
-            self.net = load_net(checkpoint, checkpoint.removal_net).to(device)
-            self.multiple = size_multiple(checkpoint.config, checkpoint.removal_net)
+            self.net, self.multiple = load_removal_net(checkpoint, device)
 
     def output(self, index: int, net_input: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 input of real image `index` -> the reference's output on it, uint8."""

@@ -48,7 +48,6 @@ from torch import nn
 from jrgr_deploy.checkpoint import (
     TrainState,
     load_checkpoint,
-    load_net,
     load_train_state,
     load_weights_into,
     remove_stale_partials_of,
@@ -65,6 +64,7 @@ from jrgr_deploy.training.data import (
     BatchStream,
     DataSources,
     fit_moment_transfer,
+    load_removal_net,
     make_paired_dataset,
     make_pseudo_labels,
     make_real_clean_dataset,
@@ -699,9 +699,7 @@ class _Stage2(_StageBase):
             if not Path(loss.pl_label_net).is_file():
                 raise JRGRError(f"loss.pl_label_net '{loss.pl_label_net}' does not exist: pass the checkpoint whose "
                                 f"F_r makes the first pseudo-labels")
-            checkpoint = load_checkpoint(loss.pl_label_net)
-            f_r = load_net(checkpoint, checkpoint.removal_net).to(self.ctx.device)
-            multiple = size_multiple(checkpoint.config, checkpoint.removal_net)
+            f_r, multiple = load_removal_net(load_checkpoint(loss.pl_label_net), self.ctx.device)
         args = (sources, f_r, loss, folder, multiple, self.ctx.device, labels_step)
         if self.ctx.is_main:
             removal = {"dark_channel": "dark-channel", "row_dark_channel": "row-by-row dark-channel",
@@ -709,14 +707,14 @@ class _Stage2(_StageBase):
             veil = f"{loss.pl_veil_strength:.2f} of the {removal} veil removed"
             if loss.pl_veil_sky_tolerance:
                 veil += f" (sky tolerance {loss.pl_veil_sky_tolerance:g} grey levels)"
+            labeller = f"F_r of {loss.pl_label_net}" if loss.pl_label_net and not labels_step else \
+                f"F_r of step {labels_step}"
             if loss.pl_veil_only:
-                made = (f"F_r of step {labels_step}" if labels_step else f"the rainy image's {veil}, no net")
+                made = (labeller if labels_step else f"the rainy image's {veil}, no net")
             elif loss.pl_veil_first:
-                made = f"the rainy image's {veil}, then F_r of step {labels_step}"
+                made = f"the rainy image's {veil}, then {labeller}"
             else:
-                made = f"F_r of step {labels_step}, then {veil}"
-            if loss.pl_label_net and labels_step == 0:
-                made = made.replace("F_r of step 0", f"F_r of {loss.pl_label_net}")
+                made = f"{labeller}, then {veil}"
             if loss.pl_refresh_detail_px and labels_step:
                 made += f" (its detail above a {loss.pl_refresh_detail_px:g} px blur; the step-0 labels' blur kept)"
             if loss.pl_streak_reference:
