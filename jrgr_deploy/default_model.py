@@ -46,8 +46,9 @@ def _gate_text(accuracy: dict) -> str:
     gate = accuracy.get("gate", {})
     deraining = accuracy.get("deraining")
     if deraining is not None:
-        return (f"deraining PSNR-Y {deraining['drop_db']:+.2f} dB vs FP32 on {deraining['pairs']} validation pairs, "
-                f"gate {gate.get('max_drop_db')} dB")
+        drop_db = deraining["drop_db"]  # FP32's PSNR-Y minus this file's: positive is a loss
+        return (f"deraining PSNR-Y {abs(drop_db):.2f} dB {'below' if drop_db >= 0 else 'above'} FP32 on "
+                f"{deraining['pairs']} validation pairs, gate {gate.get('max_drop_db')} dB")
     agreement = accuracy.get("vs_pytorch_fp32", {})
     return f"PSNR vs FP32 {agreement.get('psnr_db', float('nan')):.1f} dB, gate {gate.get('min_psnr_db')} dB"
 

@@ -23,12 +23,13 @@ def weights_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def _int8(folder: Path, passed: bool | None) -> Path:
-    """An int8-cpu file whose sidecar records the gate's verdict `passed` (None: no gate recorded)."""
+def _int8(folder: Path, passed: bool | None, drop_db: float = 0.31) -> Path:
+    """An int8-cpu file whose sidecar records the gate's verdict `passed` (None: no gate recorded) and a deraining
+    PSNR-Y `drop_db` below FP32's."""
     path = export_fixture_net(folder / "f_r.int8-cpu.onnx")
     accuracy = {} if passed is None else {
         "gate": {"passed": passed, "max_drop_db": 1.0, "min_psnr_db": 30.0},
-        "deraining": {"drop_db": 0.31, "pairs": 16, "psnr_y_db": 25.0, "psnr_y_db_fp32": 25.31},
+        "deraining": {"drop_db": drop_db, "pairs": 16, "psnr_y_db": 25.31 - drop_db, "psnr_y_db_fp32": 25.31},
     }
     info = dataclasses.replace(read_sidecar(path), precision="int8", accuracy=accuracy,
                                quantization={"variant": "int8-cpu"})
@@ -47,7 +48,13 @@ def test_int8_when_its_sidecar_says_it_passed_the_gate(weights_dir: Path) -> Non
     export_fixture_net(weights_dir / "f_r.onnx")
     int8 = _int8(weights_dir, passed=True)
     path, why = default_model.cpu_onnx_choice("f_r")
-    assert path == int8 and "passed the export gate" in why and "+0.31 dB" in why
+    assert path == int8 and "passed the export gate" in why and "0.31 dB below FP32" in why
+
+
+def test_an_int8_file_that_scored_above_fp32_is_said_so(weights_dir: Path) -> None:
+    export_fixture_net(weights_dir / "f_r.onnx")
+    _int8(weights_dir, passed=True, drop_db=-0.03)
+    assert "0.03 dB above FP32" in default_model.cpu_onnx_choice("f_r")[1]
 
 
 @pytest.mark.parametrize("passed", [False, None])
