@@ -57,9 +57,9 @@ def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from jrgr_deploy.checkpoint import load_checkpoint, load_net
+    from jrgr_deploy.checkpoint import load_checkpoint
     from jrgr_deploy.image_files import list_images, read_rgb, shrink_to_max_side
-    from jrgr_deploy.nn.build import size_multiple
+    from jrgr_deploy.training.data import load_removal_net
     from jrgr_deploy.training.evaluate import remove_rain
     from jrgr_deploy.training.streak_carving import streak_energy
 
@@ -71,11 +71,8 @@ def make_sheet(photos: Path, models: dict[str, Path], out: Path, max_side: int, 
 
         panels.append((f"veil stage alone, S {veil_alone:g} (no net)", [remove_veil(p, veil_alone) for p in rainy]))
     for name, weights in models.items():
-        checkpoint = load_checkpoint(weights)
-        net_name = checkpoint.removal_net
-        net = load_net(checkpoint, net_name)
-        panels.append((name, remove_rain(net, rainy, multiple=size_multiple(checkpoint.config, net_name),
-                                         batch_size=1)))
+        net, multiple = load_removal_net(load_checkpoint(weights), "cpu")
+        panels.append((name, remove_rain(net, rainy, multiple=multiple, batch_size=1)))
     report = {"photos": [p.name for p in files], "max_side": max_side, "models": {}}
     rainy_streaks = [streak_energy(image) for image in rainy]  # each photograph's rain direction, read once
     for name, images in panels[1:]:

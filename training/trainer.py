@@ -695,7 +695,8 @@ class _Stage2(_StageBase):
                             f"'{folder}' are missing (they come from the net of step {labels_step}); start anew")
         f_r = self.ema.module if self.ema is not None and labels_step > 0 else nets.f_r
         multiple = size_multiple(self.config, "f_r")
-        if loss.pl_label_net and labels_step == 0:  # another net than the one trained makes the first labels
+        label_net = loss.pl_label_net if labels_step == 0 else ""  # another net than the one trained: first labels
+        if label_net:
             if not Path(loss.pl_label_net).is_file():
                 raise JRGRError(f"loss.pl_label_net '{loss.pl_label_net}' does not exist: pass the checkpoint whose "
                                 f"F_r makes the first pseudo-labels")
@@ -707,8 +708,7 @@ class _Stage2(_StageBase):
             veil = f"{loss.pl_veil_strength:.2f} of the {removal} veil removed"
             if loss.pl_veil_sky_tolerance:
                 veil += f" (sky tolerance {loss.pl_veil_sky_tolerance:g} grey levels)"
-            labeller = f"F_r of {loss.pl_label_net}" if loss.pl_label_net and not labels_step else \
-                f"F_r of step {labels_step}"
+            labeller = f"F_r of {label_net}" if label_net else f"F_r of step {labels_step}"
             if loss.pl_veil_only:
                 made = (labeller if labels_step else f"the rainy image's {veil}, no net")
             elif loss.pl_veil_first:
