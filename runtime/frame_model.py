@@ -69,11 +69,21 @@ class FrameModel(Closing):
             self.weights = Path(weights)
             self.backend = open_backend(self.weights, backend, net=self.net, threads=threads)
         try:
+            self._check_artefact_net()
             self.processor = self._processor(infer_hw, side_by_side)
         except BaseException:
             self.backend.close()
             raise
         self.last_report: StreamReport | MultiReport | None = None
+
+    def _check_artefact_net(self) -> None:
+        """An exported file runs only as the net its sidecar names: `jrgr export` writes F_r and G_r side by
+        side with the same input and output, so G_r given to `jrgr derain` would run and add rain, silently."""
+        artefact_net = getattr(getattr(self.backend, "info", None), "net", None)
+        if artefact_net is not None and artefact_net != self.net:
+            raise JRGRError(
+                f"'{self.weights}' holds {artefact_net} (its sidecar's net), but jrgr {self.command} runs "
+                f"{self.net}: pass {self.net}'s file (e.g. {self.net}.onnx from the same `jrgr export`)")
 
     @staticmethod
     def default_weights() -> Path:  # pragma: no cover - abstract

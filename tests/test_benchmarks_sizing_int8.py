@@ -63,3 +63,31 @@ def test_int8_cpu_needs_its_data_folders(tmp_path: Path) -> None:
     int8 = load_benchmark("int8_cpu")
     with pytest.raises(JRGRError, match="--calib-real"):
         int8.parse_args(["--backgrounds", str(tmp_path)])
+
+
+def test_int8_cpu_conclusion_names_the_fastest_the_closest_and_the_shipped_recipe() -> None:
+    """The table's fastest row is not the shipped one: the conclusion also names the smallest drop and where the
+    export's defaults (`real`, what ship_default_model ships) stand."""
+    int8 = load_benchmark("int8_cpu")
+
+    def row(name: str, drop_db: float, passed: bool) -> dict:
+        return {"variant": {"name": name}, "deraining": {"drop_db": drop_db}, "gate_passed": passed,
+                "export_flags": f"--flags-of-{name}"}
+
+    results = {"max_drop_db": 1.0, "sizes": ["1280x720"],
+               "variants": [row("real", 0.38, True), row("real-percentile", -0.03, True),
+                            row("real-keep-boundary", 0.48, True), row("real-s8-symmetric", 1.81, False)],
+               "timing": {"1280x720": {"speedup_vs_fp32": {"real": 1.16, "real-percentile": 1.15,
+                                                           "real-keep-boundary": 1.22, "real-s8-symmetric": 1.02}}}}
+    summary, shipped = int8.conclusion(results)
+    assert summary.startswith("- 3 of 4 variants pass the gate")
+    assert "fastest of them is `real-keep-boundary` (+0.48 dB, 1.22×" in summary
+    assert "--flags-of-real-keep-boundary" in summary
+    assert "smallest drop `real-percentile` (-0.03 dB, 1.15×" in summary
+    assert "`real` (+0.38 dB, 1.16× FP32 at 1280x720): it passes here" in shipped
+    results["variants"][0]["gate_passed"] = False
+    assert "it is refused here" in int8.conclusion(results)[1]
+    for variant in results["variants"]:
+        variant["gate_passed"] = False
+    (none,) = int8.conclusion(results)
+    assert "No variant passes the gate" in none and "`real-percentile`, -0.03 dB" in none

@@ -266,3 +266,14 @@ def test_derain_defaults_to_auto_infer_size_and_reports_what_it_ran_at(tmp_path:
     code = subprocess.run([*JRGR, "derain", str(rainy_video), "--weights", str(weights), "-o", "null",
                            "--infer-size", "huge"], capture_output=True, text=True)
     assert code.returncode == 2 and "--infer-size 'huge'" in code.stderr and "Traceback" not in code.stderr
+
+
+def test_each_command_refuses_the_other_nets_file(nets: dict[str, Path], tmp_path: Path, capsys) -> None:
+    """`jrgr export` writes f_r.onnx and g_r.onnx side by side with the same input and output: G_r given to
+    derain would run and add rain. Each command runs only the net its file's sidecar names; nothing is written."""
+    video = write_video(tmp_path / "clip.avi", [index_frame(i, 64, 96) for i in range(3)], fps=10)
+    for command, weights, held in (("derain", nets["g_r_identity"], "g_r"), ("rainify", nets["f_r"], "f_r")):
+        out = tmp_path / f"{command}_out"
+        assert main([command, str(video), "--weights", str(weights), "-o", str(out), "--no-progress"]) == 2
+        assert f"holds {held} (its sidecar's net), but jrgr {command} runs" in capsys.readouterr().err
+        assert not out.exists() or not any(out.iterdir())

@@ -104,3 +104,57 @@ def test_bad_net_and_missing_checkpoint(folders, checkpoint, tmp_path) -> None:
         evaluate_checkpoint(checkpoint, "g_r", match_pairs(rainy, clean))
     assert main(["eval", "--weights", str(tmp_path / "nope.safetensors"), "--rainy", str(rainy),
                  "--clean", str(clean)]) == 2
+
+
+@pytest.fixture()
+def exported(tmp_path):
+    """A checkpoint whose F_r is perturbed (not the identity), and its FP32 ONNX export (`jrgr export`) with
+    dynamic height and width: the same net as a file."""
+    config = JRGRConfig.from_preset("tiny")
+    torch.manual_seed(1)
+    f_r = build_net(config, "f_r")
+    with torch.no_grad():
+        for p in f_r.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    ckpt = save_checkpoint(tmp_path / "perturbed.safetensors", config=config, nets={"f_r": f_r},
+                           stage="stage2", step=7)
+    assert main(["export", "--weights", str(ckpt), "--nets", "f_r", "--precision", "fp32",
+                 "--out", str(tmp_path / "out")]) == 0
+    return ckpt, tmp_path / "out" / "f_r.onnx"
+
+
+def test_an_exported_file_scores_as_its_checkpoint(folders, exported, tmp_path) -> None:
+    """`jrgr eval --weights f_r.onnx` runs the file through the runtime on whole images (sizes that are not its
+    size multiple) and scores what the checkpoint's own net scores, up to the file's float error."""
+    rainy, clean = folders
+    ckpt, onnx_file = exported
+    for name, weights in (("torch", ckpt), ("onnx", onnx_file), ("none", None)):
+        weights_args = ["--weights", str(weights)] if weights else []
+        assert main(["eval", *weights_args, "--rainy", str(rainy), "--clean", str(clean),
+                     "--json", str(tmp_path / f"{name}.json")]) == 0
+    torch_report, onnx_report, none_report = (json.loads((tmp_path / f"{n}.json").read_text())
+                                              for n in ("torch", "onnx", "none"))
+    assert onnx_report["n"] == 3 and onnx_report["precision"] == "fp32" and onnx_report["backend"] == "onnxruntime"
+    assert onnx_report["net"] == "f_r (fp32, onnxruntime)" and onnx_report["weights"] == str(onnx_file)
+    assert [r["name"] for r in onnx_report["images"]] == [r["name"] for r in torch_report["images"]]
+    for key in KEYS - {"n"}:
+        assert onnx_report[key] == pytest.approx(torch_report[key], abs=0.02), key
+    assert abs(onnx_report["psnr_y"] - none_report["psnr_y"]) > 0.1  # the perturbed net changes the images
+
+
+def test_an_exported_file_refuses_what_it_cannot_be(folders, exported, tmp_path, capsys) -> None:
+    rainy, clean = folders
+    _, onnx_file = exported
+    pairs = ["--rainy", str(rainy), "--clean", str(clean)]
+    assert main(["eval", "--weights", str(onnx_file), "--net", "f_s", *pairs]) == 2
+    assert "holds one net" in capsys.readouterr().err
+    other = tmp_path / "f_r.pt"
+    other.write_bytes(b"not a known file")
+    assert main(["eval", "--weights", str(other), *pairs]) == 2
+    assert "expected a checkpoint (.safetensors)" in capsys.readouterr().err
+    g_r = tmp_path / "g_r.onnx"  # the same file, its sidecar naming G_r: jrgr derain (and eval) refuse it
+    g_r.write_bytes(onnx_file.read_bytes())
+    sidecar = json.loads(onnx_file.with_name("f_r.onnx.json").read_text())
+    g_r.with_name("g_r.onnx.json").write_text(json.dumps({**sidecar, "net": "g_r"}))
+    assert main(["eval", "--weights", str(g_r), *pairs]) == 2
+    assert "holds g_r (its sidecar's net), but jrgr derain runs f_r" in capsys.readouterr().err

@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "flicker and moving-region scores of clips",
         description="Without --weights, scores the images given as --rainy themselves (the rainy input: the 'no "
         "deraining' row; or any restored output). With --weights, runs the removal net --net of that checkpoint "
-        "over whole images (padded to its size multiple, eval mode) and scores its output. When --rainy or "
+        "over whole images (padded to its size multiple, eval mode) and scores its output; an exported F_r file "
+        "(.onnx, or a TensorRT .plan/.engine) is run as `jrgr derain --weights FILE --infer-size full` runs it "
+        "(its backend, its sidecar's veil and tone) and scored the same way. When --rainy or "
         "--clean is a video file, or with --temporal, both are scored as clips (frames in order; two folders are "
         "matched by name): PSNR/SSIM-Y per frame, residual flicker (mean |change between consecutive frames of "
         "(restored - clean)| on Y, 0-255) and PSNR/SSIM-Y on the moving region (pixels whose clean Y changes "
@@ -45,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--weights", type=Path, default=None,
         help="a JRGR checkpoint (.safetensors), or 'default' for the model shipped in the package "
-             "('default-stage1' for its supervised baseline)",
+             "('default-stage1' for its supervised baseline), or an exported F_r file (.onnx, .plan/.engine: "
+             "e.g. an INT8 file, checked on your own pairs)",
     )
     parser.add_argument("--net", choices=("f_r", "f_s"), default="f_r",
                         help="removal net of the checkpoint to run (default f_r, the real-rain remover)")
@@ -55,8 +58,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def needs(args: argparse.Namespace) -> dict[str, str]:
-    """Scoring the rainy input is numpy + OpenCV; running a checkpoint's net needs torch."""
-    return {"torch": "train", "safetensors": "train"} if args.weights is not None else {}
+    """Scoring the rainy input is numpy + OpenCV; running a checkpoint's net needs torch (an exported file's
+    backend checks its own library when it loads)."""
+    return {"torch": "train", "safetensors": "train"} if _is_checkpoint(args.weights) else {}
+
+
+def _is_checkpoint(weights: Path | None) -> bool:
+    """Whether --weights names a checkpoint (run by torch) rather than an exported file or nothing."""
+    from jrgr_deploy.runtime.backends import CHECKPOINT_SUFFIXES
+
+    return weights is not None and (str(weights) in ("default", "default-stage1")
+                                     or weights.suffix.lower() in CHECKPOINT_SUFFIXES)
 
 
 def _score_rainy_input(args: argparse.Namespace, pairs: list) -> dict:
@@ -75,6 +87,37 @@ def _score_rainy_input(args: argparse.Namespace, pairs: list) -> dict:
         scores.append(image_scores)
         rows.append({"name": rainy_path.name, **image_scores.as_dict()})
     return {"n": len(rows), "net": "none (rainy input)", **mean_scores(scores), "images": rows}
+
+
+def _score_artefact(args: argparse.Namespace, pairs: list) -> dict:
+    """An exported F_r file on whole images, through the runtime (`Deraining`, infer size full: the backend, its
+    sidecar's veil and tone): what `jrgr derain --weights FILE --infer-size full` writes, scored."""
+    from tqdm import tqdm
+
+    from jrgr_deploy.errors import JRGRError
+    from jrgr_deploy.image_files import read_rgb
+    from jrgr_deploy.metrics import mean_scores, score
+    from jrgr_deploy.runtime import Deraining
+    from jrgr_deploy.runtime.backends import ENGINE_SUFFIXES, ONNX_SUFFIXES
+
+    if args.weights.suffix.lower() not in ONNX_SUFFIXES + ENGINE_SUFFIXES:
+        raise JRGRError(f"--weights '{args.weights}': expected a checkpoint (.safetensors), 'default', or an "
+                        f"exported F_r file ({', '.join(ONNX_SUFFIXES + ENGINE_SUFFIXES)})")
+    if args.net != "f_r":
+        raise JRGRError(f"--net {args.net} picks a net inside a checkpoint; an exported file holds one net and is "
+                        "scored as F_r (what jrgr derain runs): pass the checkpoint to score its F_s")
+    rows, scores = [], []
+    with Deraining(args.weights, infer_hw=None) as derain:
+        for rainy_path, clean_path in tqdm(pairs, desc="eval", unit="img"):
+            rainy, clean = read_rgb(rainy_path), read_rgb(clean_path)
+            if rainy.shape != clean.shape:
+                raise JRGRError(f"'{rainy_path}' is {rainy.shape[:2]} but '{clean_path}' is {clean.shape[:2]}")
+            image_scores = score(derain(rainy[..., ::-1])[..., ::-1], clean)
+            scores.append(image_scores)
+            rows.append({"name": rainy_path.name, **image_scores.as_dict()})
+        backend, precision = derain.backend.name, derain.backend.input_contract.precision
+    return {"n": len(rows), "net": f"f_r ({precision}, {backend})", "weights": str(args.weights),
+            "precision": precision, "backend": backend, **mean_scores(scores), "images": rows}
 
 
 def _frames_rgb(source: FrameSource) -> Iterator[np.ndarray]:
@@ -152,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
     pairs = match_pairs(args.rainy, args.clean)
     if args.weights is None:
         report = _score_rainy_input(args, pairs)
+    elif not _is_checkpoint(args.weights):
+        report = _score_artefact(args, pairs)
     else:
         from jrgr_deploy.training.evaluate import evaluate_checkpoint
 
