@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,7 +71,8 @@ def _is_checkpoint(weights: Path | None) -> bool:
                                      or weights.suffix.lower() in CHECKPOINT_SUFFIXES)
 
 
-def _score_rainy_input(args: argparse.Namespace, pairs: list) -> dict:
+def _score_pairs(pairs: list, restore: Callable[[np.ndarray], np.ndarray]) -> tuple[list, dict]:
+    """Each (rainy, clean) pair scored as `restore(rainy RGB)` against the clean image -> (per-image rows, means)."""
     from tqdm import tqdm
 
     from jrgr_deploy.errors import JRGRError
@@ -83,20 +84,21 @@ def _score_rainy_input(args: argparse.Namespace, pairs: list) -> dict:
         rainy, clean = read_rgb(rainy_path), read_rgb(clean_path)
         if rainy.shape != clean.shape:
             raise JRGRError(f"'{rainy_path}' is {rainy.shape[:2]} but '{clean_path}' is {clean.shape[:2]}")
-        image_scores = score(rainy, clean)
+        image_scores = score(restore(rainy), clean)
         scores.append(image_scores)
         rows.append({"name": rainy_path.name, **image_scores.as_dict()})
-    return {"n": len(rows), "net": "none (rainy input)", **mean_scores(scores), "images": rows}
+    return rows, mean_scores(scores)
+
+
+def _score_rainy_input(args: argparse.Namespace, pairs: list) -> dict:
+    rows, means = _score_pairs(pairs, lambda rainy: rainy)
+    return {"n": len(rows), "net": "none (rainy input)", **means, "images": rows}
 
 
 def _score_artefact(args: argparse.Namespace, pairs: list) -> dict:
     """An exported F_r file on whole images, through the runtime (`Deraining`, infer size full: the backend, its
     sidecar's veil and tone): what `jrgr derain --weights FILE --infer-size full` writes, scored."""
-    from tqdm import tqdm
-
     from jrgr_deploy.errors import JRGRError
-    from jrgr_deploy.image_files import read_rgb
-    from jrgr_deploy.metrics import mean_scores, score
     from jrgr_deploy.runtime import Deraining
     from jrgr_deploy.runtime.backends import ENGINE_SUFFIXES, ONNX_SUFFIXES
 
@@ -106,18 +108,11 @@ def _score_artefact(args: argparse.Namespace, pairs: list) -> dict:
     if args.net != "f_r":
         raise JRGRError(f"--net {args.net} picks a net inside a checkpoint; an exported file holds one net and is "
                         "scored as F_r (what jrgr derain runs): pass the checkpoint to score its F_s")
-    rows, scores = [], []
-    with Deraining(args.weights, infer_hw=None) as derain:
-        for rainy_path, clean_path in tqdm(pairs, desc="eval", unit="img"):
-            rainy, clean = read_rgb(rainy_path), read_rgb(clean_path)
-            if rainy.shape != clean.shape:
-                raise JRGRError(f"'{rainy_path}' is {rainy.shape[:2]} but '{clean_path}' is {clean.shape[:2]}")
-            image_scores = score(derain(rainy[..., ::-1])[..., ::-1], clean)
-            scores.append(image_scores)
-            rows.append({"name": rainy_path.name, **image_scores.as_dict()})
+    with Deraining(args.weights, infer_hw=None) as derain:  # BGR frames in and out
+        rows, means = _score_pairs(pairs, lambda rainy: derain(rainy[..., ::-1])[..., ::-1])
         backend, precision = derain.backend.name, derain.backend.input_contract.precision
     return {"n": len(rows), "net": f"f_r ({precision}, {backend})", "weights": str(args.weights),
-            "precision": precision, "backend": backend, **mean_scores(scores), "images": rows}
+            "precision": precision, "backend": backend, **means, "images": rows}
 
 
 def _frames_rgb(source: FrameSource) -> Iterator[np.ndarray]:
