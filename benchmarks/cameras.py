@@ -118,11 +118,15 @@ def weights_description(weights: Path | None) -> str:
     """The model as the Markdown names it, with the file's SHA-256 (the shipped default changes between versions)."""
     import hashlib
 
+    from jrgr_deploy.artifact import read_sidecar
     from jrgr_deploy.runtime import Deraining
 
-    path = weights or Deraining.default_weights()
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
-    return f"{path} (sha256 {digest})" if weights else f"the shipped default f_r.onnx (FP32, sha256 {digest})"
+    path = Path(weights or Deraining.default_weights())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    if weights:
+        return f"{path} (sha256 {digest})"
+    # the runtime's default on a CPU: f_r.onnx, or since v5 its INT8 file, which passed the export gate
+    return f"the shipped default {path.name} ({read_sidecar(path).precision.upper()}, sha256 {digest})"
 
 
 def free_port() -> int:

@@ -41,3 +41,16 @@ def test_cameras_quick_smoke(tmp_path: Path) -> None:
                          "--markdown", str(markdown), "--note", "Why the tail is long."]) == 0  # fmt: skip
     assert "## Cameras" in markdown.read_text() and "\nWhy the tail is long.\n" in markdown.read_text()
     assert json.loads((tmp_path / "cameras.json").read_text())["notes"] == ["Why the tail is long."]
+
+
+def test_the_default_model_is_named_as_the_file_the_runtime_runs() -> None:
+    """Since v5 the runtime runs the shipped INT8 file on a CPU: the Markdown names that file and its precision
+    (it said "f_r.onnx (FP32)" whatever ran)."""
+    from jrgr_deploy.artifact import read_sidecar
+    from jrgr_deploy.runtime import Deraining
+
+    cameras = load_benchmark("cameras")
+    default = Deraining.default_weights()
+    described = cameras.weights_description(None)
+    assert described.startswith(f"the shipped default {default.name} ({read_sidecar(default).precision.upper()}, ")
+    assert cameras.weights_description(default).startswith(f"{default} (sha256 ")
