@@ -232,7 +232,7 @@ def check_stats_path(stats_path: str | None, inputs: tuple[Path, ...]) -> None:
     from jrgr_deploy.output_files import check_not_input, ensure_parent
 
     check_not_input(stats_path, inputs, "--stats file")
-    ensure_parent(stats_path, "--stats file")
+    ensure_parent(stats_path, "--stats file", create=False)  # made when the statistics are written
 
 
 def run_stream(pipeline: StreamPipeline, stats_path: str | Path | None, command: str) -> int:

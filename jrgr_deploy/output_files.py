@@ -8,6 +8,8 @@ exported files, the training log):
   (symbolic links followed; hard links by `os.path.samefile`), before anything is opened for writing.
 - `ensure_folder` creates an output folder, or says which path is in the way and what was expected (a file
   where a folder should be, a folder that cannot be created or written to) — a clear error, not a traceback.
+  With ``create=False`` it only checks, before a long or failing start, and leaves no folder behind: a command
+  that stops before its first output (a bad model, Ctrl-C while it loads) leaves no empty output folder.
 - `PartialFile` is an output under construction: it is written under a temporary name in the same folder
   (`.<stem>.partial-<random><suffix>`; the suffix is kept because a video's container follows it) and
   `publish()` renames it to its final name in one step, replacing what was there. A crash, a kill or a failed
@@ -72,41 +74,53 @@ def check_not_input(output: str | Path, inputs: Sequence[str | Path], what: str 
             )
 
 
-def ensure_folder(folder: str | Path, what: str = "output folder", writable: bool = True) -> Path:
+def ensure_folder(folder: str | Path, what: str = "output folder", writable: bool = True,
+                  create: bool = True) -> Path:
     """Create `folder` (and its parents) if needed; check that it can be written to (a file is created and
-    removed there). A clear JRGRError naming the path and what was expected otherwise. Returns the folder."""
+    removed there). A clear JRGRError naming the path and what was expected otherwise. `create` False: the
+    same check, then the folders it made are removed again (the writer makes them at its first output).
+    Returns the folder."""
     folder = Path(folder)
-    _make_folder(folder, f"{what} '{folder}'", writable)
+    _make_folder(folder, f"{what} '{folder}'", writable, create)
     return folder
 
 
-def ensure_parent(path: str | Path, what: str = "output") -> Path:
+def ensure_parent(path: str | Path, what: str = "output", create: bool = True) -> Path:
     """`ensure_folder` for the folder `path` will be written in (`path` itself must not be a folder); returns
     `path`."""
     path = Path(path)
     if path.is_dir():
         raise JRGRError(f"{what} '{path}' is a folder, expected a file name")
-    _make_folder(path.parent, f"{what} '{path}': its folder '{path.parent}'", writable=True)
+    _make_folder(path.parent, f"{what} '{path}': its folder '{path.parent}'", writable=True, create=create)
     return path
 
 
-def _make_folder(folder: Path, subject: str, writable: bool) -> None:
+def _make_folder(folder: Path, subject: str, writable: bool, create: bool = True) -> None:
     blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise JRGRError(f"{subject} cannot be created: '{blocking}' is a file, expected a folder")
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]  # the deepest first
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        reason = error.strerror or error
-        raise JRGRError(f"{subject} cannot be created ({reason}); expected a writable folder") from None
-    if writable:
-        probe = PartialFile(folder / WRITE_CHECK)
         try:
-            probe.path.touch()
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             reason = error.strerror or error
-            raise JRGRError(f"{subject} is not writable ({reason}); expected a writable folder") from None
-        probe.discard()
+            raise JRGRError(f"{subject} cannot be created ({reason}); expected a writable folder") from None
+        if writable:
+            probe = PartialFile(folder / WRITE_CHECK)
+            try:
+                probe.path.touch()
+            except OSError as error:
+                reason = error.strerror or error
+                raise JRGRError(f"{subject} is not writable ({reason}); expected a writable folder") from None
+            probe.discard()
+    finally:
+        if not create:  # a check only: what it made goes again, so an early stop leaves nothing behind
+            for made in missing:
+                try:
+                    made.rmdir()
+                except OSError:
+                    break  # not made here after all, or no longer empty (another writer's): left as it is
 
 
 def partial_path(final: Path) -> Path:

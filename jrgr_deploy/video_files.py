@@ -225,11 +225,14 @@ class VideoWriter(Closing):
         self._last: np.ndarray | None = None
         self._failed = False
         self.frames_written = 0
-        ensure_parent(self.path, "output video")
+        ensure_parent(self.path, "output video", create=False)  # its folder is made at the first frame
         remove_stale_partials(self.path)  # what a killed writer of the same video left
         self._partial = PartialFile(self.path)
 
     def _open(self, height: int, width: int) -> None:
+        from jrgr_deploy.output_files import ensure_parent
+
+        ensure_parent(self.path, "output video")
         even = (height + height % 2, width + width % 2)
         backend = cv2.CAP_FFMPEG
         if even != (height, width) and self.fourcc == "MJPG" and self.path.suffix.lower() == ".avi":

@@ -274,7 +274,8 @@ def open_sink(output: str | Path, fps: float | None = None, inputs: Sequence[Pat
             "a folder (frames as PNG) or 'null'"
         )
     check_not_input(path, inputs, "output folder", keeps_names=True)
-    ensure_folder(path)  # a file in the way, or a folder that cannot be made or written: said now, not later
+    # a file in the way, or a folder that cannot be made or written: said now, not later; made at the first frame
+    ensure_folder(path, create=False)
     return ImageFolderSink(path)
 
 

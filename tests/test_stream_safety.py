@@ -236,6 +236,27 @@ def test_bad_output_paths_and_options_are_one_clear_line(
     assert a_file.read_text() == "not a folder"
 
 
+def test_a_run_that_stops_before_its_first_frame_leaves_no_output_folder(
+    nets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The outputs' folders are checked before the model loads but made at the first frame: weights that do not
+    load leave no empty folder (nor the --stats file's) behind; a good run makes them."""
+    video = write_video(tmp_path / "v.avi", [index_frame(i) for i in range(3)])
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx file")
+    outputs = [["-o", str(tmp_path / "frames" / "new")], ["-o", str(tmp_path / "clips" / "o.avi"),
+                                                         "--stats", str(tmp_path / "stats" / "s.json")]]
+    for arguments in outputs:
+        assert main(["derain", str(video), "--weights", str(broken), "--no-progress", *arguments]) == 2
+        err = capsys.readouterr().err
+        assert "broken.onnx" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx", "v.avi"]
+    for arguments in outputs:
+        assert main(["derain", str(video), "--weights", str(nets["tiny"]), "--no-progress", *arguments]) == 0
+    assert len(list((tmp_path / "frames" / "new").iterdir())) == 3
+    assert (tmp_path / "clips" / "o.avi").is_file() and (tmp_path / "stats" / "s.json").is_file()
+
+
 def test_export_to_an_existing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("torch")
     from tiny_checkpoints import save_tiny_checkpoint
