@@ -489,7 +489,7 @@ def _config(request: AdaptRequest, work: Path, weights: Path, iterations: int, c
     from jrgr_deploy.training.losses import removal_only
 
     # The recipes below add to the checkpoint's losses, they do not replace all of them. A starting model last
-    # trained by self-training (the shipped v3 to v5) would make `--recipe joint` self-train: its losses become JRGR+'s
+    # trained by self-training (the shipped v3 to v6) would make `--recipe joint` self-train: its losses become JRGR+'s
     # (the recipe it was jointly trained with); the net (model section) stays the checkpoint's.
     base = load_checkpoint(weights).config
     if removal_only(base.loss):
