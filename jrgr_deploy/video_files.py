@@ -23,6 +23,7 @@ import numpy as np
 
 from jrgr_deploy.closing import Closing
 from jrgr_deploy.errors import JRGRError
+from jrgr_deploy.output_files import PartialFile, ensure_parent, remove_stale_partials
 
 logger = logging.getLogger(__name__)
 
@@ -207,8 +208,6 @@ class VideoWriter(Closing):
     """
 
     def __init__(self, path: str | Path, fps: float | None = None, fourcc: str | None = None) -> None:
-        from jrgr_deploy.output_files import PartialFile, ensure_parent, remove_stale_partials
-
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if fourcc is None:
@@ -230,8 +229,6 @@ class VideoWriter(Closing):
         self._partial = PartialFile(self.path)
 
     def _open(self, height: int, width: int) -> None:
-        from jrgr_deploy.output_files import ensure_parent
-
         ensure_parent(self.path, "output video")
         even = (height + height % 2, width + width % 2)
         backend = cv2.CAP_FFMPEG

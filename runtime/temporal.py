@@ -75,6 +75,7 @@ class TemporalSettings:
     # ... or this many times the typical mismatch, if larger (fully moving at 2x). A net that flickers more raises
     # the typical mismatch, and with it the threshold: at 2.25 a walker of moderate contrast behind v5's output was
     # taken for still and ghosted (moving-region PSNR-Y -0.46 dB); 1.5 keeps the goals on v5's FP32 and INT8 files
+    # (v6's flickers more still: no setting keeps every goal for v6's files and v1's, BENCHMARKS.md "After v6")
     motion_per_level: float = 1.5
     cut_levels: float = 25.0  # typical mismatch above which the frame is a new scene (reset)
     analysis_scale: int = 4  # block size (px) of the motion analysis
